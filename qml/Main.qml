@@ -1,0 +1,146 @@
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+import org.lanmeet
+
+ApplicationWindow {
+    id: window
+    width: 900
+    height: 620
+    minimumWidth: 560
+    minimumHeight: 380
+    visible: true
+    title: qsTr("lanmeet — %1").arg(room.channel)
+
+    ChatRoom {
+        id: room
+    }
+
+    Component.onCompleted: {
+        room.connectToServer()
+        input.forceActiveFocus()
+    }
+
+    header: Settings {
+        room: room
+    }
+
+    SplitView {
+        anchors.fill: parent
+
+        ColumnLayout {
+            SplitView.fillWidth: true
+            spacing: 0
+
+            Label {
+                Layout.fillWidth: true
+                visible: room.topic.length > 0
+                text: room.topic
+                textFormat: Text.PlainText
+                elide: Text.ElideRight
+                padding: 8
+                font.italic: true
+                background: Rectangle { color: palette.alternateBase }
+            }
+
+            ChatView {
+                id: chatView
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                room: room
+            }
+
+            Rectangle {
+                Layout.fillWidth: true
+                implicitHeight: 1
+                color: palette.mid
+            }
+
+            RowLayout {
+                Layout.fillWidth: true
+                Layout.margins: 8
+                spacing: 8
+
+                ScrollView {
+                    Layout.fillWidth: true
+                    Layout.preferredHeight: Math.min(Math.max(input.implicitHeight, 40), 120)
+
+                    TextArea {
+                        id: input
+                        objectName: "messageInput"
+                        placeholderText: room.state === 2
+                            ? qsTr("Message %1 — Enter sends, Shift+Enter starts a new line").arg(room.channel)
+                            : qsTr("Type here; messages are kept and sent once connected")
+                        wrapMode: TextEdit.Wrap
+                        textFormat: TextEdit.PlainText
+                        Accessible.name: qsTr("Message")
+                        KeyNavigation.priority: KeyNavigation.BeforeItem
+                        KeyNavigation.tab: sendButton
+                        Keys.onReturnPressed: (event) => send(event)
+                        Keys.onEnterPressed: (event) => send(event)
+
+                        function send(event) {
+                            if (event.modifiers & Qt.ShiftModifier) {
+                                event.accepted = false
+                                return
+                            }
+                            window.sendInput()
+                        }
+                    }
+                }
+
+                Button {
+                    id: sendButton
+                    text: qsTr("Send")
+                    enabled: input.text.trim().length > 0
+                    Layout.alignment: Qt.AlignBottom
+                    onClicked: window.sendInput()
+                }
+            }
+        }
+
+        MemberList {
+            SplitView.preferredWidth: 190
+            SplitView.minimumWidth: 120
+            members: room.members
+            ownNick: room.nick
+        }
+    }
+
+    footer: ToolBar {
+        RowLayout {
+            anchors.fill: parent
+            anchors.leftMargin: 8
+            spacing: 8
+
+            Rectangle {
+                width: 10
+                height: 10
+                radius: 5
+                color: room.state === 2 ? "#2e9d4b" : room.state === 0 ? "#9a9a9a" : "#d9a400"
+                Accessible.ignored: true
+            }
+            Label {
+                id: statusLine
+                objectName: "statusLine"
+                Layout.fillWidth: true
+                text: room.status
+                textFormat: Text.PlainText
+                elide: Text.ElideRight
+            }
+            Label {
+                visible: room.state === 2
+                text: qsTr("%n member(s)", "", room.members.length)
+                rightPadding: 8
+            }
+        }
+    }
+
+    function sendInput() {
+        if (input.text.trim().length === 0)
+            return
+        room.send(input.text)
+        input.clear()
+        chatView.follow = true
+    }
+}

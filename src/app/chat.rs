@@ -1,0 +1,101 @@
+//! A unicast chat session: one connection to a relay, and, when the user asked for a local
+//! address where nothing answers, a relay hosted in this process so the program works alone.
+
+use crate::net::unicast::{self, UnicastConfig, UnicastEvent, UnicastHandle};
+use crate::proto::irc::client::ClientConfig;
+use crate::server::{self, RelayConfig, RelayHandle};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+use thiserror::Error;
+
+pub const DEFAULT_SERVER: &str = "127.0.0.1:6667";
+pub const DEFAULT_CHANNEL: &str = "#lobby";
+
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    pub server: String,
+    pub nick: String,
+    pub channel: String,
+    pub password: Option<String>,
+    /// Host a relay in-process when the server address is local and nothing answers there.
+    pub host_if_missing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatEvent {
+    Unicast(UnicastEvent),
+    /// Nothing answered at the address, so this process now hosts the relay there.
+    HostingRelay(SocketAddr),
+}
+
+#[derive(Debug, Error)]
+pub enum ChatError {
+    #[error("the nickname is empty")]
+    NoNick,
+    #[error("cannot start the connection thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+pub struct ChatSession {
+    // Field order matters: the client says goodbye before the relay it may be talking to stops.
+    client: Option<UnicastHandle>,
+    relay: Option<RelayHandle>,
+}
+
+impl ChatSession {
+    pub fn start<F>(settings: ChatSettings, mut sink: F) -> Result<ChatSession, ChatError>
+    where
+        F: FnMut(ChatEvent) + Send + 'static,
+    {
+        if settings.nick.trim().is_empty() {
+            return Err(ChatError::NoNick);
+        }
+        let relay = if settings.host_if_missing { host_relay_if_missing(&settings.server) } else { None };
+        if let Some(relay) = &relay {
+            sink(ChatEvent::HostingRelay(relay.local_addr()));
+        }
+        let mut client = ClientConfig::new(settings.nick.trim(), &settings.channel);
+        client.password = settings.password.clone();
+        let config = UnicastConfig { server: settings.server.clone(), client };
+        let handle = unicast::spawn(config, move |event| sink(ChatEvent::Unicast(event)))?;
+        Ok(ChatSession { client: Some(handle), relay })
+    }
+
+    pub fn say(&self, text: &str) {
+        if let Some(client) = &self.client {
+            client.say(text);
+        }
+    }
+
+    pub fn hosting(&self) -> Option<SocketAddr> {
+        self.relay.as_ref().map(RelayHandle::local_addr)
+    }
+
+    /// Deliver what is queued (waiting at most `patience`), leave, and stop any hosted relay.
+    pub fn finish(mut self, patience: Duration) {
+        if let Some(client) = self.client.take() {
+            client.finish(patience);
+        }
+    }
+}
+
+/// Start a relay at `server` if it names a loopback address where nothing listens.
+fn host_relay_if_missing(server: &str) -> Option<RelayHandle> {
+    let addr: SocketAddr = server.parse().ok()?;
+    if !addr.ip().is_loopback() {
+        return None;
+    }
+    match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            match server::spawn(RelayConfig { listen: addr, ..RelayConfig::default() }) {
+                Ok(relay) => Some(relay),
+                Err(e) => {
+                    log::warn!("cannot host a relay: {e}");
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    }
+}

@@ -1,0 +1,135 @@
+//! The terminal front end: `lanmeet chat` reads lines from standard input and prints what the
+//! room says, one line each, in this format (documented in README.md):
+//!
+//! ```text
+//! [12:00:01] <alice> text        a message (our own ones too, once the server confirmed them)
+//! [12:00:01] * alice waves       an action (/me)
+//! [12:00:01] -alice- text        a notice
+//! -!- bob joined #lobby          a notice about the room or the connection
+//! ```
+//!
+//! Errors go to standard error. On end of input it delivers everything typed, then leaves.
+
+use super::chat::{ChatEvent, ChatSession, ChatSettings};
+use crate::net::unicast::{Status, UnicastEvent};
+use crate::proto::irc::client::Event;
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `chat` keeps trying to deliver queued messages after its input ends.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(20);
+
+fn clock(unix_ms: i64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_millis_opt(unix_ms) {
+        chrono::LocalResult::Single(t) => t.format("%H:%M:%S").to_string(),
+        _ => "--:--:--".into(),
+    }
+}
+
+/// The line printed for an event, and whether it belongs on standard error.
+pub fn describe(event: &ChatEvent, own_nick: &str) -> Option<(String, bool)> {
+    let line = match event {
+        ChatEvent::HostingRelay(addr) => format!("-!- nothing answered, so this program hosts a relay on {addr}"),
+        ChatEvent::Unicast(UnicastEvent::Status(status)) => match status {
+            Status::Connecting { server } => format!("-!- connecting to {server}"),
+            Status::Connected { server } => format!("-!- connected to {server}"),
+            Status::Reconnecting { in_ms, error } => {
+                return Some((format!("-!- {error}; reconnecting in {:.1} s", *in_ms as f64 / 1000.0), true))
+            }
+            Status::Stopped { undelivered: 0 } => return None,
+            Status::Stopped { undelivered } => {
+                return Some((format!("-!- {undelivered} message(s) could not be delivered"), true))
+            }
+        },
+        ChatEvent::Unicast(UnicastEvent::Chat(chat)) => match chat {
+            Event::Message { from, text, unix_ms, notice, action, .. } => {
+                let time = clock(*unix_ms);
+                if *action {
+                    format!("[{time}] * {from} {text}")
+                } else if *notice {
+                    format!("[{time}] -{from}- {text}")
+                } else {
+                    format!("[{time}] <{from}> {text}")
+                }
+            }
+            Event::Delivered { text, unix_ms, .. } => format!("[{}] <{own_nick}> {text}", clock(*unix_ms)),
+            Event::Registered { nick } => format!("-!- registered as {nick}"),
+            Event::Joined { channel } => format!("-!- you joined {channel}"),
+            Event::MemberJoined { channel, nick } => format!("-!- {nick} joined {channel}"),
+            Event::MemberLeft { channel, nick, reason } if reason.is_empty() => format!("-!- {nick} left {channel}"),
+            Event::MemberLeft { channel, nick, reason } => format!("-!- {nick} left {channel} ({reason})"),
+            Event::NickChanged { old, new } => format!("-!- {old} is now known as {new}"),
+            Event::Topic { channel, text } => format!("-!- topic of {channel}: {text}"),
+            Event::Info { text, error } => return Some((format!("-!- {text}"), *error)),
+            Event::Members { .. } | Event::Queued { .. } | Event::Dead => return None,
+        },
+    };
+    Some((line, false))
+}
+
+pub fn run_chat(settings: ChatSettings) -> ExitCode {
+    let undelivered = Arc::new(AtomicUsize::new(0));
+    let seen = undelivered.clone();
+    let mut nick = settings.nick.clone();
+    let session = ChatSession::start(settings, move |event| {
+        match &event {
+            ChatEvent::Unicast(UnicastEvent::Chat(Event::Registered { nick: n })) => nick = n.clone(),
+            ChatEvent::Unicast(UnicastEvent::Chat(Event::NickChanged { old, new })) if *old == nick => nick = new.clone(),
+            ChatEvent::Unicast(UnicastEvent::Status(Status::Stopped { undelivered })) => {
+                seen.store(*undelivered, Ordering::SeqCst)
+            }
+            _ => {}
+        }
+        if let Some((line, to_stderr)) = describe(&event, &nick) {
+            if to_stderr {
+                eprintln!("{line}");
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        }
+    });
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lanmeet chat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {
+                number += 1;
+                let text = match std::str::from_utf8(&line) {
+                    Ok(text) => text.to_string(),
+                    Err(_) => {
+                        eprintln!("lanmeet chat: input line {number} is not valid UTF-8; sending it with replacement characters");
+                        String::from_utf8_lossy(&line).into_owned()
+                    }
+                };
+                session.say(text.trim_end_matches(['\r', '\n']));
+            }
+            Err(e) => {
+                eprintln!("lanmeet chat: cannot read standard input: {e}");
+                break;
+            }
+        }
+    }
+    session.finish(FLUSH_PATIENCE);
+    if undelivered.load(Ordering::SeqCst) > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

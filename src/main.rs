@@ -1,0 +1,131 @@
+use clap::{Args, Parser, Subcommand};
+use lanmeet::app::chat::{ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
+use lanmeet::app::terminal;
+use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
+use lanmeet::server::{self, RelayConfig};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Chat and conference on a local network. Without a command, opens the window.
+#[derive(Parser)]
+#[command(name = "lanmeet", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay server (IRC) without a window.
+    Serve(ServeArgs),
+    /// Chat from a terminal: lines on standard input are sent, the room is printed.
+    Chat(ChatArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:6667")]
+    listen: SocketAddr,
+    /// Password clients must give (IRC PASS).
+    #[arg(long)]
+    password: Option<String>,
+    /// Server name shown to clients.
+    #[arg(long, default_value = "lanmeet.local")]
+    name: String,
+    /// Lines a client may send at once before flood control holds it back.
+    #[arg(long, default_value_t = 20)]
+    flood_burst: u32,
+    /// Lines per second a client may send in the long run.
+    #[arg(long, default_value_t = 4.0)]
+    flood_rate: f64,
+    /// Turn flood control off (for benchmarks and trusted networks).
+    #[arg(long)]
+    no_flood_limit: bool,
+    /// Connections allowed from one address; 0 means no limit.
+    #[arg(long, default_value_t = 32)]
+    max_per_ip: usize,
+    /// Seconds of silence before the server pings a client.
+    #[arg(long, default_value_t = 90)]
+    ping_interval: u64,
+    /// Seconds a client has to answer a ping (and to register after connecting).
+    #[arg(long, default_value_t = 60)]
+    ping_timeout: u64,
+    /// Bytes that may wait for a slow client before it is cut off.
+    #[arg(long, default_value_t = 4 << 20)]
+    max_send_queue: usize,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    /// Relay server, HOST:PORT.
+    #[arg(long, default_value = DEFAULT_SERVER)]
+    server: String,
+    #[arg(long)]
+    nick: String,
+    #[arg(long, default_value = DEFAULT_CHANNEL)]
+    channel: String,
+    /// Server password (IRC PASS).
+    #[arg(long)]
+    password: Option<String>,
+    /// Host a relay in this process when nothing answers at a local address.
+    #[arg(long)]
+    host: bool,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match cli.command {
+        None => match lanmeet::ui::run_window() {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        },
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Chat(args)) => terminal::run_chat(ChatSettings {
+            server: args.server,
+            nick: args.nick,
+            channel: args.channel,
+            password: args.password,
+            host_if_missing: args.host,
+        }),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let flood = (!args.no_flood_limit).then(|| FloodLimit {
+        burst: args.flood_burst,
+        lines_per_second: args.flood_rate,
+        ..FloodLimit::default()
+    });
+    let config = RelayConfig {
+        listen: args.listen,
+        irc: ServerConfig {
+            name: args.name,
+            password: args.password,
+            flood,
+            max_connections_per_ip: (args.max_per_ip > 0).then_some(args.max_per_ip),
+            ping_interval: Duration::from_secs(args.ping_interval),
+            ping_timeout: Duration::from_secs(args.ping_timeout),
+            ..ServerConfig::default()
+        },
+        max_send_queue: args.max_send_queue,
+    };
+    match server::spawn(config) {
+        Ok(relay) => {
+            println!("lanmeet relay listening on {}", relay.local_addr());
+            match relay.wait() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("lanmeet serve: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("lanmeet serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

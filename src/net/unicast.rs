@@ -1,0 +1,326 @@
+//! The unicast chat connection: one thread that owns the IRC client state and the TCP stream,
+//! plus a reader thread per connection that turns the stream into lines. Commands arrive on a
+//! bounded channel (policy: never drop, the sender waits); events leave through a callback.
+//! The connection is re-opened with backoff when it breaks, and every typed message is kept until
+//! the server confirms it.
+
+use crate::proto::irc::client::{Client, ClientConfig, Event, Output};
+use crate::proto::irc::framing::{Frame, LineReader};
+use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
+use crate::proto::Now;
+use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, Sender};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Waits between reconnection attempts; the last one repeats.
+const BACKOFF: &[Duration] = &[
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(15),
+];
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+pub struct UnicastConfig {
+    /// `host:port`
+    pub server: String,
+    pub client: ClientConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Connecting { server: String },
+    Connected { server: SocketAddr },
+    Reconnecting { in_ms: u64, error: String },
+    /// The thread ended. `undelivered` messages could not be sent.
+    Stopped { undelivered: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnicastEvent {
+    Status(Status),
+    Chat(Event),
+}
+
+enum Command {
+    Say(String),
+    /// Deliver what is queued (waiting at most this long), then leave.
+    Finish(Duration),
+    Quit,
+}
+
+/// Lines from the reader thread. Bounded, never dropped: the reader waits.
+enum Incoming {
+    Frames(Vec<Frame>),
+    Closed(String),
+}
+
+pub struct UnicastHandle {
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UnicastHandle {
+    /// Queue text for the room. Never dropped; blocks only if a thousand are already waiting.
+    pub fn say(&self, text: &str) {
+        let _ = self.commands.send(Command::Say(text.to_string()));
+    }
+
+    /// Deliver everything typed so far (up to `patience`), say goodbye and wait for the thread.
+    pub fn finish(mut self, patience: Duration) {
+        let _ = self.commands.send(Command::Finish(patience));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.commands.send(Command::Quit);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for UnicastHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn spawn<F>(config: UnicastConfig, sink: F) -> io::Result<UnicastHandle>
+where
+    F: FnMut(UnicastEvent) + Send + 'static,
+{
+    let (commands, receiver) = bounded(1024);
+    let thread = std::thread::Builder::new()
+        .name("irc-client".into())
+        .spawn(move || Worker { config: config.clone(), client: Client::new(config.client), commands: receiver, sink, finish_by: None }.run())?;
+    Ok(UnicastHandle { commands, thread: Some(thread) })
+}
+
+struct Worker<F> {
+    config: UnicastConfig,
+    client: Client,
+    commands: Receiver<Command>,
+    sink: F,
+    finish_by: Option<Instant>,
+}
+
+enum Outcome {
+    Quit,
+    Lost(String),
+}
+
+impl<F: FnMut(UnicastEvent)> Worker<F> {
+    fn run(mut self) {
+        let mut attempt = 0usize;
+        loop {
+            (self.sink)(UnicastEvent::Status(Status::Connecting { server: self.config.server.clone() }));
+            let error = match connect(&self.config.server) {
+                Ok(stream) => {
+                    let outcome = self.converse(stream, &mut attempt);
+                    self.client.disconnected();
+                    match outcome {
+                        Outcome::Quit => break,
+                        Outcome::Lost(reason) => reason,
+                    }
+                }
+                Err(e) => e,
+            };
+            if self.finish_due() {
+                break;
+            }
+            let wait = BACKOFF[attempt.min(BACKOFF.len() - 1)];
+            attempt += 1;
+            (self.sink)(UnicastEvent::Status(Status::Reconnecting { in_ms: wait.as_millis() as u64, error }));
+            if !self.wait_offline(wait) {
+                break;
+            }
+        }
+        (self.sink)(UnicastEvent::Status(Status::Stopped { undelivered: self.client.undelivered() }));
+    }
+
+    fn finish_due(&self) -> bool {
+        self.finish_by.is_some_and(|t| Instant::now() >= t || self.client.undelivered() == 0)
+    }
+
+    /// Between connections: keep taking what the user types. False when asked to stop.
+    fn wait_offline(&mut self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let left = match self.finish_by {
+                Some(t) => left.min(t.saturating_duration_since(Instant::now())),
+                None => left,
+            };
+            match self.commands.recv_timeout(left) {
+                Ok(Command::Say(text)) => {
+                    let out = self.client.say(&text, Now::read());
+                    self.emit(out.events);
+                }
+                Ok(Command::Finish(patience)) => self.finish_by = Some(Instant::now() + patience),
+                Ok(Command::Quit) | Err(RecvTimeoutError::Disconnected) => return false,
+                Err(RecvTimeoutError::Timeout) => return !self.finish_due(),
+            }
+        }
+    }
+
+    fn emit(&mut self, events: Vec<Event>) {
+        for event in events {
+            (self.sink)(UnicastEvent::Chat(event));
+        }
+    }
+
+    /// Talk over one connection until it ends.
+    fn converse(&mut self, stream: TcpStream, attempt: &mut usize) -> Outcome {
+        let peer = stream.peer_addr().ok();
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        let (incoming_tx, incoming) = bounded(256);
+        let reader = match stream.try_clone() {
+            Ok(read_half) => std::thread::Builder::new().name("irc-reader".into()).spawn(move || read_lines(read_half, incoming_tx)),
+            Err(e) => return Outcome::Lost(format!("cannot read from the connection: {e}")),
+        };
+        let Ok(reader) = reader else { return Outcome::Lost("cannot start the reader thread".into()) };
+        let mut conversation = Conversation { stream, reader: Some(reader) };
+        if let Some(peer) = peer {
+            (self.sink)(UnicastEvent::Status(Status::Connected { server: peer }));
+        }
+        let out = self.client.connected(Now::read());
+        if let Err(e) = self.deliver(&mut conversation.stream, out) {
+            return Outcome::Lost(e);
+        }
+        loop {
+            if self.client.is_joined() {
+                *attempt = 0;
+            }
+            if let Some(deadline) = self.finish_by {
+                if self.client.undelivered() == 0 || Instant::now() >= deadline {
+                    let out = self.client.quit("Leaving");
+                    let _ = self.deliver(&mut conversation.stream, out);
+                    return Outcome::Quit;
+                }
+            }
+            let deadline = [self.client.next_deadline(), self.finish_by].into_iter().flatten().min();
+            let timeout = deadline.map_or(Duration::from_secs(60), |d| d.saturating_duration_since(Instant::now()));
+            let out = select! {
+                recv(self.commands) -> command => match command {
+                    Ok(Command::Say(text)) => self.client.say(&text, Now::read()),
+                    Ok(Command::Finish(patience)) => {
+                        self.finish_by = Some(Instant::now() + patience);
+                        Output::default()
+                    }
+                    Ok(Command::Quit) | Err(_) => {
+                        let out = self.client.quit("Leaving");
+                        let _ = self.deliver(&mut conversation.stream, out);
+                        return Outcome::Quit;
+                    }
+                },
+                recv(incoming) -> message => match message {
+                    Ok(Incoming::Frames(frames)) => {
+                        let mut all = Output::default();
+                        for frame in frames {
+                            if let Frame::Line(line) = frame {
+                                let out = self.client.receive(&line, Now::read());
+                                all.send.extend(out.send);
+                                all.events.extend(out.events);
+                            }
+                        }
+                        all
+                    }
+                    Ok(Incoming::Closed(reason)) => return Outcome::Lost(reason),
+                    Err(_) => return Outcome::Lost("the connection reader stopped".into()),
+                },
+                default(timeout) => self.client.tick(Now::read()),
+            };
+            let dead = out.events.contains(&Event::Dead);
+            if let Err(e) = self.deliver(&mut conversation.stream, out) {
+                return Outcome::Lost(e);
+            }
+            if dead {
+                return Outcome::Lost("the server stopped answering".into());
+            }
+        }
+    }
+
+    /// Write the lines, then pass on the events (so "delivered" never precedes the write).
+    fn deliver(&mut self, stream: &mut TcpStream, out: Output) -> Result<(), String> {
+        if !out.send.is_empty() {
+            let mut bytes = Vec::new();
+            for line in &out.send {
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.extend_from_slice(b"\r\n");
+            }
+            if let Err(e) = stream.write_all(&bytes) {
+                return Err(format!("write failed: {e}"));
+            }
+        }
+        self.emit(out.events);
+        Ok(())
+    }
+}
+
+/// Closes the stream (which ends the reader thread) and joins the reader.
+struct Conversation {
+    stream: TcpStream,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Drop for Conversation {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+fn read_lines(mut stream: TcpStream, incoming: Sender<Incoming>) {
+    let mut reader = LineReader::new(MAX_LINE + MAX_TAGS);
+    let mut buffer = vec![0u8; 16 * 1024];
+    let reason = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) if reader.mid_line() => break "the server closed the connection in the middle of a line".to_string(),
+            Ok(0) => break "the server closed the connection".to_string(),
+            Ok(n) => {
+                let frames = reader.push(&buffer[..n]);
+                if !frames.is_empty() && incoming.send(Incoming::Frames(frames)).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break format!("connection lost: {e}"),
+        }
+    };
+    let _ = incoming.send(Incoming::Closed(reason));
+}
+
+fn connect(server: &str) -> Result<TcpStream, String> {
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {server}: {e}"))?
+        .collect();
+    let mut last = format!("{server} has no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = format!("cannot connect to {addr}: {}", describe(&e)),
+        }
+    }
+    Err(last)
+}
+
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "nothing is listening there".into(),
+        io::ErrorKind::TimedOut => "no answer".into(),
+        _ => e.to_string(),
+    }
+}

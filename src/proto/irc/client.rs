@@ -1,0 +1,485 @@
+//! The chat client's state machine: registration with capability negotiation, nickname
+//! collisions, the room's member list, and the outgoing queue that keeps every typed message
+//! until it is known to be delivered. The caller owns the connection: it passes in received
+//! lines and the clock, and writes out the lines each call returns.
+
+use super::message::{split_utf8, Message, MAX_LINE};
+use super::names::{fold, valid_nick, NICK_LEN};
+use super::parse_server_time;
+use crate::proto::Now;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+const WANTED_CAPS: &[&str] = &["echo-message", "message-tags", "multi-prefix", "server-time"];
+/// Silence after which the client asks the server whether it is still there.
+const IDLE_PING: Duration = Duration::from_secs(60);
+/// Time the server has to answer that PING before the connection counts as dead.
+const PING_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub nick: String,
+    pub user: String,
+    pub realname: String,
+    pub password: Option<String>,
+    pub channel: String,
+}
+
+impl ClientConfig {
+    pub fn new(nick: &str, channel: &str) -> ClientConfig {
+        let user: String = nick.chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
+        ClientConfig {
+            nick: nick.to_string(),
+            user: if user.is_empty() { "lanmeet".into() } else { user },
+            realname: nick.to_string(),
+            password: None,
+            channel: channel.to_string(),
+        }
+    }
+}
+
+/// Local number of a message the user typed, to follow it until delivery.
+pub type LocalId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Registered { nick: String },
+    /// We are in the room; queued messages are on their way.
+    Joined { channel: String },
+    /// A message from someone else (or from us, seen from another connection).
+    Message { from: String, target: String, text: String, unix_ms: i64, notice: bool, action: bool },
+    /// A piece of what the user typed, now queued.
+    Queued { id: LocalId, target: String, text: String },
+    /// The server confirmed it relayed our message (echo-message), or it was written to a server
+    /// without echo-message.
+    Delivered { id: LocalId, text: String, unix_ms: i64 },
+    MemberJoined { channel: String, nick: String },
+    MemberLeft { channel: String, nick: String, reason: String },
+    NickChanged { old: String, new: String },
+    /// The whole member list of a channel after any change, operators marked with `@`.
+    Members { channel: String, nicks: Vec<String> },
+    Topic { channel: String, text: String },
+    /// Something from the server a person should read: errors in words, the message of the day.
+    Info { text: String, error: bool },
+    /// The server stopped answering; the caller should drop the connection and reconnect.
+    Dead,
+}
+
+/// What one input produced: lines to write (without CR LF) and events for the user.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub send: Vec<String>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone)]
+struct Outgoing {
+    id: LocalId,
+    target: String,
+    text: String,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    nick: String,
+    nick_attempt: u32,
+    registered: bool,
+    joined: bool,
+    echo_message: bool,
+    offered_caps: Vec<String>,
+    /// Typed, not yet written to the current connection.
+    outbox: VecDeque<Outgoing>,
+    /// Written, waiting for the server's echo.
+    in_flight: VecDeque<Outgoing>,
+    next_id: LocalId,
+    members: HashMap<String, Vec<String>>,
+    names_in_progress: HashMap<String, Vec<String>>,
+    last_heard: Option<Instant>,
+    ping_sent: Option<Instant>,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Client {
+        Client {
+            nick: config.nick.clone(),
+            config,
+            nick_attempt: 0,
+            registered: false,
+            joined: false,
+            echo_message: false,
+            offered_caps: Vec::new(),
+            outbox: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            next_id: 1,
+            members: HashMap::new(),
+            names_in_progress: HashMap::new(),
+            last_heard: None,
+            ping_sent: None,
+        }
+    }
+
+    pub fn nick(&self) -> &str {
+        &self.nick
+    }
+
+    pub fn channel(&self) -> &str {
+        &self.config.channel
+    }
+
+    pub fn is_joined(&self) -> bool {
+        self.joined
+    }
+
+    /// Messages typed but not yet known to be delivered.
+    pub fn undelivered(&self) -> usize {
+        self.outbox.len() + self.in_flight.len()
+    }
+
+    /// A new connection is open: start registration.
+    pub fn connected(&mut self, now: Now) -> Output {
+        self.registered = false;
+        self.joined = false;
+        self.echo_message = false;
+        self.offered_caps.clear();
+        self.members.clear();
+        self.names_in_progress.clear();
+        self.last_heard = Some(now.mono);
+        self.ping_sent = None;
+        let mut out = Output::default();
+        out.send.push("CAP LS 302".into());
+        if let Some(password) = &self.config.password {
+            out.send.push(Message::new("PASS", &[password]).to_line());
+        }
+        out.send.push(Message::new("NICK", &[&self.nick]).to_line());
+        out.send.push(Message::new("USER", &[&self.config.user, "0", "*", &self.config.realname]).to_line());
+        out
+    }
+
+    /// The connection is gone. Whatever was written but not confirmed goes back to the front of
+    /// the queue, to be sent again on the next connection.
+    pub fn disconnected(&mut self) {
+        while let Some(message) = self.in_flight.pop_back() {
+            self.outbox.push_front(message);
+        }
+        self.registered = false;
+        self.joined = false;
+        self.last_heard = None;
+        self.ping_sent = None;
+    }
+
+    /// The user typed `text` for the room. Each line becomes one message; a line too long for
+    /// IRC is cut at UTF-8 boundaries. Nothing is dropped: it waits for a connection if need be.
+    pub fn say(&mut self, text: &str, now: Now) -> Output {
+        let target = self.config.channel.clone();
+        let mut out = Output::default();
+        let budget = self.text_budget(&target);
+        for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
+            if line.trim().is_empty() {
+                continue;
+            }
+            for piece in split_utf8(line, budget) {
+                let id = self.next_id;
+                self.next_id += 1;
+                out.events.push(Event::Queued { id, target: target.clone(), text: piece.to_string() });
+                self.outbox.push_back(Outgoing { id, target: target.clone(), text: piece.to_string() });
+            }
+        }
+        self.flush(now, &mut out);
+        out
+    }
+
+    /// Leave politely.
+    pub fn quit(&mut self, reason: &str) -> Output {
+        Output { send: vec![Message::new("QUIT", &[reason]).to_line()], events: Vec::new() }
+    }
+
+    /// Room for text in one PRIVMSG: the server relays it with our full source prefix, whose
+    /// host part we cannot know, so assume the longest.
+    fn text_budget(&self, target: &str) -> usize {
+        let prefix = 1 + NICK_LEN.max(self.nick.len()) + 1 + 11 + 1 + 63 + 1;
+        let command = "PRIVMSG ".len() + target.len() + 2;
+        MAX_LINE - 2 - prefix - command
+    }
+
+    fn flush(&mut self, now: Now, out: &mut Output) {
+        if !self.joined {
+            return;
+        }
+        while let Some(message) = self.outbox.pop_front() {
+            out.send.push(Message::new("PRIVMSG", &[&message.target, &message.text]).to_line());
+            if self.echo_message {
+                self.in_flight.push_back(message);
+            } else {
+                out.events.push(Event::Delivered { id: message.id, text: message.text, unix_ms: now.unix_millis() });
+            }
+        }
+    }
+
+    /// Time passed with nothing received: probe the server, and give up on it when silent.
+    pub fn tick(&mut self, now: Now) -> Output {
+        let mut out = Output::default();
+        let Some(last) = self.last_heard else { return out };
+        match self.ping_sent {
+            Some(sent) if now.mono >= sent + PING_TIMEOUT => out.events.push(Event::Dead),
+            None if now.mono >= last + IDLE_PING => {
+                self.ping_sent = Some(now.mono);
+                out.send.push("PING :lanmeet".into());
+            }
+            _ => {}
+        }
+        out
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let last = self.last_heard?;
+        Some(match self.ping_sent {
+            Some(sent) => sent + PING_TIMEOUT,
+            None => last + IDLE_PING,
+        })
+    }
+
+    /// One line from the server (without CR LF). Bytes that are not UTF-8 are shown with
+    /// replacement characters rather than dropped.
+    pub fn receive(&mut self, bytes: &[u8], now: Now) -> Output {
+        let mut out = Output::default();
+        self.last_heard = Some(now.mono);
+        self.ping_sent = None;
+        let text = String::from_utf8_lossy(bytes);
+        let Ok(message) = Message::parse(&text) else { return out };
+        self.handle(message, now, &mut out);
+        out
+    }
+
+    fn is_me(&self, nick: &str) -> bool {
+        fold(nick) == fold(&self.nick)
+    }
+
+    fn handle(&mut self, message: Message, now: Now, out: &mut Output) {
+        let from = message.source_nick().unwrap_or("").to_string();
+        let last = message.params.last().cloned().unwrap_or_default();
+        match message.command.as_str() {
+            "PING" => out.send.push(Message::new("PONG", &[message.param(0).unwrap_or("")]).to_line()),
+            "CAP" => self.cap(&message, out),
+            "001" => {
+                self.registered = true;
+                if let Some(nick) = message.param(0) {
+                    self.nick = nick.to_string();
+                }
+                out.events.push(Event::Registered { nick: self.nick.clone() });
+                out.send.push(Message::new("JOIN", &[&self.config.channel]).to_line());
+            }
+            "433" | "432" | "437" if !self.registered => {
+                let reason = if message.command == "433" { "is taken" } else { "is not accepted by this server" };
+                let next = self.next_nick(message.command == "433");
+                out.events.push(Event::Info {
+                    text: format!("Nickname {} {reason}; trying {next}", self.nick),
+                    error: false,
+                });
+                self.nick = next;
+                out.send.push(Message::new("NICK", &[&self.nick]).to_line());
+            }
+            "JOIN" => {
+                let channel = message.param(0).unwrap_or("").to_string();
+                let key = fold(&channel);
+                if self.is_me(&from) {
+                    if key == fold(&self.config.channel) {
+                        self.joined = true;
+                        self.members.insert(key, Vec::new());
+                        out.events.push(Event::Joined { channel });
+                        self.flush(now, out);
+                    }
+                } else if let Some(list) = self.members.get_mut(&key) {
+                    list.push(from.clone());
+                    out.events.push(Event::MemberJoined { channel: channel.clone(), nick: from });
+                    self.emit_members(&channel, out);
+                }
+            }
+            "PART" | "KICK" => {
+                let channel = message.param(0).unwrap_or("").to_string();
+                let (who, reason) = if message.command == "KICK" {
+                    (message.param(1).unwrap_or("").to_string(), format!("kicked: {}", message.param(2).unwrap_or("")))
+                } else {
+                    (from.clone(), message.param(1).unwrap_or("").to_string())
+                };
+                let key = fold(&channel);
+                if self.is_me(&who) {
+                    if key == fold(&self.config.channel) {
+                        self.joined = false;
+                    }
+                    self.members.remove(&key);
+                    out.events.push(Event::Info { text: format!("You left {channel}: {reason}"), error: false });
+                } else if let Some(list) = self.members.get_mut(&key) {
+                    list.retain(|n| fold(strip_prefix(n)) != fold(&who));
+                    out.events.push(Event::MemberLeft { channel: channel.clone(), nick: who, reason });
+                    self.emit_members(&channel, out);
+                }
+            }
+            "QUIT" => {
+                let channels: Vec<String> = self.members.keys().cloned().collect();
+                for key in channels {
+                    let list = self.members.get_mut(&key).expect("key from map");
+                    let before = list.len();
+                    list.retain(|n| fold(strip_prefix(n)) != fold(&from));
+                    if list.len() != before {
+                        let channel = self.config.channel.clone();
+                        out.events.push(Event::MemberLeft { channel: channel.clone(), nick: from.clone(), reason: last.clone() });
+                        self.emit_members(&channel, out);
+                    }
+                }
+            }
+            "NICK" => {
+                let new = message.param(0).unwrap_or("").to_string();
+                if self.is_me(&from) {
+                    self.nick = new.clone();
+                }
+                let mut changed = false;
+                for list in self.members.values_mut() {
+                    for entry in list.iter_mut() {
+                        if fold(strip_prefix(entry)) == fold(&from) {
+                            let prefix = &entry[..entry.len() - strip_prefix(entry).len()];
+                            *entry = format!("{prefix}{new}");
+                            changed = true;
+                        }
+                    }
+                }
+                out.events.push(Event::NickChanged { old: from, new });
+                if changed {
+                    let channel = self.config.channel.clone();
+                    self.emit_members(&channel, out);
+                }
+            }
+            "353" => {
+                if let (Some(channel), Some(names)) = (message.params.get(2), message.params.get(3)) {
+                    let list = self.names_in_progress.entry(fold(channel)).or_default();
+                    list.extend(names.split(' ').filter(|n| !n.is_empty()).map(str::to_string));
+                }
+            }
+            "366" => {
+                let channel = message.param(1).unwrap_or("").to_string();
+                let key = fold(&channel);
+                if let Some(list) = self.names_in_progress.remove(&key) {
+                    if self.members.contains_key(&key) {
+                        self.members.insert(key, list);
+                        self.emit_members(&channel, out);
+                    }
+                }
+            }
+            "332" => out.events.push(Event::Topic {
+                channel: message.param(1).unwrap_or("").to_string(),
+                text: last,
+            }),
+            "TOPIC" => out.events.push(Event::Topic { channel: message.param(0).unwrap_or("").to_string(), text: last }),
+            "PRIVMSG" | "NOTICE" => self.chat(message, from, now, out),
+            "ERROR" => out.events.push(Event::Info { text: last, error: true }),
+            "372" => out.events.push(Event::Info { text: last, error: false }),
+            "FAIL" => out.events.push(Event::Info { text: last, error: true }),
+            code if code.len() == 3 && (code.starts_with('4') || code.starts_with('5')) => {
+                let subject = if message.params.len() > 2 { format!("{}: ", message.params[1]) } else { String::new() };
+                out.events.push(Event::Info { text: format!("{subject}{last}"), error: true });
+            }
+            _ => {}
+        }
+    }
+
+    fn next_nick(&mut self, taken: bool) -> String {
+        self.nick_attempt += 1;
+        let base = if taken && valid_nick(&self.config.nick) {
+            self.config.nick.clone()
+        } else {
+            // The server refused the name itself: many accept ASCII only.
+            let ascii: String = self.config.nick.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            if ascii.is_empty() || ascii.starts_with(|c: char| c.is_ascii_digit()) {
+                "guest".to_string()
+            } else {
+                ascii
+            }
+        };
+        let suffix = if taken || self.nick_attempt > 1 { format!("_{}", self.nick_attempt) } else { String::new() };
+        let mut nick: String = base.chars().take(9usize.saturating_sub(suffix.len()).max(1)).collect();
+        nick.push_str(&suffix);
+        nick
+    }
+
+    fn cap(&mut self, message: &Message, out: &mut Output) {
+        let sub = message.param(1).unwrap_or("").to_ascii_uppercase();
+        match sub.as_str() {
+            "LS" => {
+                let more = message.params.len() > 3 && message.param(2) == Some("*");
+                self.offered_caps
+                    .extend(message.params.last().into_iter().flat_map(|l| l.split(' ')).map(|c| {
+                        c.split('=').next().unwrap_or(c).to_string()
+                    }));
+                if !more {
+                    let request: Vec<&str> =
+                        WANTED_CAPS.iter().copied().filter(|c| self.offered_caps.iter().any(|o| o == c)).collect();
+                    if request.is_empty() {
+                        out.send.push("CAP END".into());
+                    } else {
+                        out.send.push(Message::new("CAP", &["REQ", &request.join(" ")]).to_line());
+                    }
+                }
+            }
+            "ACK" => {
+                for cap in message.params.last().into_iter().flat_map(|l| l.split(' ')) {
+                    if cap == "echo-message" {
+                        self.echo_message = true;
+                    } else if cap == "-echo-message" {
+                        self.echo_message = false;
+                    }
+                }
+                if !self.registered {
+                    out.send.push("CAP END".into());
+                }
+            }
+            "NAK" if !self.registered => out.send.push("CAP END".into()),
+            _ => {}
+        }
+    }
+
+    fn chat(&mut self, message: Message, from: String, now: Now, out: &mut Output) {
+        let target = message.param(0).unwrap_or("").to_string();
+        let mut text = message.param(1).unwrap_or("").to_string();
+        let unix_ms = message.tag("time").and_then(parse_server_time).unwrap_or_else(|| now.unix_millis());
+        let notice = message.command == "NOTICE";
+        if message.source.as_deref().is_none_or(|s| !s.contains('!')) {
+            // From the server itself.
+            out.events.push(Event::Info { text, error: false });
+            return;
+        }
+        if self.echo_message && self.is_me(&from) && !notice {
+            if let Some(pos) = self.in_flight.iter().position(|m| m.text == text && fold(&m.target) == fold(&target)) {
+                let sent = self.in_flight.remove(pos).expect("position is valid");
+                out.events.push(Event::Delivered { id: sent.id, text: sent.text, unix_ms });
+                return;
+            }
+        }
+        let mut action = false;
+        if let Some(ctcp) = text.strip_prefix('\x01') {
+            let ctcp = ctcp.strip_suffix('\x01').unwrap_or(ctcp);
+            if let Some(act) = ctcp.strip_prefix("ACTION ") {
+                action = true;
+                text = act.to_string();
+            } else {
+                if !notice && ctcp.eq_ignore_ascii_case("VERSION") {
+                    let reply = format!("\x01VERSION lanmeet {}\x01", env!("CARGO_PKG_VERSION"));
+                    out.send.push(Message::new("NOTICE", &[&from, &reply]).to_line());
+                }
+                return;
+            }
+        }
+        out.events.push(Event::Message { from, target, text, unix_ms, notice, action });
+    }
+
+    fn emit_members(&self, channel: &str, out: &mut Output) {
+        if let Some(list) = self.members.get(&fold(channel)) {
+            let mut nicks = list.clone();
+            nicks.sort_by_key(|n| (!n.starts_with('@'), fold(strip_prefix(n))));
+            out.events.push(Event::Members { channel: channel.to_string(), nicks });
+        }
+    }
+}
+
+fn strip_prefix(entry: &str) -> &str {
+    entry.trim_start_matches(['@', '+', '%', '~', '&'])
+}

@@ -1,0 +1,407 @@
+//! `ChatRoom`, the QML-facing object of a unicast chat: a list model of the room's lines plus
+//! the connection's settings and status. It translates `app::chat` events into rows and
+//! properties on the Qt thread; the session's threads only ever hand it plain Rust values.
+
+use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
+use crate::net::unicast::{Status, UnicastEvent};
+use crate::proto::irc::client::{Event, LocalId};
+use core::pin::Pin;
+use cxx_qt::{CxxQtType, Threading};
+use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QModelIndex, QString, QStringList, QVariant, QVector};
+use std::time::Duration;
+
+#[cxx_qt::bridge]
+pub mod qobject {
+    unsafe extern "C++Qt" {
+        include!(<QtCore/QAbstractListModel>);
+        #[qobject]
+        type QAbstractListModel;
+    }
+
+    unsafe extern "C++" {
+        include!("cxx-qt-lib/qstring.h");
+        type QString = cxx_qt_lib::QString;
+        include!("cxx-qt-lib/qstringlist.h");
+        type QStringList = cxx_qt_lib::QStringList;
+        include!("cxx-qt-lib/qhash.h");
+        type QHash_i32_QByteArray = cxx_qt_lib::QHash<cxx_qt_lib::QHashPair_i32_QByteArray>;
+        include!("cxx-qt-lib/qvariant.h");
+        type QVariant = cxx_qt_lib::QVariant;
+        include!("cxx-qt-lib/qmodelindex.h");
+        type QModelIndex = cxx_qt_lib::QModelIndex;
+        include!("cxx-qt-lib/qvector.h");
+        type QVector_i32 = cxx_qt_lib::QVector<i32>;
+    }
+
+    extern "RustQt" {
+        #[qobject]
+        #[base = QAbstractListModel]
+        #[qml_element]
+        #[qproperty(QString, nick)]
+        #[qproperty(QString, server)]
+        #[qproperty(QString, channel)]
+        #[qproperty(QString, status)]
+        #[qproperty(i32, state)]
+        #[qproperty(bool, hosting)]
+        #[qproperty(QStringList, members)]
+        #[qproperty(QString, topic)]
+        type ChatRoom = super::ChatRoomRust;
+    }
+
+    impl cxx_qt::Threading for ChatRoom {}
+
+    extern "RustQt" {
+        /// Connect with the current nick, server and channel (leaving any earlier session).
+        #[qinvokable]
+        #[cxx_name = "connectToServer"]
+        fn connect_to_server(self: Pin<&mut ChatRoom>);
+
+        #[qinvokable]
+        #[cxx_name = "disconnectFromServer"]
+        fn disconnect_from_server(self: Pin<&mut ChatRoom>);
+
+        /// Send what the user typed; each line becomes one message.
+        #[qinvokable]
+        fn send(self: Pin<&mut ChatRoom>, text: &QString);
+
+        /// A line of our own was added to the view; QML scrolls when it should.
+        #[qsignal]
+        #[cxx_name = "lineAdded"]
+        fn line_added(self: Pin<&mut ChatRoom>, own: bool);
+    }
+
+    unsafe extern "RustQt" {
+        #[inherit]
+        #[cxx_name = "beginInsertRows"]
+        unsafe fn begin_insert_rows(self: Pin<&mut ChatRoom>, parent: &QModelIndex, first: i32, last: i32);
+        #[inherit]
+        #[cxx_name = "endInsertRows"]
+        unsafe fn end_insert_rows(self: Pin<&mut ChatRoom>);
+        #[inherit]
+        fn index(self: &ChatRoom, row: i32, column: i32, parent: &QModelIndex) -> QModelIndex;
+        #[inherit]
+        #[qsignal]
+        #[cxx_name = "dataChanged"]
+        fn data_changed(self: Pin<&mut ChatRoom>, top_left: &QModelIndex, bottom_right: &QModelIndex, roles: &QVector_i32);
+    }
+
+    extern "RustQt" {
+        #[qinvokable]
+        #[cxx_override]
+        fn data(self: &ChatRoom, index: &QModelIndex, role: i32) -> QVariant;
+        #[qinvokable]
+        #[cxx_override]
+        #[cxx_name = "roleNames"]
+        fn role_names(self: &ChatRoom) -> QHash_i32_QByteArray;
+        #[qinvokable]
+        #[cxx_override]
+        #[cxx_name = "rowCount"]
+        fn row_count(self: &ChatRoom, parent: &QModelIndex) -> i32;
+    }
+}
+
+/// Connection states as QML sees them in `state`.
+pub mod state {
+    pub const OFFLINE: i32 = 0;
+    pub const CONNECTING: i32 = 1;
+    pub const ONLINE: i32 = 2;
+    pub const RECONNECTING: i32 = 3;
+}
+
+/// What kind of line a row is; QML styles each differently.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Message,
+    Own,
+    Action,
+    Notice,
+    Info,
+    Error,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Own => "own",
+            Kind::Action => "action",
+            Kind::Notice => "notice",
+            Kind::Info => "info",
+            Kind::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Row {
+    kind: Kind,
+    sender: String,
+    text: String,
+    unix_ms: i64,
+    pending: bool,
+    local_id: Option<LocalId>,
+}
+
+const ROLE_KIND: i32 = 0x0101;
+const ROLE_SENDER: i32 = 0x0102;
+const ROLE_TEXT: i32 = 0x0103;
+const ROLE_TIME: i32 = 0x0104;
+const ROLE_PENDING: i32 = 0x0105;
+
+pub struct ChatRoomRust {
+    nick: QString,
+    server: QString,
+    channel: QString,
+    status: QString,
+    state: i32,
+    hosting: bool,
+    members: QStringList,
+    topic: QString,
+    rows: Vec<Row>,
+    session: Option<ChatSession>,
+    /// Events from an earlier session are ignored.
+    generation: u64,
+}
+
+impl Default for ChatRoomRust {
+    fn default() -> Self {
+        let nick = std::env::var("LANMEET_NICK")
+            .ok()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "guest".into());
+        let server = std::env::var("LANMEET_SERVER").unwrap_or_else(|_| DEFAULT_SERVER.into());
+        ChatRoomRust {
+            nick: QString::from(nick.as_str()),
+            server: QString::from(server.as_str()),
+            channel: QString::from(DEFAULT_CHANNEL),
+            status: QString::default(),
+            state: state::OFFLINE,
+            hosting: false,
+            members: QStringList::default(),
+            topic: QString::default(),
+            rows: Vec::new(),
+            session: None,
+            generation: 0,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn clock(unix_ms: i64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_millis_opt(unix_ms) {
+        chrono::LocalResult::Single(t) => t.format("%H:%M").to_string(),
+        _ => String::new(),
+    }
+}
+
+impl qobject::ChatRoom {
+    pub fn connect_to_server(mut self: Pin<&mut Self>) {
+        self.as_mut().stop_session();
+        let settings = ChatSettings {
+            server: self.server().to_string().trim().to_string(),
+            nick: self.nick().to_string().trim().to_string(),
+            channel: normalise_channel(&self.channel().to_string()),
+            password: None,
+            host_if_missing: true,
+        };
+        let generation = self.generation + 1;
+        self.as_mut().rust_mut().generation = generation;
+        let qt_thread = self.qt_thread();
+        let started = ChatSession::start(settings.clone(), move |event| {
+            // Fails only once the window is gone; then nobody is left to tell.
+            let _ = qt_thread.queue(move |room| room.handle(generation, event));
+        });
+        match started {
+            Ok(session) => {
+                self.as_mut().rust_mut().session = Some(session);
+                self.as_mut().set_channel(QString::from(settings.channel.as_str()));
+                self.as_mut().set_state(state::CONNECTING);
+            }
+            Err(e) => {
+                self.as_mut().set_status(QString::from(e.to_string().as_str()));
+                self.as_mut().push(Row::info(Kind::Error, e.to_string()));
+            }
+        }
+    }
+
+    pub fn disconnect_from_server(mut self: Pin<&mut Self>) {
+        self.as_mut().stop_session();
+        self.as_mut().set_members(QStringList::default());
+        self.as_mut().set_state(state::OFFLINE);
+        self.as_mut().set_hosting(false);
+        self.as_mut().set_status(QString::from("Disconnected"));
+        self.push(Row::info(Kind::Info, "Disconnected".into()));
+    }
+
+    fn stop_session(mut self: Pin<&mut Self>) {
+        if let Some(session) = self.as_mut().rust_mut().session.take() {
+            // Leaving flushes what is queued; a dead server must not freeze the window long.
+            session.finish(Duration::from_millis(500));
+        }
+        let generation = self.generation + 1;
+        self.as_mut().rust_mut().generation = generation;
+    }
+
+    pub fn send(self: Pin<&mut Self>, text: &QString) {
+        let text = text.to_string();
+        if text.trim().is_empty() {
+            return;
+        }
+        if let Some(session) = &self.session {
+            session.say(&text);
+        }
+    }
+
+    fn handle(mut self: Pin<&mut Self>, generation: u64, event: ChatEvent) {
+        if generation != self.generation {
+            return;
+        }
+        log::debug!("ui event: {event:?}");
+        match event {
+            ChatEvent::HostingRelay(addr) => {
+                self.as_mut().set_hosting(true);
+                self.push(Row::info(Kind::Info, format!("No server answered, so this window hosts one on {addr}")));
+            }
+            ChatEvent::Unicast(UnicastEvent::Status(status)) => self.apply_status(status),
+            ChatEvent::Unicast(UnicastEvent::Chat(chat)) => self.chat(chat),
+        }
+    }
+
+    fn apply_status(mut self: Pin<&mut Self>, status: Status) {
+        let (state, text) = match status {
+            Status::Connecting { server } => (state::CONNECTING, format!("Connecting to {server}…")),
+            Status::Connected { server } => (state::CONNECTING, format!("Connected to {server}, joining…")),
+            Status::Reconnecting { in_ms, error } => {
+                let seconds = (in_ms as f64 / 1000.0).ceil();
+                self.as_mut().set_members(QStringList::default());
+                (state::RECONNECTING, format!("{error} — reconnecting in {seconds} s"))
+            }
+            Status::Stopped { undelivered } if undelivered > 0 => {
+                (state::OFFLINE, format!("Stopped; {undelivered} message(s) were not delivered"))
+            }
+            Status::Stopped { .. } => (state::OFFLINE, "Disconnected".to_string()),
+        };
+        self.as_mut().set_state(state);
+        self.as_mut().set_status(QString::from(text.as_str()));
+    }
+
+    fn chat(mut self: Pin<&mut Self>, event: Event) {
+        match event {
+            Event::Registered { nick } => self.as_mut().set_nick(QString::from(nick.as_str())),
+            Event::Joined { channel } => {
+                let hosting = if self.hosting { " (hosted here)" } else { "" };
+                let text = format!("In {channel} on {}{hosting}", self.server());
+                self.as_mut().set_state(state::ONLINE);
+                self.as_mut().set_status(QString::from(text.as_str()));
+                self.push(Row::info(Kind::Info, format!("You joined {channel}")));
+            }
+            Event::Message { from, text, unix_ms, notice, action, .. } => {
+                let kind = if action {
+                    Kind::Action
+                } else if notice {
+                    Kind::Notice
+                } else {
+                    Kind::Message
+                };
+                self.push(Row { kind, sender: from, text, unix_ms, pending: false, local_id: None });
+            }
+            Event::Queued { id, text, .. } => {
+                let sender = self.nick().to_string();
+                self.push(Row { kind: Kind::Own, sender, text, unix_ms: now_ms(), pending: true, local_id: Some(id) });
+            }
+            Event::Delivered { id, unix_ms, .. } => self.delivered(id, unix_ms),
+            Event::MemberJoined { channel, nick } => self.push(Row::info(Kind::Info, format!("{nick} joined {channel}"))),
+            Event::MemberLeft { channel, nick, reason } => {
+                let reason = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+                self.push(Row::info(Kind::Info, format!("{nick} left {channel}{reason}")));
+            }
+            Event::NickChanged { old, new } => self.push(Row::info(Kind::Info, format!("{old} is now known as {new}"))),
+            Event::Members { nicks, .. } => {
+                let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
+                self.set_members(list);
+            }
+            Event::Topic { text, .. } => self.set_topic(QString::from(text.as_str())),
+            Event::Info { text, error } => self.push(Row::info(if error { Kind::Error } else { Kind::Info }, text)),
+            Event::Dead => {}
+        }
+    }
+
+    fn delivered(mut self: Pin<&mut Self>, id: LocalId, unix_ms: i64) {
+        let Some(position) = self.rows.iter().rposition(|r| r.local_id == Some(id)) else { return };
+        {
+            let mut rust = self.as_mut().rust_mut();
+            let row = &mut rust.rows[position];
+            row.pending = false;
+            row.unix_ms = unix_ms;
+        }
+        let index = self.index(position as i32, 0, &QModelIndex::default());
+        let mut roles = QVector::<i32>::default();
+        roles.append(ROLE_PENDING);
+        roles.append(ROLE_TIME);
+        self.as_mut().data_changed(&index, &index, &roles);
+    }
+
+    fn push(mut self: Pin<&mut Self>, row: Row) {
+        let own = row.kind == Kind::Own;
+        log::info!("chat view: [{}] {} {}", row.kind.name(), row.sender, row.text);
+        let count = self.rows.len() as i32;
+        unsafe {
+            self.as_mut().begin_insert_rows(&QModelIndex::default(), count, count);
+        }
+        self.as_mut().rust_mut().rows.push(row);
+        unsafe {
+            self.as_mut().end_insert_rows();
+        }
+        self.line_added(own);
+    }
+
+    pub fn data(&self, index: &QModelIndex, role: i32) -> QVariant {
+        let Some(row) = usize::try_from(index.row()).ok().and_then(|i| self.rows.get(i)) else {
+            return QVariant::default();
+        };
+        match role {
+            ROLE_KIND => QVariant::from(&QString::from(row.kind.name())),
+            ROLE_SENDER => QVariant::from(&QString::from(row.sender.as_str())),
+            ROLE_TEXT => QVariant::from(&QString::from(row.text.as_str())),
+            ROLE_TIME => QVariant::from(&QString::from(clock(row.unix_ms).as_str())),
+            ROLE_PENDING => QVariant::from(&row.pending),
+            _ => QVariant::default(),
+        }
+    }
+
+    pub fn role_names(&self) -> QHash<QHashPair_i32_QByteArray> {
+        let mut roles = QHash::<QHashPair_i32_QByteArray>::default();
+        roles.insert(ROLE_KIND, QByteArray::from("kind"));
+        roles.insert(ROLE_SENDER, QByteArray::from("sender"));
+        roles.insert(ROLE_TEXT, QByteArray::from("text"));
+        roles.insert(ROLE_TIME, QByteArray::from("time"));
+        roles.insert(ROLE_PENDING, QByteArray::from("pending"));
+        roles
+    }
+
+    pub fn row_count(&self, _parent: &QModelIndex) -> i32 {
+        self.rows.len() as i32
+    }
+}
+
+impl Row {
+    fn info(kind: Kind, text: String) -> Row {
+        Row { kind, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None }
+    }
+}
+
+fn normalise_channel(text: &str) -> String {
+    let name = text.trim();
+    if name.is_empty() {
+        DEFAULT_CHANNEL.to_string()
+    } else if name.starts_with('#') {
+        name.to_string()
+    } else {
+        format!("#{name}")
+    }
+}
