@@ -23,6 +23,8 @@ use thiserror::Error;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: u64 = 2;
+/// Bytes read from one connection before the others get their turn.
+const READ_BUDGET: usize = 64 * 1024;
 /// Longest time between two protocol ticks.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -132,6 +134,8 @@ struct EventLoop {
     read_buffer: Vec<u8>,
     /// Connections with bytes to write after this round of events.
     dirty: Vec<ConnId>,
+    /// Connections whose readable data was not all read in the last round.
+    unfinished_reads: Vec<ConnId>,
 }
 
 impl EventLoop {
@@ -147,6 +151,7 @@ impl EventLoop {
             max_send_queue: config.max_send_queue,
             read_buffer: vec![0; 64 * 1024],
             dirty: Vec::new(),
+            unfinished_reads: Vec::new(),
         }
     }
 
@@ -154,7 +159,11 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
+            let timeout = if self.unfinished_reads.is_empty() {
+                next_tick.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -163,6 +172,9 @@ impl EventLoop {
             }
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
+            }
+            for id in std::mem::take(&mut self.unfinished_reads) {
+                self.read(id);
             }
             for event in events.iter() {
                 match event.token() {
@@ -231,7 +243,13 @@ impl EventLoop {
         let mut closed = None;
         {
             let Some(conn) = self.connections.get_mut(&id) else { return };
+            let mut budget = READ_BUDGET;
             loop {
+                if budget == 0 {
+                    // Others get their turn; this connection is read again next round.
+                    self.unfinished_reads.push(id);
+                    break;
+                }
                 match conn.stream.read(&mut self.read_buffer) {
                     Ok(0) => {
                         closed = Some(if conn.reader.mid_line() {
@@ -241,7 +259,10 @@ impl EventLoop {
                         });
                         break;
                     }
-                    Ok(n) => conn.reader.push_into(&self.read_buffer[..n], &mut frames),
+                    Ok(n) => {
+                        budget = budget.saturating_sub(n);
+                        conn.reader.push_into(&self.read_buffer[..n], &mut frames)
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => {
@@ -274,6 +295,10 @@ impl EventLoop {
                     let Some(conn) = self.connections.get_mut(&id) else { continue };
                     conn.queued_bytes += bytes.len();
                     conn.queue.push_back(bytes);
+                    // Before judging the client slow, let the kernel take what it will.
+                    if conn.queued_bytes > self.max_send_queue && write_queue(conn).is_err() {
+                        conn.queued_bytes = usize::MAX;
+                    }
                     if conn.queued_bytes > self.max_send_queue {
                         log::info!("connection {id}: send queue full, cutting it off");
                         self.drop_connection(id);

@@ -135,7 +135,9 @@ impl Message {
         for (i, param) in self.params.iter().enumerate() {
             line.push(' ');
             let last = i + 1 == self.params.len();
-            if last && (param.is_empty() || param.contains(' ') || param.starts_with(':')) {
+            // Several clients expect the text of PRIVMSG, numerics and the like as trailing.
+            let needs_colon = param.is_empty() || param.contains(' ') || param.starts_with(':');
+            if last && (needs_colon || self.params.len() >= 2) {
                 line.push(':');
             }
             line.push_str(param);
@@ -291,7 +293,8 @@ mod tests {
     #[test]
     fn serialize_table() {
         let rows: &[(Message, &str)] = &[
-            (Message::new("PRIVMSG", &["#a", "hello"]), "PRIVMSG #a hello"),
+            (Message::new("PRIVMSG", &["#a", "hello"]), "PRIVMSG #a :hello"),
+            (Message::new("NICK", &["bob"]), "NICK bob"),
             (Message::new("PRIVMSG", &["#a", "two words"]), "PRIVMSG #a :two words"),
             (Message::new("PRIVMSG", &["#a", ""]), "PRIVMSG #a :"),
             (Message::new("PRIVMSG", &["#a", ":)"]), "PRIVMSG #a ::)"),

@@ -6,6 +6,8 @@ pub mod framing;
 pub mod message;
 pub mod names;
 pub mod server;
+#[cfg(test)]
+mod tests;
 
 pub use message::{Message, ParseError};
 

@@ -4,7 +4,7 @@
 //! It owns no socket, no thread and no clock.
 
 use super::framing::Frame;
-use super::message::{Message, MAX_LINE};
+use super::message::{Message, ParseError, MAX_LINE};
 use super::names::{fold, valid_channel, valid_nick, CHANNEL_LEN, NICK_LEN};
 use super::{format_server_time, CAPABILITIES};
 use crate::proto::Now;
@@ -362,7 +362,12 @@ impl Server {
         }
         let message = match Message::parse(text) {
             Ok(m) => m,
-            Err(_) => return, // an empty or blank line: nothing to answer
+            Err(ParseError::Empty) => return,
+            Err(e) => {
+                let reason = format!("Message could not be parsed: {e}");
+                self.send(conn, self.server_msg("FAIL", &["*", "INVALID_MESSAGE", &reason]), out);
+                return;
+            }
         };
         let registered = self.clients.get(&conn).is_some_and(|c| c.registered);
         let command = message.command.as_str();

@@ -1,0 +1,486 @@
+//! The server and client state machines driven against each other and by hand, with a
+//! simulated clock: no sockets, no sleeping.
+
+use super::client::{Client, ClientConfig, Event};
+use super::framing::Frame;
+use super::message::Message;
+use super::server::{Action, ConnId, FloodLimit, Server, ServerConfig};
+use crate::proto::Now;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant, SystemTime};
+
+const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+struct Clock(Now);
+
+impl Clock {
+    fn new() -> Clock {
+        Clock(Now { mono: Instant::now(), wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) })
+    }
+    fn advance(&mut self, by: Duration) -> Now {
+        self.0.mono += by;
+        self.0.wall += by;
+        self.0
+    }
+}
+
+/// A server and raw connections to it; collects what each connection was sent.
+struct Raw {
+    server: Server,
+    clock: Clock,
+    inbox: HashMap<ConnId, Vec<String>>,
+    closed: Vec<ConnId>,
+}
+
+impl Raw {
+    fn new(config: ServerConfig) -> Raw {
+        let clock = Clock::new();
+        Raw { server: Server::new(config, clock.0, 7), clock, inbox: HashMap::new(), closed: Vec::new() }
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send(conn, bytes) => {
+                    let text = String::from_utf8(bytes.to_vec()).unwrap();
+                    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+                        self.inbox.entry(conn).or_default().push(line.to_string());
+                    }
+                }
+                Action::Close(conn) => self.closed.push(conn),
+            }
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId) {
+        let actions = self.server.connected(conn, IP, self.clock.0);
+        self.apply(actions);
+    }
+
+    fn send(&mut self, conn: ConnId, line: &str) {
+        self.send_bytes(conn, line.as_bytes());
+    }
+
+    fn send_bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        let actions = self.server.frame(conn, Frame::Line(bytes.to_vec()), self.clock.0);
+        self.apply(actions);
+    }
+
+    fn register(&mut self, conn: ConnId, nick: &str) {
+        self.connect(conn);
+        self.send(conn, &format!("NICK {nick}"));
+        self.send(conn, &format!("USER {nick} 0 * :{nick}"));
+    }
+
+    fn take(&mut self, conn: ConnId) -> Vec<String> {
+        self.inbox.remove(&conn).unwrap_or_default()
+    }
+
+    fn commands(&mut self, conn: ConnId) -> Vec<String> {
+        self.take(conn).iter().map(|l| Message::parse(l).unwrap().command).collect()
+    }
+
+    fn tick(&mut self, by: Duration) {
+        let now = self.clock.advance(by);
+        let actions = self.server.tick(now);
+        self.apply(actions);
+    }
+}
+
+fn no_flood() -> ServerConfig {
+    ServerConfig { flood: None, ..ServerConfig::default() }
+}
+
+#[test]
+fn registration_waits_for_cap_end() {
+    let mut raw = Raw::new(no_flood());
+    raw.connect(1);
+    raw.send(1, "CAP LS 302");
+    raw.send(1, "NICK alice");
+    raw.send(1, "USER alice 0 * :Alice");
+    let lines = raw.take(1);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("CAP * LS :echo-message message-tags multi-prefix server-time"), "{lines:?}");
+    raw.send(1, "CAP REQ :server-time echo-message");
+    assert!(raw.take(1)[0].ends_with("ACK :server-time echo-message"));
+    raw.send(1, "CAP REQ :server-time bogus");
+    assert!(raw.take(1)[0].contains(" NAK "));
+    raw.send(1, "CAP END");
+    let commands = raw.commands(1);
+    assert_eq!(&commands[..5], ["001", "002", "003", "004", "005"]);
+    assert!(commands.contains(&"376".to_string()));
+}
+
+#[test]
+fn reply_table() {
+    // (line sent by a registered client, numeric or command expected first in the reply)
+    let rows: &[(&[u8], &str)] = &[
+        (b"FROB x", "421"),
+        (b"JOIN", "461"),
+        (b"JOIN lobby", "476"),
+        (b"PART #nowhere", "403"),
+        (b"PRIVMSG #nowhere :hi", "403"),
+        (b"PRIVMSG nobody :hi", "401"),
+        (b"PRIVMSG", "411"),
+        (b"PRIVMSG bob", "412"),
+        (b"NICK 9lives", "432"),
+        (b"NICK", "431"),
+        (b"NICK bob", "433"),
+        (b"USER a 0 * :b", "462"),
+        (b"TOPIC #nowhere", "403"),
+        (b"MOTD", "375"),
+        (b"LUSERS", "251"),
+        (b"PING :tok", "PONG"),
+        (b"ISON bob carol", "303"),
+        (b"MODE #nowhere", "403"),
+        (b"\xff\xfe PRIVMSG", "FAIL"),
+        (b"PRIVMSG bob :nul\0byte", "FAIL"),
+        (b"@=x PRIVMSG bob :bad tags", "FAIL"),
+    ];
+    let mut raw = Raw::new(no_flood());
+    raw.register(1, "alice");
+    raw.register(2, "bob");
+    raw.take(1);
+    for (line, want) in rows {
+        raw.send_bytes(1, line);
+        let commands = raw.commands(1);
+        assert_eq!(commands.first().map(String::as_str), Some(*want), "{:?} -> {commands:?}", String::from_utf8_lossy(line));
+    }
+    assert!(raw.closed.is_empty(), "bad input must not close the connection");
+}
+
+#[test]
+fn unregistered_clients_get_451_and_unknown_421() {
+    let mut raw = Raw::new(no_flood());
+    raw.connect(1);
+    raw.send(1, "JOIN #lobby");
+    raw.send(1, "WHATEVER");
+    assert_eq!(raw.commands(1), ["451", "421"]);
+}
+
+#[test]
+fn too_long_line_gets_417_and_the_connection_stays() {
+    let mut raw = Raw::new(no_flood());
+    raw.register(1, "alice");
+    raw.take(1);
+    let actions = raw.server.frame(1, Frame::TooLong, raw.clock.0);
+    raw.apply(actions);
+    let long = format!("PRIVMSG #a :{}", "x".repeat(600));
+    raw.send(1, &long);
+    assert_eq!(raw.commands(1), ["417", "417"]);
+    raw.send(1, "PING :still-here");
+    assert_eq!(raw.commands(1), ["PONG"]);
+}
+
+#[test]
+fn channel_messages_reach_each_other_member_once_with_caps_honoured() {
+    let mut raw = Raw::new(no_flood());
+    raw.connect(1);
+    raw.send(1, "CAP REQ :echo-message server-time message-tags");
+    raw.send(1, "NICK alice");
+    raw.send(1, "USER alice 0 * :Alice");
+    raw.send(1, "CAP END");
+    raw.register(2, "bob");
+    raw.register(3, "carol");
+    for conn in 1..=3 {
+        raw.send(conn, "JOIN #lobby");
+    }
+    raw.take(1);
+    raw.take(2);
+    raw.take(3);
+    raw.send(1, "@+draft/reply=abc PRIVMSG #lobby :你好，世界");
+    let echo = raw.take(1);
+    assert_eq!(echo.len(), 1, "echo-message: exactly one copy back");
+    let echoed = Message::parse(&echo[0]).unwrap();
+    assert_eq!(echoed.tag("time"), Some("2027-01-15T08:00:00.000Z"));
+    assert!(echoed.tag("msgid").is_some());
+    assert_eq!(echoed.tag("+draft/reply"), Some("abc"));
+    for conn in [2, 3] {
+        let got = raw.take(conn);
+        assert_eq!(got, [format!(":alice!~alice@127.0.0.1 PRIVMSG #lobby :你好，世界")], "no tags without the caps");
+    }
+}
+
+#[test]
+fn nick_change_and_quit_reach_channel_members() {
+    let mut raw = Raw::new(no_flood());
+    raw.register(1, "alice");
+    raw.register(2, "bob");
+    raw.register(3, "loner");
+    raw.send(1, "JOIN #lobby");
+    raw.send(2, "JOIN #lobby");
+    raw.take(1);
+    raw.take(2);
+    raw.take(3);
+    raw.send(1, "NICK Alicia");
+    assert_eq!(raw.take(2), [":alice!~alice@127.0.0.1 NICK Alicia"]);
+    assert_eq!(raw.take(1).len(), 1);
+    raw.send(1, "QUIT :bye");
+    assert_eq!(raw.take(2), [":Alicia!~alice@127.0.0.1 QUIT :Quit: bye"]);
+    assert!(raw.take(3).is_empty(), "only channel neighbours hear a quit");
+    assert_eq!(raw.closed, [1]);
+    raw.register(4, "alicia");
+    assert!(raw.commands(4).contains(&"001".to_string()), "a quit frees the nickname");
+}
+
+#[test]
+fn idle_clients_are_pinged_and_dead_ones_dropped() {
+    let config = ServerConfig {
+        ping_interval: Duration::from_secs(10),
+        ping_timeout: Duration::from_secs(5),
+        ..no_flood()
+    };
+    let mut raw = Raw::new(config);
+    raw.register(1, "alice");
+    raw.register(2, "bob");
+    raw.send(1, "JOIN #lobby");
+    raw.send(2, "JOIN #lobby");
+    raw.take(1);
+    raw.take(2);
+    raw.tick(Duration::from_secs(9));
+    assert!(raw.take(1).is_empty());
+    raw.tick(Duration::from_secs(2));
+    assert_eq!(raw.commands(1), ["PING"]);
+    assert_eq!(raw.commands(2), ["PING"]);
+    raw.send(2, "PONG :lanmeet.local");
+    raw.tick(Duration::from_secs(5));
+    assert_eq!(raw.closed, [1]);
+    let bob = raw.take(2);
+    assert!(bob.iter().any(|l| l.contains("QUIT :Ping timeout")), "{bob:?}");
+    assert!(raw.server.next_deadline().is_some());
+}
+
+#[test]
+fn registration_must_finish_in_time() {
+    let mut raw = Raw::new(ServerConfig { ping_timeout: Duration::from_secs(3), ..no_flood() });
+    raw.connect(1);
+    raw.tick(Duration::from_secs(4));
+    assert_eq!(raw.closed, [1]);
+}
+
+#[test]
+fn flood_control_holds_lines_back_then_cuts_off() {
+    let flood = FloodLimit { burst: 3, lines_per_second: 1.0, max_waiting: 5 };
+    let mut raw = Raw::new(ServerConfig { flood: Some(flood), ..ServerConfig::default() });
+    raw.register(1, "alice");
+    raw.send(1, "JOIN #lobby");
+    raw.take(1);
+    raw.register(2, "bob");
+    raw.send(2, "JOIN #lobby");
+    raw.take(2);
+    raw.tick(Duration::from_secs(10));
+    raw.take(1);
+    raw.take(2);
+    for i in 0..5 {
+        raw.send(2, &format!("PRIVMSG #lobby :m{i}"));
+    }
+    assert_eq!(raw.take(1).len(), 3, "burst of three passes at once");
+    raw.tick(Duration::from_secs(2));
+    let later = raw.take(1);
+    assert_eq!(later.len(), 2, "held lines follow in order: {later:?}");
+    assert!(later[1].ends_with(":m4"));
+    for i in 0..20 {
+        raw.send(2, &format!("PRIVMSG #lobby :flood{i}"));
+    }
+    assert_eq!(raw.closed, [2], "too many waiting lines: Excess Flood");
+}
+
+#[test]
+fn connections_per_address_are_limited() {
+    let mut raw = Raw::new(ServerConfig { max_connections_per_ip: Some(2), ..no_flood() });
+    raw.connect(1);
+    raw.connect(2);
+    raw.connect(3);
+    assert_eq!(raw.closed, [3]);
+    let actions = raw.server.disconnected(1, "gone", raw.clock.0);
+    raw.apply(actions);
+    raw.connect(4);
+    assert_eq!(raw.closed, [3]);
+}
+
+#[test]
+fn names_lines_stay_within_the_limit() {
+    let mut raw = Raw::new(ServerConfig { max_connections_per_ip: None, ..no_flood() });
+    for i in 0..120 {
+        raw.register(i, &format!("member{i:03}xxxxxxxxxxxx"));
+        raw.send(i, "JOIN #big");
+    }
+    raw.take(0);
+    raw.send(0, "NAMES #big");
+    let lines = raw.take(0);
+    assert!(lines.len() > 2);
+    assert!(lines.iter().all(|l| l.len() + 2 <= 512), "{:?}", lines.iter().map(|l| l.len()).max());
+    let names: usize = lines.iter().filter(|l| l.contains(" 353 ")).map(|l| l.rsplit(':').next().unwrap().split(' ').count()).sum();
+    assert_eq!(names, 120);
+}
+
+/// Our client state against our server state over a lossless in-memory link.
+struct Sim {
+    raw: Raw,
+    clients: Vec<Client>,
+    events: Vec<Vec<Event>>,
+}
+
+impl Sim {
+    fn new(nicks: &[&str]) -> Sim {
+        let mut sim = Sim { raw: Raw::new(no_flood()), clients: Vec::new(), events: Vec::new() };
+        for (i, nick) in nicks.iter().enumerate() {
+            sim.clients.push(Client::new(ClientConfig::new(nick, "#lobby")));
+            sim.events.push(Vec::new());
+            sim.raw.connect(i as ConnId);
+            let out = sim.clients[i].connected(sim.raw.clock.0);
+            sim.feed(i, out.send);
+            sim.events[i].extend(out.events);
+            sim.pump();
+        }
+        sim
+    }
+
+    fn feed(&mut self, i: usize, lines: Vec<String>) {
+        for line in lines {
+            self.raw.send(i as ConnId, &line);
+        }
+    }
+
+    /// Deliver everything the server sent until nothing moves.
+    fn pump(&mut self) {
+        loop {
+            let inbox = std::mem::take(&mut self.raw.inbox);
+            if inbox.is_empty() {
+                return;
+            }
+            for (conn, lines) in inbox {
+                let i = conn as usize;
+                for line in lines {
+                    let out = self.clients[i].receive(line.as_bytes(), self.raw.clock.0);
+                    self.events[i].extend(out.events);
+                    self.feed(i, out.send);
+                }
+            }
+        }
+    }
+
+    fn say(&mut self, i: usize, text: &str) {
+        let out = self.clients[i].say(text, self.raw.clock.0);
+        self.events[i].extend(out.events);
+        self.feed(i, out.send);
+        self.pump();
+    }
+
+    fn messages(&self, i: usize) -> Vec<(String, String)> {
+        self.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message { from, text, .. } => Some((from.clone(), text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn client_registers_joins_and_learns_members() {
+    let sim = Sim::new(&["alice", "bob"]);
+    assert!(sim.clients.iter().all(Client::is_joined));
+    let last_members = sim.events[0].iter().rev().find_map(|e| match e {
+        Event::Members { nicks, .. } => Some(nicks.clone()),
+        _ => None,
+    });
+    assert_eq!(last_members, Some(vec!["@alice".to_string(), "bob".to_string()]));
+}
+
+#[test]
+fn nick_collision_is_resolved() {
+    let sim = Sim::new(&["alice", "alice", "张三", "张三"]);
+    let nicks: Vec<&str> = sim.clients.iter().map(Client::nick).collect();
+    assert_eq!(nicks, ["alice", "alice_1", "张三", "张三_1"]);
+    assert!(sim.clients.iter().all(Client::is_joined));
+}
+
+#[test]
+fn typed_text_is_split_into_lines_and_pieces_and_confirmed() {
+    let mut sim = Sim::new(&["alice", "bob"]);
+    let long = "长".repeat(400); // 1200 bytes: must be cut at character boundaries
+    sim.say(0, &format!("first\r\nsecond\n\n{long}"));
+    let got: Vec<String> = sim.messages(1).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(&got[..2], ["first", "second"]);
+    assert!(got.len() >= 5, "{}", got.len());
+    assert_eq!(got[2..].concat(), long);
+    let delivered = sim.events[0].iter().filter(|e| matches!(e, Event::Delivered { .. })).count();
+    assert_eq!(delivered, got.len(), "each piece confirmed by its echo");
+    assert_eq!(sim.clients[0].undelivered(), 0);
+}
+
+#[test]
+fn unconfirmed_messages_are_resent_after_a_reconnect() {
+    let mut sim = Sim::new(&["alice", "bob"]);
+    // alice writes, but the connection dies before the server sees it.
+    let out = sim.clients[0].say("lost in transit?", sim.raw.clock.0);
+    assert_eq!(out.send.len(), 1);
+    sim.clients[0].disconnected();
+    let out = sim.clients[0].say("typed while offline", sim.raw.clock.0);
+    assert!(out.send.is_empty());
+    assert_eq!(sim.clients[0].undelivered(), 2);
+    let actions = sim.raw.server.disconnected(0, "reset", sim.raw.clock.0);
+    sim.raw.apply(actions);
+    sim.raw.connect(10);
+    // Reconnect alice as connection 10.
+    let mut alice = std::mem::replace(&mut sim.clients[0], Client::new(ClientConfig::new("x", "#x")));
+    let out = alice.connected(sim.raw.clock.0);
+    for line in out.send {
+        sim.raw.send(10, &line);
+    }
+    loop {
+        let lines = sim.raw.take(10);
+        if lines.is_empty() {
+            break;
+        }
+        for line in lines {
+            let out = alice.receive(line.as_bytes(), sim.raw.clock.0);
+            for l in out.send {
+                sim.raw.send(10, &l);
+            }
+        }
+    }
+    sim.pump();
+    assert_eq!(alice.undelivered(), 0);
+    let got: Vec<String> = sim.messages(1).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(got, ["lost in transit?", "typed while offline"]);
+}
+
+#[test]
+fn client_notices_a_silent_server() {
+    let mut clock = Clock::new();
+    let mut client = Client::new(ClientConfig::new("alice", "#lobby"));
+    client.connected(clock.0);
+    assert!(client.tick(clock.advance(Duration::from_secs(30))).send.is_empty());
+    assert_eq!(client.tick(clock.advance(Duration::from_secs(31))).send, ["PING :lanmeet"]);
+    assert_eq!(client.tick(clock.advance(Duration::from_secs(31))).events, [Event::Dead]);
+}
+
+#[test]
+fn client_accepts_what_other_servers_send() {
+    let mut clock = Clock::new();
+    let mut client = Client::new(ClientConfig::new("张三", "#lobby"));
+    let now = clock.advance(Duration::ZERO);
+    client.connected(now);
+    // A server that knows no CAP and refuses non-ASCII nicknames.
+    let out = client.receive(b":irc.example 421 * CAP :Unknown command", now);
+    assert!(out.send.is_empty());
+    let out = client.receive(":irc.example 432 * 张三 :Erroneous nickname".as_bytes(), now);
+    assert_eq!(out.send, ["NICK guest"]);
+    let out = client.receive(b":irc.example 001 guest :Welcome", now);
+    assert_eq!(out.send, ["JOIN #lobby"]);
+    let out = client.receive(b":guest!u@h JOIN :#lobby", now);
+    assert!(out.events.contains(&Event::Joined { channel: "#lobby".into() }));
+    // Without echo-message a message counts as delivered once written.
+    let out = client.say("hi", now);
+    assert_eq!(out.send, ["PRIVMSG #lobby :hi"]);
+    assert!(out.events.iter().any(|e| matches!(e, Event::Delivered { .. })));
+    // Latin-1 bytes from an old client are shown, not dropped.
+    let out = client.receive(b":bob!u@h PRIVMSG #lobby :caf\xe9", now);
+    assert!(matches!(&out.events[0], Event::Message { text, .. } if text == "caf\u{fffd}"));
+    let out = client.receive(b":bob!u@h PRIVMSG #lobby :\x01ACTION waves\x01", now);
+    assert!(matches!(&out.events[0], Event::Message { text, action: true, .. } if text == "waves"));
+}

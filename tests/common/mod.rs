@@ -1,0 +1,181 @@
+//! Helpers shared by the integration tests: a relay on a free loopback port, a plain blocking
+//! IRC connection for poking the server by hand, and a unicast client whose events land in a
+//! channel.
+#![allow(dead_code)]
+
+use crossbeam_channel::{unbounded, Receiver};
+use lanmeet::app::chat::{ChatEvent, ChatSession, ChatSettings};
+use lanmeet::net::unicast::{Status, UnicastEvent};
+use lanmeet::proto::irc::client::Event;
+use lanmeet::proto::irc::server::ServerConfig;
+use lanmeet::proto::irc::Message;
+use lanmeet::server::{self, RelayConfig, RelayHandle};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn relay(irc: ServerConfig) -> RelayHandle {
+    relay_at(SocketAddr::from(([127, 0, 0, 1], 0)), irc, 4 << 20)
+}
+
+pub fn relay_at(listen: SocketAddr, irc: ServerConfig, max_send_queue: usize) -> RelayHandle {
+    let _ = env_logger::builder().is_test(true).try_init();
+    server::spawn(RelayConfig { listen, irc, max_send_queue }).expect("relay starts")
+}
+
+/// Flood control off, as in benchmarks; everything else at defaults.
+pub fn open_config() -> ServerConfig {
+    ServerConfig { flood: None, max_connections_per_ip: None, ..ServerConfig::default() }
+}
+
+/// A hand-driven IRC connection.
+pub struct Raw {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    pub nick: String,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Raw { stream, reader, nick: String::new() }
+    }
+
+    /// Connect, register and join `channel`; returns once the join is confirmed.
+    pub fn join(addr: SocketAddr, nick: &str, channel: &str) -> Raw {
+        let mut raw = Raw::connect(addr);
+        raw.nick = nick.to_string();
+        raw.send(&format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}"));
+        raw.expect(|m| m.command == "366");
+        raw
+    }
+
+    pub fn send(&mut self, lines: &str) {
+        let mut bytes = lines.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
+        bytes.extend_from_slice(b"\r\n");
+        self.stream.write_all(&bytes).expect("write");
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// The next message, or None on close or time-out.
+    pub fn next(&mut self) -> Option<Message> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(Message::parse(line.trim_end_matches(['\r', '\n'])).expect("server sends valid lines")),
+        }
+    }
+
+    /// Read until a message matches; panics with what was seen otherwise.
+    pub fn expect(&mut self, wanted: impl Fn(&Message) -> bool) -> Message {
+        let mut seen = Vec::new();
+        while let Some(m) = self.next() {
+            if wanted(&m) {
+                return m;
+            }
+            seen.push(m.to_line());
+        }
+        panic!("{}: expected message not seen; got {seen:#?}", self.nick);
+    }
+
+    /// True once the server has closed the connection (reading everything up to the close).
+    pub fn closed_within(&mut self, limit: Duration) -> bool {
+        self.stream.set_read_timeout(Some(limit)).unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A unicast chat session (the program's own client stack) with its events in a channel.
+pub struct Peer {
+    pub session: Option<ChatSession>,
+    pub events: Receiver<ChatEvent>,
+}
+
+impl Peer {
+    pub fn start(server: &str, nick: &str, host_if_missing: bool) -> Peer {
+        let (tx, events) = unbounded();
+        let settings = ChatSettings {
+            server: server.to_string(),
+            nick: nick.to_string(),
+            channel: "#lobby".into(),
+            password: None,
+            host_if_missing,
+        };
+        let session = ChatSession::start(settings, move |e| {
+            let _ = tx.send(e);
+        })
+        .expect("session starts");
+        Peer { session: Some(session), events }
+    }
+
+    pub fn say(&self, text: &str) {
+        self.session.as_ref().unwrap().say(text);
+    }
+
+    /// Wait for a chat event that `pick` accepts; panics after `PATIENCE`.
+    pub fn wait_for<T>(&self, what: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        while let Ok(event) = self.events.recv_deadline(deadline) {
+            if let ChatEvent::Unicast(UnicastEvent::Chat(chat)) = &event {
+                if let Some(t) = pick(chat) {
+                    return t;
+                }
+            }
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// Wait for any session event that `pick` accepts.
+    pub fn wait_any<T>(&self, what: &str, pick: impl Fn(&ChatEvent) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        while let Ok(event) = self.events.recv_deadline(deadline) {
+            if let Some(t) = pick(&event) {
+                return t;
+            }
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    pub fn wait_status(&self, what: &str, accept: impl Fn(&Status) -> bool) {
+        self.wait_any(what, |e| match e {
+            ChatEvent::Unicast(UnicastEvent::Status(s)) if accept(s) => Some(()),
+            _ => None,
+        })
+    }
+
+    pub fn joined(&self) {
+        self.wait_for("join", |e| matches!(e, Event::Joined { .. }).then_some(()));
+    }
+
+    /// Collect `count` messages from others, as (sender, text).
+    pub fn messages(&self, count: usize) -> Vec<(String, String)> {
+        let mut got = Vec::new();
+        while got.len() < count {
+            got.push(self.wait_for("message", |e| match e {
+                Event::Message { from, text, .. } => Some((from.clone(), text.clone())),
+                _ => None,
+            }));
+        }
+        got
+    }
+}
