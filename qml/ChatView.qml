@@ -1,6 +1,5 @@
 import QtQuick
 import QtQuick.Controls
-import QtQuick.Layouts
 
 // The room's lines: messages with sender and time, our own set apart on the right,
 // notices and errors as quiet centred lines. Follows new lines unless scrolled up.
@@ -19,8 +18,8 @@ ListView {
     Accessible.name: qsTr("Chat")
 
     onMovementEnded: follow = atYEnd
-    onCountChanged: if (follow) Qt.callLater(positionViewAtEnd)
-    onHeightChanged: if (follow) Qt.callLater(positionViewAtEnd)
+    onCountChanged: if (follow) positionViewAtEnd()
+    onHeightChanged: if (follow) positionViewAtEnd()
 
     Connections {
         target: list.room
@@ -53,7 +52,7 @@ ListView {
             textFormat: Text.PlainText
             text: line.time + "  " + line.text
             color: line.kind === "error" ? "#c0392b" : palette.placeholderText
-            font.pointSize: Math.max(8, Qt.application.font.pointSize - 1)
+            font.pixelSize: 12
         }
 
         Rectangle {
@@ -76,7 +75,7 @@ ListView {
                 elide: Text.ElideRight
                 color: "#555555"
                 font.bold: true
-                font.pointSize: Math.max(8, Qt.application.font.pointSize - 1)
+                font.pixelSize: 12
                 text: (line.own ? qsTr("You") : line.sender) + "   " + (line.pending ? qsTr("sending…") : line.time)
             }
             TextEdit {

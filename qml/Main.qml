@@ -10,19 +10,17 @@ ApplicationWindow {
     minimumWidth: 560
     minimumHeight: 380
     visible: true
-    title: qsTr("lanmeet — %1").arg(room.channel)
+    title: qsTr("lanmeet — %1").arg(window.room.channel)
 
-    ChatRoom {
-        id: room
-    }
+    readonly property ChatRoom room: ChatRoom { }
 
     Component.onCompleted: {
-        room.connectToServer()
+        window.room.connectToServer()
         input.forceActiveFocus()
     }
 
     header: Settings {
-        room: room
+        room: window.room
     }
 
     SplitView {
@@ -34,8 +32,8 @@ ApplicationWindow {
 
             Label {
                 Layout.fillWidth: true
-                visible: room.topic.length > 0
-                text: room.topic
+                visible: window.room.topic.length > 0
+                text: window.room.topic
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
                 padding: 8
@@ -47,7 +45,7 @@ ApplicationWindow {
                 id: chatView
                 Layout.fillWidth: true
                 Layout.fillHeight: true
-                room: room
+                room: window.room
             }
 
             Rectangle {
@@ -68,8 +66,8 @@ ApplicationWindow {
                     TextArea {
                         id: input
                         objectName: "messageInput"
-                        placeholderText: room.state === 2
-                            ? qsTr("Message %1 — Enter sends, Shift+Enter starts a new line").arg(room.channel)
+                        placeholderText: window.room.state === "online"
+                            ? qsTr("Message %1 — Enter sends, Shift+Enter starts a new line").arg(window.room.channel)
                             : qsTr("Type here; messages are kept and sent once connected")
                         wrapMode: TextEdit.Wrap
                         textFormat: TextEdit.PlainText
@@ -102,8 +100,8 @@ ApplicationWindow {
         MemberList {
             SplitView.preferredWidth: 190
             SplitView.minimumWidth: 120
-            members: room.members
-            ownNick: room.nick
+            members: window.room.members
+            ownNick: window.room.nick
         }
     }
 
@@ -117,20 +115,20 @@ ApplicationWindow {
                 width: 10
                 height: 10
                 radius: 5
-                color: room.state === 2 ? "#2e9d4b" : room.state === 0 ? "#9a9a9a" : "#d9a400"
+                color: window.room.state === "online" ? "#2e9d4b" : window.room.state === "offline" ? "#9a9a9a" : "#d9a400"
                 Accessible.ignored: true
             }
             Label {
                 id: statusLine
                 objectName: "statusLine"
                 Layout.fillWidth: true
-                text: room.status
+                text: window.room.status
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
             }
             Label {
-                visible: room.state === 2
-                text: qsTr("%n member(s)", "", room.members.length)
+                visible: window.room.state === "online"
+                text: qsTr("%n member(s)", "", window.room.members.length)
                 rightPadding: 8
             }
         }
@@ -139,7 +137,7 @@ ApplicationWindow {
     function sendInput() {
         if (input.text.trim().length === 0)
             return
-        room.send(input.text)
+        window.room.send(input.text)
         input.clear()
         chatView.follow = true
     }

@@ -25,14 +25,16 @@ Pane {
             Layout.fillHeight: true
             clip: true
             model: pane.members
+            readonly property string ownNick: pane.ownNick
             Accessible.name: qsTr("Members")
             ScrollBar.vertical: ScrollBar { }
             delegate: ItemDelegate {
                 required property string modelData
+                readonly property var list: ListView.view
                 readonly property string name: modelData.replace(/^[@+]/, "")
                 width: ListView.view.width
                 text: (modelData.startsWith("@") ? "@ " : "") + name
-                font.bold: name === pane.ownNick
+                font.bold: name === list.ownNick
             }
         }
     }

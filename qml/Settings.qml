@@ -42,7 +42,7 @@ ToolBar {
             onEditingFinished: bar.room.channel = text
         }
         Button {
-            readonly property bool offline: bar.room.state === 0
+            readonly property bool offline: bar.room.state === "offline"
             text: offline ? qsTr("Connect") : qsTr("Disconnect")
             onClicked: {
                 if (offline) {

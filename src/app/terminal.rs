@@ -13,7 +13,7 @@
 use super::chat::{ChatEvent, ChatSession, ChatSettings};
 use crate::net::unicast::{Status, UnicastEvent};
 use crate::proto::irc::client::Event;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -71,6 +71,17 @@ pub fn describe(event: &ChatEvent, own_nick: &str) -> Option<(String, bool)> {
     Some((line, false))
 }
 
+/// Longest piece of one input line taken at once.
+const MAX_INPUT_CHUNK: usize = 64 * 1024;
+
+/// Remove an incomplete UTF-8 character from the end of `bytes` and return it.
+fn split_off_partial_char(bytes: &mut Vec<u8>) -> Vec<u8> {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => bytes.split_off(e.valid_up_to()),
+        _ => Vec::new(),
+    }
+}
+
 pub fn run_chat(settings: ChatSettings) -> ExitCode {
     let undelivered = Arc::new(AtomicUsize::new(0));
     let seen = undelivered.clone();
@@ -106,19 +117,25 @@ pub fn run_chat(settings: ChatSettings) -> ExitCode {
     let mut line = Vec::new();
     let mut number = 0;
     loop {
-        line.clear();
-        match input.read_until(b'\n', &mut line) {
-            Ok(0) => break,
+        // A line without end (say, from a binary file) is sent in pieces rather than held whole.
+        match (&mut input).take(MAX_INPUT_CHUNK as u64).read_until(b'\n', &mut line) {
+            Ok(0) if line.is_empty() => break,
             Ok(_) => {
-                number += 1;
+                let complete = line.last() == Some(&b'\n') || line.len() < MAX_INPUT_CHUNK;
+                let carry = if complete { Vec::new() } else { split_off_partial_char(&mut line) };
+                let line_number = number + 1;
+                if complete {
+                    number += 1;
+                }
                 let text = match std::str::from_utf8(&line) {
                     Ok(text) => text.to_string(),
                     Err(_) => {
-                        eprintln!("lanmeet chat: input line {number} is not valid UTF-8; sending it with replacement characters");
+                        eprintln!("lanmeet chat: input line {line_number} is not valid UTF-8; sending it with replacement characters");
                         String::from_utf8_lossy(&line).into_owned()
                     }
                 };
                 session.say(text.trim_end_matches(['\r', '\n']));
+                line = carry;
             }
             Err(e) => {
                 eprintln!("lanmeet chat: cannot read standard input: {e}");

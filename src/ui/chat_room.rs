@@ -41,7 +41,7 @@ pub mod qobject {
         #[qproperty(QString, server)]
         #[qproperty(QString, channel)]
         #[qproperty(QString, status)]
-        #[qproperty(i32, state)]
+        #[qproperty(QString, state)]
         #[qproperty(bool, hosting)]
         #[qproperty(QStringList, members)]
         #[qproperty(QString, topic)]
@@ -102,10 +102,10 @@ pub mod qobject {
 
 /// Connection states as QML sees them in `state`.
 pub mod state {
-    pub const OFFLINE: i32 = 0;
-    pub const CONNECTING: i32 = 1;
-    pub const ONLINE: i32 = 2;
-    pub const RECONNECTING: i32 = 3;
+    pub const OFFLINE: &str = "offline";
+    pub const CONNECTING: &str = "connecting";
+    pub const ONLINE: &str = "online";
+    pub const RECONNECTING: &str = "reconnecting";
 }
 
 /// What kind of line a row is; QML styles each differently.
@@ -153,7 +153,7 @@ pub struct ChatRoomRust {
     server: QString,
     channel: QString,
     status: QString,
-    state: i32,
+    state: QString,
     hosting: bool,
     members: QStringList,
     topic: QString,
@@ -176,7 +176,7 @@ impl Default for ChatRoomRust {
             server: QString::from(server.as_str()),
             channel: QString::from(DEFAULT_CHANNEL),
             status: QString::default(),
-            state: state::OFFLINE,
+            state: QString::from(state::OFFLINE),
             hosting: false,
             members: QStringList::default(),
             topic: QString::default(),
@@ -220,7 +220,7 @@ impl qobject::ChatRoom {
             Ok(session) => {
                 self.as_mut().rust_mut().session = Some(session);
                 self.as_mut().set_channel(QString::from(settings.channel.as_str()));
-                self.as_mut().set_state(state::CONNECTING);
+                self.as_mut().set_state(QString::from(state::CONNECTING));
             }
             Err(e) => {
                 self.as_mut().set_status(QString::from(e.to_string().as_str()));
@@ -232,7 +232,7 @@ impl qobject::ChatRoom {
     pub fn disconnect_from_server(mut self: Pin<&mut Self>) {
         self.as_mut().stop_session();
         self.as_mut().set_members(QStringList::default());
-        self.as_mut().set_state(state::OFFLINE);
+        self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
         self.as_mut().set_status(QString::from("Disconnected"));
         self.push(Row::info(Kind::Info, "Disconnected".into()));
@@ -279,6 +279,10 @@ impl qobject::ChatRoom {
             Status::Reconnecting { in_ms, error } => {
                 let seconds = (in_ms as f64 / 1000.0).ceil();
                 self.as_mut().set_members(QStringList::default());
+                if self.state().to_string() == state::ONLINE {
+                    let text = format!("Lost the connection ({error}); what you type is kept and sent on reconnect");
+                    self.as_mut().push(Row::info(Kind::Error, text));
+                }
                 (state::RECONNECTING, format!("{error} — reconnecting in {seconds} s"))
             }
             Status::Stopped { undelivered } if undelivered > 0 => {
@@ -286,7 +290,8 @@ impl qobject::ChatRoom {
             }
             Status::Stopped { .. } => (state::OFFLINE, "Disconnected".to_string()),
         };
-        self.as_mut().set_state(state);
+        log::info!("status: {text}");
+        self.as_mut().set_state(QString::from(state));
         self.as_mut().set_status(QString::from(text.as_str()));
     }
 
@@ -296,7 +301,7 @@ impl qobject::ChatRoom {
             Event::Joined { channel } => {
                 let hosting = if self.hosting { " (hosted here)" } else { "" };
                 let text = format!("In {channel} on {}{hosting}", self.server());
-                self.as_mut().set_state(state::ONLINE);
+                self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().set_status(QString::from(text.as_str()));
                 self.push(Row::info(Kind::Info, format!("You joined {channel}")));
             }

@@ -1,0 +1,118 @@
+//! Interoperability with IRC software that no lanmeet code wrote: our client stack through
+//! Debian's ngIRCd, and Debian's WeeChat (headless) on our relay.
+
+mod common;
+
+use common::{free_port, open_config, relay, Peer, Raw, PATIENCE};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lanmeet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Kills the child when the test ends, however it ends.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_ngircd(port: u16) -> Reaper {
+    let dir = scratch("ngircd");
+    let config = dir.join("ngircd.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "[Global]\nName = irc.interop.test\nInfo = interop\nListen = 127.0.0.1\nPorts = {port}\n\
+             PidFile = {pid}\n[Limits]\nMaxConnectionsIP = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\n\
+             [Options]\nPAM = no\nIdent = no\nDNS = no\n",
+            pid = dir.join("pid").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("ngircd")
+        .args(["--nodaemon", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ngircd is installed (scripts/test installs it)");
+    let reaper = Reaper(child);
+    wait_for_port(port);
+    reaper
+}
+
+#[test]
+fn our_client_chats_through_ngircd() {
+    let port = free_port();
+    let _ngircd = start_ngircd(port);
+    let addr = format!("127.0.0.1:{port}");
+    let alice = Peer::start(&addr, "alice", false);
+    alice.joined();
+    let bob = Peer::start(&addr, "bob", false);
+    bob.joined();
+    alice.say("你好 ngIRCd\nsecond line");
+    assert_eq!(
+        bob.messages(2),
+        [("alice".to_string(), "你好 ngIRCd".to_string()), ("alice".to_string(), "second line".to_string())]
+    );
+    let long = "字".repeat(300);
+    bob.say(&long);
+    let pieces = alice.messages(3);
+    assert_eq!(pieces.iter().map(|(_, t)| t.as_str()).collect::<String>(), long, "long text cut and rejoined");
+}
+
+#[test]
+fn weechat_chats_on_our_relay() {
+    let relay = relay(open_config());
+    let addr = relay.local_addr();
+    let mut watcher = Raw::join(addr, "watcher", "#lobby");
+    let dir = scratch("weechat");
+    let script = format!(
+        "/set logger.file.flush_delay 0; /set irc.server_default.autojoin \"#lobby\"; /server add lm 127.0.0.1/{} -notls -nicks=weeuser; \
+         /connect lm; /wait 2 /msg -server lm #lobby hello from weechat 你好",
+        addr.port()
+    );
+    let child = Command::new("weechat-headless")
+        .arg("--dir")
+        .arg(&dir)
+        .args(["-r", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weechat-headless is installed (scripts/test installs it)");
+    let _weechat = Reaper(child);
+    watcher.expect(|m| m.command == "JOIN" && m.source_nick() == Some("weeuser"));
+    let m = watcher.expect(|m| m.command == "PRIVMSG");
+    assert_eq!(m.source_nick(), Some("weeuser"));
+    assert_eq!(m.param(1), Some("hello from weechat 你好"));
+    watcher.send("PRIVMSG #lobby :reply 回复 to weechat");
+    let log = dir.join("logs").join("irc.lm.#lobby.weechatlog");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().any(|l| l.ends_with("watcher\treply 回复 to weechat")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "weechat never showed the reply; its log:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

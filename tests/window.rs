@@ -1,0 +1,152 @@
+//! The real window under Xvfb, driven as a person would: xdotool types into the input box and
+//! presses keys; a client of the program's own stack sits in the same room on a relay and checks
+//! what arrives, and answers. Screenshots are kept in `artifacts/` for people to look at.
+
+mod common;
+
+use common::{open_config, relay, Peer, PATIENCE};
+use lanmeet::proto::irc::client::Event;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An X server of our own on a display number nobody else uses.
+fn xvfb() -> (Reaper, String) {
+    for number in (90 + std::process::id() % 100)..400 {
+        let socket = format!("/tmp/.X11-unix/X{number}");
+        if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+            continue;
+        }
+        let display = format!(":{number}");
+        let child = Command::new("Xvfb")
+            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed (scripts/test installs it)");
+        let reaper = Reaper(child);
+        let deadline = Instant::now() + PATIENCE;
+        while !Path::new(&socket).exists() {
+            assert!(Instant::now() < deadline, "Xvfb did not start on {display}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        return (reaper, display);
+    }
+    panic!("no free X display number");
+}
+
+fn xdotool(display: &str, args: &[&str]) -> String {
+    let out = Command::new("xdotool").env("DISPLAY", display).args(args).output().expect("xdotool is installed");
+    assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn screenshot(display: &str, name: &str) -> PathBuf {
+    let path = artifacts().join(name);
+    let status = Command::new("import")
+        .env("DISPLAY", display)
+        .args(["-window", "root"])
+        .arg(&path)
+        .status()
+        .expect("ImageMagick is installed");
+    assert!(status.success());
+    path
+}
+
+/// Wait until the window's log shows a line containing `needle`.
+fn wait_for_log(log: &Path, needle: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "window never logged {needle:?}; log:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_person_chats_from_the_window() {
+    let (_xvfb, display) = xvfb();
+    let relay = relay(open_config());
+    let addr = relay.local_addr().to_string();
+    let watcher = Peer::start(&addr, "watcher", false);
+    watcher.joined();
+
+    let log = artifacts().join("window-test.log");
+    let window = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+        .env("DISPLAY", &display)
+        .env("LANMEET_SERVER", &addr)
+        .env("LANMEET_NICK", "窗口")
+        .env("RUST_LOG", "lanmeet=info")
+        .env("QT_QPA_PLATFORM", "xcb")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _window = Reaper(window);
+    watcher.wait_for("the window to join", |e| match e {
+        Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
+        _ => None,
+    });
+    wait_for_log(&log, "You joined #lobby");
+
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    let geometry = xdotool(&display, &["getwindowgeometry", &id]);
+    assert!(geometry.contains("900x620"), "{geometry}");
+    // Click into the input box (bottom left of the window) and type as a person would.
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "hello 你好 from the window"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "hello 你好 from the window".to_string())]);
+
+    // Shift+Enter starts a new line; Enter sends both lines as two messages.
+    xdotool(&display, &["type", "--delay", "15", "line one"]);
+    xdotool(&display, &["key", "shift+Return"]);
+    xdotool(&display, &["type", "--delay", "15", "line two"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(
+        watcher.messages(2),
+        [("窗口".to_string(), "line one".to_string()), ("窗口".to_string(), "line two".to_string())]
+    );
+
+    watcher.say("reply 回复 from the terminal");
+    wait_for_log(&log, "chat view: [message] watcher reply 回复 from the terminal");
+    wait_for_log(&log, "chat view: [own] 窗口 line two");
+    std::thread::sleep(Duration::from_millis(300));
+    let shot = screenshot(&display, "window-chat.png");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot looks empty");
+
+    // The relay goes away: the window says so and reconnects on its own when it is back.
+    let port = relay.local_addr();
+    drop(relay);
+    wait_for_log(&log, "reconnecting in");
+    let _relay = common::relay_at(port, open_config(), 4 << 20);
+    let again = Peer::start(&addr, "again", false);
+    again.joined();
+    again.wait_for("the window to rejoin", |e| match e {
+        Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
+        _ => None,
+    });
+    xdotool(&display, &["type", "--delay", "15", "back again 回来了"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(again.messages(1), [("窗口".to_string(), "back again 回来了".to_string())]);
+    screenshot(&display, "window-reconnected.png");
+}
