@@ -137,8 +137,9 @@ ApplicationWindow {
     function sendInput() {
         if (input.text.trim().length === 0)
             return
-        window.room.send(input.text)
-        input.clear()
-        chatView.follow = true
+        if (window.room.send(input.text)) {
+            input.clear()
+            chatView.follow = true
+        }
     }
 }

@@ -16,6 +16,7 @@ ToolBar {
         Label { text: qsTr("Nickname") }
         TextField {
             id: nickField
+            enabled: bar.room.state === "offline"
             text: bar.room.nick
             Layout.preferredWidth: 120
             maximumLength: 30
@@ -26,6 +27,7 @@ ToolBar {
         Label { text: qsTr("Server") }
         TextField {
             id: serverField
+            enabled: bar.room.state === "offline"
             text: bar.room.server
             Layout.preferredWidth: 150
             selectByMouse: true
@@ -35,6 +37,7 @@ ToolBar {
         Label { text: qsTr("Room") }
         TextField {
             id: channelField
+            enabled: bar.room.state === "offline"
             text: bar.room.channel
             Layout.preferredWidth: 100
             selectByMouse: true

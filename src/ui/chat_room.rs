@@ -60,9 +60,10 @@ pub mod qobject {
         #[cxx_name = "disconnectFromServer"]
         fn disconnect_from_server(self: Pin<&mut ChatRoom>);
 
-        /// Send what the user typed; each line becomes one message.
+        /// Send what the user typed; each line becomes one message. False when there is no
+        /// session to take it, so the input box keeps the text.
         #[qinvokable]
-        fn send(self: Pin<&mut ChatRoom>, text: &QString);
+        fn send(self: Pin<&mut ChatRoom>, text: &QString) -> bool;
 
         /// A line of our own was added to the view; QML scrolls when it should.
         #[qsignal]
@@ -247,13 +248,20 @@ impl qobject::ChatRoom {
         self.as_mut().rust_mut().generation = generation;
     }
 
-    pub fn send(self: Pin<&mut Self>, text: &QString) {
+    pub fn send(self: Pin<&mut Self>, text: &QString) -> bool {
         let text = text.to_string();
         if text.trim().is_empty() {
-            return;
+            return true;
         }
-        if let Some(session) = &self.session {
-            session.say(&text);
+        match &self.session {
+            Some(session) => {
+                session.say(&text);
+                true
+            }
+            None => {
+                self.push(Row::info(Kind::Error, "Not connected: press Connect first; your text is still in the box".into()));
+                false
+            }
         }
     }
 

@@ -11,6 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 const WANTED_CAPS: &[&str] = &["echo-message", "message-tags", "multi-prefix", "server-time"];
+/// Messages written but not yet echoed, at most.
+const MAX_IN_FLIGHT: usize = 8;
 /// Silence after which the client asks the server whether it is still there.
 const IDLE_PING: Duration = Duration::from_secs(60);
 /// Time the server has to answer that PING before the connection counts as dead.
@@ -206,7 +208,10 @@ impl Client {
         if !self.joined {
             return;
         }
-        while let Some(message) = self.outbox.pop_front() {
+        // With echo-message, echoes pace the sending: a paste of many lines never piles up
+        // in the server's flood-control queue.
+        while self.in_flight.len() < MAX_IN_FLIGHT || !self.echo_message {
+            let Some(message) = self.outbox.pop_front() else { break };
             out.send.push(Message::new("PRIVMSG", &[&message.target, &message.text]).to_line());
             if self.echo_message {
                 self.in_flight.push_back(message);
@@ -451,6 +456,7 @@ impl Client {
             if let Some(pos) = self.in_flight.iter().position(|m| m.text == text && fold(&m.target) == fold(&target)) {
                 let sent = self.in_flight.remove(pos).expect("position is valid");
                 out.events.push(Event::Delivered { id: sent.id, text: sent.text, unix_ms });
+                self.flush(now, out);
                 return;
             }
         }

@@ -8,7 +8,7 @@ use super::message::{Message, ParseError, MAX_LINE};
 use super::names::{fold, valid_channel, valid_nick, CHANNEL_LEN, NICK_LEN};
 use super::{format_server_time, CAPABILITIES};
 use crate::proto::Now;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -888,17 +888,18 @@ impl Server {
 
     /// Registered clients that share a channel with `conn`, each once, `conn` excluded.
     fn neighbours(&self, conn: ConnId) -> Vec<ConnId> {
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
+        let mut found = Vec::new();
         if let Some(client) = self.clients.get(&conn) {
             for key in &client.channels {
                 for &member in &self.channels[key].members {
-                    if member != conn && !seen.contains(&member) {
-                        seen.push(member);
+                    if member != conn && seen.insert(member) {
+                        found.push(member);
                     }
                 }
             }
         }
-        seen
+        found
     }
 
     /// Close a connection on the server's initiative.

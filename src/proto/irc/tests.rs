@@ -413,6 +413,35 @@ fn typed_text_is_split_into_lines_and_pieces_and_confirmed() {
 }
 
 #[test]
+fn a_long_paste_is_paced_by_echoes_and_survives_flood_control() {
+    let flood = FloodLimit { burst: 5, lines_per_second: 2.0, max_waiting: 10 };
+    let mut sim = Sim::new(&["alice", "bob"]);
+    sim.raw.server = Server::new(ServerConfig { flood: Some(flood), ..ServerConfig::default() }, sim.raw.clock.0, 1);
+    // Re-register both on the flood-limited server.
+    sim.clients = vec![Client::new(ClientConfig::new("alice", "#lobby")), Client::new(ClientConfig::new("bob", "#lobby"))];
+    sim.events = vec![Vec::new(), Vec::new()];
+    for i in 0..2 {
+        sim.raw.connect(i as ConnId);
+        let out = sim.clients[i].connected(sim.raw.clock.0);
+        sim.feed(i, out.send);
+        for _ in 0..20 {
+            sim.raw.tick(Duration::from_secs(1));
+            sim.pump();
+        }
+    }
+    assert!(sim.clients.iter().all(Client::is_joined));
+    let paste: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+    sim.say(0, &paste.join("\n"));
+    for _ in 0..120 {
+        sim.raw.tick(Duration::from_secs(1));
+        sim.pump();
+    }
+    assert!(sim.raw.closed.is_empty(), "no Excess Flood");
+    let got: Vec<String> = sim.messages(1).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(got, paste);
+}
+
+#[test]
 fn unconfirmed_messages_are_resent_after_a_reconnect() {
     let mut sim = Sim::new(&["alice", "bob"]);
     // alice writes, but the connection dies before the server sees it.
