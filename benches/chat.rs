@@ -24,6 +24,8 @@ struct Scenario {
 }
 
 struct Outcome {
+    /// CPU seconds the server process used for this run (user + system).
+    server_cpu: f64,
     deliveries: usize,
     expected: usize,
     seconds: f64,
@@ -44,7 +46,6 @@ impl Outcome {
 }
 
 struct Server {
-    name: &'static str,
     child: Child,
     port: u16,
     _dir: Option<PathBuf>,
@@ -54,6 +55,30 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds a process has used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
+/// Each server runs on core 0 and the load generator (started by scripts/bench) on core 1, so
+/// the figures compare what one core of server can relay rather than how the two programs
+/// share the machine with the generator.
+fn server_command(program: &str) -> Command {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if std::env::var_os("LANMEET_BENCH_PIN").is_some() && cores >= 2 {
+        let mut command = Command::new("taskset");
+        command.args(["-c", "0", program]);
+        command
+    } else {
+        Command::new(program)
     }
 }
 
@@ -71,13 +96,13 @@ fn wait_for(port: u16) {
 
 fn start_lanmeet() -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+    let child = server_command(env!("CARGO_BIN_EXE_lanmeet"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-flood-limit", "--max-per-ip", "0"])
         .stdout(Stdio::null())
         .spawn()
         .expect("lanmeet serve starts");
     wait_for(port);
-    Server { name: "lanmeet", child, port, _dir: None }
+    Server { child, port, _dir: None }
 }
 
 fn start_ngircd() -> Server {
@@ -95,7 +120,7 @@ fn start_ngircd() -> Server {
         ),
     )
     .unwrap();
-    let child = Command::new("ngircd")
+    let child = server_command("ngircd")
         .args(["--nodaemon", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
@@ -103,7 +128,7 @@ fn start_ngircd() -> Server {
         .spawn()
         .expect("ngircd is installed (scripts/bench installs it)");
     wait_for(port);
-    Server { name: "ngircd", child, port, _dir: Some(dir) }
+    Server { child, port, _dir: Some(dir) }
 }
 
 fn register(port: u16, nick: &str) -> (TcpStream, BufReader<TcpStream>) {
@@ -135,12 +160,13 @@ fn run(server: &Server, scenario: &Scenario) -> Outcome {
     let expected_each: Vec<usize> =
         (0..clients).map(|i| if i < senders { (senders - 1) * messages } else { senders * messages }).collect();
     let expected: usize = expected_each.iter().sum();
+    let cpu_before = cpu_seconds(server.child.id());
     let start = Instant::now();
     let delivered = Arc::new(AtomicUsize::new(0));
-    let go = Arc::new(Barrier::new(clients + senders));
-    let mut readers = Vec::new();
+    let go = Arc::new(Barrier::new(READER_THREADS + senders));
     let mut writers = Vec::new();
-    for (i, (stream, mut reader)) in connections.into_iter().enumerate() {
+    let mut groups: Vec<Vec<Reading>> = (0..READER_THREADS).map(|_| Vec::new()).collect();
+    for (i, (stream, reader)) in connections.into_iter().enumerate() {
         if i < senders {
             let mut out = stream.try_clone().unwrap();
             let go = go.clone();
@@ -157,33 +183,23 @@ fn run(server: &Server, scenario: &Scenario) -> Outcome {
                 }
             }));
         }
-        let want = expected_each[i];
-        let delivered = delivered.clone();
-        let go = go.clone();
-        readers.push(std::thread::spawn(move || {
-            let mut stream = stream;
-            let mut latencies = Vec::with_capacity(want);
-            let mut line = String::new();
-            go.wait();
-            while latencies.len() < want {
-                line.clear();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                if line.starts_with("PING") {
-                    let _ = write!(stream, "PONG{}\r\n", &line[4..].trim_end());
-                    continue;
-                }
-                let Some(text) = line.split_once(" PRIVMSG #bench :").map(|(_, t)| t) else { continue };
-                let sent: u128 = text.split(' ').nth(2).and_then(|t| t.parse().ok()).unwrap_or(0);
-                let now = start.elapsed().as_micros();
-                latencies.push(now.saturating_sub(sent).min(u32::MAX as u128) as u32);
-                delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            (latencies, start.elapsed())
-        }));
+        let pending = reader.buffer().to_vec();
+        stream.set_nonblocking(true).unwrap();
+        groups[i % READER_THREADS].push(Reading {
+            stream: mio::net::TcpStream::from_std(stream),
+            pending,
+            want: expected_each[i],
+            got: 0,
+        });
     }
+    let readers: Vec<_> = groups
+        .into_iter()
+        .map(|group| {
+            let go = go.clone();
+            let delivered = delivered.clone();
+            std::thread::spawn(move || read_group(group, start, &go, &delivered))
+        })
+        .collect();
     for w in writers {
         w.join().unwrap();
     }
@@ -195,7 +211,91 @@ fn run(server: &Server, scenario: &Scenario) -> Outcome {
         last = last.max(done);
     }
     latencies_us.sort_unstable();
-    Outcome { deliveries: delivered.load(Ordering::Relaxed), expected, seconds: last.as_secs_f64(), latencies_us }
+    let server_cpu = cpu_seconds(server.child.id()) - cpu_before;
+    Outcome { server_cpu, deliveries: delivered.load(Ordering::Relaxed), expected, seconds: last.as_secs_f64(), latencies_us }
+}
+
+/// Threads that read all clients' sockets (through epoll), so that the load generator spends
+/// its share of the two cores on reading, not on switching between hundreds of threads.
+const READER_THREADS: usize = 2;
+/// Runs per server and scenario; the median is reported.
+const REPEATS: usize = 3;
+
+struct Reading {
+    stream: mio::net::TcpStream,
+    pending: Vec<u8>,
+    want: usize,
+    got: usize,
+}
+
+/// Read every connection of the group until each has its messages or the run stalls.
+fn read_group(mut group: Vec<Reading>, start: Instant, go: &Barrier, delivered: &AtomicUsize) -> (Vec<u32>, Duration) {
+    use mio::{Events, Interest, Poll, Token};
+    use std::io::Read;
+    let mut poll = Poll::new().unwrap();
+    for (i, r) in group.iter_mut().enumerate() {
+        poll.registry().register(&mut r.stream, Token(i), Interest::READABLE).unwrap();
+    }
+    let mut latencies = Vec::new();
+    let mut events = Events::with_capacity(1024);
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut open = group.iter().filter(|r| r.want > 0).count();
+    go.wait();
+    let mut last_progress = Instant::now();
+    // Lines already read while joining count too.
+    let mut ready: Vec<usize> = (0..group.len()).collect();
+    while open > 0 && last_progress.elapsed() < STALL {
+        for i in ready.drain(..) {
+            let r = &mut group[i];
+            loop {
+                match r.stream.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => r.pending.extend_from_slice(&buffer[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => break,
+                }
+            }
+            let before = r.got;
+            let mut consumed = 0;
+            while let Some(end) = r.pending[consumed..].iter().position(|&b| b == b'\n') {
+                let line = &r.pending[consumed..consumed + end];
+                consumed += end + 1;
+                if let Some(sent) = bench_timestamp(line) {
+                    let now = start.elapsed().as_micros();
+                    latencies.push(now.saturating_sub(sent).min(u32::MAX as u128) as u32);
+                    r.got += 1;
+                } else if line.starts_with(b"PING") {
+                    let mut pong = b"PONG".to_vec();
+                    pong.extend_from_slice(&line[4..]);
+                    pong.push(b'\n');
+                    let _ = r.stream.write_all(&pong);
+                }
+            }
+            r.pending.drain(..consumed);
+            if r.got > before {
+                delivered.fetch_add(r.got - before, Ordering::Relaxed);
+                last_progress = Instant::now();
+                if r.got >= r.want && before < r.want {
+                    open -= 1;
+                }
+            }
+        }
+        if open == 0 {
+            break;
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(200))).unwrap();
+        ready.extend(events.iter().map(|e| e.token().0));
+    }
+    (latencies, start.elapsed())
+}
+
+/// The send time (µs since the run started) carried by a benchmark message, if it is one.
+fn bench_timestamp(line: &[u8]) -> Option<u128> {
+    const MARK: &[u8] = b" PRIVMSG #bench :";
+    let at = line.windows(MARK.len()).position(|w| w == MARK)?;
+    let text = &line[at + MARK.len()..];
+    let field = text.split(|&b| b == b' ').nth(2)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 fn main() {
@@ -206,34 +306,48 @@ fn main() {
         .map(|c| Scenario { clients: c[0], senders: c[1], messages: c[2] })
         .collect();
     println!("chat relay load on 127.0.0.1: C clients in one room, S send M messages each");
+    if std::env::var_os("LANMEET_BENCH_PIN").is_some() {
+        println!("servers pinned to core 0, load generator to core 1");
+    }
     println!(
-        "{:<18} {:<8} {:>14} {:>9} {:>9} {:>8}",
-        "C/S/M", "server", "deliveries/s", "p50 ms", "p99 ms", "lost"
+        "{:<18} {:<8} {:>14} {:>9} {:>9} {:>8} {:>12}",
+        "C/S/M", "server", "deliveries/s", "p50 ms", "p99 ms", "lost", "CPU us/dlv"
     );
     for scenario in &scenarios {
         let label = format!("{}/{}/{}", scenario.clients, scenario.senders, scenario.messages);
+        // Alternate the servers and keep each one's median run: the two cores are shared
+        // with the load generator, so single runs vary.
+        let mut runs: [Vec<Outcome>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..REPEATS {
+            for (which, start) in [start_lanmeet as fn() -> Server, start_ngircd].into_iter().enumerate() {
+                let server = start();
+                runs[which].push(run(&server, scenario));
+            }
+        }
         let mut results = Vec::new();
-        for start in [start_lanmeet as fn() -> Server, start_ngircd] {
-            let server = start();
-            let outcome = run(&server, scenario);
+        for (which, mut outcomes) in runs.into_iter().enumerate() {
+            outcomes.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            let outcome = outcomes.swap_remove(outcomes.len() / 2);
             println!(
-                "{:<18} {:<8} {:>14.0} {:>9.2} {:>9.2} {:>8}",
+                "{:<18} {:<8} {:>14.0} {:>9.2} {:>9.2} {:>8} {:>12.3}",
                 label,
-                server.name,
+                ["lanmeet", "ngircd"][which],
                 outcome.rate(),
                 outcome.percentile(0.5),
                 outcome.percentile(0.99),
-                outcome.expected - outcome.deliveries
+                outcome.expected - outcome.deliveries,
+                outcome.server_cpu * 1e6 / outcome.deliveries.max(1) as f64
             );
             results.push(outcome);
         }
         let (ours, theirs) = (&results[0], &results[1]);
         println!(
-            "{:<18} ratio    rate x{:.2} (target >= 2), p99 x{:.2} (target <= 1), lost {} (target 0)",
+            "{:<18} ratio    rate x{:.2} (target >= 2), p99 x{:.2} (target <= 1), lost {} (target 0), server CPU per delivery x{:.2}",
             label,
             ours.rate() / theirs.rate(),
             ours.percentile(0.99) / theirs.percentile(0.99),
-            ours.expected - ours.deliveries
+            ours.expected - ours.deliveries,
+            (ours.server_cpu / ours.deliveries.max(1) as f64) / (theirs.server_cpu / theirs.deliveries.max(1) as f64)
         );
     }
 }

@@ -8,10 +8,10 @@
 use crate::proto::irc::framing::LineReader;
 use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
 use crate::proto::irc::server::{Action, ConnId, Server, ServerConfig};
-use crate::proto::Now;
+use crate::proto::{IdMap, Now};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,7 +127,7 @@ struct Connection {
 struct EventLoop {
     poll: Poll,
     listener: TcpListener,
-    connections: HashMap<ConnId, Connection>,
+    connections: IdMap<Connection>,
     server: Server,
     next_id: u64,
     max_send_queue: usize,
@@ -145,7 +145,7 @@ impl EventLoop {
         EventLoop {
             poll,
             listener,
-            connections: HashMap::new(),
+            connections: IdMap::default(),
             server: Server::new(config.irc, now, seed),
             next_id: FIRST_CONN,
             max_send_queue: config.max_send_queue,
@@ -272,11 +272,12 @@ impl EventLoop {
                 }
             }
         }
+        let now = Now::read();
         for frame in frames {
             if !self.connections.contains_key(&id) {
                 return;
             }
-            let actions = self.server.frame(id, frame, Now::read());
+            let actions = self.server.frame(id, frame, now);
             self.apply(actions);
         }
         if let Some(reason) = closed {

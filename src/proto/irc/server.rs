@@ -7,7 +7,7 @@ use super::framing::Frame;
 use super::message::{Message, ParseError, MAX_LINE};
 use super::names::{fold, valid_channel, valid_nick, CHANNEL_LEN, NICK_LEN};
 use super::{format_server_time, CAPABILITIES};
-use crate::proto::Now;
+use crate::proto::{IdMap, Now};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -142,7 +142,7 @@ struct Channel {
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
-    clients: HashMap<ConnId, Client>,
+    clients: IdMap<Client>,
     nicks: HashMap<String, ConnId>,
     channels: HashMap<String, Channel>,
     per_ip: HashMap<IpAddr, usize>,
@@ -154,13 +154,15 @@ pub struct Server {
 /// One line to many recipients: built once per combination of capabilities, shared by all.
 struct Broadcast {
     message: Message,
-    time: String,
-    msgid: String,
+    unix_ms: i64,
+    msgid: u64,
     variants: [Option<Arc<[u8]>>; 4],
 }
 
 impl Broadcast {
-    fn line_for(&mut self, caps: Caps) -> Arc<[u8]> {
+    /// The line as a recipient with these capabilities gets it. Tags are written only for
+    /// recipients that asked for them, and each variant only once.
+    fn line_for(&mut self, caps: Caps, msgid_prefix: &str) -> Arc<[u8]> {
         let variant = caps.variant();
         if let Some(line) = &self.variants[variant] {
             return line.clone();
@@ -170,10 +172,10 @@ impl Broadcast {
             message.tags.clear();
         } else {
             message.tags.retain(|(k, _)| k.starts_with('+'));
-            message.tags.insert(0, ("msgid".into(), Some(self.msgid.clone())));
+            message.tags.insert(0, ("msgid".into(), Some(format!("{msgid_prefix}-{}", self.msgid))));
         }
         if caps.server_time {
-            message.tags.insert(0, ("time".into(), Some(self.time.clone())));
+            message.tags.insert(0, ("time".into(), Some(format_server_time(self.unix_ms))));
         }
         let line: Arc<[u8]> = message.to_wire().into();
         self.variants[variant] = Some(line.clone());
@@ -189,7 +191,7 @@ impl Server {
             .unwrap_or_default();
         Server {
             config,
-            clients: HashMap::new(),
+            clients: IdMap::default(),
             nicks: HashMap::new(),
             channels: HashMap::new(),
             per_ip: HashMap::new(),
@@ -939,15 +941,12 @@ impl Server {
 
     fn broadcast(&mut self, recipients: &[ConnId], message: Message, now: Now, out: &mut Vec<Action>) {
         self.next_msgid += 1;
-        let mut broadcast = Broadcast {
-            message,
-            time: format_server_time(now.unix_millis()),
-            msgid: format!("{}-{}", self.msgid_prefix, self.next_msgid),
-            variants: Default::default(),
-        };
+        let mut broadcast =
+            Broadcast { message, unix_ms: now.unix_millis(), msgid: self.next_msgid, variants: Default::default() };
+        out.reserve(recipients.len());
         for &to in recipients {
             if let Some(client) = self.clients.get(&to) {
-                out.push(Action::Send(to, broadcast.line_for(client.caps)));
+                out.push(Action::Send(to, broadcast.line_for(client.caps, &self.msgid_prefix)));
             }
         }
     }
