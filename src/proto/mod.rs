@@ -2,6 +2,7 @@
 //! Time comes in as an argument ([`Now`]); bytes come in, bytes and events go out.
 
 pub mod irc;
+pub mod mchat;
 
 use std::time::{Instant, SystemTime};
 
