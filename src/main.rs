@@ -3,7 +3,8 @@ use lanmeet::app::chat::{ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
 use lanmeet::server::{self, RelayConfig};
-use std::net::SocketAddr;
+use lanmeet::net::multicast::{resolve_interface, MulticastConfig};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -60,8 +61,21 @@ struct ServeArgs {
 #[derive(Args)]
 struct ChatArgs {
     /// Relay server, HOST:PORT.
-    #[arg(long, default_value = DEFAULT_SERVER)]
+    #[arg(long, default_value = DEFAULT_SERVER, conflicts_with = "multicast")]
     server: String,
+    /// Chat without a server on this multicast group, GROUP:PORT (the report's tool used
+    /// 239.0.0.222:23333).
+    #[arg(long, value_name = "GROUP:PORT")]
+    multicast: Option<SocketAddrV4>,
+    /// Network interface for multicast, by name (eth0) or IPv4 address.
+    #[arg(long, requires = "multicast")]
+    interface: Option<String>,
+    /// Multicast hops: 1 stays on the LAN, 0 on this host.
+    #[arg(long, default_value_t = 1, requires = "multicast")]
+    ttl: u32,
+    /// Send bare UTF-8 datagrams that the report's tool can read (no ordering or repair).
+    #[arg(long, requires = "multicast")]
+    plain: bool,
     #[arg(long)]
     nick: String,
     #[arg(long, default_value = DEFAULT_CHANNEL)]
@@ -83,6 +97,7 @@ fn main() -> ExitCode {
             _ => ExitCode::FAILURE,
         },
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Chat(args)) if args.multicast.is_some() => multicast_chat(args),
         Some(Command::Chat(args)) => terminal::run_chat(ChatSettings {
             server: args.server,
             nick: args.nick,
@@ -91,6 +106,27 @@ fn main() -> ExitCode {
             host_if_missing: args.host,
         }),
     }
+}
+
+fn multicast_chat(args: ChatArgs) -> ExitCode {
+    let group = args.multicast.expect("checked by the caller");
+    let mut config = MulticastConfig::new(group, &args.nick);
+    config.ttl = args.ttl;
+    config.plain = args.plain;
+    if let Some(interface) = &args.interface {
+        match resolve_interface(interface) {
+            Ok(addr) => config.interface = addr,
+            Err(e) => {
+                eprintln!("lanmeet chat: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Ok(share) = std::env::var("LANMEET_DROP_INCOMING") {
+        // Receive-side fault injection, for loss tests and benchmarks.
+        config.drop_incoming = share.parse().unwrap_or(0.0);
+    }
+    terminal::run_multicast_chat(config)
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

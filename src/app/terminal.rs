@@ -11,6 +11,7 @@
 //! Errors go to standard error. On end of input it delivers everything typed, then leaves.
 
 use super::chat::{ChatEvent, ChatSession, ChatSettings};
+use crate::net::multicast::{self, MulticastConfig, MulticastEvent};
 use crate::net::unicast::{Status, UnicastEvent};
 use crate::proto::irc::client::Event;
 use std::io::{BufRead, Read, Write};
@@ -82,6 +83,65 @@ fn split_off_partial_char(bytes: &mut Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// The line printed for a multicast event, and whether it belongs on standard error.
+pub fn describe_multicast(event: &MulticastEvent) -> Option<(String, bool)> {
+    use crate::proto::mchat::Event as M;
+    let line = match event {
+        MulticastEvent::Joined { group, interface, .. } => format!("-!- joined multicast group {group} on interface {interface}"),
+        MulticastEvent::Error(text) => return Some((format!("-!- {text}"), true)),
+        MulticastEvent::Stopped { .. } => return None,
+        MulticastEvent::Chat(chat) => match chat {
+            M::Message { nick, text, unix_ms, .. } => format!("[{}] <{nick}> {text}", clock(*unix_ms as i64)),
+            M::Plain { from, text } => format!("[{}] <{from}> {text}", clock(chrono::Utc::now().timestamp_millis())),
+            M::Joined { nick, .. } => format!("-!- {nick} joined"),
+            M::Left { nick, timed_out: false, .. } => format!("-!- {nick} left"),
+            M::Left { nick, timed_out: true, .. } => format!("-!- {nick} left (not heard from)"),
+            M::Lost { nick, count, .. } => return Some((format!("-!- {count} message(s) from {nick} could not be recovered"), true)),
+            M::Members { .. } => return None,
+        },
+    };
+    Some((line, false))
+}
+
+/// `lanmeet chat --multicast`: the same terminal client without a server.
+pub fn run_multicast_chat(config: MulticastConfig) -> ExitCode {
+    let nick = config.nick.clone();
+    let handle = multicast::spawn(config, move |event| {
+        if let MulticastEvent::Stopped { counters } = &event {
+            log::info!("multicast counters: {counters:?}");
+        }
+        print_line(describe_multicast(&event));
+    });
+    let handle = match handle {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("lanmeet chat: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for_each_input_line(|text| {
+        handle.say(text);
+        // Our own lines are not looped back to us: print them as sent.
+        print_line(Some((format!("[{}] <{nick}> {text}", clock(chrono::Utc::now().timestamp_millis())), false)));
+    });
+    // Stay a moment so that peers can ask for repairs of the last lines.
+    std::thread::sleep(Duration::from_millis(1500));
+    handle.stop();
+    ExitCode::SUCCESS
+}
+
+fn print_line(line: Option<(String, bool)>) {
+    if let Some((line, to_stderr)) = line {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
 pub fn run_chat(settings: ChatSettings) -> ExitCode {
     let undelivered = Arc::new(AtomicUsize::new(0));
     let seen = undelivered.clone();
@@ -95,15 +155,7 @@ pub fn run_chat(settings: ChatSettings) -> ExitCode {
             }
             _ => {}
         }
-        if let Some((line, to_stderr)) = describe(&event, &nick) {
-            if to_stderr {
-                eprintln!("{line}");
-            } else {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-        }
+        print_line(describe(&event, &nick));
     });
     let session = match session {
         Ok(s) => s,
@@ -112,6 +164,18 @@ pub fn run_chat(settings: ChatSettings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for_each_input_line(|text| session.say(text));
+    session.finish(FLUSH_PATIENCE);
+    if undelivered.load(Ordering::SeqCst) > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Read standard input line by line (a line without end is taken in pieces) and hand each to
+/// `on_line`, without its line ending. Bytes that are not UTF-8 are replaced, with a warning.
+fn for_each_input_line(mut on_line: impl FnMut(&str)) {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut line = Vec::new();
@@ -134,7 +198,7 @@ pub fn run_chat(settings: ChatSettings) -> ExitCode {
                         String::from_utf8_lossy(&line).into_owned()
                     }
                 };
-                session.say(text.trim_end_matches(['\r', '\n']));
+                on_line(text.trim_end_matches(['\r', '\n']));
                 line = carry;
             }
             Err(e) => {
@@ -142,11 +206,5 @@ pub fn run_chat(settings: ChatSettings) -> ExitCode {
                 break;
             }
         }
-    }
-    session.finish(FLUSH_PATIENCE);
-    if undelivered.load(Ordering::SeqCst) > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
     }
 }

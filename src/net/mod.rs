@@ -2,4 +2,5 @@
 //! `crate::proto`; it speaks to the rest of the program through channels and callbacks carrying
 //! plain Rust values.
 
+pub mod multicast;
 pub mod unicast;

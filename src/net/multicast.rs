@@ -1,0 +1,323 @@
+//! The multicast chat socket thread: joins the group (socket2 for the multicast options), owns
+//! the `proto::mchat` peer, and sleeps in mio until a datagram, a command or the protocol's
+//! next deadline. Commands arrive on a bounded channel (never dropped; a mio waker rouses the
+//! thread); events leave through a callback.
+//!
+//! For tests, a receive-side fault injector drops a share of incoming datagrams (this kernel
+//! has no netem).
+
+use crate::proto::mchat::{self, Peer, PeerConfig};
+use crate::proto::Now;
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+
+#[derive(Debug, Clone)]
+pub struct MulticastConfig {
+    pub group: SocketAddrV4,
+    /// Address of the interface to use; 0.0.0.0 lets the kernel choose.
+    pub interface: Ipv4Addr,
+    pub ttl: u32,
+    pub nick: String,
+    /// Send bare UTF-8 text, which the report's tool can display (no ordering or repair).
+    pub plain: bool,
+    /// Share of incoming datagrams to drop on purpose (tests and benchmarks only).
+    pub drop_incoming: f64,
+}
+
+impl MulticastConfig {
+    pub fn new(group: SocketAddrV4, nick: &str) -> MulticastConfig {
+        MulticastConfig { group, interface: Ipv4Addr::UNSPECIFIED, ttl: 1, nick: nick.to_string(), plain: false, drop_incoming: 0.0 }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum MulticastError {
+    #[error("{0} is not a multicast address (use 224.0.0.0 to 239.255.255.255)")]
+    NotMulticast(Ipv4Addr),
+    #[error("cannot open a UDP socket: {0}")]
+    Socket(io::Error),
+    #[error("cannot bind port {port}: {source}")]
+    Bind { port: u16, source: io::Error },
+    #[error("cannot join {group} on interface {interface}: {source}; choose the interface of your LAN")]
+    Join { group: Ipv4Addr, interface: Ipv4Addr, source: io::Error },
+    #[error("cannot use interface {interface} for sending: {source}")]
+    Interface { interface: Ipv4Addr, source: io::Error },
+    #[error("cannot start the network thread: {0}")]
+    Thread(io::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MulticastEvent {
+    /// The group is joined; `id` is our random sender id.
+    Joined { group: SocketAddrV4, interface: Ipv4Addr, id: u64 },
+    Chat(mchat::Event),
+    /// A send failed (for example: no route for multicast on this interface).
+    Error(String),
+    Stopped { counters: mchat::peer::Counters },
+}
+
+enum Command {
+    Say(String),
+    Quit,
+}
+
+pub struct MulticastHandle {
+    commands: Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MulticastHandle {
+    /// Send text to the group (never dropped; waits only if a thousand lines are queued).
+    pub fn say(&self, text: &str) {
+        if self.commands.send(Command::Say(text.to_string())).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Say goodbye, leave the group and wait for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.commands.send(Command::Quit);
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MulticastHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Open the socket, join the group and start the thread. Set-up errors come back here, in words.
+pub fn spawn<F>(config: MulticastConfig, sink: F) -> Result<MulticastHandle, MulticastError>
+where
+    F: FnMut(MulticastEvent) + Send + 'static,
+{
+    let socket = open_socket(&config)?;
+    let mut socket = UdpSocket::from_std(socket.into());
+    let poll = Poll::new().map_err(MulticastError::Socket)?;
+    poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(MulticastError::Socket)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
+    let (commands, receiver) = bounded(1024);
+    let id = random_id();
+    let thread = std::thread::Builder::new()
+        .name("multicast".into())
+        .spawn(move || {
+            let peer = Peer::new(PeerConfig::new(id, &config.nick));
+            let rng = id ^ 0x9e37_79b9_7f4a_7c15;
+            Worker { config, socket, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default() }.run()
+        })
+        .map_err(MulticastError::Thread)?;
+    Ok(MulticastHandle { commands, waker, thread: Some(thread) })
+}
+
+fn open_socket(config: &MulticastConfig) -> Result<Socket, MulticastError> {
+    let group = *config.group.ip();
+    if !group.is_multicast() {
+        return Err(MulticastError::NotMulticast(group));
+    }
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(MulticastError::Socket)?;
+    socket.set_reuse_address(true).map_err(MulticastError::Socket)?;
+    socket.set_reuse_port(true).map_err(MulticastError::Socket)?;
+    socket.set_nonblocking(true).map_err(MulticastError::Socket)?;
+    // Bound to the group address, the socket gets this group's datagrams and nothing else
+    // that arrives at the port.
+    let port = config.group.port();
+    socket
+        .bind(&SocketAddr::from((group, port)).into())
+        .map_err(|source| MulticastError::Bind { port, source })?;
+    socket
+        .join_multicast_v4(&group, &config.interface)
+        .map_err(|source| MulticastError::Join { group, interface: config.interface, source })?;
+    socket
+        .set_multicast_if_v4(&config.interface)
+        .map_err(|source| MulticastError::Interface { interface: config.interface, source })?;
+    socket.set_multicast_ttl_v4(config.ttl).map_err(MulticastError::Socket)?;
+    // Other windows on this host are in the group too; our own datagrams are recognised by id.
+    socket.set_multicast_loop_v4(true).map_err(MulticastError::Socket)?;
+    Ok(socket)
+}
+
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+struct Worker<F> {
+    config: MulticastConfig,
+    socket: UdpSocket,
+    poll: Poll,
+    commands: Receiver<Command>,
+    peer: Peer,
+    sink: F,
+    rng: u64,
+    /// Plain-text datagrams we sent a moment ago: their looped-back copies are not shown again.
+    recent_plain: std::collections::VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl<F: FnMut(MulticastEvent)> Worker<F> {
+    fn run(mut self) {
+        (self.sink)(MulticastEvent::Joined { group: self.config.group, interface: self.config.interface, id: self.peer.id() });
+        let out = self.peer.start(Now::read());
+        self.emit(out);
+        let mut events = Events::with_capacity(64);
+        let mut buffer = vec![0u8; 65536];
+        'outer: loop {
+            let timeout = self.peer.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout.or(Some(Duration::from_secs(1)))) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    (self.sink)(MulticastEvent::Error(format!("network wait failed: {e}")));
+                    break;
+                }
+            }
+            loop {
+                match self.commands.try_recv() {
+                    Ok(Command::Say(text)) => self.say(&text),
+                    Ok(Command::Quit) | Err(TryRecvError::Disconnected) => break 'outer,
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            loop {
+                match self.socket.recv_from(&mut buffer) {
+                    Ok((n, from)) => {
+                        if self.inject_loss() || self.own_plain_echo(&buffer[..n]) {
+                            continue;
+                        }
+                        let out = self.peer.receive(&buffer[..n], from, Now::read());
+                        self.emit(out);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        (self.sink)(MulticastEvent::Error(format!("receive failed: {e}")));
+                        break;
+                    }
+                }
+            }
+            if self.peer.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+                let out = self.peer.handle_timeout(Now::read());
+                self.emit(out);
+            }
+        }
+        let out = self.peer.stop(Now::read());
+        self.emit(out);
+        let _ = self.socket.leave_multicast_v4(self.config.group.ip(), &self.config.interface);
+        (self.sink)(MulticastEvent::Stopped { counters: self.peer.counters() });
+    }
+
+    fn say(&mut self, text: &str) {
+        if self.config.plain {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                self.send(line.as_bytes());
+                self.recent_plain.push_back((Instant::now(), line.as_bytes().to_vec()));
+            }
+            return;
+        }
+        let out = self.peer.say(text, Now::read());
+        self.emit(out);
+    }
+
+    fn emit(&mut self, out: mchat::Output) {
+        // Plain mode speaks only bare text, which is all the report's tool can show: no
+        // presence, repair requests or goodbyes of ours go out.
+        if !self.config.plain {
+            for datagram in out.send {
+                self.send(&datagram);
+            }
+        }
+        for event in out.events {
+            (self.sink)(MulticastEvent::Chat(event));
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let to = SocketAddr::V4(self.config.group);
+        loop {
+            match self.socket.send_to(bytes, to) {
+                Ok(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The send buffer is full for a moment: wait for it rather than drop.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => {
+                    (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}")));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn own_plain_echo(&mut self, bytes: &[u8]) -> bool {
+        let now = Instant::now();
+        self.recent_plain.retain(|(at, _)| now.duration_since(*at) < Duration::from_secs(2));
+        match self.recent_plain.iter().position(|(_, sent)| sent == bytes) {
+            Some(i) => {
+                self.recent_plain.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn inject_loss(&mut self) -> bool {
+        if self.config.drop_incoming <= 0.0 {
+            return false;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng % 1_000_000) as f64 / 1_000_000.0 < self.config.drop_incoming
+    }
+}
+
+/// An interface given by name (`eth0`) or IPv4 address, as the address to use.
+pub fn resolve_interface(name_or_addr: &str) -> Result<Ipv4Addr, String> {
+    if let Ok(addr) = name_or_addr.parse::<Ipv4Addr>() {
+        return Ok(addr);
+    }
+    let interfaces = if_addrs::get_if_addrs().map_err(|e| format!("cannot list network interfaces: {e}"))?;
+    let mut names = Vec::new();
+    for interface in interfaces {
+        if let std::net::IpAddr::V4(addr) = interface.ip() {
+            if interface.name == name_or_addr {
+                return Ok(addr);
+            }
+            names.push(format!("{} ({addr})", interface.name));
+        }
+    }
+    Err(format!("no interface {name_or_addr} with an IPv4 address; there are: {}", names.join(", ")))
+}
+
+/// IPv4 interfaces of this host, as (name, address), for the interface chooser.
+pub fn interfaces() -> Vec<(String, Ipv4Addr)> {
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(addr) => Some((i.name, addr)),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,209 @@
+//! Serverless multicast chat over real sockets on loopback: IP_MULTICAST_IF 127.0.0.1, TTL 0,
+//! a distinct group and port per test. Loss comes from the receive-side fault injector.
+
+use crossbeam_channel::{unbounded, Receiver};
+use lanmeet::net::multicast::{self, MulticastConfig, MulticastEvent, MulticastHandle};
+use lanmeet::proto::mchat::Event;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A group and port no other test uses (the port is free for UDP right now).
+fn group(last_octet: u8) -> SocketAddrV4 {
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    SocketAddrV4::new(Ipv4Addr::new(239, 255, 42, last_octet), port)
+}
+
+fn loopback(group: SocketAddrV4, nick: &str, drop_incoming: f64) -> MulticastConfig {
+    MulticastConfig { interface: Ipv4Addr::LOCALHOST, ttl: 0, drop_incoming, ..MulticastConfig::new(group, nick) }
+}
+
+struct Member {
+    handle: Option<MulticastHandle>,
+    events: Receiver<MulticastEvent>,
+}
+
+impl Member {
+    fn join(config: MulticastConfig) -> Member {
+        let (tx, events) = unbounded();
+        let handle = multicast::spawn(config, move |e| {
+            let _ = tx.send(e);
+        })
+        .expect("joins the group on loopback");
+        Member { handle: Some(handle), events }
+    }
+
+    fn say(&self, text: &str) {
+        self.handle.as_ref().unwrap().say(text);
+    }
+
+    fn wait<T>(&self, what: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        while let Ok(event) = self.events.recv_deadline(deadline) {
+            if let MulticastEvent::Chat(chat) = &event {
+                if let Some(t) = pick(chat) {
+                    return t;
+                }
+            }
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    fn messages(&self, count: usize) -> Vec<(String, String)> {
+        (0..count)
+            .map(|_| {
+                self.wait("a message", |e| match e {
+                    Event::Message { nick, text, .. } => Some((nick.clone(), text.clone())),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+}
+
+fn exchange_with_loss(group: SocketAddrV4, loss: f64) {
+    let names = ["甲", "乙", "丙"];
+    let members: Vec<Member> = names.iter().map(|n| Member::join(loopback(group, n, loss))).collect();
+    for m in &members {
+        // Presence: each member lists the other two.
+        m.wait("presence", |e| match e {
+            Event::Members { nicks } if nicks.len() == names.len() => Some(()),
+            _ => None,
+        });
+    }
+    const COUNT: usize = 100;
+    for k in 0..COUNT {
+        for (i, m) in members.iter().enumerate() {
+            m.say(&format!("{} says {k}", names[i]));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for (i, m) in members.iter().enumerate() {
+        let got = m.messages(COUNT * 2);
+        for (j, name) in names.iter().enumerate().filter(|(j, _)| *j != i) {
+            let from: Vec<&str> = got.iter().filter(|(n, _)| n == name).map(|(_, t)| t.as_str()).collect();
+            let want: Vec<String> = (0..COUNT).map(|k| format!("{} says {k}", names[j])).collect();
+            assert_eq!(from, want, "{} from {name} at {loss} loss", names[i]);
+        }
+    }
+    for m in members {
+        let Member { handle, events } = m;
+        drop(handle);
+        let counters = events.iter().find_map(|e| match e {
+            MulticastEvent::Stopped { counters } => Some(counters),
+            _ => None,
+        });
+        if loss > 0.0 {
+            assert!(counters.unwrap().nacks_sent > 0, "loss was repaired, so someone asked");
+        }
+    }
+}
+
+#[test]
+fn all_messages_arrive_in_order_at_10_percent_loss() {
+    exchange_with_loss(group(10), 0.10);
+}
+
+#[test]
+fn all_messages_arrive_in_order_at_30_percent_loss() {
+    exchange_with_loss(group(30), 0.30);
+}
+
+#[test]
+fn presence_join_and_leave_and_no_echo_of_our_own() {
+    let g = group(40);
+    let a = Member::join(loopback(g, "a", 0.0));
+    let b = Member::join(loopback(g, "b", 0.0));
+    a.wait("b to appear", |e| matches!(e, Event::Joined { nick, .. } if nick == "b").then_some(()));
+    a.say("only for others");
+    assert_eq!(b.messages(1), [("a".to_string(), "only for others".to_string())]);
+    drop(b);
+    let timed_out = a.wait("b to leave", |e| match e {
+        Event::Left { nick, timed_out, .. } if nick == "b" => Some(*timed_out),
+        _ => None,
+    });
+    assert!(!timed_out, "b said goodbye");
+    let own = a.events.try_iter().any(|e| matches!(e, MulticastEvent::Chat(Event::Message { .. })));
+    assert!(!own, "a never sees its own message");
+}
+
+#[test]
+fn a_group_that_is_not_multicast_is_refused_in_words() {
+    let config = loopback(SocketAddrV4::new(Ipv4Addr::new(10, 1, 2, 3), 23333), "x", 0.0);
+    let error = multicast::spawn(config, |_| {}).err().expect("refused");
+    assert!(error.to_string().contains("is not a multicast address"), "{error}");
+}
+
+#[test]
+fn the_report_tool_and_lanmeet_understand_each_other() {
+    let g = group(50);
+    let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/report_tool.py");
+    let (ip, port) = (g.ip().to_string(), g.port().to_string());
+    // The report's receiver listens; lanmeet in plain-text mode sends.
+    let mut receiver = Command::new("python3")
+        .args([tool, "receive", &ip, &port, "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 is installed");
+    let mut lines = BufReader::new(receiver.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let plain = Member::join(MulticastConfig { plain: true, ..loopback(g, "plain", 0.0) });
+    plain.say("你好，旧工具\nsecond line");
+    assert_eq!(lines.next().unwrap().unwrap(), "你好，旧工具", "plain mode sends nothing but the text");
+    assert_eq!(lines.next().unwrap().unwrap(), "second line");
+    assert!(receiver.wait().unwrap().success());
+    // A lanmeet peer in normal mode shows plain text, from plain mode and from the tool.
+    let normal = Member::join(loopback(g, "normal", 0.0));
+    std::thread::sleep(Duration::from_millis(100));
+    plain.say("third");
+    let shown = normal.wait("plain text from plain mode", |e| match e {
+        Event::Plain { text, .. } => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(shown, "third");
+    let status = Command::new("python3").args([tool, "send", &ip, &port, "来自报告的工具"]).status().unwrap();
+    assert!(status.success());
+    let from_tool = normal.wait("the tool's datagram", |e| match e {
+        Event::Plain { text, from } if text == "来自报告的工具" => Some(*from),
+        _ => None,
+    });
+    assert!(from_tool.ip().is_loopback());
+}
+
+#[test]
+fn terminal_peers_chat_without_a_server() {
+    let g = group(60);
+    let spawn = |nick: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+            .args(["chat", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0", "--nick", nick])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut listener = spawn("听");
+    let mut out = BufReader::new(listener.stdout.take().unwrap()).lines();
+    assert!(out.next().unwrap().unwrap().contains("joined multicast group"));
+    let mut talker = spawn("说");
+    let mut input = talker.stdin.take().unwrap();
+    // Wait until the listener has heard of the talker, then talk.
+    loop {
+        let line = out.next().unwrap().unwrap();
+        if line.contains("说 joined") {
+            break;
+        }
+    }
+    input.write_all("多播你好\nline two\n".as_bytes()).unwrap();
+    drop(input);
+    let got: Vec<String> = (0..2).map(|_| out.next().unwrap().unwrap()).collect();
+    assert!(got[0].ends_with("] <说> 多播你好"), "{got:?}");
+    assert!(got[1].ends_with("] <说> line two"), "{got:?}");
+    assert!(talker.wait().unwrap().success());
+    assert!(out.next().unwrap().unwrap().contains("说 left"));
+    drop(listener.stdin.take());
+    assert!(listener.wait().unwrap().success());
+}
