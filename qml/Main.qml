@@ -5,12 +5,13 @@ import org.lanmeet
 
 ApplicationWindow {
     id: window
-    width: 900
+    width: 1060
     height: 620
-    minimumWidth: 560
+    minimumWidth: 640
     minimumHeight: 380
     visible: true
-    title: qsTr("lanmeet — %1").arg(window.room.channel)
+    title: window.room.mode === "multicast" ? qsTr("lanmeet — multicast %1").arg(window.room.group)
+                                            : qsTr("lanmeet — %1").arg(window.room.channel)
 
     readonly property ChatRoom room: ChatRoom { }
 
@@ -66,9 +67,11 @@ ApplicationWindow {
                     TextArea {
                         id: input
                         objectName: "messageInput"
-                        placeholderText: window.room.state === "online"
-                            ? qsTr("Message %1 — Enter sends, Shift+Enter starts a new line").arg(window.room.channel)
-                            : qsTr("Type here; messages are kept and sent once connected")
+                        placeholderText: window.room.state !== "online"
+                            ? qsTr("Type here; messages are kept and sent once connected")
+                            : window.room.mode === "multicast"
+                              ? qsTr("Message the group — Enter sends, Shift+Enter starts a new line")
+                              : qsTr("Message %1 — Enter sends, Shift+Enter starts a new line").arg(window.room.channel)
                         wrapMode: TextEdit.Wrap
                         textFormat: TextEdit.PlainText
                         Accessible.name: qsTr("Message")

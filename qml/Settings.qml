@@ -2,10 +2,18 @@ import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
 
-// The connection bar: who we are, which relay, which room, and connect/disconnect.
+// The connection bar: the mode (relay server or multicast without a server), who we are,
+// where to connect, and connect/disconnect. Ctrl+M switches the mode.
 ToolBar {
     id: bar
     required property var room
+    readonly property bool multicast: room.mode === "multicast"
+    readonly property bool offline: room.state === "offline"
+
+    Shortcut {
+        sequence: "Ctrl+M"
+        onActivated: bar.room.switchMode(bar.multicast ? "unicast" : "multicast")
+    }
 
     RowLayout {
         anchors.fill: parent
@@ -13,49 +21,104 @@ ToolBar {
         anchors.rightMargin: 8
         spacing: 6
 
+        ComboBox {
+            id: modeBox
+            objectName: "modeBox"
+            model: [qsTr("Relay server"), qsTr("Multicast (no server)")]
+            currentIndex: bar.multicast ? 1 : 0
+            Layout.preferredWidth: 190
+            Accessible.name: qsTr("Chat mode")
+            ToolTip.visible: hovered
+            ToolTip.text: qsTr("Ctrl+M switches between the relay server and multicast")
+            onActivated: (index) => bar.room.switchMode(index === 1 ? "multicast" : "unicast")
+        }
         Label { text: qsTr("Nickname") }
         TextField {
             id: nickField
-            enabled: bar.room.state === "offline"
+            enabled: bar.offline
             text: bar.room.nick
-            Layout.preferredWidth: 120
+            Layout.preferredWidth: 110
             maximumLength: 30
             selectByMouse: true
             Accessible.name: qsTr("Nickname")
             onEditingFinished: bar.room.nick = text
         }
-        Label { text: qsTr("Server") }
+        Label { text: qsTr("Server"); visible: !bar.multicast }
         TextField {
             id: serverField
-            enabled: bar.room.state === "offline"
+            visible: !bar.multicast
+            enabled: bar.offline
             text: bar.room.server
-            Layout.preferredWidth: 150
+            Layout.preferredWidth: 140
             selectByMouse: true
             Accessible.name: qsTr("Server address")
             onEditingFinished: bar.room.server = text
         }
-        Label { text: qsTr("Room") }
+        Label { text: qsTr("Room"); visible: !bar.multicast }
         TextField {
             id: channelField
-            enabled: bar.room.state === "offline"
+            visible: !bar.multicast
+            enabled: bar.offline
             text: bar.room.channel
-            Layout.preferredWidth: 100
+            Layout.preferredWidth: 90
             selectByMouse: true
             Accessible.name: qsTr("Room")
             onEditingFinished: bar.room.channel = text
         }
+        Label { text: qsTr("Group"); visible: bar.multicast }
+        TextField {
+            id: groupField
+            visible: bar.multicast
+            enabled: bar.offline
+            text: bar.room.group
+            Layout.preferredWidth: 150
+            selectByMouse: true
+            Accessible.name: qsTr("Multicast group and port")
+            onEditingFinished: bar.room.group = text
+        }
+        ComboBox {
+            id: interfaceBox
+            visible: bar.multicast
+            enabled: bar.offline
+            model: [qsTr("Default interface")].concat(bar.room.interfaces)
+            // Entries read "name address"; the room keeps the address (or nothing: default).
+            currentIndex: Math.max(0, bar.room.interfaces.findIndex(
+                entry => bar.room.interface.length > 0
+                         && (entry === bar.room.interface || entry.endsWith(" " + bar.room.interface))) + 1)
+            Layout.preferredWidth: 150
+            Accessible.name: qsTr("Network interface")
+            onActivated: (index) => bar.room.interface = index === 0 ? "" : currentText
+        }
+        CheckBox {
+            visible: bar.multicast
+            enabled: bar.offline
+            text: qsTr("Plain text")
+            checked: bar.room.plain
+            ToolTip.visible: hovered
+            ToolTip.text: qsTr("Send bare text that the old multicast chat tool can read (no repair of lost messages)")
+            onToggled: bar.room.plain = checked
+        }
         Button {
-            readonly property bool offline: bar.room.state === "offline"
-            text: offline ? qsTr("Connect") : qsTr("Disconnect")
+            text: bar.offline ? (bar.multicast ? qsTr("Join") : qsTr("Connect"))
+                              : (bar.multicast ? qsTr("Leave") : qsTr("Disconnect"))
             onClicked: {
-                if (offline) {
+                if (bar.offline) {
                     bar.room.nick = nickField.text
                     bar.room.server = serverField.text
                     bar.room.channel = channelField.text
+                    bar.room.group = groupField.text
                     bar.room.connectToServer()
                 } else {
                     bar.room.disconnectFromServer()
                 }
+            }
+        }
+        Button {
+            visible: bar.multicast
+            text: qsTr("Check network")
+            onClicked: {
+                bar.room.checkNetwork()
+                checkPopup.open()
             }
         }
         Item { Layout.fillWidth: true }
@@ -63,6 +126,32 @@ ToolBar {
             visible: bar.room.hosting
             text: qsTr("Hosting the relay")
             color: "#2e7d32"
+        }
+    }
+
+    Popup {
+        id: checkPopup
+        x: bar.width - width - 8
+        y: bar.height
+        width: 460
+        padding: 12
+        ColumnLayout {
+            anchors.fill: parent
+            Label {
+                font.bold: true
+                text: qsTr("Network check")
+            }
+            Label {
+                Layout.fillWidth: true
+                wrapMode: Text.Wrap
+                textFormat: Text.PlainText
+                text: bar.room.networkCheck
+            }
+            Button {
+                Layout.alignment: Qt.AlignRight
+                text: qsTr("Close")
+                onClicked: checkPopup.close()
+            }
         }
     }
 }

@@ -1,68 +1,15 @@
 //! Serverless multicast chat over real sockets on loopback: IP_MULTICAST_IF 127.0.0.1, TTL 0,
 //! a distinct group and port per test. Loss comes from the receive-side fault injector.
 
-use crossbeam_channel::{unbounded, Receiver};
-use lanmeet::net::multicast::{self, MulticastConfig, MulticastEvent, MulticastHandle};
+mod common;
+
+use common::{group, loopback, Member};
+use lanmeet::net::multicast::{self, MulticastConfig, MulticastEvent};
 use lanmeet::proto::mchat::Event;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A group and port no other test uses (the port is free for UDP right now).
-fn group(last_octet: u8) -> SocketAddrV4 {
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    SocketAddrV4::new(Ipv4Addr::new(239, 255, 42, last_octet), port)
-}
-
-fn loopback(group: SocketAddrV4, nick: &str, drop_incoming: f64) -> MulticastConfig {
-    MulticastConfig { interface: Ipv4Addr::LOCALHOST, ttl: 0, drop_incoming, ..MulticastConfig::new(group, nick) }
-}
-
-struct Member {
-    handle: Option<MulticastHandle>,
-    events: Receiver<MulticastEvent>,
-}
-
-impl Member {
-    fn join(config: MulticastConfig) -> Member {
-        let (tx, events) = unbounded();
-        let handle = multicast::spawn(config, move |e| {
-            let _ = tx.send(e);
-        })
-        .expect("joins the group on loopback");
-        Member { handle: Some(handle), events }
-    }
-
-    fn say(&self, text: &str) {
-        self.handle.as_ref().unwrap().say(text);
-    }
-
-    fn wait<T>(&self, what: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        while let Ok(event) = self.events.recv_deadline(deadline) {
-            if let MulticastEvent::Chat(chat) = &event {
-                if let Some(t) = pick(chat) {
-                    return t;
-                }
-            }
-        }
-        panic!("timed out waiting for {what}");
-    }
-
-    fn messages(&self, count: usize) -> Vec<(String, String)> {
-        (0..count)
-            .map(|_| {
-                self.wait("a message", |e| match e {
-                    Event::Message { nick, text, .. } => Some((nick.clone(), text.clone())),
-                    _ => None,
-                })
-            })
-            .collect()
-    }
-}
+use std::time::Duration;
 
 fn exchange_with_loss(group: SocketAddrV4, loss: f64) {
     let names = ["甲", "乙", "丙"];

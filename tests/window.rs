@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// One window test at a time: two windows typing at once on a two-core machine starve each
+/// other's input handling.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Reaper(Child);
 
 impl Drop for Reaper {
@@ -102,6 +106,7 @@ fn wait_for_log(log: &Path, needle: &str) {
 
 #[test]
 fn a_person_chats_from_the_window() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = xvfb();
     let relay = relay(open_config());
     let addr = relay.local_addr().to_string();
@@ -129,7 +134,7 @@ fn a_person_chats_from_the_window() {
     let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
     let id = id.lines().next().expect("a window").to_string();
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
-    assert!(geometry.contains("900x620"), "{geometry}");
+    assert!(geometry.contains("1060x620"), "{geometry}");
     // Click into the input box (bottom left of the window) and type as a person would.
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["type", "--delay", "15", "hello "]);
@@ -171,4 +176,53 @@ fn a_person_chats_from_the_window() {
     xdotool(&display, &["key", "Return"]);
     assert_eq!(again.messages(1), [("窗口".to_string(), "back again 回来了".to_string())]);
     screenshot(&display, "window-reconnected.png");
+}
+
+#[test]
+fn a_person_switches_to_multicast_and_back() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let g = common::group(70);
+    let mut peer = common::Member::join(common::loopback(g, "peer", 0.0));
+    let log = artifacts().join("window-multicast-test.log");
+    let server = format!("127.0.0.1:{}", common::free_port());
+    let window = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+        .env("DISPLAY", &display)
+        .env("LANMEET_SERVER", &server)
+        .env("LANMEET_NICK", "窗口")
+        .env("LANMEET_GROUP", g.to_string())
+        .env("LANMEET_INTERFACE", "127.0.0.1")
+        .env("RUST_LOG", "lanmeet=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _window = Reaper(window);
+    // Alone, the window hosts a relay and joins it; then the person switches modes.
+    wait_for_log(&log, "You joined #lobby");
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["key", "ctrl+m"]);
+    wait_for_log(&log, &format!("status: Multicast chat on {g}, interface 127.0.0.1"));
+    peer.wait("the window to appear", |e| {
+        matches!(e, lanmeet::proto::mchat::Event::Joined { nick, .. } if nick == "窗口").then_some(())
+    });
+    xdotool(&display, &["type", "--delay", "15", "multicast hello "]);
+    paste(&display, "多播");
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(peer.messages(1), [("窗口".to_string(), "multicast hello 多播".to_string())]);
+    peer.say("reply 回复 over multicast");
+    wait_for_log(&log, "chat view: [message] peer reply 回复 over multicast");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-multicast.png");
+    // Back to the relay: the window leaves the group with a goodbye.
+    xdotool(&display, &["key", "ctrl+m"]);
+    let timed_out = peer.wait("the window to leave", |e| match e {
+        lanmeet::proto::mchat::Event::Left { nick, timed_out, .. } if nick == "窗口" => Some(*timed_out),
+        _ => None,
+    });
+    assert!(!timed_out);
+    wait_for_log(&log, "status: In #lobby");
+    drop(peer.handle.take());
 }

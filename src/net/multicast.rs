@@ -321,3 +321,52 @@ pub fn interfaces() -> Vec<(String, Ipv4Addr)> {
         })
         .collect()
 }
+
+/// The network check: which interface and address are used, whether the group can be joined,
+/// and whether a datagram sent to the group comes back to this host. Takes up to a second.
+/// The probe has a version byte no peer accepts, so other peers count it and show nothing.
+pub fn self_test(config: &MulticastConfig) -> String {
+    let mut report = Vec::new();
+    let listed: Vec<String> = interfaces().iter().map(|(n, a)| format!("{n} {a}")).collect();
+    report.push(format!("Interfaces: {}", listed.join(", ")));
+    if config.interface.is_unspecified() {
+        report.push("Interface: chosen by the system (default route)".to_string());
+    } else {
+        report.push(format!("Interface: {}", config.interface));
+    }
+    report.push(format!("Group: {} (TTL {})", config.group, config.ttl));
+    let socket = match open_socket(config) {
+        Ok(s) => s,
+        Err(e) => {
+            report.push(format!("Joining the group failed: {e}"));
+            return report.join("\n");
+        }
+    };
+    report.push("Joined the group: yes".to_string());
+    let socket: std::net::UdpSocket = socket.into();
+    let _ = socket.set_nonblocking(false);
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+    let probe = format!("LMC\0network check {}", random_id()).into_bytes();
+    if let Err(e) = socket.send_to(&probe, SocketAddr::V4(config.group)) {
+        report.push(format!("Sending to the group failed: {e}; choose the interface of your LAN"));
+        return report.join("\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut buffer = vec![0u8; 2048];
+    let mut came_back = false;
+    while Instant::now() < deadline {
+        if let Ok((n, _)) = socket.recv_from(&mut buffer) {
+            if buffer[..n] == probe[..] {
+                came_back = true;
+                break;
+            }
+        }
+    }
+    report.push(if came_back {
+        "Loopback self-test: passed (a datagram sent to the group came back)".to_string()
+    } else {
+        "Loopback self-test: failed (nothing came back in 1 s); check the interface and firewall".to_string()
+    });
+    let _ = socket.leave_multicast_v4(config.group.ip(), &config.interface);
+    report.join("\n")
+}

@@ -3,7 +3,9 @@
 //! properties on the Qt thread; the session's threads only ever hand it plain Rust values.
 
 use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
+use crate::net::multicast::{self, MulticastConfig, MulticastEvent, MulticastHandle};
 use crate::net::unicast::{Status, UnicastEvent};
+use crate::proto::mchat;
 use crate::proto::irc::client::{Event, LocalId};
 use core::pin::Pin;
 use cxx_qt::{CxxQtType, Threading};
@@ -45,6 +47,12 @@ pub mod qobject {
         #[qproperty(bool, hosting)]
         #[qproperty(QStringList, members)]
         #[qproperty(QString, topic)]
+        #[qproperty(QString, mode)]
+        #[qproperty(QString, group)]
+        #[qproperty(QString, interface)]
+        #[qproperty(bool, plain)]
+        #[qproperty(QStringList, interfaces)]
+        #[qproperty(QString, network_check, cxx_name = "networkCheck")]
         type ChatRoom = super::ChatRoomRust;
     }
 
@@ -59,6 +67,16 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "disconnectFromServer"]
         fn disconnect_from_server(self: Pin<&mut ChatRoom>);
+
+        /// Leave the current chat and join again in the other mode (unicast <-> multicast).
+        #[qinvokable]
+        #[cxx_name = "switchMode"]
+        fn switch_mode(self: Pin<&mut ChatRoom>, mode: &QString);
+
+        /// Test multicast on the chosen interface: join, send to ourselves, report in words.
+        #[qinvokable]
+        #[cxx_name = "checkNetwork"]
+        fn check_network(self: Pin<&mut ChatRoom>);
 
         /// Send what the user typed; each line becomes one message. False when there is no
         /// session to take it, so the input box keeps the text.
@@ -99,6 +117,17 @@ pub mod qobject {
         #[cxx_name = "rowCount"]
         fn row_count(self: &ChatRoom, parent: &QModelIndex) -> i32;
     }
+}
+
+pub const MODE_UNICAST: &str = "unicast";
+pub const MODE_MULTICAST: &str = "multicast";
+/// The report's group and port.
+pub const DEFAULT_GROUP: &str = "239.0.0.222:23333";
+
+/// The chat the window is in: through a relay, or straight on a multicast group.
+enum Session {
+    Unicast(ChatSession),
+    Multicast(MulticastHandle),
 }
 
 /// Connection states as QML sees them in `state`.
@@ -158,8 +187,14 @@ pub struct ChatRoomRust {
     hosting: bool,
     members: QStringList,
     topic: QString,
+    mode: QString,
+    group: QString,
+    interface: QString,
+    plain: bool,
+    interfaces: QStringList,
+    network_check: QString,
     rows: Vec<Row>,
-    session: Option<ChatSession>,
+    session: Option<Session>,
     /// Events from an earlier session are ignored.
     generation: u64,
 }
@@ -181,6 +216,12 @@ impl Default for ChatRoomRust {
             hosting: false,
             members: QStringList::default(),
             topic: QString::default(),
+            mode: QString::from(std::env::var("LANMEET_MODE").unwrap_or_else(|_| MODE_UNICAST.into()).as_str()),
+            group: QString::from(std::env::var("LANMEET_GROUP").unwrap_or_else(|_| DEFAULT_GROUP.into()).as_str()),
+            interface: QString::from(std::env::var("LANMEET_INTERFACE").unwrap_or_default().as_str()),
+            plain: false,
+            interfaces: multicast::interfaces().iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
+            network_check: QString::default(),
             rows: Vec::new(),
             session: None,
             generation: 0,
@@ -203,6 +244,10 @@ fn clock(unix_ms: i64) -> String {
 impl qobject::ChatRoom {
     pub fn connect_to_server(mut self: Pin<&mut Self>) {
         self.as_mut().stop_session();
+        if self.mode().to_string() == MODE_MULTICAST {
+            self.join_group();
+            return;
+        }
         let settings = ChatSettings {
             server: self.server().to_string().trim().to_string(),
             nick: self.nick().to_string().trim().to_string(),
@@ -219,12 +264,12 @@ impl qobject::ChatRoom {
         });
         match started {
             Ok(session) => {
-                self.as_mut().rust_mut().session = Some(session);
+                self.as_mut().rust_mut().session = Some(Session::Unicast(session));
                 self.as_mut().set_channel(QString::from(settings.channel.as_str()));
                 self.as_mut().set_state(QString::from(state::CONNECTING));
             }
             Err(e) => {
-                self.as_mut().set_status(QString::from(e.to_string().as_str()));
+                self.as_mut().show_status(e.to_string().as_str());
                 self.as_mut().push(Row::info(Kind::Error, e.to_string()));
             }
         }
@@ -235,14 +280,17 @@ impl qobject::ChatRoom {
         self.as_mut().set_members(QStringList::default());
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
-        self.as_mut().set_status(QString::from("Disconnected"));
+        self.as_mut().show_status("Disconnected");
         self.push(Row::info(Kind::Info, "Disconnected".into()));
     }
 
     fn stop_session(mut self: Pin<&mut Self>) {
-        if let Some(session) = self.as_mut().rust_mut().session.take() {
+        match self.as_mut().rust_mut().session.take() {
             // Leaving flushes what is queued; a dead server must not freeze the window long.
-            session.finish(Duration::from_millis(500));
+            Some(Session::Unicast(session)) => session.finish(Duration::from_millis(500)),
+            // Says goodbye and drops the group membership.
+            Some(Session::Multicast(handle)) => handle.stop(),
+            None => {}
         }
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
@@ -254,8 +302,19 @@ impl qobject::ChatRoom {
             return true;
         }
         match &self.session {
-            Some(session) => {
+            Some(Session::Unicast(session)) => {
                 session.say(&text);
+                true
+            }
+            Some(Session::Multicast(handle)) => {
+                handle.say(&text);
+                // No echo comes back on multicast: show our lines as sent.
+                let sender = self.nick().to_string();
+                let mut this = self;
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let row = Row { kind: Kind::Own, sender: sender.clone(), text: line.to_string(), unix_ms: now_ms(), pending: false, local_id: None };
+                    this.as_mut().push(row);
+                }
                 true
             }
             None => {
@@ -263,6 +322,116 @@ impl qobject::ChatRoom {
                 false
             }
         }
+    }
+
+    pub fn switch_mode(mut self: Pin<&mut Self>, mode: &QString) {
+        let mode = if mode.to_string() == MODE_MULTICAST { MODE_MULTICAST } else { MODE_UNICAST };
+        if self.mode().to_string() == mode {
+            return;
+        }
+        self.as_mut().set_mode(QString::from(mode));
+        self.as_mut().set_members(QStringList::default());
+        self.connect_to_server();
+    }
+
+    fn multicast_config(&self) -> Result<MulticastConfig, String> {
+        let group_text = self.group().to_string();
+        let group = group_text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{group_text} is not a group address and port like {DEFAULT_GROUP}"))?;
+        let mut config = MulticastConfig::new(group, self.nick().to_string().trim());
+        config.plain = self.plain;
+        let interface = self.interface().to_string();
+        // The chooser shows "name address"; the address is what counts.
+        if let Some(addr) = interface.split_whitespace().last() {
+            config.interface = multicast::resolve_interface(addr)?;
+        }
+        if config.interface.is_loopback() {
+            config.ttl = 0;
+        }
+        Ok(config)
+    }
+
+    fn join_group(mut self: Pin<&mut Self>) {
+        let generation = self.generation + 1;
+        self.as_mut().rust_mut().generation = generation;
+        self.as_mut().set_hosting(false);
+        let config = match self.multicast_config() {
+            Ok(c) => c,
+            Err(e) => return self.failed(e),
+        };
+        let qt_thread = self.qt_thread();
+        let started = multicast::spawn(config, move |event| {
+            let _ = qt_thread.queue(move |room| room.handle_multicast(generation, event));
+        });
+        match started {
+            Ok(handle) => {
+                self.as_mut().rust_mut().session = Some(Session::Multicast(handle));
+                self.as_mut().set_state(QString::from(state::CONNECTING));
+            }
+            Err(e) => self.failed(format!("{e}. Open “Check network” to pick an interface.")),
+        }
+    }
+
+    fn failed(mut self: Pin<&mut Self>, text: String) {
+        self.as_mut().set_state(QString::from(state::OFFLINE));
+        self.as_mut().show_status(text.as_str());
+        self.push(Row::info(Kind::Error, text));
+    }
+
+    fn handle_multicast(mut self: Pin<&mut Self>, generation: u64, event: MulticastEvent) {
+        if generation != self.generation {
+            return;
+        }
+        log::debug!("ui multicast event: {event:?}");
+        match event {
+            MulticastEvent::Joined { group, interface, .. } => {
+                let how = if self.plain { " in plain-text mode" } else { "" };
+                let text = format!("Multicast chat on {group}, interface {interface}{how}; no server");
+                self.as_mut().set_state(QString::from(state::ONLINE));
+                self.as_mut().show_status(text.as_str());
+                self.push(Row::info(Kind::Info, format!("Joined multicast group {group} (interface {interface})")));
+            }
+            MulticastEvent::Error(text) => {
+                self.as_mut().show_status(text.as_str());
+                self.push(Row::info(Kind::Error, text));
+            }
+            MulticastEvent::Stopped { .. } => {}
+            MulticastEvent::Chat(chat) => match chat {
+                mchat::Event::Message { nick, text, unix_ms, .. } => {
+                    self.push(Row { kind: Kind::Message, sender: nick, text, unix_ms: unix_ms as i64, pending: false, local_id: None })
+                }
+                mchat::Event::Plain { from, text } => {
+                    self.push(Row { kind: Kind::Message, sender: from.to_string(), text, unix_ms: now_ms(), pending: false, local_id: None })
+                }
+                mchat::Event::Joined { nick, .. } => self.push(Row::info(Kind::Info, format!("{nick} joined"))),
+                mchat::Event::Left { nick, timed_out, .. } => {
+                    let why = if timed_out { " (not heard from)" } else { "" };
+                    self.push(Row::info(Kind::Info, format!("{nick} left{why}")));
+                }
+                mchat::Event::Lost { nick, count, .. } => {
+                    self.push(Row::info(Kind::Error, format!("{count} message(s) from {nick} could not be recovered")))
+                }
+                mchat::Event::Members { nicks } => {
+                    let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
+                    self.set_members(list);
+                }
+            },
+        }
+    }
+
+    pub fn check_network(mut self: Pin<&mut Self>) {
+        let config = match self.multicast_config() {
+            Ok(c) => c,
+            Err(e) => return self.set_network_check(QString::from(e.as_str())),
+        };
+        self.as_mut().set_network_check(QString::from("Checking…"));
+        let qt_thread = self.qt_thread();
+        std::thread::spawn(move || {
+            let report = multicast::self_test(&config);
+            let _ = qt_thread.queue(move |room| room.set_network_check(QString::from(report.as_str())));
+        });
     }
 
     fn handle(mut self: Pin<&mut Self>, generation: u64, event: ChatEvent) {
@@ -298,9 +467,8 @@ impl qobject::ChatRoom {
             }
             Status::Stopped { .. } => (state::OFFLINE, "Disconnected".to_string()),
         };
-        log::info!("status: {text}");
         self.as_mut().set_state(QString::from(state));
-        self.as_mut().set_status(QString::from(text.as_str()));
+        self.as_mut().show_status(text.as_str());
     }
 
     fn chat(mut self: Pin<&mut Self>, event: Event) {
@@ -310,7 +478,7 @@ impl qobject::ChatRoom {
                 let hosting = if self.hosting { " (hosted here)" } else { "" };
                 let text = format!("In {channel} on {}{hosting}", self.server());
                 self.as_mut().set_state(QString::from(state::ONLINE));
-                self.as_mut().set_status(QString::from(text.as_str()));
+                self.as_mut().show_status(text.as_str());
                 self.push(Row::info(Kind::Info, format!("You joined {channel}")));
             }
             Event::Message { from, text, unix_ms, notice, action, .. } => {
@@ -357,6 +525,12 @@ impl qobject::ChatRoom {
         roles.append(ROLE_PENDING);
         roles.append(ROLE_TIME);
         self.as_mut().data_changed(&index, &index, &roles);
+    }
+
+    /// The status line; logged, so that tests and bug reports can follow it.
+    fn show_status(self: Pin<&mut Self>, text: &str) {
+        log::info!("status: {text}");
+        self.set_status(QString::from(text));
     }
 
     fn push(mut self: Pin<&mut Self>, row: Row) {

@@ -11,7 +11,9 @@ use lanmeet::proto::irc::server::ServerConfig;
 use lanmeet::proto::irc::Message;
 use lanmeet::server::{self, RelayConfig, RelayHandle};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use lanmeet::net::multicast::{self, MulticastConfig, MulticastEvent, MulticastHandle};
+use lanmeet::proto::mchat;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -179,3 +181,60 @@ impl Peer {
         got
     }
 }
+
+/// A multicast group and port no other test uses (the port is free for UDP right now).
+pub fn group(last_octet: u8) -> SocketAddrV4 {
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    SocketAddrV4::new(Ipv4Addr::new(239, 255, 42, last_octet), port)
+}
+
+/// Multicast on loopback only: IP_MULTICAST_IF 127.0.0.1 and TTL 0.
+pub fn loopback(group: SocketAddrV4, nick: &str, drop_incoming: f64) -> MulticastConfig {
+    MulticastConfig { interface: Ipv4Addr::LOCALHOST, ttl: 0, drop_incoming, ..MulticastConfig::new(group, nick) }
+}
+
+/// A multicast chat member (the program's own stack) with its events in a channel.
+pub struct Member {
+    pub handle: Option<MulticastHandle>,
+    pub events: Receiver<MulticastEvent>,
+}
+
+impl Member {
+
+    pub fn join(config: MulticastConfig) -> Member {
+        let (tx, events) = unbounded();
+        let handle = multicast::spawn(config, move |e| {
+            let _ = tx.send(e);
+        })
+        .expect("joins the group on loopback");
+        Member { handle: Some(handle), events }
+    }
+
+    pub fn say(&self, text: &str) {
+        self.handle.as_ref().unwrap().say(text);
+    }
+
+    pub fn wait<T>(&self, what: &str, pick: impl Fn(&mchat::Event) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        while let Ok(event) = self.events.recv_deadline(deadline) {
+            if let MulticastEvent::Chat(chat) = &event {
+                if let Some(t) = pick(chat) {
+                    return t;
+                }
+            }
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    pub fn messages(&self, count: usize) -> Vec<(String, String)> {
+        (0..count)
+            .map(|_| {
+                self.wait("a message", |e| match e {
+                    mchat::Event::Message { nick, text, .. } => Some((nick.clone(), text.clone())),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+}
+
