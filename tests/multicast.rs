@@ -154,3 +154,21 @@ fn terminal_peers_chat_without_a_server() {
     drop(listener.stdin.take());
     assert!(listener.wait().unwrap().success());
 }
+
+#[test]
+fn the_network_check_reports_the_loopback_self_test() {
+    let report = multicast::self_test(&loopback(group(80), "check", 0.0));
+    assert!(report.contains("Interface: 127.0.0.1"), "{report}");
+    assert!(report.contains("Joined the group: yes"), "{report}");
+    assert!(report.contains("Loopback self-test: passed"), "{report}");
+}
+
+#[test]
+fn joining_on_an_interface_this_host_lacks_says_what_to_do() {
+    // 192.0.2.1 is a documentation address: no interface has it, and joining sends nothing.
+    let config = MulticastConfig { interface: Ipv4Addr::new(192, 0, 2, 1), ttl: 0, ..MulticastConfig::new(group(90), "x") };
+    let error = multicast::spawn(config.clone(), |_| {}).err().expect("refused");
+    assert!(error.to_string().contains("choose the interface of your LAN"), "{error}");
+    let report = multicast::self_test(&config);
+    assert!(report.contains("Joining the group failed"), "{report}");
+}

@@ -7,7 +7,7 @@
 //! has no netem).
 
 use crate::proto::mchat::{self, Peer, PeerConfig};
-use crate::proto::Now;
+use crate::proto::{Jitter, Now};
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -122,7 +122,7 @@ where
         .name("multicast".into())
         .spawn(move || {
             let peer = Peer::new(PeerConfig::new(id, &config.nick));
-            let rng = id ^ 0x9e37_79b9_7f4a_7c15;
+            let rng = Jitter::new(id ^ 0x9e37_79b9_7f4a_7c15);
             Worker { config, socket, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default() }.run()
         })
         .map_err(MulticastError::Thread)?;
@@ -171,7 +171,7 @@ struct Worker<F> {
     commands: Receiver<Command>,
     peer: Peer,
     sink: F,
-    rng: u64,
+    rng: Jitter,
     /// Plain-text datagrams we sent a moment ago: their looped-back copies are not shown again.
     recent_plain: std::collections::VecDeque<(Instant, Vec<u8>)>,
 }
@@ -282,13 +282,7 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
     }
 
     fn inject_loss(&mut self) -> bool {
-        if self.config.drop_incoming <= 0.0 {
-            return false;
-        }
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng % 1_000_000) as f64 / 1_000_000.0 < self.config.drop_incoming
+        self.rng.chance(self.config.drop_incoming)
     }
 }
 

@@ -48,3 +48,31 @@ impl std::hash::Hasher for IdHasher {
 
 /// A map keyed by connection number.
 pub type IdMap<V> = std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// A small xorshift generator for jitter and test fault injection: fast, seedable, and of no
+/// use for anything secret.
+#[derive(Debug, Clone)]
+pub struct Jitter(u64);
+
+impl Jitter {
+    pub fn new(seed: u64) -> Jitter {
+        Jitter(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next_u64() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+
+    /// A duration in `[0, limit)`.
+    pub fn below(&mut self, limit: std::time::Duration) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.next_u64() % (limit.as_nanos() as u64).max(1))
+    }
+}

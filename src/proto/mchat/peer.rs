@@ -7,7 +7,7 @@
 //! same data holds its own back. The sender answers from a bounded history, to the whole group.
 
 use super::wire::{text_room, truncate_utf8, Body, Datagram, DecodeError, MAX_NACK};
-use crate::proto::Now;
+use crate::proto::{Jitter, Now};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -44,9 +44,9 @@ impl PeerConfig {
             nick: nick.to_string(),
             announce_every: Duration::from_secs(2),
             expire_after: Duration::from_millis(7_000),
-            reorder_wait: Duration::from_millis(10),
-            nack_delay: Duration::from_millis(20),
-            nack_retry: Duration::from_millis(60),
+            reorder_wait: Duration::from_millis(3),
+            nack_delay: Duration::from_millis(5),
+            nack_retry: Duration::from_millis(15),
             give_up_after: Duration::from_secs(5),
             history: 4096,
         }
@@ -122,13 +122,13 @@ pub struct Peer {
     /// Sequence numbers repaired a moment ago, and when: several receivers asking at once get
     /// one answer.
     repaired: HashMap<u32, Instant>,
-    rng: u64,
+    rng: Jitter,
     counters: Counters,
 }
 
 impl Peer {
     pub fn new(config: PeerConfig) -> Peer {
-        let rng = config.id | 1;
+        let rng = Jitter::new(config.id);
         Peer {
             config,
             next_seq: 1,
@@ -148,15 +148,6 @@ impl Peer {
 
     pub fn counters(&self) -> Counters {
         self.counters
-    }
-
-    fn random_below(&mut self, limit: Duration) -> Duration {
-        // xorshift64: jitter only, no security meaning.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let nanos = limit.as_nanos().max(1) as u64;
-        Duration::from_nanos(self.rng % nanos)
     }
 
     fn header(&self, seq: u32, now: Now, body: Body) -> Datagram {
@@ -360,7 +351,7 @@ impl Peer {
 
     /// Everything up to `latest` from this sender should be here: schedule requests for gaps.
     fn note_latest(&mut self, id: u64, latest: u32, now: Now) {
-        let delay = self.config.reorder_wait + self.random_below(self.config.nack_delay);
+        let delay = self.config.reorder_wait + self.rng.below(self.config.nack_delay);
         let Some(sender) = self.senders.get_mut(&id) else { return };
         if sender.next == u32::MAX {
             return;
@@ -437,7 +428,7 @@ impl Peer {
         // Requests for what is missing; give up on what is too old.
         let ids: Vec<u64> = self.senders.keys().copied().collect();
         for id in ids {
-            let retry = self.config.nack_retry + self.random_below(self.config.nack_delay);
+            let retry = self.config.nack_retry + self.rng.below(self.config.nack_delay);
             let give_up = self.config.give_up_after;
             let sender = self.senders.get_mut(&id).expect("listed above");
             let mut ask = Vec::new();

@@ -2,27 +2,10 @@
 //! the earliest deadline: no sockets, no sleeping, seconds of traffic in milliseconds.
 
 use super::peer::{Event, Peer, PeerConfig};
-use crate::proto::Now;
+use crate::proto::{Jitter, Now};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
-    }
-    fn below(&mut self, d: Duration) -> Duration {
-        Duration::from_micros(self.next() % (d.as_micros() as u64).max(1))
-    }
-}
 
 struct Net {
     loss: f64,
@@ -33,7 +16,7 @@ struct Net {
 
 struct Sim {
     net: Net,
-    rng: Rng,
+    rng: Jitter,
     start: Instant,
     now: Instant,
     peers: Vec<Option<Peer>>,
@@ -49,7 +32,7 @@ impl Sim {
         let start = Instant::now();
         let mut sim = Sim {
             net,
-            rng: Rng(seed),
+            rng: Jitter::new(seed),
             start,
             now: start,
             peers: Vec::new(),
