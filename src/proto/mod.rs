@@ -3,6 +3,7 @@
 
 pub mod irc;
 pub mod mchat;
+pub mod rtp;
 
 use std::time::{Instant, SystemTime};
 

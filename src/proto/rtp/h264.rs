@@ -1,0 +1,369 @@
+//! H.264 over RTP (RFC 6184, packetization mode 1): single NAL unit packets and FU-A
+//! fragments out; single NAL units, STAP-A and FU-A in. The depacketizer puts packets back in
+//! order within a bounded window, detects loss by sequence number, and after a loss passes on
+//! nothing until a keyframe, asking for one.
+
+use super::packet::{Header, SequenceExtender};
+use std::collections::BTreeMap;
+
+const STAP_A: u8 = 24;
+const FU_A: u8 = 28;
+const IDR: u8 = 5;
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// The NAL units of an Annex B byte stream, without start codes.
+pub fn split_annex_b(stream: &[u8]) -> Vec<&[u8]> {
+    let mut units = Vec::new();
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= stream.len() {
+        if stream[i] == 0 && stream[i + 1] == 0 && stream[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    for (n, &start) in starts.iter().enumerate() {
+        let mut end = starts.get(n + 1).map_or(stream.len(), |&next| next - 3);
+        // A four-byte start code leaves a zero behind the previous unit; so may trailing zeros.
+        while end > start && stream[end - 1] == 0 && n + 1 < starts.len() {
+            end -= 1;
+        }
+        if end > start {
+            units.push(&stream[start..end]);
+        }
+    }
+    units
+}
+
+/// Cuts access units into RTP payloads of at most `max_payload` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Packetizer {
+    pub max_payload: usize,
+}
+
+impl Packetizer {
+    /// Payloads for one access unit (Annex B), in order; the last one carries the marker bit.
+    pub fn packetize(&self, access_unit: &[u8]) -> Vec<Vec<u8>> {
+        let max = self.max_payload.max(3);
+        let mut payloads = Vec::new();
+        for nal in split_annex_b(access_unit) {
+            if nal.len() <= max {
+                payloads.push(nal.to_vec());
+                continue;
+            }
+            let indicator = (nal[0] & 0xe0) | FU_A;
+            let kind = nal[0] & 0x1f;
+            let body = &nal[1..];
+            let chunk = max - 2;
+            let count = body.len().div_ceil(chunk);
+            for (i, piece) in body.chunks(chunk).enumerate() {
+                let start = if i == 0 { 0x80 } else { 0 };
+                let end = if i + 1 == count { 0x40 } else { 0 };
+                let mut payload = Vec::with_capacity(piece.len() + 2);
+                payload.push(indicator);
+                payload.push(start | end | kind);
+                payload.extend_from_slice(piece);
+                payloads.push(payload);
+            }
+        }
+        payloads
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A whole access unit in Annex B form, ready for a decoder.
+    Frame { timestamp: u32, data: Vec<u8>, keyframe: bool },
+    /// Packets that never arrived.
+    Lost { packets: u64 },
+    /// The picture is broken until a keyframe: ask the sender for one (RTCP PLI).
+    NeedKeyframe,
+}
+
+#[derive(Debug, Default)]
+struct Assembly {
+    timestamp: Option<u32>,
+    data: Vec<u8>,
+    keyframe: bool,
+    broken: bool,
+    /// Inside a FU-A unit.
+    in_fragment: bool,
+}
+
+#[derive(Debug)]
+pub struct Depacketizer {
+    window: usize,
+    extender: SequenceExtender,
+    next: Option<u64>,
+    pending: BTreeMap<u64, (Header, Vec<u8>)>,
+    frame: Assembly,
+    waiting_for_keyframe: bool,
+    /// Packets dropped as duplicates or as too late.
+    pub duplicates: u64,
+}
+
+impl Depacketizer {
+    /// `window`: packets held back waiting for a missing one before it counts as lost.
+    pub fn new(window: usize) -> Depacketizer {
+        Depacketizer {
+            window: window.max(1),
+            extender: SequenceExtender::default(),
+            next: None,
+            pending: BTreeMap::new(),
+            frame: Assembly::default(),
+            waiting_for_keyframe: true,
+            duplicates: 0,
+        }
+    }
+
+    pub fn push(&mut self, header: Header, payload: &[u8]) -> Vec<Output> {
+        let mut out = Vec::new();
+        let seq = self.extender.extend(header.sequence);
+        let next = *self.next.get_or_insert(seq);
+        if seq < next || self.pending.contains_key(&seq) {
+            self.duplicates += 1;
+            return out;
+        }
+        self.pending.insert(seq, (header, payload.to_vec()));
+        self.drain(&mut out);
+        if self.pending.len() > self.window {
+            // The gap is not reordering: give up on it.
+            let first = *self.pending.keys().next().expect("not empty");
+            let lost = first - self.next.expect("set above");
+            out.push(Output::Lost { packets: lost });
+            self.frame.broken = true;
+            self.frame.in_fragment = false;
+            self.next = Some(first);
+            self.drain(&mut out);
+        }
+        out
+    }
+
+    fn drain(&mut self, out: &mut Vec<Output>) {
+        while let Some(next) = self.next {
+            let Some((header, payload)) = self.pending.remove(&next) else { break };
+            self.next = Some(next + 1);
+            self.take(header, &payload, out);
+        }
+    }
+
+    fn take(&mut self, header: Header, payload: &[u8], out: &mut Vec<Output>) {
+        if self.frame.timestamp.is_some_and(|t| t != header.timestamp) {
+            // The previous frame's last packet was lost.
+            self.frame.broken = true;
+            self.finish(out);
+        }
+        self.frame.timestamp = Some(header.timestamp);
+        if payload.is_empty() {
+            self.frame.broken = true;
+        } else {
+            match payload[0] & 0x1f {
+                1..=23 => {
+                    self.frame.in_fragment = false;
+                    self.add_nal(payload);
+                }
+                STAP_A => {
+                    let mut rest = &payload[1..];
+                    while rest.len() >= 2 {
+                        let size = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+                        if size == 0 || rest.len() < 2 + size {
+                            self.frame.broken = true;
+                            break;
+                        }
+                        self.add_nal(&rest[2..2 + size]);
+                        rest = &rest[2 + size..];
+                    }
+                }
+                FU_A if payload.len() >= 2 => {
+                    let (indicator, fu) = (payload[0], payload[1]);
+                    let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
+                    if start {
+                        let nal_header = (indicator & 0xe0) | (fu & 0x1f);
+                        self.add_nal(&[nal_header]);
+                        self.frame.in_fragment = true;
+                    } else if !self.frame.in_fragment {
+                        self.frame.broken = true;
+                    }
+                    self.frame.data.extend_from_slice(&payload[2..]);
+                    if end {
+                        self.frame.in_fragment = false;
+                    }
+                }
+                _ => self.frame.broken = true,
+            }
+        }
+        if header.marker {
+            self.finish(out);
+        }
+    }
+
+    fn add_nal(&mut self, nal: &[u8]) {
+        if nal[0] & 0x1f == IDR {
+            self.frame.keyframe = true;
+        }
+        self.frame.data.extend_from_slice(&START_CODE);
+        self.frame.data.extend_from_slice(nal);
+    }
+
+    fn finish(&mut self, out: &mut Vec<Output>) {
+        let frame = std::mem::take(&mut self.frame);
+        let Some(timestamp) = frame.timestamp else { return };
+        if frame.broken || frame.in_fragment {
+            if !self.waiting_for_keyframe {
+                out.push(Output::NeedKeyframe);
+            }
+            self.waiting_for_keyframe = true;
+            return;
+        }
+        if self.waiting_for_keyframe && !frame.keyframe {
+            return;
+        }
+        self.waiting_for_keyframe = false;
+        out.push(Output::Frame { timestamp, data: frame.data, keyframe: frame.keyframe });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An access unit of NAL units of the given types and sizes (header byte included).
+    fn access_unit(nals: &[(u8, usize)]) -> Vec<u8> {
+        let mut au = Vec::new();
+        for (i, &(kind, size)) in nals.iter().enumerate() {
+            au.extend_from_slice(&START_CODE);
+            au.push(0x60 | kind);
+            au.extend((1..size).map(|j| ((i * 31 + j) % 251 + 1) as u8));
+        }
+        au
+    }
+
+    fn packets(au: &[u8], max: usize, first_seq: u16, timestamp: u32) -> Vec<(Header, Vec<u8>)> {
+        let payloads = Packetizer { max_payload: max }.packetize(au);
+        let count = payloads.len();
+        payloads
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let header = Header {
+                    marker: i + 1 == count,
+                    payload_type: 96,
+                    sequence: first_seq.wrapping_add(i as u16),
+                    timestamp,
+                    ssrc: 1,
+                    ..Header::default()
+                };
+                (header, p)
+            })
+            .collect()
+    }
+
+    fn frames(out: &[Output]) -> Vec<&Vec<u8>> {
+        out.iter().filter_map(|o| if let Output::Frame { data, .. } = o { Some(data) } else { None }).collect()
+    }
+
+    #[test]
+    fn round_trip_at_every_fragment_boundary() {
+        let max = 100;
+        for size in [1, 2, 99, 100, 101, 197, 198, 199, 200, 296, 297, 1000] {
+            let au = access_unit(&[(IDR, size)]);
+            let sent = packets(&au, max, 65534, 3000);
+            assert!(sent.iter().all(|(_, p)| p.len() <= max), "size {size}");
+            assert_eq!(sent.len(), if size <= max { 1 } else { (size - 1).div_ceil(max - 2) }, "size {size}");
+            let mut d = Depacketizer::new(8);
+            let out: Vec<Output> = sent.into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+            assert_eq!(out, [Output::Frame { timestamp: 3000, data: au.clone(), keyframe: true }], "size {size}");
+        }
+    }
+
+    #[test]
+    fn several_nal_units_and_stap_a() {
+        let au = access_unit(&[(7, 12), (8, 4), (IDR, 450), (6, 3)]);
+        let mut d = Depacketizer::new(8);
+        let out: Vec<Output> = packets(&au, 200, 0, 90).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert_eq!(frames(&out), [&au]);
+        // STAP-A as other senders (GStreamer) aggregate SPS and PPS.
+        let mut stap = vec![STAP_A];
+        for nal in split_annex_b(&au)[..2].iter() {
+            stap.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+            stap.extend_from_slice(nal);
+        }
+        let mut d = Depacketizer::new(8);
+        let h = |seq, marker| Header { sequence: seq, marker, timestamp: 5, ..Header::default() };
+        let mut out = d.push(h(0, false), &stap);
+        out.extend(d.push(h(1, true), split_annex_b(&au)[2]));
+        assert_eq!(frames(&out), [&access_unit(&[(7, 12), (8, 4), (IDR, 450)])]);
+    }
+
+    #[test]
+    fn loss_drops_the_frame_asks_for_a_keyframe_and_waits_for_one() {
+        let max = 100;
+        let key = access_unit(&[(IDR, 350)]);
+        let delta = access_unit(&[(1, 250)]);
+        let mut stream = packets(&key, max, 10, 0);
+        let mut seq = 10 + stream.len() as u16;
+        for t in 1..=3u32 {
+            let p = packets(&delta, max, seq, t * 3000);
+            seq += p.len() as u16;
+            stream.extend(p);
+        }
+        let key_again = packets(&key, max, seq, 12_000);
+        stream.extend(key_again);
+        // Lose the middle fragment of the first delta frame.
+        let lost_index = packets(&key, max, 10, 0).len() + 1;
+        stream.remove(lost_index);
+        let mut d = Depacketizer::new(4);
+        let out: Vec<Output> = stream.into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        let kinds: Vec<String> = out
+            .iter()
+            .map(|o| match o {
+                Output::Frame { timestamp, keyframe, .. } => format!("frame {timestamp} {keyframe}"),
+                Output::Lost { packets } => format!("lost {packets}"),
+                Output::NeedKeyframe => "need keyframe".into(),
+            })
+            .collect();
+        assert_eq!(kinds, ["frame 0 true", "lost 1", "need keyframe", "frame 12000 true"]);
+    }
+
+    #[test]
+    fn duplicates_and_reordering_within_the_window_change_nothing() {
+        let au = access_unit(&[(IDR, 600)]);
+        let mut sent = packets(&au, 100, 65533, 7);
+        sent.swap(1, 3);
+        sent.insert(2, sent[0].clone());
+        let mut d = Depacketizer::new(8);
+        let out: Vec<Output> = sent.into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert_eq!(frames(&out), [&au]);
+        assert_eq!(d.duplicates, 1);
+    }
+
+    #[test]
+    fn the_first_frame_must_be_a_keyframe() {
+        let mut d = Depacketizer::new(4);
+        let out: Vec<Output> = packets(&access_unit(&[(1, 50)]), 100, 0, 0).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert!(frames(&out).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn any_access_unit_survives_packetizing(sizes in prop::collection::vec(1usize..3000, 1..5), max in 20usize..1200, seq: u16) {
+            let mut nals: Vec<(u8, usize)> = sizes.iter().map(|&s| (1, s)).collect();
+            nals[0].0 = IDR;
+            let au = access_unit(&nals);
+            let mut d = Depacketizer::new(16);
+            let out: Vec<Output> = packets(&au, max, seq, 1).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+            prop_assert_eq!(frames(&out), vec![&au]);
+        }
+
+        #[test]
+        fn garbage_never_panics(payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..30)) {
+            let mut d = Depacketizer::new(4);
+            for (i, p) in payloads.iter().enumerate() {
+                let _ = d.push(Header { sequence: (i * 7) as u16, marker: i % 3 == 0, ..Header::default() }, p);
+            }
+        }
+    }
+}
