@@ -5,7 +5,7 @@ import org.lanmeet
 
 ApplicationWindow {
     id: window
-    width: 1060
+    width: 1140
     height: 620
     minimumWidth: 640
     minimumHeight: 380

@@ -26,7 +26,7 @@ ToolBar {
             objectName: "modeBox"
             model: [qsTr("Relay server"), qsTr("Multicast (no server)")]
             currentIndex: bar.multicast ? 1 : 0
-            Layout.preferredWidth: 190
+            Layout.preferredWidth: 170
             Accessible.name: qsTr("Chat mode")
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Ctrl+M switches between the relay server and multicast")
@@ -37,7 +37,7 @@ ToolBar {
             id: nickField
             enabled: bar.offline
             text: bar.room.nick
-            Layout.preferredWidth: 110
+            Layout.preferredWidth: 100
             maximumLength: 30
             selectByMouse: true
             Accessible.name: qsTr("Nickname")
@@ -71,7 +71,7 @@ ToolBar {
             visible: bar.multicast
             enabled: bar.offline
             text: bar.room.group
-            Layout.preferredWidth: 150
+            Layout.preferredWidth: 140
             selectByMouse: true
             Accessible.name: qsTr("Multicast group and port")
             onEditingFinished: bar.room.group = text
@@ -85,9 +85,20 @@ ToolBar {
             currentIndex: Math.max(0, bar.room.interfaces.findIndex(
                 entry => bar.room.interface.length > 0
                          && (entry === bar.room.interface || entry.endsWith(" " + bar.room.interface))) + 1)
-            Layout.preferredWidth: 150
+            Layout.preferredWidth: 140
             Accessible.name: qsTr("Network interface")
             onActivated: (index) => bar.room.interface = index === 0 ? "" : currentText
+        }
+        Label { text: qsTr("TTL"); visible: bar.multicast }
+        SpinBox {
+            visible: bar.multicast
+            enabled: bar.offline
+            from: 0
+            to: 255
+            value: bar.room.ttl // qmllint disable type
+            Layout.preferredWidth: 90
+            Accessible.name: qsTr("Multicast TTL: 1 stays on the LAN")
+            onValueModified: bar.room.ttl = value
         }
         CheckBox {
             visible: bar.multicast

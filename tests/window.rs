@@ -134,7 +134,7 @@ fn a_person_chats_from_the_window() {
     let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
     let id = id.lines().next().expect("a window").to_string();
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
-    assert!(geometry.contains("1060x620"), "{geometry}");
+    assert!(geometry.contains("1140x620"), "{geometry}");
     // Click into the input box (bottom left of the window) and type as a person would.
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["type", "--delay", "15", "hello "]);

@@ -51,6 +51,7 @@ pub mod qobject {
         #[qproperty(QString, group)]
         #[qproperty(QString, interface)]
         #[qproperty(bool, plain)]
+        #[qproperty(i32, ttl)]
         #[qproperty(QStringList, interfaces)]
         #[qproperty(QString, network_check, cxx_name = "networkCheck")]
         type ChatRoom = super::ChatRoomRust;
@@ -191,6 +192,7 @@ pub struct ChatRoomRust {
     group: QString,
     interface: QString,
     plain: bool,
+    ttl: i32,
     interfaces: QStringList,
     network_check: QString,
     rows: Vec<Row>,
@@ -220,6 +222,7 @@ impl Default for ChatRoomRust {
             group: QString::from(std::env::var("LANMEET_GROUP").unwrap_or_else(|_| DEFAULT_GROUP.into()).as_str()),
             interface: QString::from(std::env::var("LANMEET_INTERFACE").unwrap_or_default().as_str()),
             plain: false,
+            ttl: 1,
             interfaces: multicast::interfaces().iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
             network_check: QString::default(),
             rows: Vec::new(),
@@ -347,7 +350,9 @@ impl qobject::ChatRoom {
         if let Some(addr) = interface.split_whitespace().last() {
             config.interface = multicast::resolve_interface(addr)?;
         }
+        config.ttl = self.ttl.clamp(0, 255) as u32;
         if config.interface.is_loopback() {
+            // Nothing leaves this host through loopback anyway; say so to the kernel too.
             config.ttl = 0;
         }
         Ok(config)
