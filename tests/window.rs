@@ -91,6 +91,22 @@ fn screenshot(display: &str, name: &str) -> PathBuf {
     path
 }
 
+/// Start the window as 窗口 on `display`, its log in `log`, the fields preset by `settings`.
+fn open_window(display: &str, log: &Path, settings: &[(&str, String)]) -> Reaper {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lanmeet"));
+    command
+        .env("DISPLAY", display)
+        .env("LANMEET_NICK", "窗口")
+        .env("RUST_LOG", "lanmeet=info")
+        .env("QT_QPA_PLATFORM", "xcb")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (key, value) in settings {
+        command.env(key, value);
+    }
+    Reaper(command.spawn().unwrap())
+}
+
 /// Wait until the window's log shows a line containing `needle`.
 fn wait_for_log(log: &Path, needle: &str) {
     let deadline = Instant::now() + PATIENCE;
@@ -114,17 +130,7 @@ fn a_person_chats_from_the_window() {
     watcher.joined();
 
     let log = artifacts().join("window-test.log");
-    let window = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .env("DISPLAY", &display)
-        .env("LANMEET_SERVER", &addr)
-        .env("LANMEET_NICK", "窗口")
-        .env("RUST_LOG", "lanmeet=info")
-        .env("QT_QPA_PLATFORM", "xcb")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let _window = Reaper(window);
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone())]);
     watcher.wait_for("the window to join", |e| match e {
         Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
         _ => None,
@@ -186,18 +192,8 @@ fn a_person_switches_to_multicast_and_back() {
     let mut peer = common::Member::join(common::loopback(g, "peer", 0.0));
     let log = artifacts().join("window-multicast-test.log");
     let server = format!("127.0.0.1:{}", common::free_port());
-    let window = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .env("DISPLAY", &display)
-        .env("LANMEET_SERVER", &server)
-        .env("LANMEET_NICK", "窗口")
-        .env("LANMEET_GROUP", g.to_string())
-        .env("LANMEET_INTERFACE", "127.0.0.1")
-        .env("RUST_LOG", "lanmeet=info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let _window = Reaper(window);
+    let settings = [("LANMEET_SERVER", server), ("LANMEET_GROUP", g.to_string()), ("LANMEET_INTERFACE", "127.0.0.1".into())];
+    let _window = open_window(&display, &log, &settings);
     // Alone, the window hosts a relay and joins it; then the person switches modes.
     wait_for_log(&log, "You joined #lobby");
     let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);

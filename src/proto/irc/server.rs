@@ -545,7 +545,6 @@ impl Server {
             }
         }
         client.registered = true;
-        let nick = client.nick().to_string();
         let prefix = client.prefix();
         let name = self.config.name.clone();
         let welcome = format!("Welcome to the {} network, {}", self.config.network, prefix);
@@ -570,7 +569,6 @@ impl Server {
         self.numeric(conn, "005", &params, out);
         self.lusers(conn, out);
         self.motd(conn, out);
-        let _ = nick;
     }
 
     fn join(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
