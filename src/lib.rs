@@ -10,6 +10,7 @@
 //! Dependencies point downward only: `ui -> app -> net/server -> proto`.
 
 pub mod app;
+pub mod media;
 pub mod net;
 pub mod proto;
 pub mod server;

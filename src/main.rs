@@ -1,5 +1,6 @@
 use clap::{Args, Parser, Subcommand};
 use lanmeet::app::chat::{ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
+use lanmeet::app::conference::{CameraChoice, ConferenceConfig};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
 use lanmeet::server::{self, RelayConfig};
@@ -22,6 +23,83 @@ enum Command {
     Serve(ServeArgs),
     /// Chat from a terminal: lines on standard input are sent, the room is printed.
     Chat(ChatArgs),
+    /// Video conference on a multicast group: a peer without a window (--headless), or the
+    /// session's SDP description for other players (--sdp).
+    Conference(ConferenceArgs),
+}
+
+#[derive(Args)]
+struct ConferenceArgs {
+    /// Run a peer without a window; prints JSON lines of statistics every second.
+    #[arg(long, required_unless_present = "sdp")]
+    headless: bool,
+    /// Print the SDP description of the conference's video (for ffplay, VLC, GStreamer) and exit.
+    #[arg(long)]
+    sdp: bool,
+    /// Group and RTP port of the video, GROUP:PORT; RTCP uses the next port.
+    #[arg(long, value_name = "GROUP:PORT", default_value = "239.0.0.222:23334")]
+    multicast: SocketAddrV4,
+    /// Network interface for multicast, by name (eth0) or IPv4 address.
+    #[arg(long)]
+    interface: Option<String>,
+    /// Multicast hops: 1 stays on the LAN, 0 on this host.
+    #[arg(long, default_value_t = 1)]
+    ttl: u32,
+    #[arg(long, default_value = "guest")]
+    nick: String,
+    /// test (a moving test pattern), off (watch only), or a V4L2 device such as /dev/video0.
+    #[arg(long, default_value = "test")]
+    camera: String,
+    /// Picture size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x480", value_parser = parse_size)]
+    size: (usize, usize),
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Video bitrate in kbit/s.
+    #[arg(long, default_value_t = 1500)]
+    bitrate: u32,
+    /// Seconds to run; without it, until interrupted.
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let (w, h) = text.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, such as 640x480")?;
+    let w: usize = w.trim().parse().map_err(|_| format!("bad width {w:?}"))?;
+    let h: usize = h.trim().parse().map_err(|_| format!("bad height {h:?}"))?;
+    if !(16..=3840).contains(&w) || !(16..=2160).contains(&h) || w % 2 != 0 || h % 2 != 0 {
+        return Err("width and height must be even, from 16x16 to 3840x2160".into());
+    }
+    Ok((w, h))
+}
+
+fn conference(args: ConferenceArgs) -> ExitCode {
+    let mut config = ConferenceConfig::new(args.multicast, &args.nick);
+    config.ttl = args.ttl;
+    config.camera = CameraChoice::parse(&args.camera);
+    (config.width, config.height) = args.size;
+    config.fps = args.fps.clamp(1, 60);
+    config.bitrate = args.bitrate.saturating_mul(1000);
+    config.display = false;
+    if let Some(interface) = &args.interface {
+        match resolve_interface(interface) {
+            Ok(addr) => config.interface = addr,
+            Err(e) => {
+                eprintln!("lanmeet conference: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.sdp {
+        print!("{}", config.sdp());
+        return ExitCode::SUCCESS;
+    }
+    if let Ok(share) = std::env::var("LANMEET_DROP_INCOMING") {
+        // Receive-side fault injection, for loss tests and benchmarks.
+        config.drop_incoming = share.parse().unwrap_or(0.0);
+    }
+    let duration = args.duration.filter(|d| *d > 0.0).map(Duration::from_secs_f64);
+    terminal::run_conference(config, duration)
 }
 
 #[derive(Args)]
@@ -97,6 +175,7 @@ fn main() -> ExitCode {
             _ => ExitCode::FAILURE,
         },
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Conference(args)) => conference(args),
         Some(Command::Chat(args)) if args.multicast.is_some() => multicast_chat(args),
         Some(Command::Chat(args)) => terminal::run_chat(ChatSettings {
             server: args.server,

@@ -3,4 +3,5 @@
 //! top of this layer; it knows nothing of Qt.
 
 pub mod chat;
+pub mod conference;
 pub mod terminal;

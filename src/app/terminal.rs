@@ -208,3 +208,51 @@ fn for_each_input_line(mut on_line: impl FnMut(&str)) {
         }
     }
 }
+
+/// `lanmeet conference --headless`: a conference peer without a window. Prints one JSON object
+/// a line on standard output: `{"type":"stats",...}` every second, `{"type":"participant",...}`,
+/// `{"type":"left",...}`, `{"type":"camera",...}`, `{"type":"error",...}`, and at the end
+/// `{"type":"summary",...}`. Runs for `duration`, or until interrupted (SIGINT or SIGTERM).
+pub fn run_conference(config: super::conference::ConferenceConfig, duration: Option<Duration>) -> ExitCode {
+    use super::conference::{self, ConferenceEvent};
+    use serde_json::{json, Value};
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    }) {
+        log::warn!("cannot catch interrupts, the conference ends only after its duration: {e}");
+    }
+    let with_type = |kind: &str, value: Value| {
+        let mut value = value;
+        if let Value::Object(map) = &mut value {
+            map.insert("type".into(), Value::String(kind.into()));
+        }
+        value
+    };
+    let sink: conference::Sink = Arc::new(move |event| {
+        let line = match event {
+            ConferenceEvent::Stats(stats) => with_type("stats", serde_json::to_value(stats).unwrap_or_default()),
+            ConferenceEvent::Stopped(summary) => with_type("summary", serde_json::to_value(summary).unwrap_or_default()),
+            ConferenceEvent::Participant { ssrc, nick } => json!({"type": "participant", "ssrc": ssrc, "nick": nick}),
+            ConferenceEvent::Left { ssrc, nick } => json!({"type": "left", "ssrc": ssrc, "nick": nick}),
+            ConferenceEvent::Camera(state) => json!({"type": "camera", "state": state}),
+            ConferenceEvent::Error(text) => json!({"type": "error", "message": text}),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    });
+    let handle = match conference::spawn(config, sink) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("lanmeet conference: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _ = match duration {
+        Some(duration) => stop_rx.recv_timeout(duration).ok(),
+        None => stop_rx.recv().ok(),
+    };
+    handle.stop();
+    ExitCode::SUCCESS
+}

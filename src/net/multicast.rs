@@ -111,7 +111,7 @@ pub fn spawn<F>(config: MulticastConfig, sink: F) -> Result<MulticastHandle, Mul
 where
     F: FnMut(MulticastEvent) + Send + 'static,
 {
-    let socket = open_socket(&config)?;
+    let socket = open_group_socket(config.group, config.interface, config.ttl)?;
     let mut socket = UdpSocket::from_std(socket.into());
     let poll = Poll::new().map_err(MulticastError::Socket)?;
     poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(MulticastError::Socket)?;
@@ -129,8 +129,11 @@ where
     Ok(MulticastHandle { commands, waker, thread: Some(thread) })
 }
 
-fn open_socket(config: &MulticastConfig) -> Result<Socket, MulticastError> {
-    let group = *config.group.ip();
+/// A non-blocking UDP socket bound to `group`, joined on `interface`, sending there with `ttl`
+/// and looping its own datagrams back (other programs on this host are members too).
+pub fn open_group_socket(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32) -> Result<Socket, MulticastError> {
+    let port = group.port();
+    let group = *group.ip();
     if !group.is_multicast() {
         return Err(MulticastError::NotMulticast(group));
     }
@@ -140,23 +143,20 @@ fn open_socket(config: &MulticastConfig) -> Result<Socket, MulticastError> {
     socket.set_nonblocking(true).map_err(MulticastError::Socket)?;
     // Bound to the group address, the socket gets this group's datagrams and nothing else
     // that arrives at the port.
-    let port = config.group.port();
     socket
         .bind(&SocketAddr::from((group, port)).into())
         .map_err(|source| MulticastError::Bind { port, source })?;
     socket
-        .join_multicast_v4(&group, &config.interface)
-        .map_err(|source| MulticastError::Join { group, interface: config.interface, source })?;
-    socket
-        .set_multicast_if_v4(&config.interface)
-        .map_err(|source| MulticastError::Interface { interface: config.interface, source })?;
-    socket.set_multicast_ttl_v4(config.ttl).map_err(MulticastError::Socket)?;
-    // Other windows on this host are in the group too; our own datagrams are recognised by id.
+        .join_multicast_v4(&group, &interface)
+        .map_err(|source| MulticastError::Join { group, interface, source })?;
+    socket.set_multicast_if_v4(&interface).map_err(|source| MulticastError::Interface { interface, source })?;
+    socket.set_multicast_ttl_v4(ttl).map_err(MulticastError::Socket)?;
     socket.set_multicast_loop_v4(true).map_err(MulticastError::Socket)?;
     Ok(socket)
 }
 
-fn random_id() -> u64 {
+/// A random 64-bit id (sender ids, RTP SSRCs).
+pub fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
@@ -329,7 +329,7 @@ pub fn self_test(config: &MulticastConfig) -> String {
         report.push(format!("Interface: {}", config.interface));
     }
     report.push(format!("Group: {} (TTL {})", config.group, config.ttl));
-    let socket = match open_socket(config) {
+    let socket = match open_group_socket(config.group, config.interface, config.ttl) {
         Ok(s) => s,
         Err(e) => {
             report.push(format!("Joining the group failed: {e}"));

@@ -238,3 +238,14 @@ impl Member {
     }
 }
 
+
+/// A group for a conference: its RTP port and the RTCP port after it are both free now.
+pub fn video_group(last_octet: u8) -> SocketAddrV4 {
+    loop {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return SocketAddrV4::new(Ipv4Addr::new(239, 255, 43, last_octet), port);
+        }
+    }
+}

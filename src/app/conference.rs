@@ -1,0 +1,992 @@
+//! The video conference: one sending thread (camera or test pattern -> H.264 -> RTP -> group)
+//! and one receiving thread (group -> RTP -> frames -> H.264 decoder -> tiles), with RTCP beside
+//! them for timing (sender reports), loss (receiver reports), names (SDES) and keyframe
+//! requests (PLI). Pictures reach the window through a [`Board`]: latest wins, one per tile.
+
+use crate::media::camera::{self, Camera};
+use crate::media::codec::{EncoderSettings, H264Decoder, H264Encoder, VideoDecoder, VideoEncoder};
+use crate::media::frame::Frame;
+use crate::media::pattern::TestPattern;
+use crate::net::multicast::{open_group_socket, random_id, MulticastError};
+use crate::proto::rtp::h264::{Depacketizer, Output, Packetizer};
+use crate::proto::rtp::packet::{self, Header, SequenceExtender};
+use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
+use crate::proto::rtp::sdp;
+use crate::proto::Jitter;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Dynamic RTP payload type of H.264 in our SDP.
+pub const VIDEO_PAYLOAD_TYPE: u8 = 96;
+/// RTP port of the video by default; RTCP is on the next port.
+pub const DEFAULT_VIDEO_PORT: u16 = 23334;
+/// Payload bytes of an RTP packet: with the headers, a packet stays within 1200 bytes.
+const MAX_PAYLOAD: usize = 1160;
+/// Packets held back waiting for a missing one before it counts as lost.
+const REORDER_WINDOW: usize = 8;
+/// A source that sends nothing (neither RTP nor RTCP) for this long has left.
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A tile with no new picture for this long is marked as stalled.
+const STALL_AFTER: Duration = Duration::from_millis(1000);
+/// The least time between two keyframes sent on request, however many receivers ask.
+const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// A receiver still waiting for a keyframe asks again after this long.
+const PLI_REPEAT: Duration = Duration::from_millis(500);
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraChoice {
+    /// The moving test pattern.
+    Test,
+    /// A V4L2 device such as /dev/video0.
+    Device(String),
+    /// Send no video; watch only.
+    Off,
+}
+
+impl CameraChoice {
+    pub fn parse(text: &str) -> CameraChoice {
+        match text {
+            "test" | "" => CameraChoice::Test,
+            "off" | "none" => CameraChoice::Off,
+            path => CameraChoice::Device(path.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConferenceConfig {
+    /// Group and RTP port of the video; RTCP uses the next port.
+    pub group: SocketAddrV4,
+    pub interface: Ipv4Addr,
+    pub ttl: u32,
+    pub nick: String,
+    pub camera: CameraChoice,
+    pub width: usize,
+    pub height: usize,
+    pub fps: u32,
+    pub bitrate: u32,
+    /// Convert received pictures to RGB for the window (off for headless peers).
+    pub display: bool,
+    /// Share of incoming RTP packets to drop on purpose (tests and benchmarks only).
+    pub drop_incoming: f64,
+    /// Drop every incoming RTP packet in this span after the start (tests only).
+    pub drop_window: Option<(Duration, Duration)>,
+    /// Copies of sent and decoded pictures, for measuring quality (tests and benchmarks).
+    pub tap: Option<Sender<Tap>>,
+}
+
+impl ConferenceConfig {
+    pub fn new(group: SocketAddrV4, nick: &str) -> ConferenceConfig {
+        ConferenceConfig {
+            group,
+            interface: Ipv4Addr::UNSPECIFIED,
+            ttl: 1,
+            nick: nick.to_string(),
+            camera: CameraChoice::Test,
+            width: 640,
+            height: 480,
+            fps: 30,
+            bitrate: 1_500_000,
+            display: true,
+            drop_incoming: 0.0,
+            drop_window: None,
+            tap: None,
+        }
+    }
+
+    fn rtcp_group(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(*self.group.ip(), self.group.port().wrapping_add(1))
+    }
+
+    /// The SDP description of this conference's video.
+    pub fn sdp(&self) -> String {
+        let origin = if self.interface.is_unspecified() { Ipv4Addr::LOCALHOST } else { self.interface };
+        sdp::describe(&sdp::Session {
+            name: format!("lanmeet conference of {}", self.nick),
+            origin,
+            group: *self.group.ip(),
+            ttl: self.ttl,
+            video_port: self.group.port(),
+            payload_type: VIDEO_PAYLOAD_TYPE,
+            session_id: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        })
+    }
+}
+
+/// A picture handed to a test or benchmark, keyed by RTP timestamp.
+#[derive(Debug, Clone)]
+pub enum Tap {
+    Sent { timestamp: u32, frame: Frame },
+    Decoded { ssrc: u32, timestamp: u32, frame: Frame },
+}
+
+/// The newest picture of one tile, as RGB (3 bytes a pixel).
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub rgb: Arc<Vec<u8>>,
+    pub width: usize,
+    pub height: usize,
+    /// Counts up with every new picture of this tile.
+    pub serial: u64,
+}
+
+/// The tiles' newest pictures: writers replace, the window reads. Latest wins; nothing queues.
+#[derive(Debug, Default)]
+pub struct Board {
+    tiles: Mutex<HashMap<u32, Picture>>,
+}
+
+impl Board {
+    fn put(&self, key: u32, frame: &Frame) {
+        let rgb = Arc::new(frame.to_rgb());
+        let mut tiles = self.tiles.lock().unwrap_or_else(|e| e.into_inner());
+        let serial = tiles.get(&key).map_or(1, |p| p.serial + 1);
+        tiles.insert(key, Picture { rgb, width: frame.width, height: frame.height, serial });
+    }
+
+    fn remove(&self, key: u32) {
+        self.tiles.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+    }
+
+    /// The newest picture of tile `key`.
+    pub fn get(&self, key: u32) -> Option<Picture> {
+        self.tiles.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SentStats {
+    pub frames: u64,
+    pub keyframes: u64,
+    pub packets: u64,
+    pub kbps: f64,
+    /// Keyframe requests (PLI) received in this interval.
+    pub keyframe_requests: u64,
+    pub camera: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PeerStats {
+    pub ssrc: u32,
+    pub nick: String,
+    /// Pictures decoded in this interval.
+    pub frames: u64,
+    pub fps: f64,
+    pub kbps: f64,
+    pub packets: u64,
+    /// Packets lost since the start.
+    pub lost: i64,
+    pub decode_errors: u64,
+    pub keyframe_requests: u64,
+    /// Capture-to-display latency in this interval (needs one sender report first).
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p95: Option<f64>,
+    pub stalled: bool,
+    /// What the sender says of its camera ("camera off", "camera lost: ...").
+    pub note: String,
+}
+
+/// One report a second.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    /// Seconds since the start.
+    pub t: f64,
+    pub nick: String,
+    pub ssrc: u32,
+    pub sent: SentStats,
+    pub peers: Vec<PeerStats>,
+}
+
+/// Totals at the end of a conference.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub seconds: f64,
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    pub frames_received: u64,
+    pub frames_lost: u64,
+    pub packets_lost: i64,
+    pub decode_errors: u64,
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p95: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConferenceEvent {
+    /// A participant's first packet arrived, or its name became known.
+    Participant { ssrc: u32, nick: String },
+    Left { ssrc: u32, nick: String },
+    /// The camera state in words: "test pattern", "/dev/video0", "camera off", "camera lost: ...".
+    Camera(String),
+    Stats(Stats),
+    Error(String),
+    Stopped(Summary),
+}
+
+pub type Sink = Arc<dyn Fn(ConferenceEvent) + Send + Sync>;
+
+enum SendCommand {
+    Keyframe,
+    Camera(CameraChoice),
+    Size(usize, usize),
+}
+
+/// Counters the sending thread shares with the reporting (receiving) thread.
+#[derive(Default)]
+struct Shared {
+    frames: AtomicU64,
+    keyframes: AtomicU64,
+    packets: AtomicU64,
+    octets: AtomicU64,
+    keyframe_requests: AtomicU64,
+    camera: Mutex<String>,
+}
+
+pub struct ConferenceHandle {
+    pub ssrc: u32,
+    pub board: Arc<Board>,
+    commands: Sender<SendCommand>,
+    quit: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ConferenceHandle {
+    pub fn set_camera(&self, camera: CameraChoice) {
+        let _ = self.commands.send(SendCommand::Camera(camera));
+    }
+
+    pub fn set_size(&self, width: usize, height: usize) {
+        let _ = self.commands.send(SendCommand::Size(width, height));
+    }
+
+    /// Say goodbye (RTCP BYE), leave the group and wait for both threads.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ConferenceHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The time base shared by the two threads: RTP timestamps count 90 kHz from `start`.
+#[derive(Clone, Copy)]
+struct Clock {
+    start: Instant,
+    start_wall: Duration,
+    rtp_base: u32,
+}
+
+impl Clock {
+    fn rtp(&self, at: Instant) -> u32 {
+        let ticks = (at.saturating_duration_since(self.start).as_micros() * 9 / 100) as u64;
+        self.rtp_base.wrapping_add(ticks as u32)
+    }
+
+    fn wall(&self, at: Instant) -> Duration {
+        self.start_wall + at.saturating_duration_since(self.start)
+    }
+}
+
+fn now_wall() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Join the group and start both threads. Set-up errors come back here, in words.
+pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, MulticastError> {
+    let rtp = open_group_socket(config.group, config.interface, config.ttl)?;
+    let rtcp = open_group_socket(config.rtcp_group(), config.interface, config.ttl)?;
+    // A keyframe at 720p is some 40 packets in a burst from each sender.
+    let _ = rtp.set_recv_buffer_size(4 << 20);
+    let _ = rtp.set_send_buffer_size(1 << 20);
+    let rtp_send: std::net::UdpSocket = rtp.try_clone().map_err(MulticastError::Socket)?.into();
+    let rtcp_send: std::net::UdpSocket = rtcp.try_clone().map_err(MulticastError::Socket)?.into();
+    let mut rtp = UdpSocket::from_std(rtp.into());
+    let mut rtcp = UdpSocket::from_std(rtcp.into());
+    let poll = Poll::new().map_err(MulticastError::Socket)?;
+    poll.registry().register(&mut rtp, RTP, Interest::READABLE).map_err(MulticastError::Socket)?;
+    poll.registry().register(&mut rtcp, RTCP, Interest::READABLE).map_err(MulticastError::Socket)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
+
+    let ssrc = random_id() as u32;
+    let clock = Clock { start: Instant::now(), start_wall: now_wall(), rtp_base: (random_id() >> 32) as u32 };
+    let board = Arc::new(Board::default());
+    let shared = Arc::new(Shared::default());
+    let quit = Arc::new(AtomicBool::new(false));
+    // Commands from the window and keyframe requests: few and small; a full queue means the
+    // sender is stuck, and a dropped keyframe request is repeated by its receiver.
+    let (commands, command_rx) = bounded(64);
+
+    let sender = SenderThread {
+        config: config.clone(),
+        ssrc,
+        clock,
+        socket: rtp_send,
+        rtcp: rtcp_send.try_clone().map_err(MulticastError::Socket)?,
+        board: board.clone(),
+        shared: shared.clone(),
+        quit: quit.clone(),
+        commands: command_rx,
+        sink: sink.clone(),
+    };
+    let receiver = ReceiverThread {
+        config,
+        ssrc,
+        clock,
+        rtp,
+        rtcp,
+        rtcp_send,
+        poll,
+        board: board.clone(),
+        shared,
+        quit: quit.clone(),
+        keyframes: commands.clone(),
+        sink,
+        sources: HashMap::new(),
+        rng: Jitter::new(u64::from(ssrc) | 1),
+        summary: Summary::default(),
+        latencies: Vec::new(),
+    };
+    let mut threads = Vec::new();
+    let spawn_error = |e| MulticastError::Thread(e);
+    threads.push(std::thread::Builder::new().name("video-send".into()).spawn(move || sender.run()).map_err(spawn_error)?);
+    threads.push(std::thread::Builder::new().name("video-receive".into()).spawn(move || receiver.run()).map_err(spawn_error)?);
+    Ok(ConferenceHandle { ssrc, board, commands, quit, waker, threads })
+}
+
+enum Source {
+    Pattern(TestPattern),
+    Camera(Camera),
+    Nothing,
+}
+
+struct SenderThread {
+    config: ConferenceConfig,
+    ssrc: u32,
+    clock: Clock,
+    socket: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
+    board: Arc<Board>,
+    shared: Arc<Shared>,
+    quit: Arc<AtomicBool>,
+    commands: Receiver<SendCommand>,
+    sink: Sink,
+}
+
+impl SenderThread {
+    fn run(mut self) {
+        let settings = EncoderSettings { bitrate: self.config.bitrate, fps: self.config.fps as f32, ..EncoderSettings::default() };
+        let mut encoder = match H264Encoder::new(settings) {
+            Ok(encoder) => encoder,
+            Err(e) => {
+                (self.sink)(ConferenceEvent::Error(e.to_string()));
+                return;
+            }
+        };
+        let packetizer = Packetizer { max_payload: MAX_PAYLOAD };
+        let mut source = self.open(self.config.camera.clone());
+        let interval = Duration::from_secs_f64(1.0 / f64::from(self.config.fps.max(1)));
+        let mut next_frame = Instant::now();
+        let mut next_report = Instant::now();
+        let mut frame_number = 0u64;
+        let mut sequence = (random_id() & 0xffff) as u16;
+        let mut want_keyframe = true;
+        let mut last_keyframe: Option<Instant> = None;
+        while !self.quit.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= next_report {
+                self.send_sender_report(now);
+                next_report = now + REPORT_INTERVAL;
+            }
+            // Pattern and no camera: paced here. A camera paces itself.
+            let wait = match source {
+                Source::Camera(_) => Duration::ZERO,
+                _ => next_frame.min(next_report).saturating_duration_since(now).min(Duration::from_millis(50)),
+            };
+            match self.commands.recv_timeout(wait) {
+                Ok(SendCommand::Keyframe) => {
+                    self.shared.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                    want_keyframe = true;
+                    continue;
+                }
+                Ok(SendCommand::Camera(choice)) => {
+                    source = self.open(choice);
+                    want_keyframe = true;
+                    continue;
+                }
+                Ok(SendCommand::Size(width, height)) => {
+                    (self.config.width, self.config.height) = (width, height);
+                    source = self.open(self.config.camera.clone());
+                    want_keyframe = true;
+                    continue;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            let captured = match &mut source {
+                Source::Nothing => continue,
+                Source::Pattern(pattern) => {
+                    if now < next_frame {
+                        continue;
+                    }
+                    next_frame += interval;
+                    if next_frame < now {
+                        // Running late (a busy machine): skip ahead rather than burst.
+                        next_frame = now + interval;
+                    }
+                    let clock = chrono::Local::now().format("%H:%M:%S%.3f").to_string();
+                    pattern.render(frame_number, &clock)
+                }
+                Source::Camera(camera) => match camera.capture() {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        let text = format!("camera lost: {e}");
+                        log::warn!("{text}");
+                        *self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()) = text.clone();
+                        (self.sink)(ConferenceEvent::Camera(text));
+                        self.board.remove(self.ssrc);
+                        source = Source::Nothing;
+                        self.send_sender_report(Instant::now());
+                        continue;
+                    }
+                },
+            };
+            let timestamp = self.clock.rtp(now);
+            frame_number += 1;
+            if self.config.display {
+                self.board.put(self.ssrc, &captured);
+            }
+            let force = want_keyframe && last_keyframe.is_none_or(|t| now.duration_since(t) >= KEYFRAME_MIN_INTERVAL);
+            let encoded = match encoder.encode(&captured, force) {
+                Ok(encoded) => encoded,
+                Err(e) => {
+                    (self.sink)(ConferenceEvent::Error(e.to_string()));
+                    continue;
+                }
+            };
+            if let Some(tap) = &self.config.tap {
+                let _ = tap.try_send(Tap::Sent { timestamp, frame: captured });
+            }
+            if encoded.data.is_empty() {
+                continue;
+            }
+            if encoded.keyframe {
+                want_keyframe = false;
+                last_keyframe = Some(now);
+                self.shared.keyframes.fetch_add(1, Ordering::Relaxed);
+            }
+            let payloads = packetizer.packetize(&encoded.data);
+            let count = payloads.len();
+            for (i, payload) in payloads.into_iter().enumerate() {
+                let header = Header {
+                    marker: i + 1 == count,
+                    payload_type: VIDEO_PAYLOAD_TYPE,
+                    sequence,
+                    timestamp,
+                    ssrc: self.ssrc,
+                    ..Header::default()
+                };
+                sequence = sequence.wrapping_add(1);
+                let bytes = header.write(&payload);
+                if send_all(&self.socket, &bytes, self.config.group) {
+                    self.shared.packets.fetch_add(1, Ordering::Relaxed);
+                    self.shared.octets.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                }
+            }
+            self.shared.frames.fetch_add(1, Ordering::Relaxed);
+        }
+        let bye = rtcp::write(&[Rtcp::Bye { sources: vec![self.ssrc] }]);
+        send_all(&self.rtcp, &bye, self.config.rtcp_group());
+    }
+
+    fn open(&mut self, choice: CameraChoice) -> Source {
+        self.config.camera = choice.clone();
+        let (source, text) = match choice {
+            CameraChoice::Test => (Source::Pattern(TestPattern::new(self.config.width, self.config.height, &self.config.nick)), "test pattern".to_string()),
+            CameraChoice::Off => (Source::Nothing, "camera off".to_string()),
+            CameraChoice::Device(path) => match Camera::open(&path, self.config.width as u32, self.config.height as u32) {
+                Ok(camera) => (Source::Camera(camera), path),
+                Err(e) => (Source::Nothing, format!("camera lost: {e}")),
+            },
+        };
+        if matches!(source, Source::Nothing) {
+            self.board.remove(self.ssrc);
+        }
+        *self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()) = text.clone();
+        (self.sink)(ConferenceEvent::Camera(text));
+        self.send_sender_report(Instant::now());
+        source
+    }
+
+    /// SR with the clock mapping, and SDES with our name and camera state.
+    fn send_sender_report(&self, now: Instant) {
+        let note = self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let packets = [
+            Rtcp::SenderReport {
+                ssrc: self.ssrc,
+                ntp: rtcp::ntp_from_unix(self.clock.wall(now)),
+                rtp_timestamp: self.clock.rtp(now),
+                packets: self.shared.packets.load(Ordering::Relaxed) as u32,
+                octets: self.shared.octets.load(Ordering::Relaxed) as u32,
+                reports: vec![],
+            },
+            Rtcp::SourceDescription {
+                ssrc: self.ssrc,
+                cname: format!("{}@lanmeet", self.ssrc),
+                name: Some(self.config.nick.clone()),
+                note: Some(note),
+            },
+        ];
+        let bytes = rtcp::write(&packets);
+        send_all(&self.rtcp, &bytes, self.config.rtcp_group());
+    }
+}
+
+/// Sends one datagram, waiting a little when the socket's buffer is full. False if it failed.
+fn send_all(socket: &std::net::UdpSocket, bytes: &[u8], to: SocketAddrV4) -> bool {
+    for _ in 0..200 {
+        match socket.send_to(bytes, SocketAddr::V4(to)) {
+            Ok(_) => return true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_micros(200)),
+            Err(e) => {
+                log::debug!("send to {to}: {e}");
+                return false;
+            }
+        }
+    }
+    false
+}
+
+const RTP: Token = Token(0);
+const RTCP: Token = Token(1);
+const WAKE: Token = Token(2);
+
+struct Remote {
+    nick: String,
+    note: String,
+    depacketizer: Depacketizer,
+    decoder: Option<H264Decoder>,
+    extender: SequenceExtender,
+    stats: ReceptionStats,
+    /// The last sender report: NTP time and the RTP timestamp of the same instant.
+    clock: Option<(u64, u32)>,
+    last_heard: Instant,
+    last_picture: Option<Instant>,
+    waiting_since: Option<Instant>,
+    last_pli: Option<Instant>,
+    frames: u64,
+    octets: u64,
+    packets: u64,
+    decode_errors: u64,
+    keyframe_requests: u64,
+    latencies: Vec<f64>,
+    announced: bool,
+}
+
+impl Remote {
+    fn new(now: Instant) -> Remote {
+        Remote {
+            nick: String::new(),
+            note: String::new(),
+            depacketizer: Depacketizer::new(REORDER_WINDOW),
+            decoder: None,
+            extender: SequenceExtender::default(),
+            stats: ReceptionStats::default(),
+            clock: None,
+            last_heard: now,
+            last_picture: None,
+            waiting_since: None,
+            last_pli: None,
+            frames: 0,
+            octets: 0,
+            packets: 0,
+            decode_errors: 0,
+            keyframe_requests: 0,
+            latencies: Vec::new(),
+            announced: false,
+        }
+    }
+}
+
+struct ReceiverThread {
+    config: ConferenceConfig,
+    ssrc: u32,
+    clock: Clock,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    rtcp_send: std::net::UdpSocket,
+    poll: Poll,
+    board: Arc<Board>,
+    shared: Arc<Shared>,
+    quit: Arc<AtomicBool>,
+    keyframes: Sender<SendCommand>,
+    sink: Sink,
+    sources: HashMap<u32, Remote>,
+    rng: Jitter,
+    summary: Summary,
+    latencies: Vec<f64>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    Some((sorted[rank.min(sorted.len() - 1)] * 100.0).round() / 100.0)
+}
+
+impl ReceiverThread {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let mut buffer = vec![0u8; 65536];
+        let mut next_report = Instant::now() + REPORT_INTERVAL;
+        let mut last_sent = (0u64, 0u64, 0u64, 0u64);
+        let mut last_report_at = self.clock.start;
+        while !self.quit.load(Ordering::SeqCst) {
+            let timeout = next_report.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    (self.sink)(ConferenceEvent::Error(format!("network wait failed: {e}")));
+                    break;
+                }
+            }
+            for event in events.iter() {
+                match event.token() {
+                    RTP => loop {
+                        match self.rtp.recv_from(&mut buffer) {
+                            Ok((len, _)) => {
+                                let packet = buffer[..len].to_vec();
+                                self.on_rtp(&packet);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                log::debug!("RTP receive: {e}");
+                                break;
+                            }
+                        }
+                    },
+                    RTCP => loop {
+                        match self.rtcp.recv_from(&mut buffer) {
+                            Ok((len, _)) => {
+                                let packet = buffer[..len].to_vec();
+                                self.on_rtcp(&packet);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                log::debug!("RTCP receive: {e}");
+                                break;
+                            }
+                        }
+                    },
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            self.repeat_keyframe_requests(now);
+            if now >= next_report {
+                let elapsed = now.duration_since(last_report_at).as_secs_f64().max(1e-3);
+                last_report_at = now;
+                next_report = now + REPORT_INTERVAL;
+                self.expire(now);
+                self.send_receiver_report(now);
+                let sent = (
+                    self.shared.frames.load(Ordering::Relaxed),
+                    self.shared.keyframes.load(Ordering::Relaxed),
+                    self.shared.packets.load(Ordering::Relaxed),
+                    self.shared.octets.load(Ordering::Relaxed),
+                );
+                let peers = self.peer_stats(now, elapsed);
+                let camera = self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let stats = Stats {
+                    t: (now.duration_since(self.clock.start).as_secs_f64() * 100.0).round() / 100.0,
+                    nick: self.config.nick.clone(),
+                    ssrc: self.ssrc,
+                    sent: SentStats {
+                        frames: sent.0 - last_sent.0,
+                        keyframes: sent.1 - last_sent.1,
+                        packets: sent.2 - last_sent.2,
+                        kbps: ((sent.3 - last_sent.3) as f64 * 8.0 / 1000.0 / elapsed).round(),
+                        keyframe_requests: self.shared.keyframe_requests.swap(0, Ordering::Relaxed),
+                        camera,
+                    },
+                    peers,
+                };
+                last_sent = sent;
+                (self.sink)(ConferenceEvent::Stats(stats));
+            }
+        }
+        let mut summary = self.summary.clone();
+        summary.seconds = self.clock.start.elapsed().as_secs_f64();
+        summary.frames_sent = self.shared.frames.load(Ordering::Relaxed);
+        summary.bytes_sent = self.shared.octets.load(Ordering::Relaxed);
+        summary.packets_lost = self.sources.values().map(|s| s.stats.lost()).sum::<i64>() + summary.packets_lost;
+        self.latencies.sort_by(f64::total_cmp);
+        summary.latency_ms_p50 = percentile(&self.latencies, 50.0);
+        summary.latency_ms_p95 = percentile(&self.latencies, 95.0);
+        (self.sink)(ConferenceEvent::Stopped(summary));
+    }
+
+    fn inject_loss(&mut self, now: Instant) -> bool {
+        if let Some((from, length)) = self.config.drop_window {
+            let since = now.duration_since(self.clock.start);
+            if since >= from && since < from + length {
+                return true;
+            }
+        }
+        self.rng.chance(self.config.drop_incoming)
+    }
+
+    fn remote(&mut self, ssrc: u32, now: Instant) -> &mut Remote {
+        self.sources.entry(ssrc).or_insert_with(|| Remote::new(now))
+    }
+
+    fn on_rtp(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let Ok(packet) = packet::parse(bytes) else {
+            log::debug!("dropped a datagram that is not RTP ({} bytes)", bytes.len());
+            return;
+        };
+        let header = packet.header.clone();
+        if header.ssrc == self.ssrc || header.payload_type != VIDEO_PAYLOAD_TYPE || self.inject_loss(now) {
+            return;
+        }
+        let arrival = self.clock.rtp(now);
+        let ssrc = header.ssrc;
+        let payload = packet.payload.to_vec();
+        let remote = self.remote(ssrc, now);
+        remote.last_heard = now;
+        let sequence = remote.extender.extend(header.sequence);
+        remote.stats.packet(sequence, header.timestamp, arrival);
+        remote.packets += 1;
+        remote.octets += payload.len() as u64;
+        let announce = !remote.announced;
+        remote.announced = true;
+        let nick = remote.nick.clone();
+        let outputs = remote.depacketizer.push(header, &payload);
+        if announce {
+            (self.sink)(ConferenceEvent::Participant { ssrc, nick });
+        }
+        for output in outputs {
+            match output {
+                Output::Frame { timestamp, data, .. } => self.decode(ssrc, timestamp, &data),
+                Output::Lost { packets } => {
+                    self.summary.frames_lost += 1;
+                    log::debug!("{packets} packets of {ssrc:08x} lost");
+                }
+                Output::NeedKeyframe => self.ask_keyframe(ssrc, now),
+            }
+        }
+    }
+
+    fn decode(&mut self, ssrc: u32, timestamp: u32, data: &[u8]) {
+        let display = self.config.display;
+        let remote = self.sources.get_mut(&ssrc).expect("known source");
+        if remote.decoder.is_none() {
+            match H264Decoder::new() {
+                Ok(decoder) => remote.decoder = Some(decoder),
+                Err(e) => {
+                    (self.sink)(ConferenceEvent::Error(e.to_string()));
+                    return;
+                }
+            }
+        }
+        let decoder = remote.decoder.as_mut().expect("set above");
+        match decoder.decode(data) {
+            Ok(Some(frame)) => {
+                if display {
+                    self.board.put(ssrc, &frame);
+                }
+                let now = Instant::now();
+                remote.frames += 1;
+                remote.last_picture = Some(now);
+                remote.waiting_since = None;
+                self.summary.frames_received += 1;
+                if let Some((ntp, rtp_timestamp)) = remote.clock {
+                    let offset = timestamp.wrapping_sub(rtp_timestamp) as i32;
+                    let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / 90_000.0;
+                    let latency = (self.clock.wall(now).as_secs_f64() - captured) * 1000.0;
+                    remote.latencies.push(latency);
+                    if self.latencies.len() < 1_000_000 {
+                        self.latencies.push(latency);
+                    }
+                }
+                if let Some(tap) = &self.config.tap {
+                    let _ = tap.try_send(Tap::Decoded { ssrc, timestamp, frame });
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                remote.decode_errors += 1;
+                self.summary.decode_errors += 1;
+                log::debug!("{ssrc:08x}: {e}");
+                self.ask_keyframe(ssrc, Instant::now());
+            }
+        }
+    }
+
+    /// Send a PLI now unless one went out very recently; the sender limits keyframes too.
+    fn ask_keyframe(&mut self, ssrc: u32, now: Instant) {
+        let own = self.ssrc;
+        let remote = self.remote(ssrc, now);
+        remote.waiting_since.get_or_insert(now);
+        if remote.last_pli.is_some_and(|t| now.duration_since(t) < KEYFRAME_MIN_INTERVAL) {
+            return;
+        }
+        remote.last_pli = Some(now);
+        remote.keyframe_requests += 1;
+        let bytes = rtcp::write(&[Rtcp::PictureLoss { sender: own, media: ssrc }]);
+        send_all(&self.rtcp_send, &bytes, self.config.rtcp_group());
+    }
+
+    fn repeat_keyframe_requests(&mut self, now: Instant) {
+        let waiting: Vec<u32> = self
+            .sources
+            .iter()
+            .filter(|(_, r)| r.waiting_since.is_some() && r.last_pli.is_some_and(|t| now.duration_since(t) >= PLI_REPEAT))
+            .map(|(ssrc, _)| *ssrc)
+            .collect();
+        for ssrc in waiting {
+            self.ask_keyframe(ssrc, now);
+        }
+    }
+
+    fn on_rtcp(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let packets = match rtcp::parse(bytes) {
+            Ok(packets) => packets,
+            Err(e) => {
+                log::debug!("dropped a bad RTCP datagram: {e}");
+                return;
+            }
+        };
+        for packet in packets {
+            match packet {
+                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
+                    let since_start = now.duration_since(self.clock.start);
+                    let remote = self.remote(ssrc, now);
+                    remote.last_heard = now;
+                    remote.clock = Some((ntp, rtp_timestamp));
+                    remote.stats.sender_report(ntp, since_start);
+                }
+                Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != self.ssrc => {
+                    let board = self.board.clone();
+                    let remote = self.remote(ssrc, now);
+                    remote.last_heard = now;
+                    if let Some(note) = note {
+                        // A new note means the sender's camera changed: its old picture goes.
+                        if note != remote.note && !remote.note.is_empty() {
+                            board.remove(ssrc);
+                        }
+                        remote.note = note;
+                    }
+                    let remote = self.remote(ssrc, now);
+                    if let Some(name) = name {
+                        if remote.nick != name {
+                            remote.nick = name.clone();
+                            remote.announced = true;
+                            (self.sink)(ConferenceEvent::Participant { ssrc, nick: name });
+                        }
+                    }
+                }
+                Rtcp::Bye { sources } => {
+                    let own = self.ssrc;
+                    for ssrc in sources.into_iter().filter(|s| *s != own) {
+                        self.forget(ssrc);
+                    }
+                }
+                Rtcp::PictureLoss { media, .. } if media == self.ssrc => {
+                    // Full queue: the sender is busy and will see earlier requests.
+                    if let Err(TrySendError::Disconnected(_)) = self.keyframes.try_send(SendCommand::Keyframe) {
+                        log::debug!("keyframe request after the sender stopped");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn forget(&mut self, ssrc: u32) {
+        if let Some(remote) = self.sources.remove(&ssrc) {
+            self.summary.packets_lost += remote.stats.lost();
+            self.board.remove(ssrc);
+            (self.sink)(ConferenceEvent::Left { ssrc, nick: remote.nick });
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let gone: Vec<u32> = self.sources.iter().filter(|(_, r)| now.duration_since(r.last_heard) > SOURCE_TIMEOUT).map(|(s, _)| *s).collect();
+        for ssrc in gone {
+            self.forget(ssrc);
+        }
+    }
+
+    fn send_receiver_report(&mut self, now: Instant) {
+        let since_start = now.duration_since(self.clock.start);
+        let reports: Vec<_> = self.sources.iter_mut().filter(|(_, r)| r.packets > 0).map(|(ssrc, r)| r.stats.report(*ssrc, since_start)).collect();
+        let bytes = rtcp::write(&[
+            Rtcp::ReceiverReport { ssrc: self.ssrc, reports },
+            Rtcp::SourceDescription { ssrc: self.ssrc, cname: format!("{}@lanmeet", self.ssrc), name: Some(self.config.nick.clone()), note: None },
+        ]);
+        send_all(&self.rtcp_send, &bytes, self.config.rtcp_group());
+    }
+
+    fn peer_stats(&mut self, now: Instant, elapsed: f64) -> Vec<PeerStats> {
+        let mut peers: Vec<PeerStats> = self
+            .sources
+            .iter_mut()
+            .map(|(ssrc, r)| {
+                let mut latencies = std::mem::take(&mut r.latencies);
+                latencies.sort_by(f64::total_cmp);
+                let stalled = !r.note.starts_with("camera ") && r.last_picture.is_none_or(|t| now.duration_since(t) > STALL_AFTER);
+                let peer = PeerStats {
+                    ssrc: *ssrc,
+                    nick: r.nick.clone(),
+                    frames: r.frames,
+                    fps: (r.frames as f64 / elapsed * 10.0).round() / 10.0,
+                    kbps: (r.octets as f64 * 8.0 / 1000.0 / elapsed).round(),
+                    packets: r.packets,
+                    lost: r.stats.lost(),
+                    decode_errors: r.decode_errors,
+                    keyframe_requests: r.keyframe_requests,
+                    latency_ms_p50: percentile(&latencies, 50.0),
+                    latency_ms_p95: percentile(&latencies, 95.0),
+                    stalled,
+                    note: r.note.clone(),
+                };
+                (r.frames, r.octets, r.packets, r.keyframe_requests) = (0, 0, 0, 0);
+                peer
+            })
+            .collect();
+        peers.sort_by(|a, b| a.nick.cmp(&b.nick).then(a.ssrc.cmp(&b.ssrc)));
+        peers
+    }
+}
+
+/// Cameras to offer in a chooser: the test pattern first, then each V4L2 capture device.
+pub fn camera_choices() -> Vec<(String, String)> {
+    let mut choices = vec![("test".to_string(), "Test pattern".to_string())];
+    choices.extend(camera::list());
+    choices
+}

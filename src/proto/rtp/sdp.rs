@@ -1,0 +1,98 @@
+//! The SDP description (RFC 8866) of a conference, so that a player that knows nothing of
+//! lanmeet (ffplay, VLC, GStreamer) can receive its video: H.264 per RFC 6184, packetization
+//! mode 1, on the multicast group.
+
+use std::net::Ipv4Addr;
+
+/// What a receiver needs to know to join the conference's video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Session name shown by players.
+    pub name: String,
+    /// The address the description comes from (the `o=` line).
+    pub origin: Ipv4Addr,
+    pub group: Ipv4Addr,
+    pub ttl: u32,
+    /// RTP port of the video; RTCP is on the next port (RFC 3550 §11).
+    pub video_port: u16,
+    pub payload_type: u8,
+    /// An id for the `o=` line; a new one for each description.
+    pub session_id: u64,
+}
+
+/// H.264 constrained baseline, level 3.1: what the encoder produces at every offered size.
+pub const PROFILE_LEVEL_ID: &str = "42e01f";
+
+pub fn describe(session: &Session) -> String {
+    let name: String = session.name.chars().filter(|c| !c.is_control()).collect();
+    let name = if name.trim().is_empty() { "lanmeet conference".to_string() } else { name };
+    format!(
+        "v=0\r\n\
+         o=- {id} {id} IN IP4 {origin}\r\n\
+         s={name}\r\n\
+         c=IN IP4 {group}/{ttl}\r\n\
+         t=0 0\r\n\
+         a=tool:lanmeet\r\n\
+         a=recvonly\r\n\
+         m=video {port} RTP/AVP {pt}\r\n\
+         a=rtpmap:{pt} H264/90000\r\n\
+         a=fmtp:{pt} packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}\r\n",
+        id = session.session_id,
+        origin = session.origin,
+        group = session.group,
+        ttl = session.ttl,
+        port = session.video_port,
+        pt = session.payload_type,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_has_every_line_a_player_needs() {
+        let text = describe(&Session {
+            name: "周会\n".into(),
+            origin: Ipv4Addr::LOCALHOST,
+            group: Ipv4Addr::new(239, 0, 0, 222),
+            ttl: 1,
+            video_port: 23334,
+            payload_type: 96,
+            session_id: 42,
+        });
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(
+            lines,
+            [
+                "v=0",
+                "o=- 42 42 IN IP4 127.0.0.1",
+                "s=周会",
+                "c=IN IP4 239.0.0.222/1",
+                "t=0 0",
+                "a=tool:lanmeet",
+                "a=recvonly",
+                "m=video 23334 RTP/AVP 96",
+                "a=rtpmap:96 H264/90000",
+                "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f",
+                "",
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_name_gets_a_default() {
+        let mut session = Session {
+            name: " ".into(),
+            origin: Ipv4Addr::LOCALHOST,
+            group: Ipv4Addr::new(239, 1, 2, 3),
+            ttl: 0,
+            video_port: 5000,
+            payload_type: 97,
+            session_id: 1,
+        };
+        assert!(describe(&session).contains("\r\ns=lanmeet conference\r\n"));
+        session.name = "x".into();
+        assert!(describe(&session).contains("\r\ns=x\r\n"));
+    }
+}

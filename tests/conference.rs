@@ -1,0 +1,289 @@
+//! The video conference on loopback multicast (IP_MULTICAST_IF 127.0.0.1, TTL 0): real
+//! sockets, the real H.264 codec and synthetic cameras, in this process and as headless
+//! `lanmeet conference` processes; and a decoder no lanmeet code wrote (ffmpeg) reading our
+//! stream from the SDP description.
+
+mod common;
+
+use common::video_group;
+use crossbeam_channel::{unbounded, Receiver};
+use lanmeet::app::conference::{self, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, Stats, Tap};
+use lanmeet::media::frame::{psnr_y, Frame};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Mean luma PSNR a received picture must reach against the one sent: 640x480 at 1.5 Mbit/s of
+/// a noisy moving pattern. The codec measures some 36-38 dB here; 33 dB leaves room for a busy
+/// machine without letting a broken picture through (a wrong or shifted frame scores below 20).
+const PSNR_FLOOR: f64 = 33.0;
+
+struct Party {
+    handle: Option<ConferenceHandle>,
+    events: Receiver<ConferenceEvent>,
+    taps: Receiver<Tap>,
+}
+
+fn loopback(group: SocketAddrV4, nick: &str) -> ConferenceConfig {
+    ConferenceConfig { interface: Ipv4Addr::LOCALHOST, ttl: 0, display: false, ..ConferenceConfig::new(group, nick) }
+}
+
+fn join(mut config: ConferenceConfig) -> Party {
+    let (tap_tx, taps) = crossbeam_channel::bounded(4096);
+    config.tap = Some(tap_tx);
+    let (tx, events) = unbounded();
+    let handle = conference::spawn(config, Arc::new(move |e| {
+        let _ = tx.send(e);
+    }))
+    .expect("join the conference");
+    Party { handle: Some(handle), events, taps }
+}
+
+impl Party {
+    fn ssrc(&self) -> u32 {
+        self.handle.as_ref().unwrap().ssrc
+    }
+
+    /// The next statistics report that satisfies `accept`, within `limit`.
+    fn stats_until(&self, limit: Duration, accept: impl Fn(&Stats) -> bool) -> Stats {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(ConferenceEvent::Stats(stats)) if accept(&stats) => return stats,
+                Ok(ConferenceEvent::Error(e)) => panic!("conference error: {e}"),
+                Ok(_) => {}
+                Err(_) => panic!("no such statistics within {limit:?}"),
+            }
+        }
+    }
+
+    fn sent(&self) -> HashMap<u32, Frame> {
+        self.taps.try_iter().filter_map(|t| if let Tap::Sent { timestamp, frame } = t { Some((timestamp, frame)) } else { None }).collect()
+    }
+}
+
+/// Splits taps into (frames sent by this party, frames decoded by it as (ssrc, timestamp, frame)).
+fn drain(party: &Party) -> (HashMap<u32, Frame>, Vec<(u32, u32, Frame)>) {
+    let (mut sent, mut decoded) = (HashMap::new(), Vec::new());
+    for tap in party.taps.try_iter() {
+        match tap {
+            Tap::Sent { timestamp, frame } => {
+                sent.insert(timestamp, frame);
+            }
+            Tap::Decoded { ssrc, timestamp, frame } => decoded.push((ssrc, timestamp, frame)),
+        }
+    }
+    (sent, decoded)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+#[test]
+fn two_parties_see_each_other_at_full_quality() {
+    let g = video_group(1);
+    let a = join(loopback(g, "alice"));
+    let b = join(loopback(g, "鲍勃"));
+    // Garbage on both ports changes nothing.
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    junk.set_multicast_ttl_v4(0).unwrap();
+    for port in [g.port(), g.port() + 1] {
+        for bytes in [&b"hello"[..], &[0x80; 40][..], &[0xff; 1300][..]] {
+            junk.send_to(bytes, (*g.ip(), port)).unwrap();
+        }
+    }
+    // Three seconds of video each way.
+    let deadline = Duration::from_secs(15);
+    let report_a = a.stats_until(deadline, |s| s.t >= 3.0 && s.peers.iter().any(|p| p.nick == "鲍勃"));
+    let report_b = b.stats_until(deadline, |s| s.t >= 3.0 && s.peers.iter().any(|p| p.nick == "alice"));
+    for (report, other) in [(&report_a, "鲍勃"), (&report_b, "alice")] {
+        let peer = report.peers.iter().find(|p| p.nick == other).unwrap();
+        assert!(peer.fps >= 25.0, "{report:?}");
+        assert_eq!((peer.decode_errors, peer.lost), (0, 0), "{report:?}");
+        assert!(!peer.stalled);
+        assert!((1000.0..2000.0).contains(&peer.kbps), "{report:?}");
+        let latency = peer.latency_ms_p95.expect("latency known after a sender report");
+        assert!(latency > 0.0 && latency < 1000.0, "{report:?}");
+        assert!(report.sent.kbps > 1000.0 && report.sent.kbps < 2000.0, "{report:?}");
+    }
+    let (ssrc_a, ssrc_b) = (a.ssrc(), b.ssrc());
+    let (sent_a, decoded_a) = drain(&a);
+    let (sent_b, decoded_b) = drain(&b);
+    for (sent, decoded, sender) in [(&sent_a, &decoded_b, ssrc_a), (&sent_b, &decoded_a, ssrc_b)] {
+        let scores: Vec<f64> = decoded
+            .iter()
+            .filter(|(ssrc, ..)| *ssrc == sender)
+            .filter_map(|(_, ts, frame)| sent.get(ts).map(|original| psnr_y(original, frame)))
+            .collect();
+        assert!(scores.len() >= 60, "only {} decoded frames matched a sent one", scores.len());
+        let worst = scores.iter().copied().fold(f64::INFINITY, f64::min);
+        println!("PSNR over {} frames: mean {:.1} dB, worst {worst:.1} dB", scores.len(), mean(&scores));
+        assert!(mean(&scores) >= PSNR_FLOOR, "mean PSNR {:.1} dB", mean(&scores));
+        assert!(worst >= PSNR_FLOOR - 5.0, "worst frame {worst:.1} dB");
+    }
+    // Leaving says goodbye: the other side hears it at once, not after a timeout.
+    let mut a = a;
+    let left_at = Instant::now();
+    a.handle.take().unwrap().stop();
+    loop {
+        match b.events.recv_timeout(Duration::from_secs(3)) {
+            Ok(ConferenceEvent::Left { nick, .. }) => {
+                assert_eq!(nick, "alice");
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => panic!("no goodbye from alice"),
+        }
+    }
+    assert!(left_at.elapsed() < Duration::from_secs(2));
+    let summary = a.events.try_iter().find_map(|e| if let ConferenceEvent::Stopped(s) = e { Some(s) } else { None }).unwrap();
+    assert!(summary.frames_sent >= 80 && summary.frames_received >= 80, "{summary:?}");
+}
+
+#[test]
+fn after_a_burst_of_loss_one_keyframe_request_repairs_the_picture() {
+    let g = video_group(2);
+    let sender = join(loopback(g, "sender"));
+    // The receiver loses everything for 150 ms, two seconds in (between the sender's keyframes,
+    // which come every two seconds: only a request brings the next one early).
+    let mut config = loopback(g, "receiver");
+    config.drop_window = Some((Duration::from_millis(2900), Duration::from_millis(150)));
+    let receiver = join(config);
+    // Every report of the receiver until five seconds in.
+    let mut reports = Vec::new();
+    while reports.last().is_none_or(|r: &Stats| r.t < 5.0) {
+        reports.push(receiver.stats_until(Duration::from_secs(15), |_| true));
+    }
+    let sent = sender.sent();
+    let (_, decoded) = drain(&receiver);
+    let last = reports.last().unwrap();
+    let peer = last.peers.iter().find(|p| p.nick == "sender").unwrap();
+    assert!(peer.lost > 0, "the loss was injected: {last:?}");
+    assert_eq!(peer.decode_errors, 0);
+    // Pictures decoded, in capture order (RTP timestamps, 90 kHz).
+    let first = decoded[0].1;
+    let mut times: Vec<u32> = decoded.iter().map(|(_, ts, _)| ts.wrapping_sub(first)).collect();
+    times.sort();
+    let longest = times.windows(2).map(|w| f64::from(w[1] - w[0]) / 90.0).fold(0.0, f64::max);
+    let requests: u64 = reports.iter().flat_map(|r| r.peers.iter().map(|p| p.keyframe_requests)).sum();
+    println!("longest gap between decoded pictures: {longest:.0} ms; keyframe requests: {requests}");
+    // 150 ms lost, then at most a third of a second until the requested keyframe shows.
+    assert!(longest >= 100.0, "the loss did not cut the picture ({longest:.0} ms)");
+    assert!(longest < 150.0 + 333.0, "picture broken for {longest:.0} ms");
+    assert!((1..=2).contains(&requests), "{requests} keyframe requests");
+    let answered: u64 = sender.events.try_iter().filter_map(|e| if let ConferenceEvent::Stats(s) = e { Some(s.sent.keyframe_requests) } else { None }).sum();
+    assert!(answered >= 1, "the sender never heard the request");
+    // Everything decoded, before and after the loss, matches what was sent.
+    let scores: Vec<f64> = decoded.iter().filter_map(|(_, ts, f)| sent.get(ts).map(|s| psnr_y(s, f))).collect();
+    assert!(scores.len() >= 100, "{} frames compared", scores.len());
+    assert!(mean(&scores) >= PSNR_FLOOR, "mean PSNR {:.1}", mean(&scores));
+}
+
+#[test]
+fn camera_off_and_on_again_is_told_to_the_others() {
+    let g = video_group(3);
+    let a = join(loopback(g, "a"));
+    let b = join(loopback(g, "b"));
+    b.stats_until(Duration::from_secs(10), |s| s.peers.iter().any(|p| p.nick == "a" && p.frames > 0));
+    a.handle.as_ref().unwrap().set_camera(CameraChoice::Off);
+    let off = b.stats_until(Duration::from_secs(10), |s| s.peers.iter().any(|p| p.note == "camera off"));
+    let peer = off.peers.iter().find(|p| p.nick == "a").unwrap();
+    assert!(!peer.stalled, "a camera switched off is not a stalled stream");
+    // A device that is not there: the call goes on, and the others are told.
+    a.handle.as_ref().unwrap().set_camera(CameraChoice::Device("/dev/video-lanmeet-absent".into()));
+    b.stats_until(Duration::from_secs(10), |s| s.peers.iter().any(|p| p.note.starts_with("camera lost")));
+    a.handle.as_ref().unwrap().set_camera(CameraChoice::Test);
+    let on = b.stats_until(Duration::from_secs(10), |s| s.peers.iter().any(|p| p.note == "test pattern" && p.frames > 20));
+    assert!(on.peers[0].decode_errors == 0, "{on:?}");
+    // A changes size mid-call: B keeps decoding, at the new size.
+    a.handle.as_ref().unwrap().set_size(320, 240);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no 320x240 picture");
+        if let Ok(Tap::Decoded { frame, .. }) = b.taps.recv_timeout(Duration::from_secs(1)) {
+            if frame.width == 320 && frame.height == 240 {
+                break;
+            }
+        }
+    }
+}
+
+fn headless(g: SocketAddrV4, nick: &str, seconds: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+        .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
+        .args(["--nick", nick, "--camera", "test", "--duration", &seconds.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lanmeet conference --headless")
+}
+
+#[test]
+fn four_headless_peers_each_receive_the_other_three() {
+    let g = video_group(4);
+    let nicks = ["p1", "p2", "p3", "参加者"];
+    let children: Vec<_> = nicks.iter().map(|n| headless(g, n, 6)).collect();
+    for (nick, mut child) in nicks.iter().zip(children) {
+        let lines: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map(|l| serde_json::from_str(&l.unwrap()).expect("every line is JSON"))
+            .collect();
+        assert!(child.wait().unwrap().success());
+        let stats: Vec<&Value> = lines.iter().filter(|l| l["type"] == "stats").collect();
+        assert!(stats.len() >= 5, "{nick}: {} reports", stats.len());
+        // In the last full second, each of the other three is received at frame rate, cleanly.
+        let last = stats[stats.len() - 1];
+        let peers = last["peers"].as_array().unwrap();
+        let mut names: Vec<&str> = peers.iter().map(|p| p["nick"].as_str().unwrap()).collect();
+        names.sort();
+        let mut expected: Vec<&str> = nicks.iter().copied().filter(|n| n != nick).collect();
+        expected.sort();
+        assert_eq!(names, expected, "{nick}: {last}");
+        for peer in peers {
+            assert!(peer["fps"].as_f64().unwrap() >= 20.0, "{nick}: {peer}");
+            assert_eq!(peer["decode_errors"], 0, "{nick}: {peer}");
+            assert_eq!(peer["stalled"], false, "{nick}: {peer}");
+        }
+        assert!(last["sent"]["frames"].as_u64().unwrap() >= 25, "{nick}: {last}");
+        let summary = lines.iter().find(|l| l["type"] == "summary").expect("a summary at the end");
+        assert_eq!(summary["decode_errors"], 0, "{summary}");
+        assert!(summary["frames_received"].as_u64().unwrap() >= 3 * 100, "{summary}");
+    }
+}
+
+#[test]
+fn ffmpeg_decodes_our_stream_from_the_sdp_description() {
+    let g = video_group(5);
+    let sdp = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+        .args(["conference", "--sdp", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
+        .output()
+        .unwrap();
+    assert!(sdp.status.success());
+    let text = String::from_utf8(sdp.stdout).unwrap();
+    assert!(text.contains(&format!("m=video {} RTP/AVP 96", g.port())), "{text}");
+    let dir = std::env::temp_dir().join(format!("lanmeet-sdp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("conference.sdp");
+    std::fs::write(&path, &text).unwrap();
+    let mut peer = headless(g, "camera", 12);
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "file,udp,rtp", "-select_streams", "v:0", "-count_frames"])
+        .args(["-read_intervals", "%+3", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe from Debian's ffmpeg package (scripts/setup test installs it)");
+    let _ = peer.kill();
+    let _ = peer.wait();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stream = &report["streams"][0];
+    assert_eq!(stream["codec_name"], "h264", "{report} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((stream["width"].as_u64(), stream["height"].as_u64()), (Some(640), Some(480)));
+    let frames: u64 = stream["nb_read_frames"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(frames >= 30, "ffprobe decoded {frames} frames: {report}");
+}
