@@ -6,8 +6,11 @@ fn main() {
             .qml_file("qml/Main.qml")
             .qml_file("qml/ChatView.qml")
             .qml_file("qml/MemberList.qml")
-            .qml_file("qml/Settings.qml"),
+            .qml_file("qml/Settings.qml")
+            .qml_file("qml/ConferenceView.qml")
+            .qml_file("qml/VideoTileView.qml"),
     )
-    .files(["src/ui/chat_room.rs"])
+    .qt_module("Quick")
+    .files(["src/ui/chat_room.rs", "src/ui/conference_room.rs"])
     .build();
 }

@@ -1,6 +1,7 @@
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
+import QtQuick.Window
 import org.lanmeet
 
 ApplicationWindow {
@@ -14,6 +15,7 @@ ApplicationWindow {
                                             : qsTr("lanmeet — %1").arg(window.room.channel)
 
     readonly property ChatRoom room: ChatRoom { }
+    readonly property ConferenceRoom conference: ConferenceRoom { }
 
     Component.onCompleted: {
         window.room.connectToServer()
@@ -26,6 +28,17 @@ ApplicationWindow {
 
     SplitView {
         anchors.fill: parent
+        orientation: Qt.Vertical
+
+        ConferenceView {
+            visible: window.conference.active
+            SplitView.preferredHeight: window.height * 0.6
+            SplitView.minimumHeight: 200
+            conference: window.conference
+        }
+
+    SplitView {
+        SplitView.fillHeight: true
 
         ColumnLayout {
             SplitView.fillWidth: true
@@ -107,6 +120,7 @@ ApplicationWindow {
             ownNick: window.room.nick
         }
     }
+    }
 
     footer: ToolBar {
         RowLayout {
@@ -130,11 +144,38 @@ ApplicationWindow {
                 elide: Text.ElideRight
             }
             Label {
+                // Why a conference could not start, or that it ended.
+                visible: !window.conference.active && window.conference.status.length > 0
+                Layout.maximumWidth: window.width / 3
+                text: window.conference.status
+                textFormat: Text.PlainText
+                elide: Text.ElideRight
+            }
+            Label {
                 visible: window.room.state === "online"
                 text: qsTr("%n member(s)", "", window.room.members.length)
                 rightPadding: 8
             }
+            Button {
+                objectName: "conferenceButton"
+                text: window.conference.active ? qsTr("Leave video conference") : qsTr("Start video conference")
+                highlighted: !window.conference.active
+                onClicked: window.toggleConference()
+            }
         }
+    }
+
+    function toggleConference() {
+        if (window.conference.active) {
+            window.conference.leave()
+            return
+        }
+        window.conference.nick = window.room.nick
+        window.conference.interface = window.room.interface
+        window.conference.ttl = window.room.ttl // qmllint disable type
+        window.conference.start()
+        // Room for the tiles above the chat, as far as the screen allows.
+        window.height = Math.max(window.height, Math.min(900, Screen.desktopAvailableHeight - 40))
     }
 
     function sendInput() {

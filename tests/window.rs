@@ -222,3 +222,120 @@ fn a_person_switches_to_multicast_and_back() {
     wait_for_log(&log, "status: In #lobby");
     drop(peer.handle.take());
 }
+
+/// The share of pixels that differ between the same box of two screenshots.
+fn changed_share(a: &Path, b: &Path, (x, y, w, h): (u32, u32, u32, u32)) -> f64 {
+    let pixels = |path: &Path| {
+        let out = Command::new("convert")
+            .arg(path)
+            .args(["-crop", &format!("{w}x{h}+{x}+{y}"), "+repage", "-depth", "8", "ppm:-"])
+            .output()
+            .expect("ImageMagick is installed");
+        assert!(out.status.success());
+        // Binary PPM: "P6\n<w> <h>\n255\n" then RGB.
+        let header_end = out.stdout.windows(4).position(|w| w == b"255\n").expect("a PPM header") + 4;
+        out.stdout[header_end..].to_vec()
+    };
+    let (a, b) = (pixels(a), pixels(b));
+    assert_eq!(a.len(), (w * h * 3) as usize);
+    let changed = a.chunks(3).zip(b.chunks(3)).filter(|(p, q)| p.iter().zip(q.iter()).any(|(u, v)| u.abs_diff(*v) > 24)).count();
+    changed as f64 / f64::from(w * h)
+}
+
+#[test]
+fn a_person_starts_a_video_conference_and_sees_everyone() {
+    use std::io::BufRead;
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let g = common::video_group(70);
+    // Two headless peers with synthetic cameras; their reports go to a channel.
+    let (reports, heard) = crossbeam_channel::unbounded::<serde_json::Value>();
+    let peers: Vec<Reaper> = ["p1", "参会者"]
+        .iter()
+        .map(|nick| {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+                .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
+                .args(["--nick", nick, "--duration", "60"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let out = std::io::BufReader::new(child.stdout.take().unwrap());
+            let reports = reports.clone();
+            std::thread::spawn(move || {
+                for line in out.lines().map_while(Result::ok) {
+                    let _ = reports.send(serde_json::from_str(&line).unwrap_or_default());
+                }
+            });
+            Reaper(child)
+        })
+        .collect();
+    let log = artifacts().join("window-conference-test.log");
+    let settings = [
+        ("LANMEET_SERVER", format!("127.0.0.1:{}", common::free_port())),
+        ("LANMEET_INTERFACE", "127.0.0.1".into()),
+        ("LANMEET_CONFERENCE_GROUP", g.to_string()),
+        ("LANMEET_CAMERA", "test".into()),
+    ];
+    let _window = open_window(&display, &log, &settings);
+    wait_for_log(&log, "You joined #lobby");
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    // "Start video conference" sits at the right end of the status bar.
+    xdotool(&display, &["mousemove", "--window", &id, "1060", "607", "click", "1"]);
+    wait_for_log(&log, &format!("status: In the video conference on {g}"));
+    // The window shows both peers at a frame rate worth the name.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let good = text.lines().rev().find(|l| l.contains("conference tiles:")).is_some_and(|line| {
+            let fps = |nick: &str| {
+                line.split(", ").find_map(|part| part.split("peers: ").last().and_then(|p| p.strip_prefix(&format!("{nick} "))))
+                    .and_then(|rest| rest.split(' ').next()?.parse::<f64>().ok())
+            };
+            fps("p1").is_some_and(|f| f >= 20.0) && fps("参会者").is_some_and(|f| f >= 20.0)
+        });
+        if good {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window never showed both peers; log:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // And both peers receive the window.
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 2 {
+        let report = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("peers report the window's video");
+        let sees_window = report["peers"].as_array().is_some_and(|peers| {
+            peers.iter().any(|p| p["nick"] == "窗口" && p["fps"].as_f64().unwrap_or(0.0) >= 20.0)
+        });
+        if sees_window {
+            seen.insert(report["nick"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    let geometry = xdotool(&display, &["getwindowgeometry", &id]);
+    assert!(geometry.contains("1140x760"), "the window grows for the tiles: {geometry}");
+    let first = screenshot(&display, "window-conference.png");
+    std::thread::sleep(Duration::from_millis(500));
+    let second = screenshot(&display, "window-conference-later.png");
+    // Three tiles in a 2x2 grid above the chat: self-view, then the two peers; the fourth cell
+    // is empty. Look at a box in the middle of each cell.
+    let cells = [(225, 103), (795, 103), (225, 303), (795, 303)];
+    let shares: Vec<f64> = cells.iter().map(|&(x, y)| changed_share(&first, &second, (x, y, 120, 60))).collect();
+    println!("changed share per cell: {shares:?}");
+    for (i, share) in shares.iter().take(3).enumerate() {
+        assert!(*share > 0.2, "tile {i} does not move: {shares:?}");
+    }
+    assert!(shares[3] < 0.01, "the empty cell changed: {shares:?}");
+    // Leave: the peers hear a goodbye.
+    xdotool(&display, &["mousemove", "--window", &id, "1060", "747", "click", "1"]);
+    wait_for_log(&log, "Left the video conference");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let report = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a peer reports the window left");
+        if report["type"] == "left" && report["nick"] == "窗口" {
+            break;
+        }
+    }
+    drop(peers);
+}

@@ -148,10 +148,16 @@ pub struct Board {
 
 impl Board {
     fn put(&self, key: u32, frame: &Frame) {
-        let rgb = Arc::new(frame.to_rgb());
+        let mut rgb = frame.to_rgb();
+        // Painters want rows on 4-byte boundaries: crop a width that is not a multiple of 4.
+        let width = frame.width & !3;
+        if width != frame.width {
+            rgb = rgb.chunks_exact(frame.width * 3).flat_map(|row| row[..width * 3].iter().copied()).collect();
+        }
+        let rgb = Arc::new(rgb);
         let mut tiles = self.tiles.lock().unwrap_or_else(|e| e.into_inner());
         let serial = tiles.get(&key).map_or(1, |p| p.serial + 1);
-        tiles.insert(key, Picture { rgb, width: frame.width, height: frame.height, serial });
+        tiles.insert(key, Picture { rgb, width, height: frame.height, serial });
     }
 
     fn remove(&self, key: u32) {

@@ -58,8 +58,15 @@ fn glyph(c: char) -> [u8; 7] {
 pub fn draw_text(frame: &mut Frame, text: &str, x: usize, y: usize, scale: usize) {
     let width = frame.width;
     let (box_w, box_h) = ((text.chars().count() * 6 + 1) * scale, 9 * scale);
-    let luma = frame.planes_mut().0;
+    let (luma, u, v) = frame.planes_mut();
     let height = luma.len() / width;
+    // Grey under the text, so that it reads on any colour.
+    for row in (y / 2)..((y + box_h) / 2).min(height / 2) {
+        for col in (x / 2)..((x + box_w) / 2).min(width / 2) {
+            u[row * (width / 2) + col] = 128;
+            v[row * (width / 2) + col] = 128;
+        }
+    }
     for row in y..(y + box_h).min(height) {
         for col in x..(x + box_w).min(width) {
             luma[row * width + col] = 24;
@@ -129,7 +136,7 @@ impl TestPattern {
                 y_plane[row * w + col] = value.clamp(16, 235) as u8;
             }
         }
-        // Eight colour bars in the chroma planes, drifting to the left.
+        // Eight colour bars in the chroma planes, drifting to the left (the text goes on top).
         const BARS: [(u8, u8); 8] = [(128, 128), (44, 142), (156, 44), (72, 58), (184, 198), (100, 212), (212, 114), (128, 128)];
         let (cw, ch) = (w / 2, h / 2);
         for row in 0..ch {

@@ -2,6 +2,7 @@
 //! models, and QML calls into `app` commands. Nothing else lives here.
 
 pub mod chat_room;
+pub mod conference_room;
 
 use cxx_qt_lib::{QGuiApplication, QQmlApplicationEngine, QUrl};
 

@@ -1,0 +1,93 @@
+import QtQuick
+import QtQuick.Controls
+import org.lanmeet
+
+// One participant: the live picture, the name, the frame rate, and a marker when the picture
+// stops or the camera is off.
+Rectangle {
+    id: tileView
+
+    required property string key
+    required property string nick
+    required property bool own
+    required property real fps
+    required property bool stalled
+    required property string note
+    /// Show the picture mirrored (the self-view of a real camera, as people expect of a mirror).
+    required property bool mirror
+
+    color: "#16181c"
+    radius: 6
+    clip: true
+
+    // The linter cannot follow a type that cxx-qt derives from QQuickPaintedItem, so it does
+    // not see the Item properties below.
+    // qmllint disable property type unqualified
+    VideoTile {
+        id: tile
+        objectName: "videoTile"
+        anchors.fill: parent
+        key: tileView.key
+        transform: Scale {
+            origin.x: tile.width / 2
+            xScale: tileView.mirror ? -1 : 1
+        }
+    }
+    // qmllint enable property type unqualified
+
+    // Pictures arrive on other threads; look for a newer one at the display's pace.
+    Timer {
+        interval: 16
+        repeat: true
+        running: tileView.visible
+        onTriggered: tile.refresh()
+    }
+
+    Label {
+        anchors.centerIn: parent
+        width: parent.width - 24
+        horizontalAlignment: Text.AlignHCenter
+        wrapMode: Text.Wrap
+        visible: !tile.live || tileView.note.length > 0
+        color: "#d0d4da"
+        text: tileView.note.length > 0 ? tileView.note
+             : tileView.own ? qsTr("Starting camera…") : qsTr("Waiting for video…")
+    }
+
+    Rectangle {
+        anchors.left: parent.left
+        anchors.bottom: parent.bottom
+        anchors.margins: 8
+        radius: 4
+        color: "#a0000000"
+        width: caption.implicitWidth + 12
+        height: caption.implicitHeight + 6
+
+        Label {
+            id: caption
+            anchors.centerIn: parent
+            color: "white"
+            textFormat: Text.PlainText
+            text: (tileView.own ? qsTr("%1 (you)").arg(tileView.nick) : tileView.nick)
+                  + "  ·  " + qsTr("%1 fps").arg(Math.round(tileView.fps))
+        }
+    }
+
+    Rectangle {
+        anchors.right: parent.right
+        anchors.top: parent.top
+        anchors.margins: 8
+        radius: 4
+        visible: tileView.stalled && tileView.note.length === 0
+        color: "#c0392b"
+        width: stalledLabel.implicitWidth + 12
+        height: stalledLabel.implicitHeight + 6
+
+        Label {
+            id: stalledLabel
+            anchors.centerIn: parent
+            color: "white"
+            text: qsTr("stalled")
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! `ConferenceRoom`, the QML-facing side of a video conference: a list model with one row a
+//! tile (self-view first), the camera and size choices, and start/leave. `VideoTile` paints the
+//! newest picture of one tile from the session's board; it copies no pixels (the QImage wraps
+//! the decoded RGB buffer).
+
+use crate::app::conference::{self, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, PeerStats, Stats};
+use crate::net::multicast;
+use core::pin::Pin;
+use cxx_qt::{CxxQtType, Threading};
+use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QImage, QImageFormat, QModelIndex, QRect, QString, QStringList, QVariant};
+use std::sync::{Arc, Mutex};
+
+#[cxx_qt::bridge(namespace = "lanmeet::conference")]
+pub mod qobject {
+    #[namespace = ""]
+    unsafe extern "C++" {
+        include!(<QtCore/QAbstractListModel>);
+        // Declared as a QObject in the chat bridge; a second declaration as one would
+        // define its casts twice.
+        type QAbstractListModel;
+    }
+
+    #[namespace = ""]
+    unsafe extern "C++Qt" {
+        include!(<QtQuick/QQuickPaintedItem>);
+        #[qobject]
+        #[namespace = ""]
+        type QQuickPaintedItem;
+    }
+
+    #[namespace = ""]
+    unsafe extern "C++" {
+        include!("cxx-qt-lib/qstring.h");
+        type QString = cxx_qt_lib::QString;
+        include!("cxx-qt-lib/qstringlist.h");
+        type QStringList = cxx_qt_lib::QStringList;
+        include!("cxx-qt-lib/qhash.h");
+        type QHash_i32_QByteArray = cxx_qt_lib::QHash<cxx_qt_lib::QHashPair_i32_QByteArray>;
+        include!("cxx-qt-lib/qvariant.h");
+        type QVariant = cxx_qt_lib::QVariant;
+        include!("cxx-qt-lib/qmodelindex.h");
+        type QModelIndex = cxx_qt_lib::QModelIndex;
+        include!("cxx-qt-lib/qsizef.h");
+        type QSizeF = cxx_qt_lib::QSizeF;
+        include!("cxx-qt-lib/qpainter.h");
+        type QPainter = cxx_qt_lib::QPainter;
+    }
+
+    extern "RustQt" {
+        #[qobject]
+        #[base = QAbstractListModel]
+        #[qml_element]
+        #[qproperty(bool, active)]
+        #[qproperty(QString, nick)]
+        #[qproperty(QString, group)]
+        #[qproperty(QString, interface)]
+        #[qproperty(i32, ttl)]
+        /// The camera in use: "test", "off" or a device path.
+        #[qproperty(QString, camera)]
+        /// What can be chosen, as "id<TAB>label" lines: the test pattern, then each camera.
+        #[qproperty(QStringList, cameras)]
+        #[qproperty(QString, size)]
+        #[qproperty(QString, status)]
+        type ConferenceRoom = super::ConferenceRoomRust;
+    }
+
+    impl cxx_qt::Threading for ConferenceRoom {}
+
+    extern "RustQt" {
+        /// Join the conference with the current nick, group and camera.
+        #[qinvokable]
+        fn start(self: Pin<&mut ConferenceRoom>);
+        /// Leave: say goodbye and stop sending.
+        #[qinvokable]
+        fn leave(self: Pin<&mut ConferenceRoom>);
+        /// Switch the camera ("test", "off" or a device path), also during a call.
+        #[qinvokable]
+        #[cxx_name = "chooseCamera"]
+        fn choose_camera(self: Pin<&mut ConferenceRoom>, id: &QString);
+        /// Switch the picture size ("640x480"), also during a call.
+        #[qinvokable]
+        #[cxx_name = "chooseSize"]
+        fn choose_size(self: Pin<&mut ConferenceRoom>, size: &QString);
+        /// Look for cameras again (one may have been plugged in).
+        #[qinvokable]
+        #[cxx_name = "refreshCameras"]
+        fn refresh_cameras(self: Pin<&mut ConferenceRoom>);
+    }
+
+    unsafe extern "RustQt" {
+        #[inherit]
+        #[cxx_name = "beginResetModel"]
+        unsafe fn begin_reset_model(self: Pin<&mut ConferenceRoom>);
+        #[inherit]
+        #[cxx_name = "endResetModel"]
+        unsafe fn end_reset_model(self: Pin<&mut ConferenceRoom>);
+    }
+
+    extern "RustQt" {
+        #[qinvokable]
+        #[cxx_override]
+        fn data(self: &ConferenceRoom, index: &QModelIndex, role: i32) -> QVariant;
+        #[qinvokable]
+        #[cxx_override]
+        #[cxx_name = "roleNames"]
+        fn role_names(self: &ConferenceRoom) -> QHash_i32_QByteArray;
+        #[qinvokable]
+        #[cxx_override]
+        #[cxx_name = "rowCount"]
+        fn row_count(self: &ConferenceRoom, parent: &QModelIndex) -> i32;
+    }
+
+    unsafe extern "RustQt" {
+        #[qobject]
+        #[qml_element]
+        #[base = QQuickPaintedItem]
+        /// The tile's key (the participant's SSRC as text).
+        #[qproperty(QString, key)]
+        /// True while there is a picture to show.
+        #[qproperty(bool, live)]
+        type VideoTile = super::VideoTileRust;
+
+        #[qinvokable]
+        #[cxx_override]
+        unsafe fn paint(self: Pin<&mut VideoTile>, painter: *mut QPainter);
+
+        /// Repaint if a newer picture has arrived; QML calls this on every frame tick.
+        #[qinvokable]
+        fn refresh(self: Pin<&mut VideoTile>);
+
+        #[inherit]
+        fn size(self: &VideoTile) -> QSizeF;
+
+        #[inherit]
+        fn update(self: Pin<&mut VideoTile>);
+    }
+
+    impl cxx_qt::Constructor<()> for VideoTile {}
+}
+
+impl cxx_qt::Initialize for qobject::VideoTile {
+    fn initialize(self: Pin<&mut Self>) {}
+}
+
+/// The board of the conference in progress, for the tiles to paint from. One window, one
+/// conference: the tiles find it here rather than through QML.
+static BOARD: Mutex<Option<Arc<Board>>> = Mutex::new(None);
+
+fn current_board() -> Option<Arc<Board>> {
+    BOARD.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+pub const DEFAULT_CONFERENCE_GROUP: &str = "239.0.0.222:23334";
+
+#[derive(Clone, Debug, Default)]
+struct Tile {
+    ssrc: u32,
+    nick: String,
+    own: bool,
+    fps: f64,
+    stalled: bool,
+    /// "camera off", "camera lost: ..." or empty while video flows.
+    note: String,
+    latency_ms: Option<f64>,
+}
+
+const ROLE_KEY: i32 = 0x0201;
+const ROLE_NICK: i32 = 0x0202;
+const ROLE_OWN: i32 = 0x0203;
+const ROLE_FPS: i32 = 0x0204;
+const ROLE_STALLED: i32 = 0x0205;
+const ROLE_NOTE: i32 = 0x0206;
+const ROLE_LATENCY: i32 = 0x0207;
+const ROLE_MIRROR: i32 = 0x0208;
+
+pub struct ConferenceRoomRust {
+    active: bool,
+    nick: QString,
+    group: QString,
+    interface: QString,
+    ttl: i32,
+    camera: QString,
+    cameras: QStringList,
+    size: QString,
+    status: QString,
+    tiles: Vec<Tile>,
+    handle: Option<ConferenceHandle>,
+    generation: u64,
+}
+
+fn camera_list() -> QStringList {
+    conference::camera_choices().iter().map(|(id, label)| QString::from(format!("{id}\t{label}").as_str())).collect()
+}
+
+impl Default for ConferenceRoomRust {
+    fn default() -> Self {
+        let cameras = conference::camera_choices();
+        // A real camera when there is one; the test pattern otherwise.
+        let camera = std::env::var("LANMEET_CAMERA").ok().unwrap_or_else(|| cameras.get(1).map_or("test".to_string(), |(id, _)| id.clone()));
+        ConferenceRoomRust {
+            active: false,
+            nick: QString::from("guest"),
+            group: QString::from(std::env::var("LANMEET_CONFERENCE_GROUP").unwrap_or_else(|_| DEFAULT_CONFERENCE_GROUP.into()).as_str()),
+            interface: QString::default(),
+            ttl: 1,
+            camera: QString::from(camera.as_str()),
+            cameras: camera_list(),
+            size: QString::from("640x480"),
+            status: QString::default(),
+            tiles: Vec::new(),
+            handle: None,
+            generation: 0,
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Option<(usize, usize)> {
+    let (w, h) = text.split_once('x')?;
+    Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+}
+
+impl qobject::ConferenceRoom {
+    fn config(&self) -> Result<ConferenceConfig, String> {
+        let group_text = self.group().to_string();
+        let group = group_text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{group_text} is not a group address and port like {DEFAULT_CONFERENCE_GROUP}"))?;
+        let nick = self.nick().to_string();
+        let mut config = ConferenceConfig::new(group, nick.trim());
+        // The chooser shows "name address"; the address is what counts.
+        if let Some(addr) = self.interface().to_string().split_whitespace().last() {
+            config.interface = multicast::resolve_interface(addr)?;
+        }
+        config.ttl = if config.interface.is_loopback() { 0 } else { self.ttl.clamp(0, 255) as u32 };
+        config.camera = CameraChoice::parse(&self.camera().to_string());
+        (config.width, config.height) = parse_size(&self.size().to_string()).unwrap_or((640, 480));
+        Ok(config)
+    }
+
+    pub fn start(mut self: Pin<&mut Self>) {
+        self.as_mut().leave();
+        let config = match self.config() {
+            Ok(config) => config,
+            Err(e) => {
+                self.as_mut().set_status(QString::from(e.as_str()));
+                return;
+            }
+        };
+        let generation = self.generation + 1;
+        self.as_mut().rust_mut().generation = generation;
+        let qt_thread = self.qt_thread();
+        let sink: conference::Sink = Arc::new(move |event| {
+            let _ = qt_thread.queue(move |room| room.handle(generation, event));
+        });
+        let nick = config.nick.clone();
+        let group = config.group;
+        match conference::spawn(config, sink) {
+            Ok(handle) => {
+                *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.board.clone());
+                let own = Tile { ssrc: handle.ssrc, nick, own: true, ..Tile::default() };
+                self.as_mut().rust_mut().handle = Some(handle);
+                self.as_mut().reset_tiles(vec![own]);
+                self.as_mut().set_active(true);
+                let text = format!("In the video conference on {group}");
+                log::info!("status: {text}");
+                self.as_mut().set_status(QString::from(text.as_str()));
+            }
+            Err(e) => {
+                let text = format!("Cannot start the video conference: {e}");
+                log::warn!("{text}");
+                self.as_mut().set_status(QString::from(text.as_str()));
+            }
+        }
+    }
+
+    pub fn leave(mut self: Pin<&mut Self>) {
+        let Some(handle) = self.as_mut().rust_mut().handle.take() else { return };
+        self.as_mut().rust_mut().generation += 1;
+        handle.stop();
+        *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.as_mut().reset_tiles(Vec::new());
+        self.as_mut().set_active(false);
+        log::info!("status: Left the video conference");
+        self.as_mut().set_status(QString::from("Left the video conference"));
+    }
+
+    pub fn choose_camera(mut self: Pin<&mut Self>, id: &QString) {
+        self.as_mut().set_camera(id.clone());
+        if let Some(handle) = &self.handle {
+            handle.set_camera(CameraChoice::parse(&id.to_string()));
+        }
+        let tiles = self.tiles.clone();
+        self.as_mut().reset_tiles(tiles);
+    }
+
+    pub fn choose_size(mut self: Pin<&mut Self>, size: &QString) {
+        self.as_mut().set_size(size.clone());
+        if let (Some(handle), Some((w, h))) = (&self.handle, parse_size(&size.to_string())) {
+            handle.set_size(w, h);
+        }
+    }
+
+    pub fn refresh_cameras(self: Pin<&mut Self>) {
+        self.set_cameras(camera_list());
+    }
+
+    fn reset_tiles(mut self: Pin<&mut Self>, tiles: Vec<Tile>) {
+        unsafe { self.as_mut().begin_reset_model() };
+        self.as_mut().rust_mut().tiles = tiles;
+        unsafe { self.as_mut().end_reset_model() };
+    }
+
+    fn handle(mut self: Pin<&mut Self>, generation: u64, event: ConferenceEvent) {
+        if generation != self.generation {
+            return;
+        }
+        match event {
+            ConferenceEvent::Participant { ssrc, nick } => {
+                let mut tiles = self.tiles.clone();
+                match tiles.iter_mut().find(|t| t.ssrc == ssrc) {
+                    Some(tile) => tile.nick = nick.clone(),
+                    None => tiles.push(Tile { ssrc, nick: nick.clone(), ..Tile::default() }),
+                }
+                log::info!("conference: participant {ssrc:08x} {nick}");
+                self.as_mut().reset_tiles(tiles);
+            }
+            ConferenceEvent::Left { ssrc, nick } => {
+                let tiles = self.tiles.iter().filter(|t| t.ssrc != ssrc).cloned().collect();
+                log::info!("conference: {nick} left");
+                self.as_mut().reset_tiles(tiles);
+            }
+            ConferenceEvent::Camera(state) => {
+                let mut tiles = self.tiles.clone();
+                if let Some(own) = tiles.iter_mut().find(|t| t.own) {
+                    own.note = if state.starts_with("camera ") { state.clone() } else { String::new() };
+                }
+                self.as_mut().reset_tiles(tiles);
+                if state.starts_with("camera lost") {
+                    self.as_mut().set_status(QString::from(format!("{state}. The call goes on; choose another camera or the test pattern.").as_str()));
+                }
+            }
+            ConferenceEvent::Stats(stats) => self.as_mut().update_stats(&stats),
+            ConferenceEvent::Error(text) => {
+                log::warn!("conference: {text}");
+                self.as_mut().set_status(QString::from(text.as_str()));
+            }
+            ConferenceEvent::Stopped(_) => {}
+        }
+    }
+
+    fn update_stats(mut self: Pin<&mut Self>, stats: &Stats) {
+        let mut tiles = self.tiles.clone();
+        for tile in tiles.iter_mut() {
+            if tile.own {
+                tile.fps = stats.sent.frames as f64;
+                continue;
+            }
+            let Some(peer): Option<&PeerStats> = stats.peers.iter().find(|p| p.ssrc == tile.ssrc) else { continue };
+            tile.fps = peer.fps;
+            tile.stalled = peer.stalled;
+            tile.note = if peer.note.starts_with("camera ") { peer.note.clone() } else { String::new() };
+            tile.latency_ms = peer.latency_ms_p50;
+            if !peer.nick.is_empty() {
+                tile.nick = peer.nick.clone();
+            }
+        }
+        let summary: Vec<String> = tiles.iter().filter(|t| !t.own).map(|t| format!("{} {:.0} fps{}", t.nick, t.fps, if t.stalled { " stalled" } else { "" })).collect();
+        log::info!("conference tiles: {} peers: {}", tiles.len() - 1, summary.join(", "));
+        // The same rows with new figures: a reset keeps the delegates simple and the rows few.
+        self.as_mut().reset_tiles(tiles);
+    }
+
+    pub fn data(&self, index: &QModelIndex, role: i32) -> QVariant {
+        let Some(tile) = usize::try_from(index.row()).ok().and_then(|i| self.tiles.get(i)) else {
+            return QVariant::default();
+        };
+        match role {
+            ROLE_KEY => QVariant::from(&QString::from(tile.ssrc.to_string().as_str())),
+            ROLE_NICK => QVariant::from(&QString::from(tile.nick.as_str())),
+            ROLE_OWN => QVariant::from(&tile.own),
+            ROLE_FPS => QVariant::from(&tile.fps),
+            ROLE_STALLED => QVariant::from(&tile.stalled),
+            ROLE_NOTE => QVariant::from(&QString::from(tile.note.as_str())),
+            ROLE_LATENCY => QVariant::from(&tile.latency_ms.unwrap_or(-1.0)),
+            // The self-view of a real camera is mirrored; a test pattern keeps its text readable.
+            ROLE_MIRROR => QVariant::from(&(tile.own && self.camera().to_string().starts_with("/dev/"))),
+            _ => QVariant::default(),
+        }
+    }
+
+    pub fn role_names(&self) -> QHash<QHashPair_i32_QByteArray> {
+        let mut roles = QHash::<QHashPair_i32_QByteArray>::default();
+        roles.insert(ROLE_KEY, QByteArray::from("key"));
+        roles.insert(ROLE_NICK, QByteArray::from("nick"));
+        roles.insert(ROLE_OWN, QByteArray::from("own"));
+        roles.insert(ROLE_FPS, QByteArray::from("fps"));
+        roles.insert(ROLE_STALLED, QByteArray::from("stalled"));
+        roles.insert(ROLE_NOTE, QByteArray::from("note"));
+        roles.insert(ROLE_LATENCY, QByteArray::from("latency"));
+        roles.insert(ROLE_MIRROR, QByteArray::from("mirror"));
+        roles
+    }
+
+    pub fn row_count(&self, _parent: &QModelIndex) -> i32 {
+        self.tiles.len() as i32
+    }
+}
+
+impl Drop for ConferenceRoomRust {
+    fn drop(&mut self) {
+        if self.handle.take().is_some() {
+            *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct VideoTileRust {
+    key: QString,
+    live: bool,
+    serial: u64,
+}
+
+/// Frees the reference a QImage held on a picture's pixels.
+extern "C" fn release_pixels(info: *mut cxx_qt_lib::c_void) {
+    // Safety: `info` is the pointer `Arc::into_raw` gave in `paint`, released exactly once by
+    // QImage when its last copy goes.
+    unsafe { drop(Arc::from_raw(info as *const Vec<u8>)) };
+}
+
+impl qobject::VideoTile {
+    fn picture(&self) -> Option<conference::Picture> {
+        let key: u32 = self.key().to_string().parse().ok()?;
+        current_board()?.get(key)
+    }
+
+    pub fn refresh(mut self: Pin<&mut Self>) {
+        let picture = self.picture();
+        let serial = picture.as_ref().map_or(0, |p| p.serial);
+        if serial != self.serial {
+            self.as_mut().rust_mut().serial = serial;
+            self.as_mut().update();
+        }
+        if picture.is_some() != self.live {
+            self.as_mut().set_live(picture.is_some());
+        }
+    }
+
+    /// # Safety
+    /// `painter` is the painter Qt passes to `QQuickPaintedItem::paint`, valid for the call.
+    pub unsafe fn paint(self: Pin<&mut Self>, painter: *mut qobject::QPainter) {
+        let Some(painter) = (unsafe { painter.as_mut() }) else { return };
+        let mut painter = unsafe { Pin::new_unchecked(painter) };
+        let Some(picture) = self.picture() else { return };
+        let size = self.size();
+        let (w, h) = (picture.width as f64, picture.height as f64);
+        if w == 0.0 || h == 0.0 {
+            return;
+        }
+        // Fit the picture in the tile, keeping its shape.
+        let scale = (size.width() / w).min(size.height() / h);
+        let (dw, dh) = (w * scale, h * scale);
+        let target = QRect::new(((size.width() - dw) / 2.0) as i32, ((size.height() - dh) / 2.0) as i32, dw as i32, dh as i32);
+        let pixels = Arc::into_raw(picture.rgb.clone());
+        // Safety: the buffer holds width * height * 3 bytes and lives until `release_pixels`.
+        let image = unsafe {
+            QImage::from_raw_parts((*pixels).as_ptr(), picture.width as i32, picture.height as i32, QImageFormat::Format_RGB888, release_pixels, pixels as *mut cxx_qt_lib::c_void)
+        };
+        painter.as_mut().draw_image(&target, &image);
+    }
+}
