@@ -110,18 +110,19 @@ impl VideoDecoder for H264Decoder {
             return Ok(None);
         };
         let (w, h) = picture.dimensions();
+        let (w, h) = (w & !1, h & !1);
         let (sy, su, sv) = picture.strides();
-        let mut frame = Frame::black(w, h);
-        let (fw, fh) = (frame.width, frame.height);
-        let (y, u, v) = frame.planes_mut();
-        for row in 0..fh {
-            y[row * fw..(row + 1) * fw].copy_from_slice(&picture.y()[row * sy..row * sy + fw]);
+        // Row by row into a buffer of the exact size: no padding, nothing written twice.
+        let mut data = Vec::with_capacity(w * h * 3 / 2);
+        for row in 0..h {
+            data.extend_from_slice(&picture.y()[row * sy..row * sy + w]);
         }
-        for row in 0..fh / 2 {
-            let cw = fw / 2;
-            u[row * cw..(row + 1) * cw].copy_from_slice(&picture.u()[row * su..row * su + cw]);
-            v[row * cw..(row + 1) * cw].copy_from_slice(&picture.v()[row * sv..row * sv + cw]);
+        for (plane, stride) in [(picture.u(), su), (picture.v(), sv)] {
+            for row in 0..h / 2 {
+                data.extend_from_slice(&plane[row * stride..row * stride + w / 2]);
+            }
         }
+        let frame = Frame { width: w, height: h, data };
         Ok(Some(frame))
     }
 }

@@ -93,19 +93,28 @@ pub fn draw_text(frame: &mut Frame, text: &str, x: usize, y: usize, scale: usize
     }
 }
 
+/// Samples of the luma noise, drawn once; each row of a picture reads them from a random start.
+const NOISE_SAMPLES: usize = 1 << 16;
+
 /// The moving pattern of one participant.
 #[derive(Debug, Clone)]
 pub struct TestPattern {
     pub width: usize,
     pub height: usize,
     pub nick: String,
-    /// Standard deviation of the luma noise, in code values (a webcam in an office: 2 to 3).
-    pub noise: f64,
+    noise: Vec<i8>,
 }
 
 impl TestPattern {
+    /// With luma noise of standard deviation 2 code values (a webcam in an office: 2 to 3).
     pub fn new(width: usize, height: usize, nick: &str) -> TestPattern {
-        TestPattern { width, height, nick: nick.to_string(), noise: 2.0 }
+        TestPattern::with_noise(width, height, nick, 2.0)
+    }
+
+    pub fn with_noise(width: usize, height: usize, nick: &str, sigma: f64) -> TestPattern {
+        let mut rng = Jitter::new(0x5eed_0f_c0ffee);
+        let noise = (0..NOISE_SAMPLES).map(|_| gaussian(&mut rng, sigma).clamp(-127, 127) as i8).collect();
+        TestPattern { width, height, nick: nick.to_string(), noise }
     }
 
     /// Frame number `n`, with `clock` written at the bottom. The same arguments give the same
@@ -123,28 +132,31 @@ impl TestPattern {
         let bounce = |t: u64, span: u64| if span == 0 { 0 } else { let p = t % (2 * span); (if p < span { p } else { 2 * span - p }) as usize };
         let (box_x, box_y) = (bounce(n * 6, span_x), bounce(n * 4, span_y));
         let mut rng = Jitter::new(n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5bd1_e995);
-        let noise = self.noise;
+        let shift = (n * 2 % 160) as usize;
+        let columns: Vec<usize> = (0..w).map(|col| col * 120 / w + shift).collect();
         let (y_plane, u_plane, v_plane) = frame.planes_mut();
-        for row in 0..h {
-            for col in 0..w {
-                let ramp = ((col * 120 / w + row * 60 / h) as u64 + n * 2) % 160;
-                let mut value = 48 + ramp as i32;
-                if (box_x..box_x + side).contains(&col) && (box_y..box_y + side).contains(&row) {
-                    value = 200;
+        for (row, line) in y_plane.chunks_exact_mut(w).enumerate() {
+            let base = row * 60 / h;
+            let start = rng.next_u64() as usize % (NOISE_SAMPLES - w);
+            let noise = &self.noise[start..start + w];
+            for ((px, column), grain) in line.iter_mut().zip(&columns).zip(noise) {
+                let ramp = (column + base) % 160;
+                *px = (48 + ramp as i32 + i32::from(*grain)).clamp(16, 235) as u8;
+            }
+            if (box_y..box_y + side).contains(&row) {
+                for (px, grain) in line[box_x..(box_x + side).min(w)].iter_mut().zip(noise) {
+                    *px = (200 + i32::from(*grain)).clamp(16, 235) as u8;
                 }
-                value += gaussian(&mut rng, noise);
-                y_plane[row * w + col] = value.clamp(16, 235) as u8;
             }
         }
         // Eight colour bars in the chroma planes, drifting to the left (the text goes on top).
         const BARS: [(u8, u8); 8] = [(128, 128), (44, 142), (156, 44), (72, 58), (184, 198), (100, 212), (212, 114), (128, 128)];
         let (cw, ch) = (w / 2, h / 2);
+        let bars: Vec<(u8, u8)> = (0..cw).map(|col| BARS[((col + n as usize) % cw) * BARS.len() / cw]).collect();
         for row in 0..ch {
-            for col in 0..cw {
-                let bar = ((col + n as usize) % cw) * BARS.len() / cw;
-                let (u, v) = BARS[bar];
-                u_plane[row * cw + col] = u;
-                v_plane[row * cw + col] = v;
+            for (col, (u, v)) in bars.iter().enumerate() {
+                u_plane[row * cw + col] = *u;
+                v_plane[row * cw + col] = *v;
             }
         }
         let scale = (h / 120).max(1);
@@ -183,8 +195,7 @@ mod tests {
 
     #[test]
     fn noise_has_the_asked_strength() {
-        let mut quiet = TestPattern::new(320, 240, "n");
-        quiet.noise = 0.0;
+        let quiet = TestPattern::with_noise(320, 240, "n", 0.0);
         let noisy = TestPattern::new(320, 240, "n");
         let psnr = psnr_y(&quiet.render(3, ""), &noisy.render(3, ""));
         // sigma 2 gives an MSE of about 4: 42 dB.
