@@ -1,6 +1,8 @@
-//! Media: pictures and their conversions, the synthetic camera, the v4l camera, and the video
-//! codecs. No sockets here; `app::conference` wires capture, codec and network together.
+//! Media: pictures and their conversions, the synthetic camera, the v4l camera, the video
+//! codecs, and Opus audio with the synthetic voice. No sockets here; `app::conference` wires
+//! capture, codec and network together.
 
+pub mod audio;
 pub mod camera;
 pub mod codec;
 pub mod frame;

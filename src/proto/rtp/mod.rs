@@ -3,6 +3,7 @@
 //! reordering are handled here, not in the socket code.
 
 pub mod h264;
+pub mod jitter;
 pub mod packet;
 pub mod rtcp;
 pub mod sdp;
