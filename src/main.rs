@@ -1,6 +1,7 @@
 use clap::{Args, Parser, Subcommand};
 use lanmeet::app::chat::{ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
 use lanmeet::app::conference::{CameraChoice, ConferenceConfig};
+use lanmeet::app::conference_audio::{MicChoice, SpeakerChoice};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
 use lanmeet::server::{self, RelayConfig};
@@ -50,6 +51,15 @@ struct ConferenceArgs {
     /// test (a moving test pattern), off (watch only), or a V4L2 device such as /dev/video0.
     #[arg(long, default_value = "test")]
     camera: String,
+    /// test (a synthetic voice), off, default, or a capture device id (see `arecord -L`).
+    #[arg(long, default_value = "test")]
+    mic: String,
+    /// null (mix and count, play nowhere), default, or a playback device id.
+    #[arg(long, default_value = "null")]
+    speaker: String,
+    /// Pitch of the synthetic voice in Hz (tells participants apart in tests).
+    #[arg(long, default_value_t = 160.0)]
+    voice_pitch: f32,
     /// Picture size, WIDTHxHEIGHT.
     #[arg(long, default_value = "640x480", value_parser = parse_size)]
     size: (usize, usize),
@@ -81,6 +91,9 @@ fn conference(args: ConferenceArgs) -> ExitCode {
     config.fps = args.fps.clamp(1, 60);
     config.bitrate = args.bitrate.saturating_mul(1000);
     config.display = false;
+    config.mic = MicChoice::parse(&args.mic);
+    config.speaker = SpeakerChoice::parse(&args.speaker);
+    config.voice_pitch = args.voice_pitch.clamp(60.0, 400.0);
     if let Some(interface) = &args.interface {
         match resolve_interface(interface) {
             Ok(addr) => config.interface = addr,

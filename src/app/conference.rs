@@ -3,6 +3,7 @@
 //! them for timing (sender reports), loss (receiver reports), names (SDES) and keyframe
 //! requests (PLI). Pictures reach the window through a [`Board`]: latest wins, one per tile.
 
+use super::conference_audio::{self, AudioConfig, AudioHandle, AudioStats, AudioTap, MicChoice, SpeakerChoice};
 use crate::media::camera::{self, Camera};
 use crate::media::codec::{EncoderSettings, H264Decoder, H264Encoder, VideoDecoder, VideoEncoder};
 use crate::media::frame::Frame;
@@ -83,6 +84,13 @@ pub struct ConferenceConfig {
     pub drop_window: Option<(Duration, Duration)>,
     /// Copies of sent and decoded pictures, for measuring quality (tests and benchmarks).
     pub tap: Option<Sender<Tap>>,
+    /// Audio on the next two ports (RTP port + 2 and + 3).
+    pub audio: bool,
+    pub mic: MicChoice,
+    pub speaker: SpeakerChoice,
+    /// Pitch of the synthetic voice (`MicChoice::Test`), in Hz.
+    pub voice_pitch: f32,
+    pub audio_tap: Option<Sender<AudioTap>>,
 }
 
 impl ConferenceConfig {
@@ -101,7 +109,16 @@ impl ConferenceConfig {
             drop_incoming: 0.0,
             drop_window: None,
             tap: None,
+            audio: true,
+            mic: MicChoice::Device(String::new()),
+            speaker: SpeakerChoice::Device(String::new()),
+            voice_pitch: 160.0,
+            audio_tap: None,
         }
+    }
+
+    fn audio_group(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(*self.group.ip(), self.group.port().wrapping_add(2))
     }
 
     fn rtcp_group(&self) -> SocketAddrV4 {
@@ -117,6 +134,7 @@ impl ConferenceConfig {
             group: *self.group.ip(),
             ttl: self.ttl,
             video_port: self.group.port(),
+            audio_port: self.audio.then(|| self.audio_group().port()),
             payload_type: VIDEO_PAYLOAD_TYPE,
             session_id: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         })
@@ -211,6 +229,8 @@ pub struct Stats {
     pub ssrc: u32,
     pub sent: SentStats,
     pub peers: Vec<PeerStats>,
+    /// Audio sent and heard in the last second.
+    pub audio: Option<AudioStats>,
 }
 
 /// Totals at the end of a conference.
@@ -261,6 +281,7 @@ struct Shared {
 pub struct ConferenceHandle {
     pub ssrc: u32,
     pub board: Arc<Board>,
+    audio: Option<AudioHandle>,
     commands: Sender<SendCommand>,
     quit: Arc<AtomicBool>,
     waker: Arc<Waker>,
@@ -276,18 +297,40 @@ impl ConferenceHandle {
         let _ = self.commands.send(SendCommand::Size(width, height));
     }
 
+    /// Stop or resume sending our microphone.
+    pub fn set_muted(&self, muted: bool) {
+        if let Some(audio) = &self.audio {
+            audio.controls.muted.store(muted, Ordering::Relaxed);
+        }
+    }
+
+    /// Volume of one participant (by video SSRC), in percent.
+    pub fn set_volume(&self, ssrc: u32, percent: u32) {
+        if let Some(audio) = &self.audio {
+            audio.controls.volumes.lock().unwrap_or_else(|e| e.into_inner()).insert(cname_of(ssrc), percent.min(200));
+        }
+    }
+
     /// Say goodbye (RTCP BYE), leave the group and wait for both threads.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
+        if let Some(audio) = self.audio.take() {
+            audio.stop();
+        }
         self.quit.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
+}
+
+/// The RTCP CNAME of a participant, shared by its video and audio.
+pub fn cname_of(video_ssrc: u32) -> String {
+    format!("{video_ssrc}@lanmeet")
 }
 
 impl Drop for ConferenceHandle {
@@ -336,6 +379,26 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
     let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
 
     let ssrc = random_id() as u32;
+    let audio = if config.audio {
+        let audio_config = AudioConfig {
+            group: config.audio_group(),
+            interface: config.interface,
+            ttl: config.ttl,
+            nick: config.nick.clone(),
+            cname: cname_of(ssrc),
+            mic: config.mic.clone(),
+            speaker: config.speaker.clone(),
+            voice_pitch: config.voice_pitch,
+            bitrate: 32_000,
+            drop_incoming: config.drop_incoming,
+            tap: config.audio_tap.clone(),
+        };
+        let errors = sink.clone();
+        Some(conference_audio::spawn(audio_config, Arc::new(move |text| errors(ConferenceEvent::Error(text))))?)
+    } else {
+        None
+    };
+    let audio_stats = audio.as_ref().map(|a| a.stats.clone());
     let clock = Clock { start: Instant::now(), start_wall: now_wall(), rtp_base: (random_id() >> 32) as u32 };
     let board = Arc::new(Board::default());
     let shared = Arc::new(Shared::default());
@@ -373,12 +436,13 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         rng: Jitter::new(u64::from(ssrc) | 1),
         summary: Summary::default(),
         latencies: Vec::new(),
+        audio_stats,
     };
     let mut threads = Vec::new();
     let spawn_error = |e| MulticastError::Thread(e);
     threads.push(std::thread::Builder::new().name("video-send".into()).spawn(move || sender.run()).map_err(spawn_error)?);
     threads.push(std::thread::Builder::new().name("video-receive".into()).spawn(move || receiver.run()).map_err(spawn_error)?);
-    Ok(ConferenceHandle { ssrc, board, commands, quit, waker, threads })
+    Ok(ConferenceHandle { ssrc, board, audio, commands, quit, waker, threads })
 }
 
 enum Source {
@@ -560,7 +624,7 @@ impl SenderThread {
             },
             Rtcp::SourceDescription {
                 ssrc: self.ssrc,
-                cname: format!("{}@lanmeet", self.ssrc),
+                cname: cname_of(self.ssrc),
                 name: Some(self.config.nick.clone()),
                 note: Some(note),
             },
@@ -653,6 +717,7 @@ struct ReceiverThread {
     rng: Jitter,
     summary: Summary,
     latencies: Vec<f64>,
+    audio_stats: Option<Arc<Mutex<AudioStats>>>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -738,6 +803,7 @@ impl ReceiverThread {
                         camera,
                     },
                     peers,
+                    audio: self.audio_stats.as_ref().map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone()),
                 };
                 last_sent = sent;
                 (self.sink)(ConferenceEvent::Stats(stats));
@@ -953,7 +1019,7 @@ impl ReceiverThread {
         let reports: Vec<_> = self.sources.iter_mut().filter(|(_, r)| r.packets > 0).map(|(ssrc, r)| r.stats.report(*ssrc, since_start)).collect();
         let bytes = rtcp::write(&[
             Rtcp::ReceiverReport { ssrc: self.ssrc, reports },
-            Rtcp::SourceDescription { ssrc: self.ssrc, cname: format!("{}@lanmeet", self.ssrc), name: Some(self.config.nick.clone()), note: None },
+            Rtcp::SourceDescription { ssrc: self.ssrc, cname: cname_of(self.ssrc), name: Some(self.config.nick.clone()), note: None },
         ]);
         send_all(&self.rtcp_send, &bytes, self.config.rtcp_group());
     }

@@ -4,4 +4,5 @@
 
 pub mod chat;
 pub mod conference;
+pub mod conference_audio;
 pub mod terminal;

@@ -7,3 +7,4 @@ pub mod camera;
 pub mod codec;
 pub mod frame;
 pub mod pattern;
+pub mod sound;

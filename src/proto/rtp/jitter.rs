@@ -88,6 +88,10 @@ pub struct JitterBuffer {
     last_transit: Option<i64>,
     empty_pops: usize,
     above_target_pops: usize,
+    /// Sequence number and timestamp of the first packet: the timestamps of the others follow.
+    reference: Option<(u64, u32)>,
+    /// The frame the last pop played (or stood in for).
+    last_popped: Option<u64>,
     pub stats: JitterStats,
 }
 
@@ -104,6 +108,8 @@ impl JitterBuffer {
             last_transit: None,
             empty_pops: 0,
             above_target_pops: 0,
+            reference: None,
+            last_popped: None,
             stats: JitterStats::default(),
         }
     }
@@ -113,6 +119,7 @@ impl JitterBuffer {
     pub fn push(&mut self, sequence: u16, timestamp: u32, payload: &[u8], now: Duration) {
         let sequence = self.extender.extend(sequence);
         self.stats.received += 1;
+        self.reference.get_or_insert((sequence, timestamp));
         // Interarrival jitter, in timestamp units.
         let ticks_per_second = f64::from(self.config.frame_ticks) / self.config.frame.as_secs_f64();
         let arrival = (now.as_secs_f64() * ticks_per_second).round() as i64;
@@ -163,6 +170,7 @@ impl JitterBuffer {
 
     /// The frame to play now; call once per frame period.
     pub fn pop(&mut self) -> Playout {
+        self.last_popped = None;
         let Some(next) = self.next else {
             if self.packets.len() >= self.target {
                 self.next = self.packets.keys().next().copied();
@@ -202,6 +210,7 @@ impl JitterBuffer {
         }
         self.next = Some(next + 1);
         self.played_up_to = Some(next);
+        self.last_popped = Some(next);
         if let Some(payload) = self.packets.remove(&next) {
             self.stats.played += 1;
             return Playout::Frame(payload);
@@ -212,6 +221,15 @@ impl JitterBuffer {
         }
         self.stats.concealed += 1;
         Playout::Conceal
+    }
+
+    /// RTP timestamp of the frame the last `pop` played, recovered or concealed in its turn
+    /// (None for silence and for a stretch that waits for a late frame).
+    pub fn last_timestamp(&self) -> Option<u32> {
+        let (sequence, timestamp) = self.reference?;
+        let popped = self.last_popped?;
+        let frames = popped.wrapping_sub(sequence) as u32;
+        Some(timestamp.wrapping_add(frames.wrapping_mul(self.config.frame_ticks)))
     }
 
     /// Frames buffered from the next one to play to the newest.
@@ -305,8 +323,17 @@ mod tests {
         for (i, seq) in [1u64, 0, 3, 2, 2, 5, 4, 4].iter().enumerate() {
             buffer.push(*seq as u16, (*seq * 960) as u32, &payload(*seq), ms(i as u64));
         }
-        let frames: Vec<Playout> = (0..6).map(|_| buffer.pop()).collect();
+        let mut stamps = Vec::new();
+        let frames: Vec<Playout> = (0..6)
+            .map(|_| {
+                let frame = buffer.pop();
+                stamps.push(buffer.last_timestamp());
+                frame
+            })
+            .collect();
         assert_eq!(frames, (0..6).map(|s| Playout::Frame(payload(s))).collect::<Vec<_>>());
+        // Timestamps follow the sequence from the first packet that arrived (1, at 960).
+        assert_eq!(stamps, (0..6u32).map(|s| Some(s * 960)).collect::<Vec<_>>());
         assert_eq!(buffer.stats.duplicates, 2);
         assert_eq!(buffer.stats.received, 6);
     }

@@ -15,6 +15,8 @@ pub struct Session {
     pub ttl: u32,
     /// RTP port of the video; RTCP is on the next port (RFC 3550 §11).
     pub video_port: u16,
+    /// RTP port of the audio (Opus, RFC 7587), if the conference has audio.
+    pub audio_port: Option<u16>,
     pub payload_type: u8,
     /// An id for the `o=` line; a new one for each description.
     pub session_id: u64,
@@ -22,6 +24,8 @@ pub struct Session {
 
 /// H.264 constrained baseline, level 3.1: what the encoder produces at every offered size.
 pub const PROFILE_LEVEL_ID: &str = "42e01f";
+/// Dynamic payload type of Opus.
+const OPUS: u8 = 111;
 
 pub fn describe(session: &Session) -> String {
     let name: String = session.name.chars().filter(|c| !c.is_control()).collect();
@@ -36,13 +40,16 @@ pub fn describe(session: &Session) -> String {
          a=recvonly\r\n\
          m=video {port} RTP/AVP {pt}\r\n\
          a=rtpmap:{pt} H264/90000\r\n\
-         a=fmtp:{pt} packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}\r\n",
+         a=fmtp:{pt} packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}\r\n{audio}",
         id = session.session_id,
         origin = session.origin,
         group = session.group,
         ttl = session.ttl,
         port = session.video_port,
         pt = session.payload_type,
+        audio = session.audio_port.map_or(String::new(), |port| format!(
+            "m=audio {port} RTP/AVP {OPUS}\r\na=rtpmap:{OPUS} opus/48000/2\r\na=fmtp:{OPUS} useinbandfec=1;stereo=0\r\n"
+        )),
     )
 }
 
@@ -58,6 +65,7 @@ mod tests {
             group: Ipv4Addr::new(239, 0, 0, 222),
             ttl: 1,
             video_port: 23334,
+            audio_port: Some(23336),
             payload_type: 96,
             session_id: 42,
         });
@@ -75,6 +83,9 @@ mod tests {
                 "m=video 23334 RTP/AVP 96",
                 "a=rtpmap:96 H264/90000",
                 "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f",
+                "m=audio 23336 RTP/AVP 111",
+                "a=rtpmap:111 opus/48000/2",
+                "a=fmtp:111 useinbandfec=1;stereo=0",
                 "",
             ]
         );
@@ -88,6 +99,7 @@ mod tests {
             group: Ipv4Addr::new(239, 1, 2, 3),
             ttl: 0,
             video_port: 5000,
+            audio_port: None,
             payload_type: 97,
             session_id: 1,
         };

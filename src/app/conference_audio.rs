@@ -1,0 +1,658 @@
+//! The conference's audio: one thread captures (microphone or synthetic voice), encodes Opus
+//! and sends RTP; another receives, keeps one jitter buffer per participant, decodes (with FEC
+//! and concealment), mixes with per-participant volume and a limiter, and plays every 20 ms.
+//! Audio has its own ports (the video's RTP port + 2 for RTP, + 3 for RTCP) and SSRC, and the
+//! video's CNAME, so that a receiver can pair a participant's audio with their video.
+
+use crate::media::audio::{self, OpusDecoder, OpusEncoder, Voice, FRAME, OPUS_PAYLOAD_TYPE, SAMPLE_RATE};
+use crate::media::sound::{Capture, Playback};
+use crate::net::multicast::{open_group_socket, random_id, MulticastError};
+use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::proto::rtp::packet::{self, Header, SequenceExtender};
+use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
+use crate::proto::Jitter;
+use crossbeam_channel::Sender;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const FRAME_TIME: Duration = Duration::from_millis(20);
+/// A level above this (dBFS, over a 20 ms frame) counts as speaking.
+const SPEAKING_DB: f32 = -45.0;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MicChoice {
+    /// The synthetic voice.
+    Test,
+    /// A capture device by its id; empty for the system default.
+    Device(String),
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeakerChoice {
+    /// Mix and count, play nowhere (headless peers).
+    Null,
+    /// A playback device by its id; empty for the system default.
+    Device(String),
+}
+
+impl MicChoice {
+    pub fn parse(text: &str) -> MicChoice {
+        match text {
+            "test" => MicChoice::Test,
+            "off" | "none" => MicChoice::Off,
+            "default" | "" => MicChoice::Device(String::new()),
+            id => MicChoice::Device(id.to_string()),
+        }
+    }
+}
+
+impl SpeakerChoice {
+    pub fn parse(text: &str) -> SpeakerChoice {
+        match text {
+            "null" | "none" | "off" => SpeakerChoice::Null,
+            "default" | "" => SpeakerChoice::Device(String::new()),
+            id => SpeakerChoice::Device(id.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AudioConfig {
+    /// RTP port of the audio; RTCP on the next one.
+    pub group: SocketAddrV4,
+    pub interface: Ipv4Addr,
+    pub ttl: u32,
+    pub nick: String,
+    /// The CNAME shared with the participant's video.
+    pub cname: String,
+    pub mic: MicChoice,
+    pub speaker: SpeakerChoice,
+    /// Pitch of the synthetic voice in Hz.
+    pub voice_pitch: f32,
+    pub bitrate: i32,
+    /// Share of incoming RTP packets to drop on purpose (tests and benchmarks only).
+    pub drop_incoming: f64,
+    pub tap: Option<Sender<AudioTap>>,
+}
+
+/// Audio handed to tests: 20 ms frames keyed by RTP timestamp.
+#[derive(Debug, Clone)]
+pub enum AudioTap {
+    Sent { timestamp: u32, samples: Vec<f32> },
+    Played { ssrc: u32, cname: String, timestamp: u32, samples: Vec<f32> },
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AudioPeer {
+    pub ssrc: u32,
+    pub nick: String,
+    pub cname: String,
+    pub packets: u64,
+    /// Packets lost since the start.
+    pub lost: i64,
+    /// Frames rebuilt from the next packet's redundancy, and concealed, in this interval.
+    pub recovered: u64,
+    pub concealed: u64,
+    pub jitter_ms: f64,
+    pub buffer_ms: f64,
+    /// Mouth-to-ear without the devices' buffers (median of the interval): from the capture of
+    /// a frame's first sample, mapped through the sender's reports, to its playout. It holds
+    /// the packetisation (20 ms), the network and the jitter buffer.
+    pub latency_ms: Option<f64>,
+    pub level_db: f64,
+    pub speaking: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AudioStats {
+    pub mic: String,
+    pub speaker: String,
+    pub muted: bool,
+    pub packets: u64,
+    pub kbps: f64,
+    pub peers: Vec<AudioPeer>,
+}
+
+/// What the window or the headless peer can change during a call, shared with the threads.
+#[derive(Debug, Default)]
+pub struct AudioControls {
+    pub muted: AtomicBool,
+    /// Per-participant volume in percent, by CNAME.
+    pub volumes: Mutex<HashMap<String, u32>>,
+}
+
+pub struct AudioHandle {
+    pub ssrc: u32,
+    pub controls: Arc<AudioControls>,
+    pub stats: Arc<Mutex<AudioStats>>,
+    quit: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl AudioHandle {
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for AudioHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn now_wall() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+fn rtcp_of(group: SocketAddrV4) -> SocketAddrV4 {
+    SocketAddrV4::new(*group.ip(), group.port().wrapping_add(1))
+}
+
+/// Join the audio ports and start both threads. Device problems are reported in the stats
+/// (`mic`, `speaker`) and the call goes on without the device.
+pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -> Result<AudioHandle, MulticastError> {
+    let rtp = open_group_socket(config.group, config.interface, config.ttl)?;
+    let rtcp = open_group_socket(rtcp_of(config.group), config.interface, config.ttl)?;
+    let rtp_send: std::net::UdpSocket = rtp.try_clone().map_err(MulticastError::Socket)?.into();
+    let rtcp_send: std::net::UdpSocket = rtcp.try_clone().map_err(MulticastError::Socket)?.into();
+    let mut rtp = UdpSocket::from_std(rtp.into());
+    let mut rtcp = UdpSocket::from_std(rtcp.into());
+    let poll = Poll::new().map_err(MulticastError::Socket)?;
+    poll.registry().register(&mut rtp, RTP, Interest::READABLE).map_err(MulticastError::Socket)?;
+    poll.registry().register(&mut rtcp, RTCP, Interest::READABLE).map_err(MulticastError::Socket)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
+    let ssrc = random_id() as u32;
+    let controls = Arc::new(AudioControls::default());
+    let stats = Arc::new(Mutex::new(AudioStats::default()));
+    let quit = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let start = Instant::now();
+    let start_wall = now_wall();
+    let rtp_base = (random_id() >> 32) as u32;
+    let mic_state = Arc::new(Mutex::new(String::new()));
+
+    let sender = AudioSender {
+        config: config.clone(),
+        ssrc,
+        socket: rtp_send,
+        rtcp: rtcp_send.try_clone().map_err(MulticastError::Socket)?,
+        controls: controls.clone(),
+        quit: quit.clone(),
+        sent: sent.clone(),
+        start,
+        start_wall,
+        rtp_base,
+        mic_state: mic_state.clone(),
+        on_error: on_error.clone(),
+    };
+    let receiver = AudioReceiver {
+        config,
+        ssrc,
+        rtp,
+        rtcp,
+        rtcp_send,
+        poll,
+        controls: controls.clone(),
+        stats: stats.clone(),
+        quit: quit.clone(),
+        sent,
+        start,
+        start_wall,
+        remotes: HashMap::new(),
+        rng: Jitter::new(u64::from(ssrc) | 1),
+        mic_state,
+        on_error,
+    };
+    let threads = vec![
+        std::thread::Builder::new().name("audio-send".into()).spawn(move || sender.run()).map_err(MulticastError::Thread)?,
+        std::thread::Builder::new().name("audio-receive".into()).spawn(move || receiver.run()).map_err(MulticastError::Thread)?,
+    ];
+    Ok(AudioHandle { ssrc, controls, stats, quit, waker, threads })
+}
+
+struct AudioSender {
+    config: AudioConfig,
+    ssrc: u32,
+    socket: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
+    controls: Arc<AudioControls>,
+    quit: Arc<AtomicBool>,
+    /// Packets and payload bytes sent.
+    sent: Arc<(AtomicU64, AtomicU64)>,
+    start: Instant,
+    start_wall: Duration,
+    rtp_base: u32,
+    mic_state: Arc<Mutex<String>>,
+    on_error: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+enum Mic {
+    Voice(Voice),
+    Device(Capture),
+    Nothing,
+}
+
+impl AudioSender {
+    fn set_state(&self, text: String) {
+        *self.mic_state.lock().unwrap_or_else(|e| e.into_inner()) = text;
+    }
+
+    fn run(self) {
+        let mut encoder = match OpusEncoder::new(self.config.bitrate, 10) {
+            Ok(encoder) => encoder,
+            Err(e) => return (self.on_error)(e.to_string()),
+        };
+        let mut mic = match &self.config.mic {
+            MicChoice::Test => {
+                self.set_state("test voice".into());
+                Mic::Voice(Voice::new(self.config.voice_pitch))
+            }
+            MicChoice::Off => {
+                self.set_state("microphone off".into());
+                Mic::Nothing
+            }
+            MicChoice::Device(id) => match Capture::open(id) {
+                Ok(capture) => {
+                    self.set_state(capture.name.clone());
+                    Mic::Device(capture)
+                }
+                Err(e) => {
+                    let text = format!("no microphone: {e}");
+                    (self.on_error)(text.clone());
+                    self.set_state(text);
+                    Mic::Nothing
+                }
+            },
+        };
+        let mut frame = [0.0f32; FRAME];
+        let mut frames_sent = 0u64;
+        let mut sequence = (random_id() & 0xffff) as u16;
+        // A frame is whole (as from a microphone) 20 ms after its first sample.
+        let mut next_frame = self.start + FRAME_TIME;
+        let mut next_report = self.start;
+        let mut talking = false;
+        while !self.quit.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= next_report {
+                self.send_report(now);
+                next_report = now + Duration::from_secs(1);
+            }
+            let got = match &mut mic {
+                Mic::Nothing => {
+                    std::thread::sleep(FRAME_TIME);
+                    false
+                }
+                Mic::Voice(voice) => {
+                    if now < next_frame {
+                        std::thread::sleep(next_frame - now);
+                    }
+                    next_frame += FRAME_TIME;
+                    voice.next_frame(&mut frame);
+                    true
+                }
+                Mic::Device(capture) => match capture.read_frame(&mut frame, Duration::from_millis(100)) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        let text = format!("microphone lost: {e}");
+                        (self.on_error)(text.clone());
+                        self.set_state(text);
+                        mic = Mic::Nothing;
+                        false
+                    }
+                },
+            };
+            if !got {
+                continue;
+            }
+            // The frame's capture time in RTP units: the frames counted so far.
+            let timestamp = self.rtp_base.wrapping_add((frames_sent * FRAME as u64) as u32);
+            frames_sent += 1;
+            if self.controls.muted.load(Ordering::Relaxed) {
+                talking = false;
+                continue;
+            }
+            if let Some(tap) = &self.config.tap {
+                let _ = tap.try_send(AudioTap::Sent { timestamp, samples: frame.to_vec() });
+            }
+            let payload = match encoder.encode(&frame) {
+                Ok(payload) => payload,
+                Err(e) => {
+                    (self.on_error)(e.to_string());
+                    continue;
+                }
+            };
+            let header = Header {
+                // The first packet of a talk spurt carries the marker (RFC 3551 §4.1).
+                marker: !talking,
+                payload_type: OPUS_PAYLOAD_TYPE,
+                sequence,
+                timestamp,
+                ssrc: self.ssrc,
+                ..Header::default()
+            };
+            talking = true;
+            sequence = sequence.wrapping_add(1);
+            if self.socket.send_to(&header.write(&payload), SocketAddr::V4(self.config.group)).is_ok() {
+                self.sent.0.fetch_add(1, Ordering::Relaxed);
+                self.sent.1.fetch_add(payload.len() as u64, Ordering::Relaxed);
+            }
+        }
+        let bye = rtcp::write(&[Rtcp::Bye { sources: vec![self.ssrc] }]);
+        let _ = self.rtcp.send_to(&bye, SocketAddr::V4(rtcp_of(self.config.group)));
+    }
+
+    fn send_report(&self, now: Instant) {
+        let elapsed = now.duration_since(self.start);
+        let packets = [
+            Rtcp::SenderReport {
+                ssrc: self.ssrc,
+                ntp: rtcp::ntp_from_unix(self.start_wall + elapsed),
+                rtp_timestamp: self.rtp_base.wrapping_add((elapsed.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32),
+                packets: self.sent.0.load(Ordering::Relaxed) as u32,
+                octets: self.sent.1.load(Ordering::Relaxed) as u32,
+                reports: vec![],
+            },
+            Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: None },
+        ];
+        let _ = self.rtcp.send_to(&rtcp::write(&packets), SocketAddr::V4(rtcp_of(self.config.group)));
+    }
+}
+
+const RTP: Token = Token(0);
+const RTCP: Token = Token(1);
+const WAKE: Token = Token(2);
+
+struct Remote {
+    nick: String,
+    cname: String,
+    buffer: JitterBuffer,
+    decoder: Option<OpusDecoder>,
+    extender: SequenceExtender,
+    reception: ReceptionStats,
+    clock: Option<(u64, u32)>,
+    /// Capture-to-playout of the frames played in this interval, in ms.
+    latencies: Vec<f64>,
+    last_heard: Instant,
+    packets: u64,
+    recovered: u64,
+    concealed: u64,
+    level: f32,
+}
+
+struct AudioReceiver {
+    config: AudioConfig,
+    ssrc: u32,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    rtcp_send: std::net::UdpSocket,
+    poll: Poll,
+    controls: Arc<AudioControls>,
+    stats: Arc<Mutex<AudioStats>>,
+    quit: Arc<AtomicBool>,
+    sent: Arc<(AtomicU64, AtomicU64)>,
+    start: Instant,
+    start_wall: Duration,
+    remotes: HashMap<u32, Remote>,
+    rng: Jitter,
+    mic_state: Arc<Mutex<String>>,
+    on_error: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+impl AudioReceiver {
+    fn run(mut self) {
+        let (mut playback, mut speaker) = match &self.config.speaker {
+            SpeakerChoice::Null => (None, "none".to_string()),
+            SpeakerChoice::Device(id) => match Playback::open(id) {
+                Ok(playback) => {
+                    let name = playback.name.clone();
+                    (Some(playback), name)
+                }
+                Err(e) => {
+                    let text = format!("no speaker: {e}");
+                    (self.on_error)(text.clone());
+                    (None, text)
+                }
+            },
+        };
+        let mut events = Events::with_capacity(64);
+        let mut buffer = vec![0u8; 2048];
+        let mut next_tick = Instant::now() + FRAME_TIME;
+        let mut next_report = Instant::now() + Duration::from_secs(1);
+        let mut last_sent = (0u64, 0u64);
+        let mut mix = [0.0f32; FRAME];
+        let mut frame = [0.0f32; FRAME];
+        while !self.quit.load(Ordering::SeqCst) {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            if self.poll.poll(&mut events, Some(timeout)).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for event in events.iter() {
+                let token = event.token();
+                loop {
+                    let socket = if token == RTP { &self.rtp } else if token == RTCP { &self.rtcp } else { break };
+                    match socket.recv_from(&mut buffer) {
+                        Ok((len, _)) => {
+                            let bytes = buffer[..len].to_vec();
+                            if token == RTP {
+                                self.on_rtp(&bytes);
+                            } else {
+                                self.on_rtcp(&bytes);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => break,
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                next_tick += FRAME_TIME;
+                if next_tick < now {
+                    next_tick = now + FRAME_TIME;
+                }
+                self.tick(&mut mix, &mut frame);
+                let failed = playback.as_mut().and_then(|p| p.write(&mix).err());
+                if let Some(e) = failed {
+                    // The call goes on without sound out.
+                    speaker = format!("speaker lost: {e}");
+                    (self.on_error)(speaker.clone());
+                    playback = None;
+                }
+            }
+            if now >= next_report {
+                next_report += Duration::from_secs(1);
+                let sent = (self.sent.0.load(Ordering::Relaxed), self.sent.1.load(Ordering::Relaxed));
+                let mic = self.mic_state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let peers = self.peer_stats(now);
+                let report = AudioStats {
+                    mic,
+                    speaker: speaker.clone(),
+                    muted: self.controls.muted.load(Ordering::Relaxed),
+                    packets: sent.0 - last_sent.0,
+                    kbps: ((sent.1 - last_sent.1) as f64 * 8.0 / 1000.0).round(),
+                    peers,
+                };
+                last_sent = sent;
+                *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = report;
+                self.send_receiver_report(now);
+            }
+        }
+        drop(playback);
+    }
+
+    fn on_rtp(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let Ok(packet) = packet::parse(bytes) else { return };
+        let header = packet.header;
+        if header.ssrc == self.ssrc || header.payload_type != OPUS_PAYLOAD_TYPE || self.rng.chance(self.config.drop_incoming) {
+            return;
+        }
+        let since_start = now.duration_since(self.start);
+        let remote = self.remotes.entry(header.ssrc).or_insert_with(|| Remote {
+            nick: String::new(),
+            cname: String::new(),
+            buffer: JitterBuffer::new(JitterConfig::opus_20ms()),
+            decoder: None,
+            extender: SequenceExtender::default(),
+            reception: ReceptionStats::default(),
+            clock: None,
+            latencies: Vec::new(),
+            last_heard: now,
+            packets: 0,
+            recovered: 0,
+            concealed: 0,
+            level: 0.0,
+        });
+        remote.last_heard = now;
+        remote.packets += 1;
+        let sequence = remote.extender.extend(header.sequence);
+        let arrival = (since_start.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32;
+        remote.reception.packet(sequence, header.timestamp, arrival);
+        remote.buffer.push(header.sequence, header.timestamp, packet.payload, since_start);
+    }
+
+    fn on_rtcp(&mut self, bytes: &[u8]) {
+        let Ok(packets) = rtcp::parse(bytes) else { return };
+        let now = Instant::now();
+        for packet in packets {
+            match packet {
+                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
+                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
+                        remote.clock = Some((ntp, rtp_timestamp));
+                        remote.reception.sender_report(ntp, now.duration_since(self.start));
+                        remote.last_heard = now;
+                    }
+                }
+                Rtcp::SourceDescription { ssrc, cname, name, .. } if ssrc != self.ssrc => {
+                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
+                        remote.cname = cname;
+                        remote.nick = name.unwrap_or_default();
+                    }
+                }
+                Rtcp::Bye { sources } => {
+                    for ssrc in sources {
+                        self.remotes.remove(&ssrc);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One 20 ms playout step: every participant's next frame, mixed.
+    fn tick(&mut self, mix: &mut [f32; FRAME], frame: &mut [f32; FRAME]) {
+        mix.fill(0.0);
+        let wall = (self.start_wall + self.start.elapsed()).as_secs_f64();
+        let volumes = self.controls.volumes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (ssrc, remote) in self.remotes.iter_mut() {
+            let playout = remote.buffer.pop();
+            if matches!(playout, Playout::Silence) {
+                remote.level = 0.0;
+                continue;
+            }
+            let timestamp = remote.buffer.last_timestamp();
+            // Mouth to ear, less the devices: from the capture of the frame's first sample (the
+            // sender's report maps its timestamp to the sender's clock) to its playout, now.
+            if let (Some(ts), Some((ntp, rtp_timestamp))) = (timestamp, remote.clock) {
+                let offset = ts.wrapping_sub(rtp_timestamp) as i32;
+                let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / f64::from(SAMPLE_RATE);
+                if remote.latencies.len() < 100 {
+                    remote.latencies.push((wall - captured) * 1000.0);
+                }
+            }
+            let decoder = match remote.decoder.as_mut() {
+                Some(decoder) => decoder,
+                None => match OpusDecoder::new() {
+                    Ok(decoder) => remote.decoder.insert(decoder),
+                    Err(_) => continue,
+                },
+            };
+            let result = match &playout {
+                Playout::Frame(packet) => decoder.decode(packet, frame),
+                Playout::Redundancy(next) => {
+                    remote.recovered += 1;
+                    decoder.recover(next, frame)
+                }
+                Playout::Conceal => {
+                    remote.concealed += 1;
+                    decoder.conceal(frame)
+                }
+                Playout::Silence => Ok(()),
+            };
+            if result.is_err() {
+                // A packet the decoder refuses: conceal instead.
+                let _ = decoder.conceal(frame);
+                remote.concealed += 1;
+            }
+            remote.level = audio::energy(frame);
+            if let (Some(tap), Some(timestamp)) = (&self.config.tap, timestamp) {
+                let _ = tap.try_send(AudioTap::Played { ssrc: *ssrc, cname: remote.cname.clone(), timestamp, samples: frame.to_vec() });
+            }
+            let gain = volumes.get(&remote.cname).map_or(1.0, |v| *v as f32 / 100.0);
+            audio::mix_into(mix, frame, gain);
+        }
+        audio::limit(mix);
+    }
+
+    fn peer_stats(&mut self, now: Instant) -> Vec<AudioPeer> {
+        self.remotes.retain(|_, r| now.duration_since(r.last_heard) < Duration::from_secs(5));
+        let mut peers: Vec<AudioPeer> = self
+            .remotes
+            .iter_mut()
+            .map(|(ssrc, r)| {
+                let mut latencies = std::mem::take(&mut r.latencies);
+                latencies.sort_by(f64::total_cmp);
+                let latency = latencies.get(latencies.len() / 2).copied();
+                let buffer_ms = r.buffer.delay().as_secs_f64() * 1000.0;
+                let level_db = if r.level > 0.0 { (10.0 * f64::from(r.level).log10()).max(-90.0) } else { -90.0 };
+                let peer = AudioPeer {
+                    ssrc: *ssrc,
+                    nick: r.nick.clone(),
+                    cname: r.cname.clone(),
+                    packets: r.packets,
+                    lost: r.reception.lost(),
+                    recovered: r.recovered,
+                    concealed: r.concealed,
+                    jitter_ms: (r.buffer.jitter().as_secs_f64() * 10_000.0).round() / 10.0,
+                    buffer_ms,
+                    latency_ms: latency.map(|l| (l * 10.0).round() / 10.0),
+                    level_db: (level_db * 10.0).round() / 10.0,
+                    speaking: level_db as f32 > SPEAKING_DB,
+                };
+                (r.packets, r.recovered, r.concealed) = (0, 0, 0);
+                peer
+            })
+            .collect();
+        peers.sort_by(|a, b| a.nick.cmp(&b.nick).then(a.ssrc.cmp(&b.ssrc)));
+        peers
+    }
+
+    fn send_receiver_report(&mut self, now: Instant) {
+        let since = now.duration_since(self.start);
+        let reports = self.remotes.iter_mut().map(|(ssrc, r)| r.reception.report(*ssrc, since)).collect();
+        let bytes = rtcp::write(&[
+            Rtcp::ReceiverReport { ssrc: self.ssrc, reports },
+            Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: None },
+        ]);
+        let _ = self.rtcp_send.send_to(&bytes, SocketAddr::V4(rtcp_of(self.config.group)));
+    }
+}
