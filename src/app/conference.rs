@@ -390,6 +390,7 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
             speaker: config.speaker.clone(),
             voice_pitch: config.voice_pitch,
             bitrate: 32_000,
+            echo_cancel: true,
             drop_incoming: config.drop_incoming,
             tap: config.audio_tap.clone(),
         };

@@ -5,7 +5,10 @@
 //! video's CNAME, so that a receiver can pair a participant's audio with their video.
 
 use crate::media::audio::{self, OpusDecoder, OpusEncoder, Voice, FRAME, OPUS_PAYLOAD_TYPE, SAMPLE_RATE};
+use crate::media::echo::EchoCanceller;
 use crate::media::sound::{Capture, Playback};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
 use crate::net::multicast::{open_group_socket, random_id, MulticastError};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::proto::rtp::packet::{self, Header, SequenceExtender};
@@ -79,6 +82,8 @@ pub struct AudioConfig {
     /// Pitch of the synthetic voice in Hz.
     pub voice_pitch: f32,
     pub bitrate: i32,
+    /// Echo cancellation and noise suppression on a microphone (SpeexDSP).
+    pub echo_cancel: bool,
     /// Share of incoming RTP packets to drop on purpose (tests and benchmarks only).
     pub drop_incoming: f64,
     pub tap: Option<Sender<AudioTap>>,
@@ -189,6 +194,8 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
     let start_wall = now_wall();
     let rtp_base = (random_id() >> 32) as u32;
     let mic_state = Arc::new(Mutex::new(String::new()));
+    // What is played goes to the echo canceller as its reference: one second of room.
+    let (far_in, far_out) = HeapRb::<f32>::new(SAMPLE_RATE as usize).split();
 
     let sender = AudioSender {
         config: config.clone(),
@@ -203,6 +210,7 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
         rtp_base,
         mic_state: mic_state.clone(),
         on_error: on_error.clone(),
+        far_end: far_out,
     };
     let receiver = AudioReceiver {
         config,
@@ -221,6 +229,7 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
         rng: Jitter::new(u64::from(ssrc) | 1),
         mic_state,
         on_error,
+        far_end: far_in,
     };
     let threads = vec![
         std::thread::Builder::new().name("audio-send".into()).spawn(move || sender.run()).map_err(MulticastError::Thread)?,
@@ -243,6 +252,8 @@ struct AudioSender {
     rtp_base: u32,
     mic_state: Arc<Mutex<String>>,
     on_error: Arc<dyn Fn(String) + Send + Sync>,
+    /// What the speaker played, frame by frame, for the echo canceller.
+    far_end: HeapCons<f32>,
 }
 
 enum Mic {
@@ -256,7 +267,7 @@ impl AudioSender {
         *self.mic_state.lock().unwrap_or_else(|e| e.into_inner()) = text;
     }
 
-    fn run(self) {
+    fn run(mut self) {
         let mut encoder = match OpusEncoder::new(self.config.bitrate, 10) {
             Ok(encoder) => encoder,
             Err(e) => return (self.on_error)(e.to_string()),
@@ -284,6 +295,9 @@ impl AudioSender {
             },
         };
         let mut frame = [0.0f32; FRAME];
+        let mut far = [0.0f32; FRAME];
+        // Only a real microphone hears the speaker.
+        let mut canceller = (self.config.echo_cancel && matches!(mic, Mic::Device(_))).then(|| EchoCanceller::new(20));
         let mut frames_sent = 0u64;
         let mut sequence = (random_id() & 0xffff) as u16;
         // A frame is whole (as from a microphone) 20 ms after its first sample.
@@ -322,6 +336,16 @@ impl AudioSender {
             };
             if !got {
                 continue;
+            }
+            if let Some(canceller) = canceller.as_mut() {
+                // The speaker's frame of the same moment, or silence if nothing played.
+                let n = self.far_end.pop_slice(&mut far);
+                far[n..].fill(0.0);
+                // A reference that fell behind by more than a frame is dropped, not lagged.
+                while self.far_end.occupied_len() > 2 * FRAME {
+                    let _ = self.far_end.pop_slice(&mut far);
+                }
+                canceller.process(&mut frame, &far);
             }
             // The frame's capture time in RTP units: the frames counted so far.
             let timestamp = self.rtp_base.wrapping_add((frames_sent * FRAME as u64) as u32);
@@ -415,6 +439,7 @@ struct AudioReceiver {
     rng: Jitter,
     mic_state: Arc<Mutex<String>>,
     on_error: Arc<dyn Fn(String) + Send + Sync>,
+    far_end: HeapProd<f32>,
 }
 
 impl AudioReceiver {
@@ -471,6 +496,9 @@ impl AudioReceiver {
                 }
                 self.tick(&mut mix, &mut frame);
                 let failed = playback.as_mut().and_then(|p| p.write(&mix).err());
+                if playback.is_some() {
+                    self.far_end.push_slice(&mix);
+                }
                 if let Some(e) = failed {
                     // The call goes on without sound out.
                     speaker = format!("speaker lost: {e}");

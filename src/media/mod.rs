@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod camera;
 pub mod codec;
+pub mod echo;
 pub mod frame;
 pub mod pattern;
 pub mod sound;
