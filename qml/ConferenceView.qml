@@ -11,6 +11,15 @@ Pane {
 
     padding: 6
 
+    /// "id<TAB>name" lines as chooser items, with the special ids named in the user's language.
+    function soundChoices(lines) {
+        return lines.map(line => {
+            const parts = line.split("\t")
+            const names = { "default": qsTr("System default"), "test": qsTr("Test voice"), "null": qsTr("No speaker") }
+            return { id: parts[0], label: names[parts[0]] !== undefined ? names[parts[0]] : parts[1] }
+        })
+    }
+
     ColumnLayout {
         anchors.fill: parent
         spacing: 6
@@ -28,11 +37,66 @@ Pane {
                 model: view.conference
 
                 VideoTileView {
+                    onVolumeMoved: (percent) => view.conference.setVolume(key, percent)
                     Layout.fillWidth: true
                     Layout.fillHeight: true
                     Layout.minimumWidth: 120
                     Layout.minimumHeight: 90
                 }
+            }
+        }
+
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: 8
+
+            Label {
+                text: qsTr("Microphone")
+            }
+            ComboBox {
+                id: micBox
+                objectName: "micChooser"
+                Layout.preferredWidth: 170
+                textRole: "label"
+                valueRole: "id"
+                model: view.soundChoices(view.conference.mics)
+                Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.mic))
+                onActivated: view.conference.chooseSound(currentValue, view.conference.speaker)
+            }
+            Label {
+                text: qsTr("Speaker")
+            }
+            ComboBox {
+                id: speakerBox
+                objectName: "speakerChooser"
+                Layout.preferredWidth: 170
+                textRole: "label"
+                valueRole: "id"
+                model: view.soundChoices(view.conference.speakers)
+                Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.speaker))
+                onActivated: view.conference.chooseSound(view.conference.mic, currentValue)
+            }
+            Button {
+                objectName: "muteButton"
+                checkable: true
+                checked: view.conference.muted
+                text: view.conference.muted ? qsTr("Unmute") : qsTr("Mute")
+                enabled: !pushToTalk.checked
+                onToggled: view.conference.setMicMuted(checked)
+            }
+            CheckBox {
+                id: pushToTalk
+                text: qsTr("Push to talk")
+                onToggled: view.conference.setMicMuted(checked)
+            }
+            Button {
+                visible: pushToTalk.checked
+                text: qsTr("Hold to talk")
+                onPressedChanged: view.conference.setMicMuted(!pressed)
+            }
+
+            Item {
+                Layout.fillWidth: true
             }
         }
 
@@ -75,7 +139,7 @@ Pane {
             Label {
                 objectName: "conferenceStatus"
                 Layout.fillWidth: true
-                text: view.conference.status
+                text: view.conference.audioStatus.length > 0 ? view.conference.audioStatus : view.conference.status
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
             }

@@ -15,10 +15,18 @@ Rectangle {
     required property string note
     /// Show the picture mirrored (the self-view of a real camera, as people expect of a mirror).
     required property bool mirror
+    required property bool speaking
+    /// Mouth-to-ear of their audio in ms, or below 0 when not known yet.
+    required property real audioLatency
+    required property int volume
+
+    signal volumeMoved(int percent)
 
     color: "#16181c"
     radius: 6
     clip: true
+    border.width: tileView.speaking ? 3 : 0
+    border.color: "#2e9d4b"
 
     // The linter cannot follow a type that cxx-qt derives from QQuickPaintedItem, so it does
     // not see the Item properties below.
@@ -70,7 +78,46 @@ Rectangle {
             textFormat: Text.PlainText
             text: (tileView.own ? qsTr("%1 (you)").arg(tileView.nick) : tileView.nick)
                   + "  ·  " + qsTr("%1 fps").arg(Math.round(tileView.fps))
+                  + (tileView.audioLatency >= 0 ? "  ·  " + qsTr("%1 ms").arg(Math.round(tileView.audioLatency)) : "")
         }
+    }
+
+    // Over 150 ms mouth to ear (ITU-T G.114) conversation starts to suffer: say so.
+    Rectangle {
+        anchors.left: parent.left
+        anchors.top: parent.top
+        anchors.margins: 8
+        radius: 4
+        visible: tileView.audioLatency > 150
+        color: "#d9a400"
+        width: slowLabel.implicitWidth + 12
+        height: slowLabel.implicitHeight + 6
+
+        Label {
+            id: slowLabel
+            anchors.centerIn: parent
+            text: qsTr("audio delay over 150 ms")
+        }
+    }
+
+    HoverHandler {
+        id: hover
+    }
+
+    Slider {
+        anchors.right: parent.right
+        anchors.bottom: parent.bottom
+        anchors.margins: 8
+        width: Math.min(160, parent.width / 2)
+        visible: !tileView.own && (hover.hovered || pressed)
+        from: 0
+        to: 200
+        stepSize: 5
+        value: tileView.volume
+        Accessible.name: qsTr("Volume of %1").arg(tileView.nick)
+        ToolTip.visible: pressed
+        ToolTip.text: qsTr("%1 %").arg(Math.round(value))
+        onMoved: tileView.volumeMoved(Math.round(value))
     }
 
     Rectangle {

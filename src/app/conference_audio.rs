@@ -113,6 +113,7 @@ pub struct AudioPeer {
     /// a frame's first sample, mapped through the sender's reports, to its playout. It holds
     /// the packetisation (20 ms), the network and the jitter buffer.
     pub latency_ms: Option<f64>,
+    /// The loudest 20 ms of the interval, in dB below full scale.
     pub level_db: f64,
     pub speaking: bool,
 }
@@ -419,7 +420,10 @@ struct Remote {
     packets: u64,
     recovered: u64,
     concealed: u64,
+    /// Loudest frame of the interval (mean square).
     level: f32,
+    /// When a frame was last loud enough to count as speech.
+    loud_at: Option<Instant>,
 }
 
 struct AudioReceiver {
@@ -549,6 +553,7 @@ impl AudioReceiver {
             recovered: 0,
             concealed: 0,
             level: 0.0,
+            loud_at: None,
         });
         remote.last_heard = now;
         remote.packets += 1;
@@ -594,7 +599,6 @@ impl AudioReceiver {
         for (ssrc, remote) in self.remotes.iter_mut() {
             let playout = remote.buffer.pop();
             if matches!(playout, Playout::Silence) {
-                remote.level = 0.0;
                 continue;
             }
             let timestamp = remote.buffer.last_timestamp();
@@ -631,7 +635,11 @@ impl AudioReceiver {
                 let _ = decoder.conceal(frame);
                 remote.concealed += 1;
             }
-            remote.level = audio::energy(frame);
+            let level = audio::energy(frame);
+            remote.level = remote.level.max(level);
+            if 10.0 * level.max(1e-12).log10() > SPEAKING_DB {
+                remote.loud_at = Some(Instant::now());
+            }
             if let (Some(tap), Some(timestamp)) = (&self.config.tap, timestamp) {
                 let _ = tap.try_send(AudioTap::Played { ssrc: *ssrc, cname: remote.cname.clone(), timestamp, samples: frame.to_vec() });
             }
@@ -664,9 +672,10 @@ impl AudioReceiver {
                     buffer_ms,
                     latency_ms: latency.map(|l| (l * 10.0).round() / 10.0),
                     level_db: (level_db * 10.0).round() / 10.0,
-                    speaking: level_db as f32 > SPEAKING_DB,
+                    // Heard within the last half second: pauses between words do not blink.
+                    speaking: r.loud_at.is_some_and(|t| now.duration_since(t) < Duration::from_millis(500)),
                 };
-                (r.packets, r.recovered, r.concealed) = (0, 0, 0);
+                (r.packets, r.recovered, r.concealed, r.level) = (0, 0, 0, 0.0);
                 peer
             })
             .collect();

@@ -3,7 +3,9 @@
 //! newest picture of one tile from the session's board; it copies no pixels (the QImage wraps
 //! the decoded RGB buffer).
 
-use crate::app::conference::{self, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, PeerStats, Stats};
+use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, PeerStats, Stats};
+use crate::app::conference_audio::{MicChoice, SpeakerChoice};
+use crate::media::sound;
 use crate::net::multicast;
 use core::pin::Pin;
 use cxx_qt::{CxxQtType, Threading};
@@ -61,6 +63,15 @@ pub mod qobject {
         #[qproperty(QStringList, cameras)]
         #[qproperty(QString, size)]
         #[qproperty(QString, status)]
+        /// Microphone: "default", "test", "off" or a device id; `mics` lists "id<TAB>label".
+        #[qproperty(QString, mic)]
+        #[qproperty(QStringList, mics)]
+        /// Speaker: "default", "null" (none) or a device id; `speakers` lists "id<TAB>label".
+        #[qproperty(QString, speaker)]
+        #[qproperty(QStringList, speakers)]
+        #[qproperty(bool, muted)]
+        /// The microphone state in words ("test voice", "no microphone: ...").
+        #[qproperty(QString, audio_status, cxx_name = "audioStatus")]
         type ConferenceRoom = super::ConferenceRoomRust;
     }
 
@@ -81,10 +92,22 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "chooseSize"]
         fn choose_size(self: Pin<&mut ConferenceRoom>, size: &QString);
-        /// Look for cameras again (one may have been plugged in).
+        /// Look for cameras and sound devices again (one may have been plugged in).
         #[qinvokable]
         #[cxx_name = "refreshCameras"]
         fn refresh_cameras(self: Pin<&mut ConferenceRoom>);
+        /// Switch the microphone or the speaker; a call in progress restarts with it.
+        #[qinvokable]
+        #[cxx_name = "chooseSound"]
+        fn choose_sound(self: Pin<&mut ConferenceRoom>, mic: &QString, speaker: &QString);
+        /// Mute or unmute the microphone (also what push-to-talk does while held).
+        #[qinvokable]
+        #[cxx_name = "setMicMuted"]
+        fn set_mic_muted(self: Pin<&mut ConferenceRoom>, muted: bool);
+        /// Volume of one participant in percent (0 to 200).
+        #[qinvokable]
+        #[cxx_name = "setVolume"]
+        fn set_volume(self: Pin<&mut ConferenceRoom>, key: &QString, percent: i32);
     }
 
     unsafe extern "RustQt" {
@@ -162,6 +185,10 @@ struct Tile {
     /// "camera off", "camera lost: ..." or empty while video flows.
     note: String,
     latency_ms: Option<f64>,
+    speaking: bool,
+    /// Mouth-to-ear of their audio, without device buffers.
+    audio_latency_ms: Option<f64>,
+    volume: i32,
 }
 
 const ROLE_KEY: i32 = 0x0201;
@@ -172,6 +199,9 @@ const ROLE_STALLED: i32 = 0x0205;
 const ROLE_NOTE: i32 = 0x0206;
 const ROLE_LATENCY: i32 = 0x0207;
 const ROLE_MIRROR: i32 = 0x0208;
+const ROLE_SPEAKING: i32 = 0x0209;
+const ROLE_AUDIO_LATENCY: i32 = 0x020a;
+const ROLE_VOLUME: i32 = 0x020b;
 
 pub struct ConferenceRoomRust {
     active: bool,
@@ -183,9 +213,27 @@ pub struct ConferenceRoomRust {
     cameras: QStringList,
     size: QString,
     status: QString,
+    mic: QString,
+    mics: QStringList,
+    speaker: QString,
+    speakers: QStringList,
+    muted: bool,
+    audio_status: QString,
     tiles: Vec<Tile>,
     handle: Option<ConferenceHandle>,
     generation: u64,
+}
+
+fn sound_list(input: bool) -> QStringList {
+    // QML names "default", "test" and "null" in the user's language.
+    let mut list = vec!["default\t".to_string()];
+    if input {
+        list.push("test\t".into());
+    } else {
+        list.push("null\t".into());
+    }
+    list.extend(sound::devices(input).into_iter().map(|(id, name)| format!("{id}\t{name}")));
+    list.iter().map(|l| QString::from(l.as_str())).collect()
 }
 
 fn camera_list() -> QStringList {
@@ -207,6 +255,12 @@ impl Default for ConferenceRoomRust {
             cameras: camera_list(),
             size: QString::from("640x480"),
             status: QString::default(),
+            mic: QString::from(std::env::var("LANMEET_MIC").unwrap_or_else(|_| "default".into()).as_str()),
+            mics: sound_list(true),
+            speaker: QString::from(std::env::var("LANMEET_SPEAKER").unwrap_or_else(|_| "default".into()).as_str()),
+            speakers: sound_list(false),
+            muted: false,
+            audio_status: QString::default(),
             tiles: Vec::new(),
             handle: None,
             generation: 0,
@@ -234,6 +288,8 @@ impl qobject::ConferenceRoom {
         }
         config.ttl = if config.interface.is_loopback() { 0 } else { self.ttl.clamp(0, 255) as u32 };
         config.camera = CameraChoice::parse(&self.camera().to_string());
+        config.mic = MicChoice::parse(&self.mic().to_string());
+        config.speaker = SpeakerChoice::parse(&self.speaker().to_string());
         (config.width, config.height) = parse_size(&self.size().to_string()).unwrap_or((640, 480));
         Ok(config)
     }
@@ -257,8 +313,9 @@ impl qobject::ConferenceRoom {
         let group = config.group;
         match conference::spawn(config, sink) {
             Ok(handle) => {
+                handle.set_muted(self.muted);
                 *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.board.clone());
-                let own = Tile { ssrc: handle.ssrc, nick, own: true, ..Tile::default() };
+                let own = Tile { ssrc: handle.ssrc, nick, own: true, volume: 100, ..Tile::default() };
                 self.as_mut().rust_mut().handle = Some(handle);
                 self.as_mut().reset_tiles(vec![own]);
                 self.as_mut().set_active(true);
@@ -301,8 +358,39 @@ impl qobject::ConferenceRoom {
         }
     }
 
-    pub fn refresh_cameras(self: Pin<&mut Self>) {
-        self.set_cameras(camera_list());
+    pub fn refresh_cameras(mut self: Pin<&mut Self>) {
+        self.as_mut().set_cameras(camera_list());
+        self.as_mut().set_mics(sound_list(true));
+        self.as_mut().set_speakers(sound_list(false));
+    }
+
+    pub fn choose_sound(mut self: Pin<&mut Self>, mic: &QString, speaker: &QString) {
+        let changed = *mic != self.mic || *speaker != self.speaker;
+        self.as_mut().set_mic(mic.clone());
+        self.as_mut().set_speaker(speaker.clone());
+        if changed && self.handle.is_some() {
+            self.start();
+        }
+    }
+
+    pub fn set_mic_muted(mut self: Pin<&mut Self>, muted: bool) {
+        self.as_mut().set_muted(muted);
+        if let Some(handle) = &self.handle {
+            handle.set_muted(muted);
+        }
+    }
+
+    pub fn set_volume(mut self: Pin<&mut Self>, key: &QString, percent: i32) {
+        let Ok(ssrc) = key.to_string().parse::<u32>() else { return };
+        let percent = percent.clamp(0, 200);
+        if let Some(handle) = &self.handle {
+            handle.set_volume(ssrc, percent as u32);
+        }
+        let mut tiles = self.tiles.clone();
+        if let Some(tile) = tiles.iter_mut().find(|t| t.ssrc == ssrc) {
+            tile.volume = percent;
+        }
+        self.as_mut().rust_mut().tiles = tiles;
     }
 
     fn reset_tiles(mut self: Pin<&mut Self>, tiles: Vec<Tile>) {
@@ -320,7 +408,7 @@ impl qobject::ConferenceRoom {
                 let mut tiles = self.tiles.clone();
                 match tiles.iter_mut().find(|t| t.ssrc == ssrc) {
                     Some(tile) => tile.nick = nick.clone(),
-                    None => tiles.push(Tile { ssrc, nick: nick.clone(), ..Tile::default() }),
+                    None => tiles.push(Tile { ssrc, nick: nick.clone(), volume: 100, ..Tile::default() }),
                 }
                 log::info!("conference: participant {ssrc:08x} {nick}");
                 self.as_mut().reset_tiles(tiles);
@@ -364,8 +452,25 @@ impl qobject::ConferenceRoom {
             if !peer.nick.is_empty() {
                 tile.nick = peer.nick.clone();
             }
+            let voice = stats.audio.as_ref().and_then(|a| a.peers.iter().find(|p| p.cname == cname_of(tile.ssrc)));
+            tile.speaking = voice.is_some_and(|v| v.speaking);
+            tile.audio_latency_ms = voice.and_then(|v| v.latency_ms);
         }
-        let summary: Vec<String> = tiles.iter().filter(|t| !t.own).map(|t| format!("{} {:.0} fps{}", t.nick, t.fps, if t.stalled { " stalled" } else { "" })).collect();
+        if let Some(audio) = &stats.audio {
+            let text = if audio.mic.starts_with("no ") || audio.mic.contains("lost") || audio.speaker.starts_with("no ") || audio.speaker.contains("lost") {
+                format!("{}; {}. The call goes on.", audio.mic, audio.speaker)
+            } else {
+                String::new()
+            };
+            if text != self.audio_status.to_string() {
+                self.as_mut().set_audio_status(QString::from(text.as_str()));
+            }
+        }
+        let summary: Vec<String> = tiles
+            .iter()
+            .filter(|t| !t.own)
+            .map(|t| format!("{} {:.0} fps{}{}", t.nick, t.fps, if t.stalled { " stalled" } else { "" }, if t.speaking { " speaking" } else { "" }))
+            .collect();
         log::info!("conference tiles: {} peers: {}", tiles.len() - 1, summary.join(", "));
         // The same rows with new figures: a reset keeps the delegates simple and the rows few.
         self.as_mut().reset_tiles(tiles);
@@ -385,6 +490,9 @@ impl qobject::ConferenceRoom {
             ROLE_LATENCY => QVariant::from(&tile.latency_ms.unwrap_or(-1.0)),
             // The self-view of a real camera is mirrored; a test pattern keeps its text readable.
             ROLE_MIRROR => QVariant::from(&(tile.own && self.camera().to_string().starts_with("/dev/"))),
+            ROLE_SPEAKING => QVariant::from(&tile.speaking),
+            ROLE_AUDIO_LATENCY => QVariant::from(&tile.audio_latency_ms.unwrap_or(-1.0)),
+            ROLE_VOLUME => QVariant::from(&tile.volume),
             _ => QVariant::default(),
         }
     }
@@ -399,6 +507,9 @@ impl qobject::ConferenceRoom {
         roles.insert(ROLE_NOTE, QByteArray::from("note"));
         roles.insert(ROLE_LATENCY, QByteArray::from("latency"));
         roles.insert(ROLE_MIRROR, QByteArray::from("mirror"));
+        roles.insert(ROLE_SPEAKING, QByteArray::from("speaking"));
+        roles.insert(ROLE_AUDIO_LATENCY, QByteArray::from("audioLatency"));
+        roles.insert(ROLE_VOLUME, QByteArray::from("volume"));
         roles
     }
 
