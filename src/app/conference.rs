@@ -493,7 +493,9 @@ impl SenderThread {
             // Pattern and no camera: paced here. A camera paces itself.
             let wait = match source {
                 Source::Camera(_) => Duration::ZERO,
-                _ => next_frame.min(next_report).saturating_duration_since(now).min(Duration::from_millis(50)),
+                // No camera: nothing to do until the next report or command.
+                Source::Nothing => next_report.saturating_duration_since(now).min(Duration::from_millis(50)),
+                Source::Pattern(_) => next_frame.min(next_report).saturating_duration_since(now).min(Duration::from_millis(50)),
             };
             match self.commands.recv_timeout(wait) {
                 Ok(SendCommand::Keyframe) => {

@@ -493,11 +493,17 @@ impl AudioReceiver {
                 }
             }
             let now = Instant::now();
-            if now >= next_tick {
+            // One frame per 20 ms that passed: a thread that was held up catches up (at most
+            // 200 ms of it) rather than letting the buffers grow.
+            let mut due = 0;
+            while now >= next_tick && due < 10 {
                 next_tick += FRAME_TIME;
-                if next_tick < now {
-                    next_tick = now + FRAME_TIME;
-                }
+                due += 1;
+            }
+            if now >= next_tick {
+                next_tick = now + FRAME_TIME;
+            }
+            for _ in 0..due {
                 self.tick(&mut mix, &mut frame);
                 let failed = playback.as_mut().and_then(|p| p.write(&mix).err());
                 if playback.is_some() {

@@ -1,0 +1,233 @@
+//! Conference audio, in one run on loopback multicast (IP_MULTICAST_IF 127.0.0.1, TTL 0):
+//! 1. per 20 ms frame: Opus encode and decode, and echo cancellation, in this process;
+//! 2. a 4-party call of `lanmeet conference --headless --camera off` processes (synthetic
+//!    voices, no speaker device): CPU per process, bits per second, capture-to-playout latency;
+//! 3. 10 % loss for lanmeet (Opus, FEC, concealment, jitter buffer) and for the lab report's
+//!    way (raw 16-bit PCM played in arrival order, a lost datagram is a gap): bandwidth and how
+//!    much of the voice survives (correlation with what was said).
+//!
+//! `cargo bench --bench audio` (scripts/bench audio)
+
+use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig};
+use lanmeet::app::conference_audio::{AudioTap, MicChoice, SpeakerChoice};
+use lanmeet::media::audio::{best_correlation, OpusDecoder, OpusEncoder, Voice, FRAME, SAMPLE_RATE};
+use lanmeet::media::echo::EchoCanceller;
+use lanmeet::proto::Jitter;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PARTIES: usize = 4;
+const CALL_SECONDS: u64 = 10;
+
+fn group(n: u8) -> SocketAddrV4 {
+    loop {
+        let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if port < 60000 && (1..4).all(|i| UdpSocket::bind(("127.0.0.1", port + i)).is_ok()) {
+            return SocketAddrV4::new(Ipv4Addr::new(239, 255, 46, n), port);
+        }
+    }
+}
+
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn per_frame() {
+    let mut voice = Voice::new(150.0);
+    let mut encoder = OpusEncoder::new(32_000, 10).unwrap();
+    let mut decoder = OpusDecoder::new().unwrap();
+    let mut canceller = EchoCanceller::new(20);
+    let (mut frame, mut out, mut far) = ([0.0f32; FRAME], [0.0f32; FRAME], [0.0f32; FRAME]);
+    let frames = 1000;
+    let (mut synth, mut encode, mut decode, mut cancel) = (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for _ in 0..frames {
+        let t = Instant::now();
+        voice.next_frame(&mut frame);
+        synth += t.elapsed();
+        let t = Instant::now();
+        let packet = encoder.encode(&frame).unwrap();
+        encode += t.elapsed();
+        let t = Instant::now();
+        decoder.decode(&packet, &mut out).unwrap();
+        decode += t.elapsed();
+        far.copy_from_slice(&out);
+        let t = Instant::now();
+        canceller.process(&mut frame, &far);
+        cancel += t.elapsed();
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(frames);
+    println!("## Per 20 ms frame (48 kHz mono, Opus VOIP 32 kbit/s with FEC), {frames} frames");
+    println!();
+    println!("| Opus encode | Opus decode | echo cancellation + noise suppression | synthetic voice (the test microphone) |");
+    println!("| ---: | ---: | ---: | ---: |");
+    println!("| {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |", ms(encode), ms(decode), ms(cancel), ms(synth));
+    println!();
+}
+
+fn call() {
+    let g = group(1);
+    let pitches = [110, 150, 190, 230];
+    let mut children: Vec<_> = (0..PARTIES)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+                .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
+                .args(["--nick", &format!("p{i}"), "--camera", "off", "--mic", "test", "--speaker", "null"])
+                .args(["--voice-pitch", &pitches[i].to_string(), "--duration", &CALL_SECONDS.to_string()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("lanmeet conference")
+        })
+        .collect();
+    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let before: Vec<f64> = pids.iter().map(|p| cpu_seconds(p)).collect();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(CALL_SECONDS - 3));
+    let cpu: Vec<f64> = pids.iter().zip(&before).map(|(p, b)| (cpu_seconds(p) - b) / t.elapsed().as_secs_f64()).collect();
+    let (mut kbps, mut latencies, mut concealed, mut packets) = (Vec::new(), Vec::new(), 0u64, 0u64);
+    for child in children.iter_mut() {
+        for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["type"] != "stats" || v["t"].as_f64().unwrap_or(0.0) < 2.0 {
+                continue;
+            }
+            kbps.push(v["audio"]["kbps"].as_f64().unwrap_or(0.0));
+            for peer in v["audio"]["peers"].as_array().into_iter().flatten() {
+                if let Some(l) = peer["latency_ms"].as_f64() {
+                    latencies.push(l);
+                }
+                concealed += peer["concealed"].as_u64().unwrap_or(0);
+                packets += peer["packets"].as_u64().unwrap_or(0);
+            }
+        }
+        let _ = child.wait();
+    }
+    latencies.sort_by(f64::total_cmp);
+    let total: f64 = cpu.iter().sum();
+    println!("## 4-party call, audio only, {} s measured", CALL_SECONDS - 3);
+    println!();
+    println!("| CPU per process (of one core) | CPU of the call | kbit/s per speaker (Opus payload) | capture-to-playout p50 | p95 | frames concealed |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.1} % | {:.1} | {:.1} ms | {:.1} ms | {:.2} % |",
+        cpu.iter().map(|c| format!("{:.1} %", c * 100.0)).collect::<Vec<_>>().join(" / "),
+        total * 100.0,
+        kbps.iter().sum::<f64>() / kbps.len().max(1) as f64,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.95),
+        concealed as f64 * 100.0 / packets.max(1) as f64
+    );
+    println!();
+    println!("(Latency: per-second medians of every listener and speaker, from the capture of a frame's first sample to its playout; it holds the 20 ms of packetisation and excludes the devices' buffers. CPU includes each process's idle video threads.)");
+    println!();
+}
+
+/// lanmeet under 10 % loss: two parties in this process, what one heard against what the other said.
+fn lanmeet_with_loss() -> (f32, f64) {
+    let g = group(2);
+    let make = |nick: &str, pitch: f32| {
+        let (tx, rx) = crossbeam_channel::bounded(100_000);
+        let config = ConferenceConfig {
+            interface: Ipv4Addr::LOCALHOST,
+            ttl: 0,
+            display: false,
+            camera: CameraChoice::Off,
+            mic: MicChoice::Test,
+            speaker: SpeakerChoice::Null,
+            voice_pitch: pitch,
+            drop_incoming: 0.10,
+            audio_tap: Some(tx),
+            ..ConferenceConfig::new(g, nick)
+        };
+        (conference::spawn(config, Arc::new(|_| {})).unwrap(), rx)
+    };
+    let (speaker, said) = make("speaker", 150.0);
+    let (listener, heard) = make("listener", 210.0);
+    std::thread::sleep(Duration::from_secs(8));
+    let cname = cname_of(speaker.ssrc);
+    let said: HashMap<u32, Vec<f32>> = said.try_iter().filter_map(|t| if let AudioTap::Sent { timestamp, samples } = t { Some((timestamp, samples)) } else { None }).collect();
+    let mut frames: Vec<(u32, Vec<f32>)> = heard
+        .try_iter()
+        .filter_map(|t| match t {
+            AudioTap::Played { cname: c, timestamp, samples, .. } if c == cname => Some((timestamp, samples)),
+            _ => None,
+        })
+        .collect();
+    frames.sort_by_key(|f| f.0);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (ts, samples) in frames {
+        if let Some(original) = said.get(&ts) {
+            a.extend_from_slice(original);
+            b.extend_from_slice(&samples);
+        }
+    }
+    drop((speaker, listener));
+    // Opus delays the voice by its look-ahead: align before counting gaps.
+    let (correlation, lag) = best_correlation(&a, &b, 960);
+    (correlation, gaps(&a, &b[lag.min(b.len())..]))
+}
+
+/// Share of the 20 ms frames of speech that came out as (near) silence.
+fn gaps(said: &[f32], heard: &[f32]) -> f64 {
+    let (mut speech, mut silent) = (0, 0);
+    for (s, h) in said.chunks_exact(FRAME).zip(heard.chunks_exact(FRAME)) {
+        let (es, eh) = (lanmeet::media::audio::energy(s), lanmeet::media::audio::energy(h));
+        if es > 1e-3 {
+            speech += 1;
+            if eh < 0.1 * es {
+                silent += 1;
+            }
+        }
+    }
+    silent as f64 / speech.max(1) as f64
+}
+
+/// The report's way under 10 % loss: 20 ms datagrams of raw PCM, played as they come; a lost
+/// one is 20 ms of nothing.
+fn raw_with_loss() -> (f32, f64) {
+    let mut voice = Voice::new(150.0);
+    let mut rng = Jitter::new(11);
+    let (mut said, mut heard) = (Vec::new(), Vec::new());
+    let mut frame = [0.0f32; FRAME];
+    for _ in 0..(6 * SAMPLE_RATE as usize / FRAME) {
+        voice.next_frame(&mut frame);
+        // 16-bit PCM on the wire, as pyaudio captured it.
+        let pcm: Vec<f32> = frame.iter().map(|s| ((s * 32767.0) as i16) as f32 / 32768.0).collect();
+        said.extend_from_slice(&frame);
+        if rng.chance(0.10) {
+            heard.extend(std::iter::repeat_n(0.0, FRAME));
+        } else {
+            heard.extend_from_slice(&pcm);
+        }
+    }
+    (best_correlation(&said, &heard, 0).0, gaps(&said, &heard))
+}
+
+fn main() {
+    per_frame();
+    call();
+    let ours = lanmeet_with_loss();
+    let raw = raw_with_loss();
+    println!("## 10 % of packets lost on the receive side");
+    println!();
+    println!("| way | kbit/s per speaker on the wire | correlation with what was said | speech frames heard as silence |");
+    println!("| --- | ---: | ---: | ---: |");
+    // Opus payload 32 kbit/s at most, plus 40 bytes of IP/UDP/RTP headers 50 times a second.
+    println!("| lanmeet (Opus 32 kbit/s, FEC, concealment, jitter buffer) | {:.0} | {:.3} | {:.1} % |", 32.0 + 40.0 * 8.0 * 50.0 / 1000.0, ours.0, ours.1 * 100.0);
+    println!("| report's way (raw 16-bit PCM, no buffer) | {:.0} | {:.3} | {:.1} % |", (SAMPLE_RATE * 16) as f64 / 1000.0 + 28.0 * 8.0 * 50.0 / 1000.0, raw.0, raw.1 * 100.0);
+}
