@@ -100,6 +100,10 @@ pub struct Depacketizer {
     pending: BTreeMap<u64, (Header, Vec<u8>)>,
     frame: Assembly,
     waiting_for_keyframe: bool,
+    /// A keyframe has been asked for since the picture broke.
+    asked: bool,
+    /// No frame has been begun yet: the first one may have started before we joined.
+    first: bool,
     /// Packets dropped as duplicates or as too late.
     pub duplicates: u64,
 }
@@ -114,6 +118,8 @@ impl Depacketizer {
             pending: BTreeMap::new(),
             frame: Assembly::default(),
             waiting_for_keyframe: true,
+            asked: false,
+            first: true,
             duplicates: 0,
         }
     }
@@ -154,6 +160,13 @@ impl Depacketizer {
             // The previous frame's last packet was lost.
             self.frame.broken = true;
             self.finish(out);
+        }
+        if self.first && self.frame.timestamp.is_none() {
+            // Joined mid-stream: the first frame counts only if this packet begins it.
+            self.first = false;
+            if !begins_frame(payload) {
+                self.frame.broken = true;
+            }
         }
         self.frame.timestamp = Some(header.timestamp);
         if payload.is_empty() {
@@ -211,17 +224,38 @@ impl Depacketizer {
         let frame = std::mem::take(&mut self.frame);
         let Some(timestamp) = frame.timestamp else { return };
         if frame.broken || frame.in_fragment {
-            if !self.waiting_for_keyframe {
+            if !self.asked {
                 out.push(Output::NeedKeyframe);
+                self.asked = true;
             }
             self.waiting_for_keyframe = true;
             return;
         }
         if self.waiting_for_keyframe && !frame.keyframe {
+            // Joined between keyframes: ask rather than wait for the next one.
+            if !self.asked {
+                out.push(Output::NeedKeyframe);
+                self.asked = true;
+            }
             return;
         }
         self.waiting_for_keyframe = false;
+        self.asked = false;
         out.push(Output::Frame { timestamp, data: frame.data, keyframe: frame.keyframe });
+    }
+}
+
+/// Whether an RTP payload can be the first packet of an access unit: parameter sets, SEI and
+/// aggregates can; a slice can if it is the picture's first (first_mb_in_slice is 0, a single
+/// 1 bit in Exp-Golomb code, so the slice data's first bit is set); a fragment only by its
+/// start.
+fn begins_frame(payload: &[u8]) -> bool {
+    let Some(&indicator) = payload.first() else { return false };
+    let first_slice = |kind: u8, data: Option<&u8>| !matches!(kind, 1 | 5) || data.is_none_or(|b| b & 0x80 != 0);
+    match indicator & 0x1f {
+        FU_A => payload.get(1).is_some_and(|fu| fu & 0x80 != 0 && first_slice(fu & 0x1f, payload.get(2))),
+        kind @ 1..=23 => first_slice(kind, payload.get(1)),
+        _ => true,
     }
 }
 
@@ -236,9 +270,48 @@ mod tests {
         for (i, &(kind, size)) in nals.iter().enumerate() {
             au.extend_from_slice(&START_CODE);
             au.push(0x60 | kind);
-            au.extend((1..size).map(|j| ((i * 31 + j) % 251 + 1) as u8));
+            // Slices begin with first_mb_in_slice = 0 (a set bit), as the first slice of a
+            // picture does.
+            au.extend((1..size).map(|j| if j == 1 { 0x88 } else { ((i * 31 + j) % 251 + 1) as u8 }));
         }
         au
+    }
+
+    #[test]
+    fn joining_in_the_middle_of_a_keyframe_waits_for_a_whole_one_and_asks() {
+        // A keyframe of three slices (the second and third do not start the picture), then
+        // a delta frame; we join at the second slice.
+        let mut key = access_unit(&[(7, 12), (8, 4), (IDR, 300)]);
+        for _ in 0..2 {
+            key.extend_from_slice(&START_CODE);
+            key.push(0x60 | IDR);
+            key.push(0x40);
+            key.extend(std::iter::repeat_n(7u8, 299));
+        }
+        let all = packets(&key, 400, 10, 3000);
+        let mut d = Depacketizer::new(4);
+        let mut out: Vec<Output> = all[3..].iter().flat_map(|(h, p)| d.push(h.clone(), p)).collect();
+        let delta = packets(&access_unit(&[(1, 80)]), 400, 10 + all.len() as u16, 6000);
+        let next = 10 + (all.len() + delta.len()) as u16;
+        out.extend(delta.into_iter().flat_map(|(h, p)| d.push(h, &p)));
+        assert_eq!(out, [Output::NeedKeyframe]);
+        // The whole keyframe comes: it is decoded.
+        let out: Vec<Output> = packets(&key, 400, next, 9000).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert_eq!(frames(&out), [&key]);
+    }
+
+    #[test]
+    fn what_can_begin_a_frame() {
+        assert!(begins_frame(&[0x67, 0x42]));
+        assert!(begins_frame(&[0x65, 0x88]));
+        assert!(!begins_frame(&[0x65, 0x40]));
+        assert!(!begins_frame(&[0x41, 0x20]));
+        assert!(begins_frame(&[0x7c, 0x85, 0x80]));
+        assert!(!begins_frame(&[0x7c, 0x85, 0x40]));
+        assert!(!begins_frame(&[0x7c, 0x05, 0x80]));
+        assert!(begins_frame(&[0x78, 0, 2, 0x67, 0x42]));
+        assert!(!begins_frame(&[]));
+        assert!(begins_frame(&[0x65]));
     }
 
     fn packets(au: &[u8], max: usize, first_seq: u16, timestamp: u32) -> Vec<(Header, Vec<u8>)> {
