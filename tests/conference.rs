@@ -253,6 +253,9 @@ fn four_headless_peers_each_receive_the_other_three() {
         assert_eq!(names, expected, "{nick}: {last}");
         for peer in peers {
             assert!(peer["fps"].as_f64().unwrap() >= 15.0, "{nick}: {peer}");
+            // Lip sync: their sound and picture arrive within 80 ms of each other.
+            let offset = peer["av_offset_ms"].as_f64().expect("both latencies known");
+            assert!(offset.abs() < 80.0, "{nick}: {peer}");
             assert_eq!(peer["decode_errors"], 0, "{nick}: {peer}");
             assert_eq!(peer["stalled"], false, "{nick}: {peer}");
         }

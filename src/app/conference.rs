@@ -218,6 +218,9 @@ pub struct PeerStats {
     pub stalled: bool,
     /// What the sender says of its camera ("camera off", "camera lost: ...").
     pub note: String,
+    /// How much later their sound plays than their picture shows (negative: earlier), from
+    /// the two latencies; lip sync holds within 80 ms.
+    pub av_offset_ms: Option<f64>,
 }
 
 /// One report a second.
@@ -791,7 +794,16 @@ impl ReceiverThread {
                     self.shared.packets.load(Ordering::Relaxed),
                     self.shared.octets.load(Ordering::Relaxed),
                 );
-                let peers = self.peer_stats(now, elapsed);
+                let mut peers = self.peer_stats(now, elapsed);
+                let audio = self.audio_stats.as_ref().map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone());
+                if let Some(audio) = &audio {
+                    for peer in peers.iter_mut() {
+                        let voice = audio.peers.iter().find(|v| v.cname == cname_of(peer.ssrc));
+                        if let (Some(sound), Some(picture)) = (voice.and_then(|v| v.latency_ms), peer.latency_ms_p50) {
+                            peer.av_offset_ms = Some(((sound - picture) * 10.0).round() / 10.0);
+                        }
+                    }
+                }
                 let camera = self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let stats = Stats {
                     t: (now.duration_since(self.clock.start).as_secs_f64() * 100.0).round() / 100.0,
@@ -806,7 +818,7 @@ impl ReceiverThread {
                         camera,
                     },
                     peers,
-                    audio: self.audio_stats.as_ref().map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+                    audio,
                 };
                 last_sent = sent;
                 (self.sink)(ConferenceEvent::Stats(stats));
@@ -1049,6 +1061,7 @@ impl ReceiverThread {
                     latency_ms_p95: percentile(&latencies, 95.0),
                     stalled,
                     note: r.note.clone(),
+                    av_offset_ms: None,
                 };
                 (r.frames, r.octets, r.packets, r.keyframe_requests) = (0, 0, 0, 0);
                 peer
