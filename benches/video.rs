@@ -117,7 +117,8 @@ fn lanmeet_call() -> CallResult {
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_lanmeet"))
                 .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
-                .args(["--nick", &format!("p{i}"), "--duration", &CALL_SECONDS.to_string()])
+                // Video only, as the other two ways below.
+                .args(["--nick", &format!("p{i}"), "--mic", "off", "--duration", &CALL_SECONDS.to_string()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()

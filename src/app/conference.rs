@@ -8,19 +8,18 @@ use crate::media::camera::{self, Camera};
 use crate::media::codec::{EncoderSettings, H264Decoder, H264Encoder, VideoDecoder, VideoEncoder};
 use crate::media::frame::Frame;
 use crate::media::pattern::TestPattern;
-use crate::net::multicast::{open_group_socket, random_id, MulticastError};
+use crate::net::multicast::{random_id, MulticastError};
+use crate::net::rtp::{self, SendSockets, SessionSockets};
 use crate::proto::rtp::h264::{Depacketizer, Output, Packetizer};
 use crate::proto::rtp::packet::{self, Header, SequenceExtender};
 use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
 use crate::proto::rtp::sdp;
 use crate::proto::Jitter;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::Waker;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -119,10 +118,6 @@ impl ConferenceConfig {
 
     fn audio_group(&self) -> SocketAddrV4 {
         SocketAddrV4::new(*self.group.ip(), self.group.port().wrapping_add(2))
-    }
-
-    fn rtcp_group(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(*self.group.ip(), self.group.port().wrapping_add(1))
     }
 
     /// The SDP description of this conference's video.
@@ -367,19 +362,9 @@ fn now_wall() -> Duration {
 
 /// Join the group and start both threads. Set-up errors come back here, in words.
 pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, MulticastError> {
-    let rtp = open_group_socket(config.group, config.interface, config.ttl)?;
-    let rtcp = open_group_socket(config.rtcp_group(), config.interface, config.ttl)?;
     // A keyframe at 720p is some 40 packets in a burst from each sender.
-    let _ = rtp.set_recv_buffer_size(4 << 20);
-    let _ = rtp.set_send_buffer_size(1 << 20);
-    let rtp_send: std::net::UdpSocket = rtp.try_clone().map_err(MulticastError::Socket)?.into();
-    let rtcp_send: std::net::UdpSocket = rtcp.try_clone().map_err(MulticastError::Socket)?.into();
-    let mut rtp = UdpSocket::from_std(rtp.into());
-    let mut rtcp = UdpSocket::from_std(rtcp.into());
-    let poll = Poll::new().map_err(MulticastError::Socket)?;
-    poll.registry().register(&mut rtp, RTP, Interest::READABLE).map_err(MulticastError::Socket)?;
-    poll.registry().register(&mut rtcp, RTCP, Interest::READABLE).map_err(MulticastError::Socket)?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
+    let (sockets, send) = rtp::open(config.group, config.interface, config.ttl, 4 << 20)?;
+    let waker = sockets.waker.clone();
 
     let ssrc = random_id() as u32;
     let audio = if config.audio {
@@ -415,8 +400,7 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         config: config.clone(),
         ssrc,
         clock,
-        socket: rtp_send,
-        rtcp: rtcp_send.try_clone().map_err(MulticastError::Socket)?,
+        send: send.try_clone().map_err(MulticastError::Socket)?,
         board: board.clone(),
         shared: shared.clone(),
         quit: quit.clone(),
@@ -427,10 +411,8 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         config,
         ssrc,
         clock,
-        rtp,
-        rtcp,
-        rtcp_send,
-        poll,
+        sockets,
+        send,
         board: board.clone(),
         shared,
         quit: quit.clone(),
@@ -459,8 +441,7 @@ struct SenderThread {
     config: ConferenceConfig,
     ssrc: u32,
     clock: Clock,
-    socket: std::net::UdpSocket,
-    rtcp: std::net::UdpSocket,
+    send: SendSockets,
     board: Arc<Board>,
     shared: Arc<Shared>,
     quit: Arc<AtomicBool>,
@@ -586,7 +567,7 @@ impl SenderThread {
                 };
                 sequence = sequence.wrapping_add(1);
                 let bytes = header.write(&payload);
-                if send_all(&self.socket, &bytes, self.config.group) {
+                if self.send.send_rtp(&bytes) {
                     self.shared.packets.fetch_add(1, Ordering::Relaxed);
                     self.shared.octets.fetch_add(payload.len() as u64, Ordering::Relaxed);
                 }
@@ -594,7 +575,7 @@ impl SenderThread {
             self.shared.frames.fetch_add(1, Ordering::Relaxed);
         }
         let bye = rtcp::write(&[Rtcp::Bye { sources: vec![self.ssrc] }]);
-        send_all(&self.rtcp, &bye, self.config.rtcp_group());
+        self.send.send_rtcp(&bye);
     }
 
     fn open(&mut self, choice: CameraChoice) -> Source {
@@ -636,28 +617,10 @@ impl SenderThread {
             },
         ];
         let bytes = rtcp::write(&packets);
-        send_all(&self.rtcp, &bytes, self.config.rtcp_group());
+        self.send.send_rtcp(&bytes);
     }
 }
 
-/// Sends one datagram, waiting a little when the socket's buffer is full. False if it failed.
-fn send_all(socket: &std::net::UdpSocket, bytes: &[u8], to: SocketAddrV4) -> bool {
-    for _ in 0..200 {
-        match socket.send_to(bytes, SocketAddr::V4(to)) {
-            Ok(_) => return true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_micros(200)),
-            Err(e) => {
-                log::debug!("send to {to}: {e}");
-                return false;
-            }
-        }
-    }
-    false
-}
-
-const RTP: Token = Token(0);
-const RTCP: Token = Token(1);
-const WAKE: Token = Token(2);
 
 struct Remote {
     nick: String,
@@ -710,10 +673,8 @@ struct ReceiverThread {
     config: ConferenceConfig,
     ssrc: u32,
     clock: Clock,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    rtcp_send: std::net::UdpSocket,
-    poll: Poll,
+    sockets: SessionSockets,
+    send: SendSockets,
     board: Arc<Board>,
     shared: Arc<Shared>,
     quit: Arc<AtomicBool>,
@@ -736,48 +697,24 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 
 impl ReceiverThread {
     fn run(mut self) {
-        let mut events = Events::with_capacity(64);
-        let mut buffer = vec![0u8; 65536];
         let mut next_report = Instant::now() + REPORT_INTERVAL;
         let mut last_sent = (0u64, 0u64, 0u64, 0u64);
         let mut last_report_at = self.clock.start;
         while !self.quit.load(Ordering::SeqCst) {
             let timeout = next_report.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != io::ErrorKind::Interrupted {
+            match self.sockets.receive(timeout) {
+                Ok(datagrams) => {
+                    for (token, bytes) in datagrams {
+                        if token == rtp::RTP {
+                            self.on_rtp(&bytes);
+                        } else {
+                            self.on_rtcp(&bytes);
+                        }
+                    }
+                }
+                Err(e) => {
                     (self.sink)(ConferenceEvent::Error(format!("network wait failed: {e}")));
                     break;
-                }
-            }
-            for event in events.iter() {
-                match event.token() {
-                    RTP => loop {
-                        match self.rtp.recv_from(&mut buffer) {
-                            Ok((len, _)) => {
-                                let packet = buffer[..len].to_vec();
-                                self.on_rtp(&packet);
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) => {
-                                log::debug!("RTP receive: {e}");
-                                break;
-                            }
-                        }
-                    },
-                    RTCP => loop {
-                        match self.rtcp.recv_from(&mut buffer) {
-                            Ok((len, _)) => {
-                                let packet = buffer[..len].to_vec();
-                                self.on_rtcp(&packet);
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) => {
-                                log::debug!("RTCP receive: {e}");
-                                break;
-                            }
-                        }
-                    },
-                    _ => {}
                 }
             }
             let now = Instant::now();
@@ -944,7 +881,7 @@ impl ReceiverThread {
         remote.last_pli = Some(now);
         remote.keyframe_requests += 1;
         let bytes = rtcp::write(&[Rtcp::PictureLoss { sender: own, media: ssrc }]);
-        send_all(&self.rtcp_send, &bytes, self.config.rtcp_group());
+        self.send.send_rtcp(&bytes);
     }
 
     fn repeat_keyframe_requests(&mut self, now: Instant) {
@@ -1036,7 +973,7 @@ impl ReceiverThread {
             Rtcp::ReceiverReport { ssrc: self.ssrc, reports },
             Rtcp::SourceDescription { ssrc: self.ssrc, cname: cname_of(self.ssrc), name: Some(self.config.nick.clone()), note: None },
         ]);
-        send_all(&self.rtcp_send, &bytes, self.config.rtcp_group());
+        self.send.send_rtcp(&bytes);
     }
 
     fn peer_stats(&mut self, now: Instant, elapsed: f64) -> Vec<PeerStats> {

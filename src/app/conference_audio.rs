@@ -9,18 +9,17 @@ use crate::media::echo::EchoCanceller;
 use crate::media::sound::{Capture, Playback};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
-use crate::net::multicast::{open_group_socket, random_id, MulticastError};
+use crate::net::multicast::{random_id, MulticastError};
+use crate::net::rtp::{self, SendSockets, SessionSockets};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::proto::rtp::packet::{self, Header, SequenceExtender};
 use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
 use crate::proto::Jitter;
 use crossbeam_channel::Sender;
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::Waker;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -169,23 +168,11 @@ fn now_wall() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-fn rtcp_of(group: SocketAddrV4) -> SocketAddrV4 {
-    SocketAddrV4::new(*group.ip(), group.port().wrapping_add(1))
-}
-
 /// Join the audio ports and start both threads. Device problems are reported in the stats
 /// (`mic`, `speaker`) and the call goes on without the device.
 pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -> Result<AudioHandle, MulticastError> {
-    let rtp = open_group_socket(config.group, config.interface, config.ttl)?;
-    let rtcp = open_group_socket(rtcp_of(config.group), config.interface, config.ttl)?;
-    let rtp_send: std::net::UdpSocket = rtp.try_clone().map_err(MulticastError::Socket)?.into();
-    let rtcp_send: std::net::UdpSocket = rtcp.try_clone().map_err(MulticastError::Socket)?.into();
-    let mut rtp = UdpSocket::from_std(rtp.into());
-    let mut rtcp = UdpSocket::from_std(rtcp.into());
-    let poll = Poll::new().map_err(MulticastError::Socket)?;
-    poll.registry().register(&mut rtp, RTP, Interest::READABLE).map_err(MulticastError::Socket)?;
-    poll.registry().register(&mut rtcp, RTCP, Interest::READABLE).map_err(MulticastError::Socket)?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
+    let (sockets, send) = rtp::open(config.group, config.interface, config.ttl, 1 << 20)?;
+    let waker = sockets.waker.clone();
     let ssrc = random_id() as u32;
     let controls = Arc::new(AudioControls::default());
     let stats = Arc::new(Mutex::new(AudioStats::default()));
@@ -201,8 +188,7 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
     let sender = AudioSender {
         config: config.clone(),
         ssrc,
-        socket: rtp_send,
-        rtcp: rtcp_send.try_clone().map_err(MulticastError::Socket)?,
+        send: send.try_clone().map_err(MulticastError::Socket)?,
         controls: controls.clone(),
         quit: quit.clone(),
         sent: sent.clone(),
@@ -216,10 +202,8 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
     let receiver = AudioReceiver {
         config,
         ssrc,
-        rtp,
-        rtcp,
-        rtcp_send,
-        poll,
+        sockets,
+        send,
         controls: controls.clone(),
         stats: stats.clone(),
         quit: quit.clone(),
@@ -242,8 +226,7 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
 struct AudioSender {
     config: AudioConfig,
     ssrc: u32,
-    socket: std::net::UdpSocket,
-    rtcp: std::net::UdpSocket,
+    send: SendSockets,
     controls: Arc<AudioControls>,
     quit: Arc<AtomicBool>,
     /// Packets and payload bytes sent.
@@ -376,13 +359,13 @@ impl AudioSender {
             };
             talking = true;
             sequence = sequence.wrapping_add(1);
-            if self.socket.send_to(&header.write(&payload), SocketAddr::V4(self.config.group)).is_ok() {
+            if self.send.send_rtp(&header.write(&payload)) {
                 self.sent.0.fetch_add(1, Ordering::Relaxed);
                 self.sent.1.fetch_add(payload.len() as u64, Ordering::Relaxed);
             }
         }
         let bye = rtcp::write(&[Rtcp::Bye { sources: vec![self.ssrc] }]);
-        let _ = self.rtcp.send_to(&bye, SocketAddr::V4(rtcp_of(self.config.group)));
+        self.send.send_rtcp(&bye);
     }
 
     fn send_report(&self, now: Instant) {
@@ -398,13 +381,10 @@ impl AudioSender {
             },
             Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: None },
         ];
-        let _ = self.rtcp.send_to(&rtcp::write(&packets), SocketAddr::V4(rtcp_of(self.config.group)));
+        self.send.send_rtcp(&rtcp::write(&packets));
     }
 }
 
-const RTP: Token = Token(0);
-const RTCP: Token = Token(1);
-const WAKE: Token = Token(2);
 
 struct Remote {
     nick: String,
@@ -429,10 +409,8 @@ struct Remote {
 struct AudioReceiver {
     config: AudioConfig,
     ssrc: u32,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    rtcp_send: std::net::UdpSocket,
-    poll: Poll,
+    sockets: SessionSockets,
+    send: SendSockets,
     controls: Arc<AudioControls>,
     stats: Arc<Mutex<AudioStats>>,
     quit: Arc<AtomicBool>,
@@ -462,8 +440,6 @@ impl AudioReceiver {
                 }
             },
         };
-        let mut events = Events::with_capacity(64);
-        let mut buffer = vec![0u8; 2048];
         let mut next_tick = Instant::now() + FRAME_TIME;
         let mut next_report = Instant::now() + Duration::from_secs(1);
         let mut last_sent = (0u64, 0u64);
@@ -471,26 +447,17 @@ impl AudioReceiver {
         let mut frame = [0.0f32; FRAME];
         while !self.quit.load(Ordering::SeqCst) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
-            if self.poll.poll(&mut events, Some(timeout)).is_err() {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            for event in events.iter() {
-                let token = event.token();
-                loop {
-                    let socket = if token == RTP { &self.rtp } else if token == RTCP { &self.rtcp } else { break };
-                    match socket.recv_from(&mut buffer) {
-                        Ok((len, _)) => {
-                            let bytes = buffer[..len].to_vec();
-                            if token == RTP {
-                                self.on_rtp(&bytes);
-                            } else {
-                                self.on_rtcp(&bytes);
-                            }
+            match self.sockets.receive(timeout) {
+                Ok(datagrams) => {
+                    for (token, bytes) in datagrams {
+                        if token == rtp::RTP {
+                            self.on_rtp(&bytes);
+                        } else {
+                            self.on_rtcp(&bytes);
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => break,
                     }
                 }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
             let now = Instant::now();
             // One frame per 20 ms that passed: a thread that was held up catches up (at most
@@ -696,6 +663,6 @@ impl AudioReceiver {
             Rtcp::ReceiverReport { ssrc: self.ssrc, reports },
             Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: None },
         ]);
-        let _ = self.rtcp_send.send_to(&bytes, SocketAddr::V4(rtcp_of(self.config.group)));
+        self.send.send_rtcp(&bytes);
     }
 }

@@ -5,7 +5,7 @@
 
 use super::audio::{FRAME, SAMPLE_RATE};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
-use cpal::{Device, SampleFormat, Stream, StreamConfig};
+use cpal::{Device, FromSample, SampleFormat, SizedSample, Stream, StreamConfig};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -75,6 +75,60 @@ fn config(device: &Device, input: bool, name: &str) -> Result<(StreamConfig, Sam
     Ok((config, chosen.sample_format()))
 }
 
+/// A capture stream whose callback keeps the first channel, as f32, in the ring buffer; no
+/// allocation there. Samples that do not fit are counted in `lost`.
+fn input_stream<T: SizedSample>(
+    device: &Device,
+    config: StreamConfig,
+    channels: usize,
+    mut producer: HeapProd<f32>,
+    lost: Arc<AtomicU64>,
+    on_error: impl FnMut(cpal::Error) + Send + 'static,
+) -> Result<Stream, cpal::Error>
+where
+    f32: FromSample<T>,
+{
+    device.build_input_stream(
+        config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            for frame in data.chunks(channels) {
+                if producer.try_push(<f32 as FromSample<T>>::from_sample_(frame[0])).is_err() {
+                    lost.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        },
+        on_error,
+        None,
+    )
+}
+
+/// A playback stream whose callback plays the ring buffer's samples on every channel, and
+/// silence when it runs dry; counts (silent samples, samples taken).
+fn output_stream<T: SizedSample + FromSample<f32>>(
+    device: &Device,
+    config: StreamConfig,
+    channels: usize,
+    mut consumer: HeapCons<f32>,
+    (short, taken): (Arc<AtomicU64>, Arc<AtomicU64>),
+    on_error: impl FnMut(cpal::Error) + Send + 'static,
+) -> Result<Stream, cpal::Error> {
+    device.build_output_stream(
+        config,
+        move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            for frame in data.chunks_mut(channels) {
+                let sample = consumer.try_pop().unwrap_or_else(|| {
+                    short.fetch_add(1, Ordering::Relaxed);
+                    0.0
+                });
+                frame.fill(<T as FromSample<f32>>::from_sample_(sample.clamp(-1.0, 1.0)));
+            }
+            taken.fetch_add((data.len() / channels) as u64, Ordering::Relaxed);
+        },
+        on_error,
+        None,
+    )
+}
+
 /// The microphone: 20 ms frames of mono samples.
 pub struct Capture {
     pub name: String,
@@ -92,38 +146,15 @@ impl Capture {
         let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| id.to_string());
         let (config, format) = config(&device, true, &name)?;
         let channels = usize::from(config.channels).max(1);
-        let (mut producer, samples): (HeapProd<f32>, HeapCons<f32>) = HeapRb::new(RING).split();
+        let (producer, samples): (HeapProd<f32>, HeapCons<f32>) = HeapRb::new(RING).split();
         let failed = Arc::new(AtomicBool::new(false));
         let overflows = Arc::new(AtomicU64::new(0));
         let (flag, lost) = (failed.clone(), overflows.clone());
         let on_error = move |_| flag.store(true, Ordering::Relaxed);
         let start = |detail: String| SoundError::Start { device: name.clone(), detail };
         let stream = match format {
-            SampleFormat::F32 => device.build_input_stream(
-                config,
-                move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                    // The first channel only; no allocation here.
-                    for frame in data.chunks(channels) {
-                        if producer.try_push(frame[0]).is_err() {
-                            lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                },
-                on_error,
-                None,
-            ),
-            _ => device.build_input_stream(
-                config,
-                move |data: &[i16], _: &cpal::InputCallbackInfo| {
-                    for frame in data.chunks(channels) {
-                        if producer.try_push(f32::from(frame[0]) / 32768.0).is_err() {
-                            lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                },
-                on_error,
-                None,
-            ),
+            SampleFormat::F32 => input_stream::<f32>(&device, config, channels, producer, lost, on_error),
+            _ => input_stream::<i16>(&device, config, channels, producer, lost, on_error),
         }
         .map_err(|e| start(e.to_string()))?;
         stream.play().map_err(|e| start(e.to_string()))?;
@@ -165,7 +196,7 @@ impl Playback {
         let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| id.to_string());
         let (config, format) = config(&device, false, &name)?;
         let channels = usize::from(config.channels).max(1);
-        let (samples, mut consumer): (HeapProd<f32>, HeapCons<f32>) = HeapRb::new(RING).split();
+        let (samples, consumer): (HeapProd<f32>, HeapCons<f32>) = HeapRb::new(RING).split();
         let failed = Arc::new(AtomicBool::new(false));
         let underruns = Arc::new(AtomicU64::new(0));
         let played = Arc::new(AtomicU64::new(0));
@@ -173,36 +204,8 @@ impl Playback {
         let on_error = move |_| flag.store(true, Ordering::Relaxed);
         let start = |detail: String| SoundError::Start { device: name.clone(), detail };
         let stream = match format {
-            SampleFormat::F32 => device.build_output_stream(
-                config,
-                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                    for frame in data.chunks_mut(channels) {
-                        let sample = consumer.try_pop().unwrap_or_else(|| {
-                            short.fetch_add(1, Ordering::Relaxed);
-                            0.0
-                        });
-                        frame.fill(sample);
-                    }
-                    taken.fetch_add((data.len() / channels) as u64, Ordering::Relaxed);
-                },
-                on_error,
-                None,
-            ),
-            _ => device.build_output_stream(
-                config,
-                move |data: &mut [i16], _: &cpal::OutputCallbackInfo| {
-                    for frame in data.chunks_mut(channels) {
-                        let sample = consumer.try_pop().unwrap_or_else(|| {
-                            short.fetch_add(1, Ordering::Relaxed);
-                            0.0
-                        });
-                        frame.fill((sample.clamp(-1.0, 1.0) * 32767.0) as i16);
-                    }
-                    taken.fetch_add((data.len() / channels) as u64, Ordering::Relaxed);
-                },
-                on_error,
-                None,
-            ),
+            SampleFormat::F32 => output_stream::<f32>(&device, config, channels, consumer, (short, taken), on_error),
+            _ => output_stream::<i16>(&device, config, channels, consumer, (short, taken), on_error),
         }
         .map_err(|e| start(e.to_string()))?;
         stream.play().map_err(|e| start(e.to_string()))?;

@@ -3,4 +3,5 @@
 //! plain Rust values.
 
 pub mod multicast;
+pub mod rtp;
 pub mod unicast;
