@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 const IDR: u8 = 5;
+const SPS: u8 = 7;
+const PPS: u8 = 8;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The NAL units of an Annex B byte stream, without start codes.
@@ -104,6 +106,9 @@ pub struct Depacketizer {
     asked: bool,
     /// No frame has been begun yet: the first one may have started before we joined.
     first: bool,
+    /// Sequence and picture parameter sets seen: without them no keyframe decodes.
+    have_sps: bool,
+    have_pps: bool,
     /// Packets dropped as duplicates or as too late.
     pub duplicates: u64,
 }
@@ -120,6 +125,8 @@ impl Depacketizer {
             waiting_for_keyframe: true,
             asked: false,
             first: true,
+            have_sps: false,
+            have_pps: false,
             duplicates: 0,
         }
     }
@@ -213,8 +220,11 @@ impl Depacketizer {
     }
 
     fn add_nal(&mut self, nal: &[u8]) {
-        if nal[0] & 0x1f == IDR {
-            self.frame.keyframe = true;
+        match nal[0] & 0x1f {
+            IDR => self.frame.keyframe = true,
+            SPS => self.have_sps = true,
+            PPS => self.have_pps = true,
+            _ => {}
         }
         self.frame.data.extend_from_slice(&START_CODE);
         self.frame.data.extend_from_slice(nal);
@@ -231,8 +241,9 @@ impl Depacketizer {
             self.waiting_for_keyframe = true;
             return;
         }
-        if self.waiting_for_keyframe && !frame.keyframe {
-            // Joined between keyframes: ask rather than wait for the next one.
+        if self.waiting_for_keyframe && !(frame.keyframe && self.have_sps && self.have_pps) {
+            // Joined between keyframes, or after the parameter sets went by: ask rather than
+            // wait for the next keyframe.
             if !self.asked {
                 out.push(Output::NeedKeyframe);
                 self.asked = true;
@@ -301,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn a_keyframe_without_parameter_sets_is_not_decodable() {
+        // Joined at the keyframe's first slice, after its SPS and PPS went by.
+        let mut d = Depacketizer::new(4);
+        let out: Vec<Output> = packets(&access_unit(&[(IDR, 300)]), 400, 5, 3000).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert_eq!(out, [Output::NeedKeyframe]);
+        let key = access_unit(&[(SPS, 12), (PPS, 4), (IDR, 300)]);
+        let out: Vec<Output> = packets(&key, 400, 6, 6000).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert_eq!(frames(&out), [&key]);
+    }
+
+    #[test]
     fn what_can_begin_a_frame() {
         assert!(begins_frame(&[0x67, 0x42]));
         assert!(begins_frame(&[0x65, 0x88]));
@@ -342,10 +364,11 @@ mod tests {
     fn round_trip_at_every_fragment_boundary() {
         let max = 100;
         for size in [1, 2, 99, 100, 101, 197, 198, 199, 200, 296, 297, 1000] {
-            let au = access_unit(&[(IDR, size)]);
+            let au = access_unit(&[(SPS, 12), (PPS, 4), (IDR, size)]);
             let sent = packets(&au, max, 65534, 3000);
             assert!(sent.iter().all(|(_, p)| p.len() <= max), "size {size}");
-            assert_eq!(sent.len(), if size <= max { 1 } else { (size - 1).div_ceil(max - 2) }, "size {size}");
+            // The SPS and the PPS, one packet each, then the IDR slice.
+            assert_eq!(sent.len(), 2 + if size <= max { 1 } else { (size - 1).div_ceil(max - 2) }, "size {size}");
             let mut d = Depacketizer::new(8);
             let out: Vec<Output> = sent.into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
             assert_eq!(out, [Output::Frame { timestamp: 3000, data: au.clone(), keyframe: true }], "size {size}");
@@ -374,7 +397,7 @@ mod tests {
     #[test]
     fn loss_drops_the_frame_asks_for_a_keyframe_and_waits_for_one() {
         let max = 100;
-        let key = access_unit(&[(IDR, 350)]);
+        let key = access_unit(&[(SPS, 12), (PPS, 4), (IDR, 350)]);
         let delta = access_unit(&[(1, 250)]);
         let mut stream = packets(&key, max, 10, 0);
         let mut seq = 10 + stream.len() as u16;
@@ -403,7 +426,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_reordering_within_the_window_change_nothing() {
-        let au = access_unit(&[(IDR, 600)]);
+        let au = access_unit(&[(SPS, 12), (PPS, 4), (IDR, 600)]);
         let mut sent = packets(&au, 100, 65533, 7);
         sent.swap(1, 3);
         sent.insert(2, sent[0].clone());
@@ -423,8 +446,9 @@ mod tests {
     proptest! {
         #[test]
         fn any_access_unit_survives_packetizing(sizes in prop::collection::vec(1usize..3000, 1..5), max in 20usize..1200, seq: u16) {
-            let mut nals: Vec<(u8, usize)> = sizes.iter().map(|&s| (1, s)).collect();
-            nals[0].0 = IDR;
+            let mut nals: Vec<(u8, usize)> = vec![(SPS, 12), (PPS, 4)];
+            nals.extend(sizes.iter().map(|&s| (1, s)));
+            nals[2].0 = IDR;
             let au = access_unit(&nals);
             let mut d = Depacketizer::new(16);
             let out: Vec<Output> = packets(&au, max, seq, 1).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
