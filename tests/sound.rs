@@ -57,3 +57,40 @@ fn playback_takes_samples_and_fills_gaps_with_silence() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(playback.underruns.load(Ordering::Relaxed) > before);
 }
+
+#[test]
+fn a_device_at_another_rate_is_converted_to_and_from_48_khz() {
+    let mut capture = Capture::open_at(NULL, 44_100).expect("open the null device at 44.1 kHz");
+    assert_eq!(capture.rate, 44_100);
+    let mut frame = [1.0f32; FRAME];
+    let mut frames = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(500) {
+        if capture.read_frame(&mut frame, Duration::from_millis(200)).unwrap() {
+            frames += 1;
+        }
+    }
+    assert!(frames >= 20, "{frames} frames in half a second");
+    assert!(frame.iter().all(|s| s.abs() < 1e-6), "silence stays silence through the converter");
+
+    let mut playback = Playback::open_at(NULL, 44_100).expect("open the null device at 44.1 kHz");
+    assert_eq!(playback.rate, 44_100);
+    let tone: Vec<f32> = (0..FRAME).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+    let start = Instant::now();
+    let mut next = start;
+    let mut written = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        playback.write(&tone).unwrap();
+        written += FRAME;
+        next += Duration::from_millis(20);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    // Let the ring drain.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(playback.queued(), 0);
+    let from_us = playback.played.load(Ordering::Relaxed);
+    // What reached the device is at its own rate: 44.1 samples for each 48 of ours, less what
+    // waits in the converter for a whole chunk (under 10 ms).
+    let expected = written as f64 * 44_100.0 / 48_000.0;
+    assert!(from_us as f64 <= expected + 1.0 && from_us as f64 > expected - 441.0, "{from_us} samples for {expected}");
+}

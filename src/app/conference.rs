@@ -736,7 +736,7 @@ impl ReceiverThread {
                 if let Some(audio) = &audio {
                     for peer in peers.iter_mut() {
                         let voice = audio.peers.iter().find(|v| v.cname == cname_of(peer.ssrc));
-                        if let (Some(sound), Some(picture)) = (voice.and_then(|v| v.latency_ms), peer.latency_ms_p50) {
+                        if let (Some(sound), Some(picture)) = (voice.and_then(|v| v.latency_ms_p50), peer.latency_ms_p50) {
                             peer.av_offset_ms = Some(((sound - picture) * 10.0).round() / 10.0);
                         }
                     }

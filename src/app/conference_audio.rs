@@ -1,6 +1,9 @@
 //! The conference's audio: one thread captures (microphone or synthetic voice), encodes Opus
 //! and sends RTP; another receives, keeps one jitter buffer per participant, decodes (with FEC
-//! and concealment), mixes with per-participant volume and a limiter, and plays every 20 ms.
+//! and concealment), mixes with per-participant volume and a limiter, and plays every 5 ms.
+//! Each participant's decoded samples wait in a short queue, so that playout starts a talk spurt
+//! within 5 ms (plus a small guard) of its packet's arrival rather than at the next 20 ms
+//! boundary of the mixer; the jitter buffer still works in whole frames.
 //! Audio has its own ports (the video's RTP port + 2 for RTP, + 3 for RTCP) and SSRC, and the
 //! video's CNAME, so that a receiver can pair a participant's audio with their video.
 
@@ -18,7 +21,7 @@ use crate::proto::Jitter;
 use crossbeam_channel::Sender;
 use mio::Waker;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +29,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const FRAME_TIME: Duration = Duration::from_millis(20);
+/// The mixer's step: 5 ms of samples.
+const MIX_BLOCK: usize = FRAME / 4;
+const MIX_TIME: Duration = Duration::from_millis(5);
+/// The least time from a talk spurt's newest packet to the start of its playout, so that the
+/// packets after it may come a little late and still make their turn.
+const GUARD: Duration = Duration::from_millis(2);
 /// A level above this (dBFS, over a 20 ms frame) counts as speaking.
 const SPEAKING_DB: f32 = -45.0;
 
@@ -111,7 +120,9 @@ pub struct AudioPeer {
     /// Mouth-to-ear without the devices' buffers (median of the interval): from the capture of
     /// a frame's first sample, mapped through the sender's reports, to its playout. It holds
     /// the packetisation (20 ms), the network and the jitter buffer.
-    pub latency_ms: Option<f64>,
+    pub latency_ms_p50: Option<f64>,
+    /// The 95th percentile of the same, over the interval's frames.
+    pub latency_ms_p95: Option<f64>,
     /// The loudest 20 ms of the interval, in dB below full scale.
     pub level_db: f64,
     pub speaking: bool,
@@ -161,6 +172,20 @@ impl AudioHandle {
 impl Drop for AudioHandle {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Closes a lost device on a thread of its own: closing a stalled device can wait on its driver,
+/// and the call must not wait with it.
+fn release<T: Send + 'static>(device: T) {
+    let _ = std::thread::Builder::new().name("sound-release".into()).spawn(move || drop(device));
+}
+
+/// A device's name, with its rate when it is not 48 kHz (converted).
+fn device_state(name: &str, rate: u32) -> String {
+    match rate {
+        SAMPLE_RATE => name.to_string(),
+        _ => format!("{name} ({:.1} kHz, converted)", f64::from(rate) / 1000.0),
     }
 }
 
@@ -267,7 +292,7 @@ impl AudioSender {
             }
             MicChoice::Device(id) => match Capture::open(id) {
                 Ok(capture) => {
-                    self.set_state(capture.name.clone());
+                    self.set_state(device_state(&capture.name, capture.rate));
                     Mic::Device(capture)
                 }
                 Err(e) => {
@@ -313,7 +338,9 @@ impl AudioSender {
                         let text = format!("microphone lost: {e}");
                         (self.on_error)(text.clone());
                         self.set_state(text);
-                        mic = Mic::Nothing;
+                        if let Mic::Device(capture) = std::mem::replace(&mut mic, Mic::Nothing) {
+                            release(capture);
+                        }
                         false
                     }
                 },
@@ -397,6 +424,12 @@ struct Remote {
     /// Capture-to-playout of the frames played in this interval, in ms.
     latencies: Vec<f64>,
     last_heard: Instant,
+    /// When the newest RTP packet came.
+    last_packet: Instant,
+    /// Decoded samples not yet mixed.
+    pcm: VecDeque<f32>,
+    /// A talk spurt is playing (the jitter buffer gave frames).
+    playing: bool,
     packets: u64,
     recovered: u64,
     concealed: u64,
@@ -430,7 +463,7 @@ impl AudioReceiver {
             SpeakerChoice::Null => (None, "none".to_string()),
             SpeakerChoice::Device(id) => match Playback::open(id) {
                 Ok(playback) => {
-                    let name = playback.name.clone();
+                    let name = device_state(&playback.name, playback.rate);
                     (Some(playback), name)
                 }
                 Err(e) => {
@@ -440,10 +473,10 @@ impl AudioReceiver {
                 }
             },
         };
-        let mut next_tick = Instant::now() + FRAME_TIME;
+        let mut next_tick = Instant::now() + MIX_TIME;
         let mut next_report = Instant::now() + Duration::from_secs(1);
         let mut last_sent = (0u64, 0u64);
-        let mut mix = [0.0f32; FRAME];
+        let mut mix = [0.0f32; MIX_BLOCK];
         let mut frame = [0.0f32; FRAME];
         while !self.quit.load(Ordering::SeqCst) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
@@ -460,18 +493,18 @@ impl AudioReceiver {
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
             let now = Instant::now();
-            // One frame per 20 ms that passed: a thread that was held up catches up (at most
+            // One block per 5 ms that passed: a thread that was held up catches up (at most
             // 200 ms of it) rather than letting the buffers grow.
             let mut due = 0;
-            while now >= next_tick && due < 10 {
-                next_tick += FRAME_TIME;
+            while now >= next_tick && due < 40 {
+                next_tick += MIX_TIME;
                 due += 1;
             }
             if now >= next_tick {
-                next_tick = now + FRAME_TIME;
+                next_tick = now + MIX_TIME;
             }
             for _ in 0..due {
-                self.tick(&mut mix, &mut frame);
+                self.tick(now, &mut mix, &mut frame);
                 let failed = playback.as_mut().and_then(|p| p.write(&mix).err());
                 if playback.is_some() {
                     self.far_end.push_slice(&mix);
@@ -480,7 +513,9 @@ impl AudioReceiver {
                     // The call goes on without sound out.
                     speaker = format!("speaker lost: {e}");
                     (self.on_error)(speaker.clone());
-                    playback = None;
+                    if let Some(playback) = playback.take() {
+                        release(playback);
+                    }
                 }
             }
             if now >= next_report {
@@ -522,6 +557,9 @@ impl AudioReceiver {
             clock: None,
             latencies: Vec::new(),
             last_heard: now,
+            last_packet: now,
+            pcm: VecDeque::with_capacity(2 * FRAME),
+            playing: false,
             packets: 0,
             recovered: 0,
             concealed: 0,
@@ -529,6 +567,7 @@ impl AudioReceiver {
             loud_at: None,
         });
         remote.last_heard = now;
+        remote.last_packet = now;
         remote.packets += 1;
         let sequence = remote.extender.extend(header.sequence);
         let arrival = (since_start.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32;
@@ -564,60 +603,79 @@ impl AudioReceiver {
         }
     }
 
-    /// One 20 ms playout step: every participant's next frame, mixed.
-    fn tick(&mut self, mix: &mut [f32; FRAME], frame: &mut [f32; FRAME]) {
+    /// One 5 ms playout step: every participant's next samples, mixed. A participant whose
+    /// queue runs short takes the next frame from its jitter buffer and decodes it.
+    fn tick(&mut self, now: Instant, mix: &mut [f32; MIX_BLOCK], frame: &mut [f32; FRAME]) {
         mix.fill(0.0);
-        let wall = (self.start_wall + self.start.elapsed()).as_secs_f64();
-        let volumes = self.controls.volumes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let wall = (self.start_wall + now.duration_since(self.start)).as_secs_f64();
+        let volumes = self.controls.volumes.lock().unwrap_or_else(|e| e.into_inner());
         for (ssrc, remote) in self.remotes.iter_mut() {
-            let playout = remote.buffer.pop();
-            if matches!(playout, Playout::Silence) {
-                continue;
-            }
-            let timestamp = remote.buffer.last_timestamp();
-            // Mouth to ear, less the devices: from the capture of the frame's first sample (the
-            // sender's report maps its timestamp to the sender's clock) to its playout, now.
-            if let (Some(ts), Some((ntp, rtp_timestamp))) = (timestamp, remote.clock) {
-                let offset = ts.wrapping_sub(rtp_timestamp) as i32;
-                let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / f64::from(SAMPLE_RATE);
-                if remote.latencies.len() < 100 {
-                    remote.latencies.push((wall - captured) * 1000.0);
+            if !remote.playing && remote.pcm.is_empty() {
+                let guard = GUARD.max(remote.buffer.jitter() * 3).min(FRAME_TIME);
+                if now < remote.last_packet + guard {
+                    continue;
                 }
             }
-            let decoder = match remote.decoder.as_mut() {
-                Some(decoder) => decoder,
-                None => match OpusDecoder::new() {
-                    Ok(decoder) => remote.decoder.insert(decoder),
-                    Err(_) => continue,
-                },
-            };
-            let result = match &playout {
-                Playout::Frame(packet) => decoder.decode(packet, frame),
-                Playout::Redundancy(next) => {
-                    remote.recovered += 1;
-                    decoder.recover(next, frame)
+            while remote.pcm.len() < MIX_BLOCK {
+                let playout = remote.buffer.pop();
+                if matches!(playout, Playout::Silence) {
+                    remote.playing = false;
+                    break;
                 }
-                Playout::Conceal => {
+                remote.playing = true;
+                let timestamp = remote.buffer.last_timestamp();
+                // Mouth to ear, less the devices: from the capture of the frame's first sample
+                // (the sender's report maps its timestamp to the sender's clock) to its playout,
+                // after the samples still queued before it.
+                if let (Some(ts), Some((ntp, rtp_timestamp))) = (timestamp, remote.clock) {
+                    let offset = ts.wrapping_sub(rtp_timestamp) as i32;
+                    let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / f64::from(SAMPLE_RATE);
+                    let plays = wall + remote.pcm.len() as f64 / f64::from(SAMPLE_RATE);
+                    if remote.latencies.len() < 100 {
+                        remote.latencies.push((plays - captured) * 1000.0);
+                    }
+                }
+                let decoder = match remote.decoder.as_mut() {
+                    Some(decoder) => decoder,
+                    None => match OpusDecoder::new() {
+                        Ok(decoder) => remote.decoder.insert(decoder),
+                        Err(_) => break,
+                    },
+                };
+                let result = match &playout {
+                    Playout::Frame(packet) => decoder.decode(packet, frame),
+                    Playout::Redundancy(next) => {
+                        remote.recovered += 1;
+                        decoder.recover(next, frame)
+                    }
+                    Playout::Conceal => {
+                        remote.concealed += 1;
+                        decoder.conceal(frame)
+                    }
+                    Playout::Silence => Ok(()),
+                };
+                if result.is_err() {
+                    // A packet the decoder refuses: conceal instead.
+                    let _ = decoder.conceal(frame);
                     remote.concealed += 1;
-                    decoder.conceal(frame)
                 }
-                Playout::Silence => Ok(()),
-            };
-            if result.is_err() {
-                // A packet the decoder refuses: conceal instead.
-                let _ = decoder.conceal(frame);
-                remote.concealed += 1;
-            }
-            let level = audio::energy(frame);
-            remote.level = remote.level.max(level);
-            if 10.0 * level.max(1e-12).log10() > SPEAKING_DB {
-                remote.loud_at = Some(Instant::now());
-            }
-            if let (Some(tap), Some(timestamp)) = (&self.config.tap, timestamp) {
-                let _ = tap.try_send(AudioTap::Played { ssrc: *ssrc, cname: remote.cname.clone(), timestamp, samples: frame.to_vec() });
+                let level = audio::energy(frame);
+                remote.level = remote.level.max(level);
+                if 10.0 * level.max(1e-12).log10() > SPEAKING_DB {
+                    remote.loud_at = Some(now);
+                }
+                if let (Some(tap), Some(timestamp)) = (&self.config.tap, timestamp) {
+                    let _ = tap.try_send(AudioTap::Played { ssrc: *ssrc, cname: remote.cname.clone(), timestamp, samples: frame.to_vec() });
+                }
+                remote.pcm.extend(frame.iter());
             }
             let gain = volumes.get(&remote.cname).map_or(1.0, |v| *v as f32 / 100.0);
-            audio::mix_into(mix, frame, gain);
+            let n = remote.pcm.len().min(MIX_BLOCK);
+            let (front, back) = remote.pcm.as_slices();
+            let first = front.len().min(n);
+            audio::mix_into(&mut mix[..first], &front[..first], gain);
+            audio::mix_into(&mut mix[first..n], &back[..n - first], gain);
+            remote.pcm.drain(..n);
         }
         audio::limit(mix);
     }
@@ -631,7 +689,9 @@ impl AudioReceiver {
                 let mut latencies = std::mem::take(&mut r.latencies);
                 latencies.sort_by(f64::total_cmp);
                 let latency = latencies.get(latencies.len() / 2).copied();
-                let buffer_ms = r.buffer.delay().as_secs_f64() * 1000.0;
+                let latency_p95 = latencies.get((latencies.len() * 95 / 100).min(latencies.len().saturating_sub(1))).copied();
+                let queued = r.pcm.len() as f64 / f64::from(SAMPLE_RATE);
+                let buffer_ms = ((r.buffer.delay().as_secs_f64() + queued) * 10_000.0).round() / 10.0;
                 let level_db = if r.level > 0.0 { (10.0 * f64::from(r.level).log10()).max(-90.0) } else { -90.0 };
                 let peer = AudioPeer {
                     ssrc: *ssrc,
@@ -643,7 +703,8 @@ impl AudioReceiver {
                     concealed: r.concealed,
                     jitter_ms: (r.buffer.jitter().as_secs_f64() * 10_000.0).round() / 10.0,
                     buffer_ms,
-                    latency_ms: latency.map(|l| (l * 10.0).round() / 10.0),
+                    latency_ms_p50: latency.map(|l| (l * 10.0).round() / 10.0),
+                    latency_ms_p95: latency_p95.map(|l| (l * 10.0).round() / 10.0),
                     level_db: (level_db * 10.0).round() / 10.0,
                     // Heard within the last half second: pauses between words do not blink.
                     speaking: r.loud_at.is_some_and(|t| now.duration_since(t) < Duration::from_millis(500)),

@@ -9,7 +9,7 @@ use crate::media::sound;
 use crate::net::multicast;
 use core::pin::Pin;
 use cxx_qt::{CxxQtType, Threading};
-use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QImage, QImageFormat, QModelIndex, QRect, QString, QStringList, QVariant};
+use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QImage, QImageFormat, QModelIndex, QRect, QString, QStringList, QVariant, QVector};
 use std::sync::{Arc, Mutex};
 
 #[cxx_qt::bridge(namespace = "lanmeet::conference")]
@@ -42,6 +42,8 @@ pub mod qobject {
         type QVariant = cxx_qt_lib::QVariant;
         include!("cxx-qt-lib/qmodelindex.h");
         type QModelIndex = cxx_qt_lib::QModelIndex;
+        include!("cxx-qt-lib/qvector.h");
+        type QVector_i32 = cxx_qt_lib::QVector<i32>;
         include!("cxx-qt-lib/qsizef.h");
         type QSizeF = cxx_qt_lib::QSizeF;
         include!("cxx-qt-lib/qpainter.h");
@@ -117,6 +119,12 @@ pub mod qobject {
         #[inherit]
         #[cxx_name = "endResetModel"]
         unsafe fn end_reset_model(self: Pin<&mut ConferenceRoom>);
+        #[inherit]
+        fn index(self: &ConferenceRoom, row: i32, column: i32, parent: &QModelIndex) -> QModelIndex;
+        #[inherit]
+        #[qsignal]
+        #[cxx_name = "dataChanged"]
+        fn data_changed(self: Pin<&mut ConferenceRoom>, top_left: &QModelIndex, bottom_right: &QModelIndex, roles: &QVector_i32);
     }
 
     extern "RustQt" {
@@ -175,7 +183,7 @@ fn current_board() -> Option<Arc<Board>> {
 
 pub const DEFAULT_CONFERENCE_GROUP: &str = "239.0.0.222:23334";
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Tile {
     ssrc: u32,
     nick: String,
@@ -393,10 +401,24 @@ impl qobject::ConferenceRoom {
         self.as_mut().rust_mut().tiles = tiles;
     }
 
+    /// New tiles. The same participants in the same order keep their delegates (and a volume
+    /// slider being dragged): only their figures change. Anyone joining or leaving resets.
     fn reset_tiles(mut self: Pin<&mut Self>, tiles: Vec<Tile>) {
-        unsafe { self.as_mut().begin_reset_model() };
+        let same = tiles.len() == self.tiles.len() && tiles.iter().zip(self.tiles.iter()).all(|(a, b)| a.ssrc == b.ssrc);
+        if !same {
+            unsafe { self.as_mut().begin_reset_model() };
+            self.as_mut().rust_mut().tiles = tiles;
+            unsafe { self.as_mut().end_reset_model() };
+            return;
+        }
+        let changed: Vec<usize> = (0..tiles.len()).filter(|&i| tiles[i] != self.tiles[i]).collect();
         self.as_mut().rust_mut().tiles = tiles;
-        unsafe { self.as_mut().end_reset_model() };
+        if let (Some(&first), Some(&last)) = (changed.first(), changed.last()) {
+            let top = self.index(first as i32, 0, &QModelIndex::default());
+            let bottom = self.index(last as i32, 0, &QModelIndex::default());
+            // No roles named: all of them may have changed.
+            self.as_mut().data_changed(&top, &bottom, &QVector::<i32>::default());
+        }
     }
 
     fn handle(mut self: Pin<&mut Self>, generation: u64, event: ConferenceEvent) {
@@ -454,7 +476,7 @@ impl qobject::ConferenceRoom {
             }
             let voice = stats.audio.as_ref().and_then(|a| a.peers.iter().find(|p| p.cname == cname_of(tile.ssrc)));
             tile.speaking = voice.is_some_and(|v| v.speaking);
-            tile.audio_latency_ms = voice.and_then(|v| v.latency_ms);
+            tile.audio_latency_ms = voice.and_then(|v| v.latency_ms_p50);
         }
         if let Some(audio) = &stats.audio {
             let text = if audio.mic.starts_with("no ") || audio.mic.contains("lost") || audio.speaker.starts_with("no ") || audio.speaker.contains("lost") {
@@ -472,7 +494,6 @@ impl qobject::ConferenceRoom {
             .map(|t| format!("{} {:.0} fps{}{}", t.nick, t.fps, if t.stalled { " stalled" } else { "" }, if t.speaking { " speaking" } else { "" }))
             .collect();
         log::info!("conference tiles: {} peers: {}", tiles.len() - 1, summary.join(", "));
-        // The same rows with new figures: a reset keeps the delegates simple and the rows few.
         self.as_mut().reset_tiles(tiles);
     }
 
