@@ -40,10 +40,7 @@ fn cpu_seconds(pid: &str) -> f64 {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    conference::percentile(sorted, p * 100.0).unwrap_or(f64::NAN)
 }
 
 fn per_frame() {

@@ -10,6 +10,7 @@
 //!
 //! `cargo bench --bench video` (scripts/bench video)
 
+use lanmeet::app::conference;
 use lanmeet::media::codec::{EncoderSettings, H264Decoder, H264Encoder, VideoDecoder, VideoEncoder};
 use lanmeet::media::frame::psnr_y;
 use lanmeet::media::pattern::TestPattern;
@@ -45,10 +46,7 @@ fn cpu_seconds(pid: &str) -> f64 {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    conference::percentile(sorted, p * 100.0).unwrap_or(f64::NAN)
 }
 
 fn group(n: u8) -> SocketAddrV4 {

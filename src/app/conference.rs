@@ -687,7 +687,8 @@ struct ReceiverThread {
     audio_stats: Option<Arc<Mutex<AudioStats>>>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+/// The `p`th percentile (0 to 100) of sorted values, to two decimals; None for no values.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -765,7 +766,7 @@ impl ReceiverThread {
         summary.seconds = self.clock.start.elapsed().as_secs_f64();
         summary.frames_sent = self.shared.frames.load(Ordering::Relaxed);
         summary.bytes_sent = self.shared.octets.load(Ordering::Relaxed);
-        summary.packets_lost = self.sources.values().map(|s| s.stats.lost()).sum::<i64>() + summary.packets_lost;
+        summary.packets_lost += self.sources.values().map(|s| s.stats.lost()).sum::<i64>();
         self.latencies.sort_by(f64::total_cmp);
         summary.latency_ms_p50 = percentile(&self.latencies, 50.0);
         summary.latency_ms_p95 = percentile(&self.latencies, 95.0);

@@ -8,6 +8,7 @@
 //! video's CNAME, so that a receiver can pair a participant's audio with their video.
 
 use crate::media::audio::{self, OpusDecoder, OpusEncoder, Voice, FRAME, OPUS_PAYLOAD_TYPE, SAMPLE_RATE};
+use crate::app::conference::percentile;
 use crate::media::echo::EchoCanceller;
 use crate::media::sound::{Capture, Playback};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
@@ -15,7 +16,7 @@ use ringbuf::{HeapCons, HeapProd, HeapRb};
 use crate::net::multicast::{random_id, MulticastError};
 use crate::net::rtp::{self, SendSockets, SessionSockets};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
-use crate::proto::rtp::packet::{self, Header, SequenceExtender};
+use crate::proto::rtp::packet::{self, Header};
 use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
 use crate::proto::Jitter;
 use crossbeam_channel::Sender;
@@ -267,7 +268,7 @@ struct AudioSender {
 
 enum Mic {
     Voice(Voice),
-    Device(Capture),
+    Device(Box<Capture>),
     Nothing,
 }
 
@@ -293,7 +294,7 @@ impl AudioSender {
             MicChoice::Device(id) => match Capture::open(id) {
                 Ok(capture) => {
                     self.set_state(device_state(&capture.name, capture.rate));
-                    Mic::Device(capture)
+                    Mic::Device(Box::new(capture))
                 }
                 Err(e) => {
                     let text = format!("no microphone: {e}");
@@ -418,7 +419,6 @@ struct Remote {
     cname: String,
     buffer: JitterBuffer,
     decoder: Option<OpusDecoder>,
-    extender: SequenceExtender,
     reception: ReceptionStats,
     clock: Option<(u64, u32)>,
     /// Capture-to-playout of the frames played in this interval, in ms.
@@ -552,7 +552,6 @@ impl AudioReceiver {
             cname: String::new(),
             buffer: JitterBuffer::new(JitterConfig::opus_20ms()),
             decoder: None,
-            extender: SequenceExtender::default(),
             reception: ReceptionStats::default(),
             clock: None,
             latencies: Vec::new(),
@@ -569,10 +568,9 @@ impl AudioReceiver {
         remote.last_heard = now;
         remote.last_packet = now;
         remote.packets += 1;
-        let sequence = remote.extender.extend(header.sequence);
+        let sequence = remote.buffer.push(header.sequence, header.timestamp, packet.payload, since_start);
         let arrival = (since_start.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32;
         remote.reception.packet(sequence, header.timestamp, arrival);
-        remote.buffer.push(header.sequence, header.timestamp, packet.payload, since_start);
     }
 
     fn on_rtcp(&mut self, bytes: &[u8]) {
@@ -688,8 +686,7 @@ impl AudioReceiver {
             .map(|(ssrc, r)| {
                 let mut latencies = std::mem::take(&mut r.latencies);
                 latencies.sort_by(f64::total_cmp);
-                let latency = latencies.get(latencies.len() / 2).copied();
-                let latency_p95 = latencies.get((latencies.len() * 95 / 100).min(latencies.len().saturating_sub(1))).copied();
+                let (latency, latency_p95) = (percentile(&latencies, 50.0), percentile(&latencies, 95.0));
                 let queued = r.pcm.len() as f64 / f64::from(SAMPLE_RATE);
                 let buffer_ms = ((r.buffer.delay().as_secs_f64() + queued) * 10_000.0).round() / 10.0;
                 let level_db = if r.level > 0.0 { (10.0 * f64::from(r.level).log10()).max(-90.0) } else { -90.0 };
@@ -703,8 +700,8 @@ impl AudioReceiver {
                     concealed: r.concealed,
                     jitter_ms: (r.buffer.jitter().as_secs_f64() * 10_000.0).round() / 10.0,
                     buffer_ms,
-                    latency_ms_p50: latency.map(|l| (l * 10.0).round() / 10.0),
-                    latency_ms_p95: latency_p95.map(|l| (l * 10.0).round() / 10.0),
+                    latency_ms_p50: latency,
+                    latency_ms_p95: latency_p95,
                     level_db: (level_db * 10.0).round() / 10.0,
                     // Heard within the last half second: pauses between words do not blink.
                     speaking: r.loud_at.is_some_and(|t| now.duration_since(t) < Duration::from_millis(500)),

@@ -173,6 +173,14 @@ impl RateConverter {
     }
 }
 
+/// The device `id` (capture if `input`), its name, and the configuration to open it with.
+fn prepare(input: bool, id: &str, rate: u32) -> Result<(Device, String, StreamConfig, SampleFormat), SoundError> {
+    let device = find(input, id)?;
+    let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| id.to_string());
+    let (config, format) = config(&device, input, &name, rate)?;
+    Ok((device, name, config, format))
+}
+
 /// A configuration the device offers, mono if it can, f32 or i16, at 48 kHz or else at the
 /// rate nearest to it (`rate` asks for another).
 fn config(device: &Device, input: bool, name: &str, rate: u32) -> Result<(StreamConfig, SampleFormat), SoundError> {
@@ -282,9 +290,7 @@ impl Capture {
 
     /// Opens the capture device `id` at the rate nearest to `rate`, converting to 48 kHz.
     pub fn open_at(id: &str, rate: u32) -> Result<Capture, SoundError> {
-        let device = find(true, id)?;
-        let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| id.to_string());
-        let (config, format) = config(&device, true, &name, rate)?;
+        let (device, name, config, format) = prepare(true, id, rate)?;
         let rate = config.sample_rate;
         let converter = match rate {
             SAMPLE_RATE => None,
@@ -367,9 +373,7 @@ impl Playback {
 
     /// Opens the playback device `id` at the rate nearest to `rate`, converting from 48 kHz.
     pub fn open_at(id: &str, rate: u32) -> Result<Playback, SoundError> {
-        let device = find(false, id)?;
-        let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| id.to_string());
-        let (config, format) = config(&device, false, &name, rate)?;
+        let (device, name, config, format) = prepare(false, id, rate)?;
         let rate = config.sample_rate;
         let converter = match rate {
             SAMPLE_RATE => None,

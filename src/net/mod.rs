@@ -5,3 +5,23 @@
 pub mod multicast;
 pub mod rtp;
 pub mod unicast;
+
+use std::io;
+use std::time::Duration;
+
+/// Sends one datagram with `send`, waiting `pause` whenever the socket's buffer is full (a burst
+/// such as a keyframe), at most `tries` times; an interrupted call is retried at once.
+pub(crate) fn send_patiently(mut send: impl FnMut() -> io::Result<usize>, pause: Duration, tries: u32) -> io::Result<()> {
+    let mut waited = 0;
+    loop {
+        match send() {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && waited < tries => {
+                waited += 1;
+                std::thread::sleep(pause);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -253,19 +253,10 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
 
     fn send(&mut self, bytes: &[u8]) {
         let to = SocketAddr::V4(self.config.group);
-        loop {
-            match self.socket.send_to(bytes, to) {
-                Ok(_) => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The send buffer is full for a moment: wait for it rather than drop.
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => {
-                    (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}")));
-                    return;
-                }
-            }
+        // A chat datagram is waited for rather than dropped while the send buffer is full.
+        let socket = &self.socket;
+        if let Err(e) = super::send_patiently(|| socket.send_to(bytes, to), Duration::from_millis(1), u32::MAX) {
+            (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}")));
         }
     }
 

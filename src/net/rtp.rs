@@ -105,15 +105,12 @@ impl SendSockets {
 /// Sends one datagram, waiting a little when the socket's buffer is full (a keyframe is a burst
 /// of packets). False if it failed.
 fn send(socket: &std::net::UdpSocket, bytes: &[u8], to: SocketAddrV4) -> bool {
-    for _ in 0..200 {
-        match socket.send_to(bytes, SocketAddr::V4(to)) {
-            Ok(_) => return true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_micros(200)),
-            Err(e) => {
-                log::debug!("send to {to}: {e}");
-                return false;
-            }
+    // At most 40 ms of waiting: media that late is better dropped.
+    match super::send_patiently(|| socket.send_to(bytes, SocketAddr::V4(to)), Duration::from_micros(200), 200) {
+        Ok(()) => true,
+        Err(e) => {
+            log::debug!("send to {to}: {e}");
+            false
         }
     }
-    false
 }

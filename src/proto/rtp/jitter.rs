@@ -115,9 +115,14 @@ impl JitterBuffer {
     }
 
     /// A packet arrived at `now` (any monotonic clock) with RTP sequence number `sequence` and
-    /// timestamp `timestamp`.
-    pub fn push(&mut self, sequence: u16, timestamp: u32, payload: &[u8], now: Duration) {
+    /// timestamp `timestamp`. Returns the sequence number extended to 64 bits (wraps counted).
+    pub fn push(&mut self, sequence: u16, timestamp: u32, payload: &[u8], now: Duration) -> u64 {
         let sequence = self.extender.extend(sequence);
+        self.accept(sequence, timestamp, payload, now);
+        sequence
+    }
+
+    fn accept(&mut self, sequence: u64, timestamp: u32, payload: &[u8], now: Duration) {
         self.stats.received += 1;
         self.reference.get_or_insert((sequence, timestamp));
         // Interarrival jitter, in timestamp units.
