@@ -36,8 +36,15 @@ const MIX_TIME: Duration = Duration::from_millis(5);
 /// The least time from a talk spurt's newest packet to the start of its playout, so that the
 /// packets after it may come a little late and still make their turn.
 const GUARD: Duration = Duration::from_millis(2);
+/// What the guard and the 5 ms step leave between arrival and turn on average: jitter up to a
+/// third of it needs no whole frame of buffer.
+const HEADROOM: Duration = Duration::from_micros(4500);
 /// A level above this (dBFS, over a 20 ms frame) counts as speaking.
 const SPEAKING_DB: f32 = -45.0;
+/// A frame below this level is a pause: 5 ms of it can go unheard.
+const QUIET_DB: f32 = -60.0;
+/// Time without a late packet after which the delay it added is given back.
+const CALM: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MicChoice {
@@ -116,6 +123,9 @@ pub struct AudioPeer {
     /// Frames rebuilt from the next packet's redundancy, and concealed, in this interval.
     pub recovered: u64,
     pub concealed: u64,
+    /// Milliseconds bridged (by concealment, 5 ms at a time) while waiting for a late packet,
+    /// in this interval; each adds as much to the delay from then on, until the buffer shrinks.
+    pub waited_ms: u64,
     pub jitter_ms: f64,
     pub buffer_ms: f64,
     /// Mouth-to-ear without the devices' buffers (median of the interval): from the capture of
@@ -137,6 +147,45 @@ pub struct AudioStats {
     pub packets: u64,
     pub kbps: f64,
     pub peers: Vec<AudioPeer>,
+    /// Mouth-to-ear (as `AudioPeer::latency_ms_p50`) over every frame of every participant
+    /// since the start: median and 95th percentile.
+    pub latency_ms_p50_all: Option<f64>,
+    pub latency_ms_p95_all: Option<f64>,
+}
+
+/// Counts of latencies in half-millisecond bins up to a second, for percentiles over a whole
+/// call in constant memory.
+#[derive(Debug, Clone)]
+struct Histogram {
+    bins: Vec<u64>,
+    count: u64,
+}
+
+impl Histogram {
+    const BIN_MS: f64 = 0.5;
+
+    fn new() -> Histogram {
+        Histogram { bins: vec![0; 2000], count: 0 }
+    }
+
+    fn record(&mut self, ms: f64) {
+        let bin = ((ms.max(0.0) / Self::BIN_MS) as usize).min(self.bins.len() - 1);
+        self.bins[bin] += 1;
+        self.count += 1;
+    }
+
+    /// The upper edge of the bin that holds the `p`th percentile (0 to 100).
+    fn percentile(&self, p: f64) -> Option<f64> {
+        let rank = ((p / 100.0 * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, n) in self.bins.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some((i + 1) as f64 * Self::BIN_MS);
+            }
+        }
+        None
+    }
 }
 
 /// What the window or the headless peer can change during a call, shared with the threads.
@@ -241,6 +290,7 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
         mic_state,
         on_error,
         far_end: far_in,
+        all_latencies: Histogram::new(),
     };
     let threads = vec![
         std::thread::Builder::new().name("audio-send".into()).spawn(move || sender.run()).map_err(MulticastError::Thread)?,
@@ -430,6 +480,11 @@ struct Remote {
     pcm: VecDeque<f32>,
     /// A talk spurt is playing (the jitter buffer gave frames).
     playing: bool,
+    /// Time bridged while waiting for late packets, in this interval.
+    waited: Duration,
+    /// Delay those waits added and pauses have not yet given back, and when the last was.
+    added: Duration,
+    last_wait: Option<Instant>,
     packets: u64,
     recovered: u64,
     concealed: u64,
@@ -455,6 +510,8 @@ struct AudioReceiver {
     mic_state: Arc<Mutex<String>>,
     on_error: Arc<dyn Fn(String) + Send + Sync>,
     far_end: HeapProd<f32>,
+    /// Every frame's mouth-to-ear latency since the start.
+    all_latencies: Histogram,
 }
 
 impl AudioReceiver {
@@ -530,6 +587,8 @@ impl AudioReceiver {
                     packets: sent.0 - last_sent.0,
                     kbps: ((sent.1 - last_sent.1) as f64 * 8.0 / 1000.0).round(),
                     peers,
+                    latency_ms_p50_all: self.all_latencies.percentile(50.0),
+                    latency_ms_p95_all: self.all_latencies.percentile(95.0),
                 };
                 last_sent = sent;
                 *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = report;
@@ -550,7 +609,8 @@ impl AudioReceiver {
         let remote = self.remotes.entry(header.ssrc).or_insert_with(|| Remote {
             nick: String::new(),
             cname: String::new(),
-            buffer: JitterBuffer::new(JitterConfig::opus_20ms()),
+            // It is asked again every 5 ms while it waits for a late frame: 40 asks are 200 ms.
+            buffer: JitterBuffer::new(JitterConfig { headroom: HEADROOM, rebuffer_after: 40, ..JitterConfig::opus_20ms() }),
             decoder: None,
             reception: ReceptionStats::default(),
             clock: None,
@@ -559,6 +619,9 @@ impl AudioReceiver {
             last_packet: now,
             pcm: VecDeque::with_capacity(2 * FRAME),
             playing: false,
+            waited: Duration::ZERO,
+            added: Duration::ZERO,
+            last_wait: None,
             packets: 0,
             recovered: 0,
             concealed: 0,
@@ -629,8 +692,10 @@ impl AudioReceiver {
                     let offset = ts.wrapping_sub(rtp_timestamp) as i32;
                     let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / f64::from(SAMPLE_RATE);
                     let plays = wall + remote.pcm.len() as f64 / f64::from(SAMPLE_RATE);
+                    let ms = (plays - captured) * 1000.0;
+                    self.all_latencies.record(ms);
                     if remote.latencies.len() < 100 {
-                        remote.latencies.push((plays - captured) * 1000.0);
+                        remote.latencies.push(ms);
                     }
                 }
                 let decoder = match remote.decoder.as_mut() {
@@ -640,11 +705,22 @@ impl AudioReceiver {
                         Err(_) => break,
                     },
                 };
+                // A frame that is late but may still come is waited for one mix step at a time,
+                // so that the wait costs only as much delay as the packet was late.
+                let waiting = matches!(playout, Playout::Conceal) && remote.buffer.waiting();
+                let length = if waiting { MIX_BLOCK } else { FRAME };
+                let frame = &mut frame[..length];
                 let result = match &playout {
-                    Playout::Frame(packet) => decoder.decode(packet, frame),
+                    Playout::Frame(packet) => decoder.decode(packet, frame.try_into().expect("a whole frame")),
                     Playout::Redundancy(next) => {
                         remote.recovered += 1;
-                        decoder.recover(next, frame)
+                        decoder.recover(next, frame.try_into().expect("a whole frame"))
+                    }
+                    Playout::Conceal if waiting => {
+                        remote.waited += MIX_TIME;
+                        remote.added += MIX_TIME;
+                        remote.last_wait = Some(now);
+                        decoder.conceal(frame)
                     }
                     Playout::Conceal => {
                         remote.concealed += 1;
@@ -666,6 +742,13 @@ impl AudioReceiver {
                     let _ = tap.try_send(AudioTap::Played { ssrc: *ssrc, cname: remote.cname.clone(), timestamp, samples: frame.to_vec() });
                 }
                 remote.pcm.extend(frame.iter());
+                // Once the network has been calm for a while, give the delay that waiting added
+                // back, 5 ms at a time, in pauses where the cut cannot be heard.
+                let calm = remote.last_wait.is_none_or(|t| now.duration_since(t) > CALM);
+                if !waiting && calm && remote.added >= MIX_TIME && 10.0 * level.max(1e-12).log10() < QUIET_DB {
+                    remote.pcm.truncate(remote.pcm.len() - MIX_BLOCK);
+                    remote.added -= MIX_TIME;
+                }
             }
             let gain = volumes.get(&remote.cname).map_or(1.0, |v| *v as f32 / 100.0);
             let n = remote.pcm.len().min(MIX_BLOCK);
@@ -698,6 +781,7 @@ impl AudioReceiver {
                     lost: r.reception.lost(),
                     recovered: r.recovered,
                     concealed: r.concealed,
+                    waited_ms: r.waited.as_millis() as u64,
                     jitter_ms: (r.buffer.jitter().as_secs_f64() * 10_000.0).round() / 10.0,
                     buffer_ms,
                     latency_ms_p50: latency,
@@ -706,7 +790,7 @@ impl AudioReceiver {
                     // Heard within the last half second: pauses between words do not blink.
                     speaking: r.loud_at.is_some_and(|t| now.duration_since(t) < Duration::from_millis(500)),
                 };
-                (r.packets, r.recovered, r.concealed, r.level) = (0, 0, 0, 0.0);
+                (r.packets, r.recovered, r.concealed, r.level, r.waited) = (0, 0, 0, 0.0, Duration::ZERO);
                 peer
             })
             .collect();
@@ -722,5 +806,25 @@ impl AudioReceiver {
             Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: None },
         ]);
         self.send.send_rtcp(&bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_gives_percentiles_to_half_a_millisecond() {
+        let mut histogram = Histogram::new();
+        assert_eq!(histogram.percentile(50.0), None);
+        // 90 frames at 25.2 ms, 10 at 45.7 ms, one beyond the last bin.
+        (0..90).for_each(|_| histogram.record(25.2));
+        (0..10).for_each(|_| histogram.record(45.7));
+        histogram.record(5000.0);
+        assert_eq!(histogram.percentile(50.0), Some(25.5));
+        assert_eq!(histogram.percentile(89.0), Some(25.5));
+        assert_eq!(histogram.percentile(90.0), Some(46.0));
+        assert_eq!(histogram.percentile(95.0), Some(46.0));
+        assert_eq!(histogram.percentile(100.0), Some(1000.0));
     }
 }

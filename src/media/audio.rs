@@ -64,8 +64,9 @@ impl OpusDecoder {
         Ok(())
     }
 
-    /// A stand-in for a missing frame (packet loss concealment).
-    pub fn conceal(&mut self, out: &mut [f32; FRAME]) -> Result<(), AudioError> {
+    /// A stand-in for missing sound (packet loss concealment), as long as `out`: a whole frame,
+    /// or a multiple of 2.5 ms to bridge a short wait.
+    pub fn conceal(&mut self, out: &mut [f32]) -> Result<(), AudioError> {
         let n = self.decoder.decode_float(&[], out, false)?;
         out[n..].fill(0.0);
         Ok(())

@@ -1,17 +1,19 @@
 //! An adaptive jitter buffer for one audio source (fixed-duration frames, such as 20 ms Opus),
-//! sans-IO: packets go in with their arrival time, and the playout clock takes one frame out
-//! every frame period.
+//! sans-IO: packets go in with their arrival time, and the player takes one frame out each
+//! time it needs one (every frame period, or sooner while it waits for a late frame).
 //!
 //! - It waits until `target` frames are buffered before it starts playing.
 //! - The target follows the measured interarrival jitter (RFC 3550 A.8), between `min_frames`
-//!   and `max_frames`; a packet that comes after its turn raises it at once.
+//!   and `max_frames`: whole frames for three times the jitter, less the `headroom` that the
+//!   playout clock keeps on its own; a packet that comes after its turn raises it at once.
 //! - When more than the target stays buffered for a while, one frame is dropped, so the delay
 //!   shrinks again once the network is calm (and a sender whose clock runs fast does not grow
 //!   the buffer without bound).
 //! - A missing frame with later ones present is lost: the next packet's forward error correction
 //!   stands in for it, or concealment. With nothing buffered at all (a late burst, or a sender
-//!   whose clock runs slow) the buffer conceals without skipping, so the frame can still come.
-//!   After `rebuffer_after` frames of nothing it starts over, buffering to the target again.
+//!   whose clock runs slow) the buffer conceals without skipping, so the frame can still come
+//!   (`waiting`: a player may bridge less than a frame and ask again). After `rebuffer_after`
+//!   such pops in a row it starts over, buffering to the target again.
 
 use super::packet::SequenceExtender;
 use std::collections::BTreeMap;
@@ -41,10 +43,14 @@ pub struct JitterConfig {
     pub rebuffer_after: usize,
     /// Pops in a row above the target before one frame is dropped.
     pub shrink_after: usize,
+    /// Jitter the player absorbs without a whole frame of buffer: the time between a packet's
+    /// arrival and its turn that the playout clock keeps anyway (its start-up guard and a
+    /// mixing step finer than a frame).
+    pub headroom: Duration,
 }
 
 impl JitterConfig {
-    /// 20 ms frames at 48 kHz, 1 to 10 frames (20 to 200 ms) of buffer.
+    /// 20 ms frames at 48 kHz, 1 to 10 frames (20 to 200 ms) of buffer, no headroom.
     pub fn opus_20ms() -> JitterConfig {
         JitterConfig {
             frame: Duration::from_millis(20),
@@ -52,7 +58,8 @@ impl JitterConfig {
             min_frames: 1,
             max_frames: 10,
             rebuffer_after: 10,
-            shrink_after: 50,
+            shrink_after: 15,
+            headroom: Duration::ZERO,
         }
     }
 }
@@ -160,9 +167,11 @@ impl JitterBuffer {
         self.adapt_target();
     }
 
-    /// Frames to hold: about three times the jitter, plus the frame being played.
+    /// Frames to hold: about three times the jitter (less the headroom), plus the frame being
+    /// played.
     fn wanted(&self) -> usize {
-        let jitter_frames = 3.0 * self.jitter / f64::from(self.config.frame_ticks);
+        let headroom = self.config.headroom.as_secs_f64() / self.config.frame.as_secs_f64();
+        let jitter_frames = 3.0 * self.jitter / f64::from(self.config.frame_ticks) - headroom;
         // A tenth of a frame of slack, so that clock rounding does not cost a whole frame.
         let extra = (jitter_frames - 0.1).ceil().max(0.0) as usize;
         (extra + 1).clamp(self.config.min_frames.max(1), self.config.max_frames)
@@ -226,6 +235,12 @@ impl JitterBuffer {
         }
         self.stats.concealed += 1;
         Playout::Conceal
+    }
+
+    /// The last `pop` stood in for a frame that has not come yet and may still: the player may
+    /// bridge a shorter time than a frame and ask again.
+    pub fn waiting(&self) -> bool {
+        self.next.is_some() && self.last_popped.is_none()
     }
 
     /// RTP timestamp of the frame the last `pop` played, recovered or concealed in its turn
@@ -302,6 +317,30 @@ mod tests {
         assert_eq!(frames, (0..50).map(payload).collect::<Vec<_>>());
         assert_eq!(buffer.stats.concealed, 0);
         assert_eq!(buffer.target_frames(), 1);
+    }
+
+    #[test]
+    fn a_late_frame_is_waited_for_while_a_lost_one_is_not() {
+        let mut buffer = JitterBuffer::new(JitterConfig::opus_20ms());
+        for s in 0..3u64 {
+            buffer.push(s as u16, (s * 960) as u32, &payload(s), ms(20 * s));
+            assert_eq!(buffer.pop(), Playout::Frame(payload(s)));
+            assert!(!buffer.waiting());
+        }
+        // Frame 3 is late: nothing to play, and it may still come.
+        assert_eq!(buffer.pop(), Playout::Conceal);
+        assert!(buffer.waiting());
+        assert_eq!(buffer.pop(), Playout::Conceal);
+        assert!(buffer.waiting());
+        buffer.push(3, 3 * 960, &payload(3), ms(66));
+        assert_eq!(buffer.pop(), Playout::Frame(payload(3)));
+        assert!(!buffer.waiting());
+        // Frame 4 is lost (5 is here): its turn is concealed and not waited for.
+        buffer.push(5, 5 * 960, &payload(5), ms(100));
+        buffer.push(6, 6 * 960, &payload(6), ms(120));
+        assert_eq!(buffer.pop(), Playout::Redundancy(payload(5)));
+        assert!(!buffer.waiting());
+        assert_eq!(buffer.stats.late, 0);
     }
 
     #[test]
@@ -405,6 +444,27 @@ mod tests {
         }
         assert!(buffer.target_frames() < jittery_target, "target stayed at {}", buffer.target_frames());
         assert!(buffer.depth_frames() <= 3, "depth {}", buffer.depth_frames());
+    }
+
+    #[test]
+    fn headroom_absorbs_small_jitter_without_a_whole_frame() {
+        // Packets 0-3 ms late at random: about 1 ms of jitter, three times which is under the
+        // headroom of 4.5 ms but would take a second frame without it.
+        let run = |headroom: Duration| {
+            let mut buffer = JitterBuffer::new(JitterConfig { headroom, ..JitterConfig::opus_20ms() });
+            let mut rng = Rng::new(3);
+            let mut targets = Vec::new();
+            for s in 0..500u64 {
+                buffer.push(s as u16, (s * 960) as u32, &payload(s), ms(20 * s + rng.next_u64() % 4));
+                buffer.pop();
+                targets.push(buffer.target_frames());
+            }
+            (targets.into_iter().max().unwrap(), buffer.jitter())
+        };
+        let (without, jitter) = run(Duration::ZERO);
+        assert!(jitter > Duration::from_micros(500) && jitter < Duration::from_micros(1500), "{jitter:?}");
+        assert_eq!(without, 2);
+        assert_eq!(run(Duration::from_micros(4500)).0, 1);
     }
 
     #[test]
