@@ -18,7 +18,7 @@ use crate::proto::Jitter;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use mio::Waker;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,9 @@ const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// A receiver still waiting for a keyframe asks again after this long.
 const PLI_REPEAT: Duration = Duration::from_millis(500);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// The most a picture is held back for lip sync, and the most pictures held.
+const MAX_SYNC: Duration = Duration::from_millis(300);
+const MAX_HELD: usize = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraChoice {
@@ -216,6 +219,8 @@ pub struct PeerStats {
     /// How much later their sound plays than their picture shows (negative: earlier), from
     /// the two latencies; lip sync holds within 80 ms.
     pub av_offset_ms: Option<f64>,
+    /// How long their pictures are held back to show with their sound.
+    pub sync_delay_ms: u64,
 }
 
 /// One report a second.
@@ -640,8 +645,23 @@ struct Remote {
     packets: u64,
     decode_errors: u64,
     keyframe_requests: u64,
+    /// Capture-to-display latencies of this interval.
     latencies: Vec<f64>,
+    /// Capture-to-decode latencies of this interval, and the median of the last one: how far
+    /// the picture runs ahead of the sound before it is held back.
+    decoded: Vec<f64>,
+    decoded_p50: Option<f64>,
+    /// How long decoded pictures wait so that they show with the participant's sound.
+    sync_delay: Duration,
+    held: VecDeque<Held>,
     announced: bool,
+}
+
+/// A decoded picture waiting for its moment.
+struct Held {
+    due: Instant,
+    timestamp: u32,
+    frame: Frame,
 }
 
 impl Remote {
@@ -664,6 +684,10 @@ impl Remote {
             decode_errors: 0,
             keyframe_requests: 0,
             latencies: Vec::new(),
+            decoded: Vec::new(),
+            decoded_p50: None,
+            sync_delay: Duration::ZERO,
+            held: VecDeque::new(),
             announced: false,
         }
     }
@@ -687,6 +711,14 @@ struct ReceiverThread {
     audio_stats: Option<Arc<Mutex<AudioStats>>>,
 }
 
+/// When the frame with RTP timestamp `timestamp` (90 kHz) was captured, in seconds since the
+/// Unix epoch, by the sender's last report.
+fn captured_at(clock: Option<(u64, u32)>, timestamp: u32) -> Option<f64> {
+    let (ntp, rtp_timestamp) = clock?;
+    let offset = timestamp.wrapping_sub(rtp_timestamp) as i32;
+    Some(rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / 90_000.0)
+}
+
 /// The `p`th percentile (0 to 100) of sorted values, to two decimals; None for no values.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -702,7 +734,8 @@ impl ReceiverThread {
         let mut last_sent = (0u64, 0u64, 0u64, 0u64);
         let mut last_report_at = self.clock.start;
         while !self.quit.load(Ordering::SeqCst) {
-            let timeout = next_report.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+            let wake = self.next_due().map_or(next_report, |due| due.min(next_report));
+            let timeout = wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
             match self.sockets.receive(timeout) {
                 Ok(datagrams) => {
                     for (token, bytes) in datagrams {
@@ -719,6 +752,7 @@ impl ReceiverThread {
                 }
             }
             let now = Instant::now();
+            self.release(now);
             self.repeat_keyframe_requests(now);
             if now >= next_report {
                 let elapsed = now.duration_since(last_report_at).as_secs_f64().max(1e-3);
@@ -735,6 +769,7 @@ impl ReceiverThread {
                 let mut peers = self.peer_stats(now, elapsed);
                 let audio = self.audio_stats.as_ref().map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone());
                 if let Some(audio) = &audio {
+                    self.follow_sound(audio);
                     for peer in peers.iter_mut() {
                         let voice = audio.peers.iter().find(|v| v.cname == cname_of(peer.ssrc));
                         if let (Some(sound), Some(picture)) = (voice.and_then(|v| v.latency_ms_p50), peer.latency_ms_p50) {
@@ -826,7 +861,6 @@ impl ReceiverThread {
     }
 
     fn decode(&mut self, ssrc: u32, timestamp: u32, data: &[u8]) {
-        let display = self.config.display;
         let remote = self.sources.get_mut(&ssrc).expect("known source");
         if remote.decoder.is_none() {
             match H264Decoder::new() {
@@ -840,25 +874,23 @@ impl ReceiverThread {
         let decoder = remote.decoder.as_mut().expect("set above");
         match decoder.decode(data) {
             Ok(Some(frame)) => {
-                if display {
-                    self.board.put(ssrc, &frame);
-                }
                 let now = Instant::now();
                 remote.frames += 1;
                 remote.last_picture = Some(now);
                 remote.waiting_since = None;
                 self.summary.frames_received += 1;
-                if let Some((ntp, rtp_timestamp)) = remote.clock {
-                    let offset = timestamp.wrapping_sub(rtp_timestamp) as i32;
-                    let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / 90_000.0;
-                    let latency = (self.clock.wall(now).as_secs_f64() - captured) * 1000.0;
-                    remote.latencies.push(latency);
-                    if self.latencies.len() < 1_000_000 {
-                        self.latencies.push(latency);
-                    }
+                if let Some(captured) = captured_at(remote.clock, timestamp) {
+                    remote.decoded.push((self.clock.wall(now).as_secs_f64() - captured) * 1000.0);
                 }
-                if let Some(tap) = &self.config.tap {
-                    let _ = tap.try_send(Tap::Decoded { ssrc, timestamp, frame });
+                if remote.sync_delay.is_zero() && remote.held.is_empty() {
+                    self.show(ssrc, timestamp, frame, now);
+                } else {
+                    remote.held.push_back(Held { due: now + remote.sync_delay, timestamp, frame });
+                    // Never more than a second of pictures: a stuck clock must not eat memory.
+                    if remote.held.len() > MAX_HELD {
+                        let oldest = remote.held.pop_front().expect("not empty");
+                        self.show(ssrc, oldest.timestamp, oldest.frame, now);
+                    }
                 }
             }
             Ok(None) => {}
@@ -867,6 +899,61 @@ impl ReceiverThread {
                 self.summary.decode_errors += 1;
                 log::debug!("{ssrc:08x}: {e}");
                 self.ask_keyframe(ssrc, Instant::now());
+            }
+        }
+    }
+
+    /// A decoded picture goes on screen (and to the tap), and its capture-to-display latency is
+    /// counted.
+    fn show(&mut self, ssrc: u32, timestamp: u32, frame: Frame, now: Instant) {
+        if self.config.display {
+            self.board.put(ssrc, &frame);
+        }
+        let wall = self.clock.wall(now).as_secs_f64();
+        if let Some(remote) = self.sources.get_mut(&ssrc) {
+            if let Some(captured) = captured_at(remote.clock, timestamp) {
+                let latency = (wall - captured) * 1000.0;
+                remote.latencies.push(latency);
+                if self.latencies.len() < 1_000_000 {
+                    self.latencies.push(latency);
+                }
+            }
+        }
+        if let Some(tap) = &self.config.tap {
+            let _ = tap.try_send(Tap::Decoded { ssrc, timestamp, frame });
+        }
+    }
+
+    /// Shows the held pictures whose moment has come.
+    fn release(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (ssrc, remote) in self.sources.iter_mut() {
+            while remote.held.front().is_some_and(|h| h.due <= now) {
+                due.push((*ssrc, remote.held.pop_front().expect("checked")));
+            }
+        }
+        for (ssrc, held) in due {
+            self.show(ssrc, held.timestamp, held.frame, now);
+        }
+    }
+
+    /// When the next held picture is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.sources.values().filter_map(|r| r.held.front().map(|h| h.due)).min()
+    }
+
+    /// Holds each participant's pictures back by as much as their sound trails them (lip sync),
+    /// from the medians of the interval; changes under 5 ms are left alone so the picture does
+    /// not jitter.
+    fn follow_sound(&mut self, audio: &AudioStats) {
+        for (ssrc, remote) in self.sources.iter_mut() {
+            let voice = audio.peers.iter().find(|v| v.cname == cname_of(*ssrc)).and_then(|v| v.latency_ms_p50);
+            let wanted = match (voice, remote.decoded_p50) {
+                (Some(sound), Some(picture)) => Duration::from_secs_f64(((sound - picture) / 1000.0).clamp(0.0, MAX_SYNC.as_secs_f64())),
+                _ => Duration::ZERO,
+            };
+            if wanted.abs_diff(remote.sync_delay) >= Duration::from_millis(5) || wanted.is_zero() {
+                remote.sync_delay = wanted;
             }
         }
     }
@@ -984,6 +1071,9 @@ impl ReceiverThread {
             .map(|(ssrc, r)| {
                 let mut latencies = std::mem::take(&mut r.latencies);
                 latencies.sort_by(f64::total_cmp);
+                let mut decoded = std::mem::take(&mut r.decoded);
+                decoded.sort_by(f64::total_cmp);
+                r.decoded_p50 = percentile(&decoded, 50.0).or(r.decoded_p50);
                 let stalled = !r.note.starts_with("camera ") && r.last_picture.is_none_or(|t| now.duration_since(t) > STALL_AFTER);
                 let peer = PeerStats {
                     ssrc: *ssrc,
@@ -1000,6 +1090,7 @@ impl ReceiverThread {
                     stalled,
                     note: r.note.clone(),
                     av_offset_ms: None,
+                    sync_delay_ms: r.sync_delay.as_millis() as u64,
                 };
                 (r.frames, r.octets, r.packets, r.keyframe_requests) = (0, 0, 0, 0);
                 peer
