@@ -8,6 +8,9 @@
 //!
 //! `cargo bench --bench audio` (scripts/bench audio)
 
+mod common;
+
+use common::{cpu_seconds, group, headless, percentile, thread_cpu_seconds};
 use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig};
 use lanmeet::app::conference_audio::{AudioTap, MicChoice, SpeakerChoice};
 use lanmeet::media::audio::{best_correlation, OpusDecoder, OpusEncoder, Voice, FRAME, SAMPLE_RATE};
@@ -15,50 +18,12 @@ use lanmeet::media::echo::EchoCanceller;
 use lanmeet::proto::Jitter;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::{Command, Stdio};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PARTIES: usize = 4;
 const CALL_SECONDS: u64 = 10;
-
-fn group(n: u8) -> SocketAddrV4 {
-    loop {
-        let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if port < 60000 && (1..4).all(|i| UdpSocket::bind(("127.0.0.1", port + i)).is_ok()) {
-            return SocketAddrV4::new(Ipv4Addr::new(239, 255, 46, n), port);
-        }
-    }
-}
-
-/// User and system CPU seconds in a /proc stat file.
-fn stat_seconds(path: &str) -> f64 {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// CPU seconds of a process, then of its threads named "audio-send" and "audio-receive".
-fn cpu_seconds(pid: &str) -> [f64; 3] {
-    let mut out = [stat_seconds(&format!("/proc/{pid}/stat")), 0.0, 0.0];
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
-        let dir = task.path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let slot = match name.trim() {
-            "audio-send" => 1,
-            "audio-receive" => 2,
-            _ => continue,
-        };
-        out[slot] += stat_seconds(&dir.join("stat").to_string_lossy());
-    }
-    out
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    conference::percentile(sorted, p * 100.0).unwrap_or(f64::NAN)
-}
 
 /// Codec, echo canceller and synthetic voice per frame; returns the voice's ms a frame.
 fn per_frame() -> f64 {
@@ -134,22 +99,18 @@ fn ten_ms_frames() {
 
 /// A 4-party call; `voice_ms` is what the synthetic voice costs a frame, to tell it apart.
 fn call(voice_ms: f64) {
-    let g = group(1);
+    let g = group(46, 1);
     let pitches = [110, 150, 190, 230];
     let mut children: Vec<_> = (0..PARTIES)
         .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-                .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
-                .args(["--nick", &format!("p{i}"), "--camera", "off", "--mic", "test", "--speaker", "null"])
-                .args(["--voice-pitch", &pitches[i].to_string(), "--duration", &CALL_SECONDS.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("lanmeet conference")
+            let pitch = pitches[i].to_string();
+            headless(g, &format!("p{i}"), CALL_SECONDS, &["--camera", "off", "--mic", "test", "--speaker", "null", "--voice-pitch", &pitch])
         })
         .collect();
     let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
     std::thread::sleep(Duration::from_secs(2));
+    // CPU seconds of each process, then of its sending and receiving audio threads.
+    let cpu_seconds = |pid: &str| [cpu_seconds(pid), thread_cpu_seconds(pid, "audio-send"), thread_cpu_seconds(pid, "audio-receive")];
     let before: Vec<[f64; 3]> = pids.iter().map(|p| cpu_seconds(p)).collect();
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs(CALL_SECONDS - 3));
@@ -221,7 +182,7 @@ fn call(voice_ms: f64) {
 
 /// lanmeet under 10 % loss: two parties in this process, what one heard against what the other said.
 fn lanmeet_with_loss() -> (f32, f64) {
-    let g = group(2);
+    let g = group(46, 2);
     let make = |nick: &str, pitch: f32| {
         let (tx, rx) = crossbeam_channel::bounded(100_000);
         let config = ConferenceConfig {

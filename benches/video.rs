@@ -10,13 +10,15 @@
 //!
 //! `cargo bench --bench video` (scripts/bench video)
 
-use lanmeet::app::conference;
+mod common;
+
+use common::{cpu_seconds, group, headless, percentile};
 use lanmeet::media::codec::{EncoderSettings, H264Decoder, H264Encoder, VideoDecoder, VideoEncoder};
 use lanmeet::media::frame::psnr_y;
 use lanmeet::media::pattern::TestPattern;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,34 +31,6 @@ const PARTIES: usize = 4;
 /// Seconds each call runs; the first two are not measured (start-up, first keyframes).
 const CALL_SECONDS: u64 = 12;
 const WARM_UP: Duration = Duration::from_secs(2);
-
-fn ticks_per_second() -> f64 {
-    100.0
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The command name may hold spaces; fields count from after its closing parenthesis.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0.0);
-    let stime: f64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0.0);
-    (utime + stime) / ticks_per_second()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    conference::percentile(sorted, p * 100.0).unwrap_or(f64::NAN)
-}
-
-fn group(n: u8) -> SocketAddrV4 {
-    loop {
-        let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if port < 60000 && (1..8).all(|i| UdpSocket::bind(("127.0.0.1", port + i)).is_ok()) {
-            return SocketAddrV4::new(Ipv4Addr::new(239, 255, 44, n), port);
-        }
-    }
-}
 
 fn codec_alone() {
     println!("## Codec alone: synthetic camera (moving pattern, luma noise sigma 2), {WIDTH}x{HEIGHT} at {FPS} fps, 10 s");
@@ -110,18 +84,10 @@ struct CallResult {
 }
 
 fn lanmeet_call() -> CallResult {
-    let g = group(1);
+    let g = group(44, 1);
     let mut children: Vec<Child> = (0..PARTIES)
-        .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-                .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
-                // Video only, as the other two ways below.
-                .args(["--nick", &format!("p{i}"), "--mic", "off", "--duration", &CALL_SECONDS.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("lanmeet conference")
-        })
+        // Video only, as the other two ways below.
+        .map(|i| headless(g, &format!("p{i}"), CALL_SECONDS, &["--mic", "off"]))
         .collect();
     let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
     std::thread::sleep(WARM_UP);
@@ -168,7 +134,7 @@ fn raw_call() -> CallResult {
     const CHUNK: usize = 61_440;
     let frame_bytes = WIDTH * HEIGHT * 3;
     let chunks = frame_bytes / CHUNK;
-    let g = group(2);
+    let g = group(44, 2);
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut threads = Vec::new();
@@ -266,7 +232,7 @@ fn gstreamer_call() -> Option<CallResult> {
         println!("(GStreamer is not installed: scripts/setup bench installs it)");
         return None;
     }
-    let g = group(3);
+    let g = group(44, 3);
     let caps = "application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96";
     // The same content as lanmeet's parties: two seconds of the synthetic camera, looped.
     let dir = std::env::temp_dir().join(format!("lanmeet-bench-{}", std::process::id()));

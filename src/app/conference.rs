@@ -42,6 +42,8 @@ const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// A receiver still waiting for a keyframe asks again after this long.
 const PLI_REPEAT: Duration = Duration::from_millis(500);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// RTP timestamp units a second of H.264 video (RFC 6184).
+const VIDEO_CLOCK_RATE: u32 = 90_000;
 /// The most a picture is held back for lip sync, and the most pictures held.
 const MAX_SYNC: Duration = Duration::from_millis(300);
 const MAX_HELD: usize = 30;
@@ -352,7 +354,7 @@ struct Clock {
 
 impl Clock {
     fn rtp(&self, at: Instant) -> u32 {
-        let ticks = (at.saturating_duration_since(self.start).as_micros() * 9 / 100) as u64;
+        let ticks = (at.saturating_duration_since(self.start).as_micros() * u128::from(VIDEO_CLOCK_RATE) / 1_000_000) as u64;
         self.rtp_base.wrapping_add(ticks as u32)
     }
 
@@ -711,14 +713,6 @@ struct ReceiverThread {
     audio_stats: Option<Arc<Mutex<AudioStats>>>,
 }
 
-/// When the frame with RTP timestamp `timestamp` (90 kHz) was captured, in seconds since the
-/// Unix epoch, by the sender's last report.
-fn captured_at(clock: Option<(u64, u32)>, timestamp: u32) -> Option<f64> {
-    let (ntp, rtp_timestamp) = clock?;
-    let offset = timestamp.wrapping_sub(rtp_timestamp) as i32;
-    Some(rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / 90_000.0)
-}
-
 /// The `p`th percentile (0 to 100) of sorted values, to two decimals; None for no values.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -737,15 +731,7 @@ impl ReceiverThread {
             let wake = self.next_due().map_or(next_report, |due| due.min(next_report));
             let timeout = wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
             match self.sockets.receive(timeout) {
-                Ok(datagrams) => {
-                    for (token, bytes) in datagrams {
-                        if token == rtp::RTP {
-                            self.on_rtp(&bytes);
-                        } else {
-                            self.on_rtcp(&bytes);
-                        }
-                    }
-                }
+                Ok(datagrams) => rtp::dispatch(datagrams, &mut self),
                 Err(e) => {
                     (self.sink)(ConferenceEvent::Error(format!("network wait failed: {e}")));
                     break;
@@ -771,8 +757,8 @@ impl ReceiverThread {
                 if let Some(audio) = &audio {
                     self.follow_sound(audio);
                     for peer in peers.iter_mut() {
-                        let voice = audio.peers.iter().find(|v| v.cname == cname_of(peer.ssrc));
-                        if let (Some(sound), Some(picture)) = (voice.and_then(|v| v.latency_ms_p50), peer.latency_ms_p50) {
+                        let sound = audio.peer(&cname_of(peer.ssrc)).and_then(|v| v.latency_ms_p50);
+                        if let (Some(sound), Some(picture)) = (sound, peer.latency_ms_p50) {
                             peer.av_offset_ms = Some(((sound - picture) * 10.0).round() / 10.0);
                         }
                     }
@@ -822,44 +808,6 @@ impl ReceiverThread {
         self.sources.entry(ssrc).or_insert_with(|| Remote::new(now))
     }
 
-    fn on_rtp(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
-        let Ok(packet) = packet::parse(bytes) else {
-            log::debug!("dropped a datagram that is not RTP ({} bytes)", bytes.len());
-            return;
-        };
-        let header = packet.header.clone();
-        if header.ssrc == self.ssrc || header.payload_type != VIDEO_PAYLOAD_TYPE || self.inject_loss(now) {
-            return;
-        }
-        let arrival = self.clock.rtp(now);
-        let ssrc = header.ssrc;
-        let payload = packet.payload.to_vec();
-        let remote = self.remote(ssrc, now);
-        remote.last_heard = now;
-        let sequence = remote.extender.extend(header.sequence);
-        remote.stats.packet(sequence, header.timestamp, arrival);
-        remote.packets += 1;
-        remote.octets += payload.len() as u64;
-        let announce = !remote.announced;
-        remote.announced = true;
-        let nick = remote.nick.clone();
-        let outputs = remote.depacketizer.push(header, &payload);
-        if announce {
-            (self.sink)(ConferenceEvent::Participant { ssrc, nick });
-        }
-        for output in outputs {
-            match output {
-                Output::Frame { timestamp, data, .. } => self.decode(ssrc, timestamp, &data),
-                Output::Lost { packets } => {
-                    self.summary.frames_lost += 1;
-                    log::debug!("{packets} packets of {ssrc:08x} lost");
-                }
-                Output::NeedKeyframe => self.ask_keyframe(ssrc, now),
-            }
-        }
-    }
-
     fn decode(&mut self, ssrc: u32, timestamp: u32, data: &[u8]) {
         let remote = self.sources.get_mut(&ssrc).expect("known source");
         if remote.decoder.is_none() {
@@ -879,7 +827,7 @@ impl ReceiverThread {
                 remote.last_picture = Some(now);
                 remote.waiting_since = None;
                 self.summary.frames_received += 1;
-                if let Some(captured) = captured_at(remote.clock, timestamp) {
+                if let Some(captured) = rtcp::captured_at(remote.clock, timestamp, VIDEO_CLOCK_RATE) {
                     remote.decoded.push((self.clock.wall(now).as_secs_f64() - captured) * 1000.0);
                 }
                 if remote.sync_delay.is_zero() && remote.held.is_empty() {
@@ -911,7 +859,7 @@ impl ReceiverThread {
         }
         let wall = self.clock.wall(now).as_secs_f64();
         if let Some(remote) = self.sources.get_mut(&ssrc) {
-            if let Some(captured) = captured_at(remote.clock, timestamp) {
+            if let Some(captured) = rtcp::captured_at(remote.clock, timestamp, VIDEO_CLOCK_RATE) {
                 let latency = (wall - captured) * 1000.0;
                 remote.latencies.push(latency);
                 if self.latencies.len() < 1_000_000 {
@@ -947,7 +895,7 @@ impl ReceiverThread {
     /// not jitter.
     fn follow_sound(&mut self, audio: &AudioStats) {
         for (ssrc, remote) in self.sources.iter_mut() {
-            let voice = audio.peers.iter().find(|v| v.cname == cname_of(*ssrc)).and_then(|v| v.latency_ms_p50);
+            let voice = audio.peer(&cname_of(*ssrc)).and_then(|v| v.latency_ms_p50);
             let wanted = match (voice, remote.decoded_p50) {
                 (Some(sound), Some(picture)) => Duration::from_secs_f64(((sound - picture) / 1000.0).clamp(0.0, MAX_SYNC.as_secs_f64())),
                 _ => Duration::ZERO,
@@ -981,61 +929,6 @@ impl ReceiverThread {
             .collect();
         for ssrc in waiting {
             self.ask_keyframe(ssrc, now);
-        }
-    }
-
-    fn on_rtcp(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
-        let packets = match rtcp::parse(bytes) {
-            Ok(packets) => packets,
-            Err(e) => {
-                log::debug!("dropped a bad RTCP datagram: {e}");
-                return;
-            }
-        };
-        for packet in packets {
-            match packet {
-                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
-                    let since_start = now.duration_since(self.clock.start);
-                    let remote = self.remote(ssrc, now);
-                    remote.last_heard = now;
-                    remote.clock = Some((ntp, rtp_timestamp));
-                    remote.stats.sender_report(ntp, since_start);
-                }
-                Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != self.ssrc => {
-                    let board = self.board.clone();
-                    let remote = self.remote(ssrc, now);
-                    remote.last_heard = now;
-                    if let Some(note) = note {
-                        // A new note means the sender's camera changed: its old picture goes.
-                        if note != remote.note && !remote.note.is_empty() {
-                            board.remove(ssrc);
-                        }
-                        remote.note = note;
-                    }
-                    let remote = self.remote(ssrc, now);
-                    if let Some(name) = name {
-                        if remote.nick != name {
-                            remote.nick = name.clone();
-                            remote.announced = true;
-                            (self.sink)(ConferenceEvent::Participant { ssrc, nick: name });
-                        }
-                    }
-                }
-                Rtcp::Bye { sources } => {
-                    let own = self.ssrc;
-                    for ssrc in sources.into_iter().filter(|s| *s != own) {
-                        self.forget(ssrc);
-                    }
-                }
-                Rtcp::PictureLoss { media, .. } if media == self.ssrc => {
-                    // Full queue: the sender is busy and will see earlier requests.
-                    if let Err(TrySendError::Disconnected(_)) = self.keyframes.try_send(SendCommand::Keyframe) {
-                        log::debug!("keyframe request after the sender stopped");
-                    }
-                }
-                _ => {}
-            }
         }
     }
 
@@ -1098,6 +991,101 @@ impl ReceiverThread {
             .collect();
         peers.sort_by(|a, b| a.nick.cmp(&b.nick).then(a.ssrc.cmp(&b.ssrc)));
         peers
+    }
+}
+
+impl rtp::RtpSession for ReceiverThread {
+    fn on_rtp(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let Ok(packet) = packet::parse(bytes) else {
+            log::debug!("dropped a datagram that is not RTP ({} bytes)", bytes.len());
+            return;
+        };
+        let header = packet.header.clone();
+        if header.ssrc == self.ssrc || header.payload_type != VIDEO_PAYLOAD_TYPE || self.inject_loss(now) {
+            return;
+        }
+        let arrival = self.clock.rtp(now);
+        let ssrc = header.ssrc;
+        let payload = packet.payload.to_vec();
+        let remote = self.remote(ssrc, now);
+        remote.last_heard = now;
+        let sequence = remote.extender.extend(header.sequence);
+        remote.stats.packet(sequence, header.timestamp, arrival);
+        remote.packets += 1;
+        remote.octets += payload.len() as u64;
+        let announce = !remote.announced;
+        remote.announced = true;
+        let nick = remote.nick.clone();
+        let outputs = remote.depacketizer.push(header, &payload);
+        if announce {
+            (self.sink)(ConferenceEvent::Participant { ssrc, nick });
+        }
+        for output in outputs {
+            match output {
+                Output::Frame { timestamp, data, .. } => self.decode(ssrc, timestamp, &data),
+                Output::Lost { packets } => {
+                    self.summary.frames_lost += 1;
+                    log::debug!("{packets} packets of {ssrc:08x} lost");
+                }
+                Output::NeedKeyframe => self.ask_keyframe(ssrc, now),
+            }
+        }
+    }
+
+    fn on_rtcp(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let packets = match rtcp::parse(bytes) {
+            Ok(packets) => packets,
+            Err(e) => {
+                log::debug!("dropped a bad RTCP datagram: {e}");
+                return;
+            }
+        };
+        for packet in packets {
+            match packet {
+                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
+                    let since_start = now.duration_since(self.clock.start);
+                    let remote = self.remote(ssrc, now);
+                    remote.last_heard = now;
+                    remote.clock = Some((ntp, rtp_timestamp));
+                    remote.stats.sender_report(ntp, since_start);
+                }
+                Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != self.ssrc => {
+                    let board = self.board.clone();
+                    let remote = self.remote(ssrc, now);
+                    remote.last_heard = now;
+                    if let Some(note) = note {
+                        // A new note means the sender's camera changed: its old picture goes.
+                        if note != remote.note && !remote.note.is_empty() {
+                            board.remove(ssrc);
+                        }
+                        remote.note = note;
+                    }
+                    let remote = self.remote(ssrc, now);
+                    if let Some(name) = name {
+                        if remote.nick != name {
+                            remote.nick = name.clone();
+                            remote.announced = true;
+                            (self.sink)(ConferenceEvent::Participant { ssrc, nick: name });
+                        }
+                    }
+                }
+                Rtcp::Bye { sources } => {
+                    let own = self.ssrc;
+                    for ssrc in sources.into_iter().filter(|s| *s != own) {
+                        self.forget(ssrc);
+                    }
+                }
+                Rtcp::PictureLoss { media, .. } if media == self.ssrc => {
+                    // Full queue: the sender is busy and will see earlier requests.
+                    if let Err(TrySendError::Disconnected(_)) = self.keyframes.try_send(SendCommand::Keyframe) {
+                        log::debug!("keyframe request after the sender stopped");
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 

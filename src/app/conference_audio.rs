@@ -153,6 +153,13 @@ pub struct AudioStats {
     pub latency_ms_p95_all: Option<f64>,
 }
 
+impl AudioStats {
+    /// The participant whose CNAME is `cname`.
+    pub fn peer(&self, cname: &str) -> Option<&AudioPeer> {
+        self.peers.iter().find(|p| p.cname == cname)
+    }
+}
+
 /// Counts of latencies in half-millisecond bins up to a second, for percentiles over a whole
 /// call in constant memory.
 #[derive(Debug, Clone)]
@@ -538,15 +545,7 @@ impl AudioReceiver {
         while !self.quit.load(Ordering::SeqCst) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             match self.sockets.receive(timeout) {
-                Ok(datagrams) => {
-                    for (token, bytes) in datagrams {
-                        if token == rtp::RTP {
-                            self.on_rtp(&bytes);
-                        } else {
-                            self.on_rtcp(&bytes);
-                        }
-                    }
-                }
+                Ok(datagrams) => rtp::dispatch(datagrams, &mut self),
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
             let now = Instant::now();
@@ -598,72 +597,6 @@ impl AudioReceiver {
         drop(playback);
     }
 
-    fn on_rtp(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
-        let Ok(packet) = packet::parse(bytes) else { return };
-        let header = packet.header;
-        if header.ssrc == self.ssrc || header.payload_type != OPUS_PAYLOAD_TYPE || self.rng.chance(self.config.drop_incoming) {
-            return;
-        }
-        let since_start = now.duration_since(self.start);
-        let remote = self.remotes.entry(header.ssrc).or_insert_with(|| Remote {
-            nick: String::new(),
-            cname: String::new(),
-            // It is asked again every 5 ms while it waits for a late frame: 40 asks are 200 ms.
-            buffer: JitterBuffer::new(JitterConfig { headroom: HEADROOM, rebuffer_after: 40, ..JitterConfig::opus_20ms() }),
-            decoder: None,
-            reception: ReceptionStats::default(),
-            clock: None,
-            latencies: Vec::new(),
-            last_heard: now,
-            last_packet: now,
-            pcm: VecDeque::with_capacity(2 * FRAME),
-            playing: false,
-            waited: Duration::ZERO,
-            added: Duration::ZERO,
-            last_wait: None,
-            packets: 0,
-            recovered: 0,
-            concealed: 0,
-            level: 0.0,
-            loud_at: None,
-        });
-        remote.last_heard = now;
-        remote.last_packet = now;
-        remote.packets += 1;
-        let sequence = remote.buffer.push(header.sequence, header.timestamp, packet.payload, since_start);
-        let arrival = (since_start.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32;
-        remote.reception.packet(sequence, header.timestamp, arrival);
-    }
-
-    fn on_rtcp(&mut self, bytes: &[u8]) {
-        let Ok(packets) = rtcp::parse(bytes) else { return };
-        let now = Instant::now();
-        for packet in packets {
-            match packet {
-                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
-                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
-                        remote.clock = Some((ntp, rtp_timestamp));
-                        remote.reception.sender_report(ntp, now.duration_since(self.start));
-                        remote.last_heard = now;
-                    }
-                }
-                Rtcp::SourceDescription { ssrc, cname, name, .. } if ssrc != self.ssrc => {
-                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
-                        remote.cname = cname;
-                        remote.nick = name.unwrap_or_default();
-                    }
-                }
-                Rtcp::Bye { sources } => {
-                    for ssrc in sources {
-                        self.remotes.remove(&ssrc);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-
     /// One 5 ms playout step: every participant's next samples, mixed. A participant whose
     /// queue runs short takes the next frame from its jitter buffer and decodes it.
     fn tick(&mut self, now: Instant, mix: &mut [f32; MIX_BLOCK], frame: &mut [f32; FRAME]) {
@@ -688,9 +621,7 @@ impl AudioReceiver {
                 // Mouth to ear, less the devices: from the capture of the frame's first sample
                 // (the sender's report maps its timestamp to the sender's clock) to its playout,
                 // after the samples still queued before it.
-                if let (Some(ts), Some((ntp, rtp_timestamp))) = (timestamp, remote.clock) {
-                    let offset = ts.wrapping_sub(rtp_timestamp) as i32;
-                    let captured = rtcp::unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / f64::from(SAMPLE_RATE);
+                if let Some(captured) = timestamp.and_then(|ts| rtcp::captured_at(remote.clock, ts, SAMPLE_RATE)) {
                     let plays = wall + remote.pcm.len() as f64 / f64::from(SAMPLE_RATE);
                     let ms = (plays - captured) * 1000.0;
                     self.all_latencies.record(ms);
@@ -806,6 +737,74 @@ impl AudioReceiver {
             Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: None },
         ]);
         self.send.send_rtcp(&bytes);
+    }
+}
+
+impl rtp::RtpSession for AudioReceiver {
+    fn on_rtp(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        let Ok(packet) = packet::parse(bytes) else { return };
+        let header = packet.header;
+        if header.ssrc == self.ssrc || header.payload_type != OPUS_PAYLOAD_TYPE || self.rng.chance(self.config.drop_incoming) {
+            return;
+        }
+        let since_start = now.duration_since(self.start);
+        let remote = self.remotes.entry(header.ssrc).or_insert_with(|| Remote {
+            nick: String::new(),
+            cname: String::new(),
+            // It is asked again every 5 ms while it waits for a late frame: 40 asks are 200 ms.
+            buffer: JitterBuffer::new(JitterConfig { headroom: HEADROOM, rebuffer_after: 40, ..JitterConfig::opus_20ms() }),
+            decoder: None,
+            reception: ReceptionStats::default(),
+            clock: None,
+            latencies: Vec::new(),
+            last_heard: now,
+            last_packet: now,
+            pcm: VecDeque::with_capacity(2 * FRAME),
+            playing: false,
+            waited: Duration::ZERO,
+            added: Duration::ZERO,
+            last_wait: None,
+            packets: 0,
+            recovered: 0,
+            concealed: 0,
+            level: 0.0,
+            loud_at: None,
+        });
+        remote.last_heard = now;
+        remote.last_packet = now;
+        remote.packets += 1;
+        let sequence = remote.buffer.push(header.sequence, header.timestamp, packet.payload, since_start);
+        let arrival = (since_start.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32;
+        remote.reception.packet(sequence, header.timestamp, arrival);
+    }
+
+    fn on_rtcp(&mut self, bytes: &[u8]) {
+        let Ok(packets) = rtcp::parse(bytes) else { return };
+        let now = Instant::now();
+        for packet in packets {
+            match packet {
+                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
+                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
+                        remote.clock = Some((ntp, rtp_timestamp));
+                        remote.reception.sender_report(ntp, now.duration_since(self.start));
+                        remote.last_heard = now;
+                    }
+                }
+                Rtcp::SourceDescription { ssrc, cname, name, .. } if ssrc != self.ssrc => {
+                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
+                        remote.cname = cname;
+                        remote.nick = name.unwrap_or_default();
+                    }
+                }
+                Rtcp::Bye { sources } => {
+                    for ssrc in sources {
+                        self.remotes.remove(&ssrc);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 

@@ -26,24 +26,21 @@ const STALL: Duration = Duration::from_secs(2);
 
 /// What a device's stream tells the thread that reads or writes it.
 #[derive(Debug, Default)]
-pub struct Health {
+struct Health {
     /// The device failed or went away.
     failed: AtomicBool,
-    /// Underruns and overruns the stream recovered from by itself.
-    pub glitches: AtomicU64,
     /// Callbacks so far.
     callbacks: AtomicU64,
 }
 
 impl Health {
-    /// The stream's error callback: an underrun or overrun is counted and recovered from; any
-    /// other error means the device is lost.
+    /// The stream's error callback: the stream recovers from an underrun or overrun (and a
+    /// change of route) by itself; any other error means the device is lost.
     fn on_error(self: Arc<Health>) -> impl FnMut(cpal::Error) + Send + 'static {
-        move |error| match error.kind() {
-            ErrorKind::Xrun | ErrorKind::DeviceChanged => {
-                self.glitches.fetch_add(1, Ordering::Relaxed);
+        move |error| {
+            if !matches!(error.kind(), ErrorKind::Xrun | ErrorKind::DeviceChanged) {
+                self.failed.store(true, Ordering::Relaxed);
             }
-            _ => self.failed.store(true, Ordering::Relaxed),
         }
     }
 }
@@ -276,7 +273,7 @@ pub struct Capture {
     samples: HeapCons<f32>,
     /// From the device's rate to 48 kHz, when they differ: converted samples and scratch.
     converter: Option<(RateConverter, VecDeque<f32>, Vec<f32>)>,
-    pub health: Arc<Health>,
+    health: Arc<Health>,
     watchdog: Watchdog,
     /// Samples the callback could not store (the reader fell behind).
     pub overflows: Arc<AtomicU64>,
@@ -357,7 +354,7 @@ pub struct Playback {
     samples: HeapProd<f32>,
     /// From 48 kHz to the device's rate, when they differ, and its output.
     converter: Option<(RateConverter, Vec<f32>)>,
-    pub health: Arc<Health>,
+    health: Arc<Health>,
     watchdog: Watchdog,
     /// Samples the device wanted and did not get (played as silence).
     pub underruns: Arc<AtomicU64>,

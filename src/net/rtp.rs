@@ -88,6 +88,23 @@ impl SessionSockets {
     }
 }
 
+/// What an RTP session does with what arrives.
+pub trait RtpSession {
+    fn on_rtp(&mut self, bytes: &[u8]);
+    fn on_rtcp(&mut self, bytes: &[u8]);
+}
+
+/// Hands each datagram that `SessionSockets::receive` returned to `session`.
+pub fn dispatch(datagrams: Vec<(Token, Vec<u8>)>, session: &mut impl RtpSession) {
+    for (token, bytes) in datagrams {
+        if token == RTP {
+            session.on_rtp(&bytes);
+        } else {
+            session.on_rtcp(&bytes);
+        }
+    }
+}
+
 impl SendSockets {
     pub fn try_clone(&self) -> io::Result<SendSockets> {
         Ok(SendSockets { rtp: self.rtp.try_clone()?, rtcp: self.rtcp.try_clone()?, group: self.group })

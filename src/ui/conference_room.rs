@@ -474,7 +474,7 @@ impl qobject::ConferenceRoom {
             if !peer.nick.is_empty() {
                 tile.nick = peer.nick.clone();
             }
-            let voice = stats.audio.as_ref().and_then(|a| a.peers.iter().find(|p| p.cname == cname_of(tile.ssrc)));
+            let voice = stats.audio.as_ref().and_then(|a| a.peer(&cname_of(tile.ssrc)));
             tile.speaking = voice.is_some_and(|v| v.speaking);
             tile.audio_latency_ms = voice.and_then(|v| v.latency_ms_p50);
         }

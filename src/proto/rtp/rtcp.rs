@@ -276,6 +276,15 @@ pub fn unix_from_ntp(ntp: u64) -> Duration {
     Duration::new(seconds, nanos as u32)
 }
 
+/// When the media sample with RTP timestamp `timestamp` was captured, in seconds since the Unix
+/// epoch, by the sender's last report `report` (its NTP time and the RTP timestamp of the same
+/// instant) at `clock_rate` timestamp units a second.
+pub fn captured_at(report: Option<(u64, u32)>, timestamp: u32, clock_rate: u32) -> Option<f64> {
+    let (ntp, report_timestamp) = report?;
+    let offset = timestamp.wrapping_sub(report_timestamp) as i32;
+    Some(unix_from_ntp(ntp).as_secs_f64() + f64::from(offset) / f64::from(clock_rate))
+}
+
 /// Reception statistics for one source (RFC 3550 appendix A.3 and A.8).
 #[derive(Debug, Clone, Default)]
 pub struct ReceptionStats {
