@@ -53,7 +53,7 @@ Pane {
             Label {
                 text: qsTr("Microphone")
             }
-            ComboBox {
+            PlainComboBox {
                 id: micBox
                 objectName: "micChooser"
                 Layout.preferredWidth: 170
@@ -66,7 +66,7 @@ Pane {
             Label {
                 text: qsTr("Speaker")
             }
-            ComboBox {
+            PlainComboBox {
                 id: speakerBox
                 objectName: "speakerChooser"
                 Layout.preferredWidth: 170
@@ -107,7 +107,7 @@ Pane {
             Label {
                 text: qsTr("Camera")
             }
-            ComboBox {
+            PlainComboBox {
                 id: cameraBox
                 objectName: "cameraChooser"
                 Layout.preferredWidth: 220

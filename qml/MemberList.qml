@@ -28,7 +28,7 @@ Pane {
             readonly property string ownNick: pane.ownNick
             Accessible.name: qsTr("Members")
             ScrollBar.vertical: ScrollBar { }
-            delegate: ItemDelegate {
+            delegate: PlainItemDelegate {
                 required property string modelData
                 readonly property var list: ListView.view
                 readonly property string name: modelData.replace(/^[@+]/, "")

@@ -76,7 +76,7 @@ ToolBar {
             Accessible.name: qsTr("Multicast group and port")
             onEditingFinished: bar.room.group = text
         }
-        ComboBox {
+        PlainComboBox {
             id: interfaceBox
             visible: bar.multicast
             enabled: bar.offline

@@ -58,6 +58,7 @@ Rectangle {
         wrapMode: Text.Wrap
         visible: !tile.live || tileView.note.length > 0
         color: "#d0d4da"
+        textFormat: Text.PlainText
         text: tileView.note.length > 0 ? tileView.note
              : tileView.own ? qsTr("Starting camera…") : qsTr("Waiting for video…")
     }

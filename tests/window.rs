@@ -342,3 +342,97 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     }
     drop(peers);
 }
+
+/// Pixels of a window-only screenshot as RGB triples.
+fn window_pixels(display: &str, window: &str, name: &str) -> Vec<[u8; 3]> {
+    let path = artifacts().join(name);
+    let status = Command::new("import").env("DISPLAY", display).args(["-window", window]).arg(&path).status().expect("ImageMagick is installed");
+    assert!(status.success());
+    let out = Command::new("convert").arg(&path).args(["-depth", "8", "rgb:-"]).output().expect("ImageMagick is installed");
+    assert!(out.status.success());
+    out.stdout.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect()
+}
+
+/// Nicknames are text, never markup: peers named with HTML in a multicast group neither crash
+/// the window, nor restyle its member list, nor make it fetch anything.
+#[test]
+fn nicknames_with_markup_are_shown_as_they_are() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    // A web server that counts who asks it for anything.
+    let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let web_port = web.local_addr().unwrap().port();
+    web.set_nonblocking(true).unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let server = {
+        let (requests, serving) = (requests.clone(), serving.clone());
+        std::thread::spawn(move || {
+            while serving.load(Ordering::Relaxed) {
+                match web.accept() {
+                    Ok((mut stream, _)) => {
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                        let _ = stream.read(&mut [0u8; 1024]);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+    };
+
+    let g = common::group(71);
+    let log = artifacts().join("window-markup-test.log");
+    let settings = [
+        ("LANMEET_SERVER", format!("127.0.0.1:{}", common::free_port())),
+        ("LANMEET_MODE", "multicast".into()),
+        ("LANMEET_GROUP", g.to_string()),
+        ("LANMEET_INTERFACE", "127.0.0.1".into()),
+    ];
+    let mut window = open_window(&display, &log, &settings);
+    wait_for_log(&log, &format!("status: Multicast chat on {g}, interface 127.0.0.1"));
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    let before = window_pixels(&display, &id, "window-markup-before.png");
+
+    let nicks = [
+        r#"<font color="red" size="7">EVIL</font>"#.to_string(),
+        "<b>bob</b>".to_string(),
+        format!(r#"<img src="http://127.0.0.1:{web_port}/seen.png">x"#),
+    ];
+    let peers: Vec<common::Member> = nicks.iter().map(|n| common::Member::join(common::loopback(g, n, 0.0))).collect();
+    for nick in &nicks {
+        wait_for_log(&log, &format!("chat view: [info]  {nick} joined"));
+    }
+    // Long enough for the member list to be drawn and for an image load to be tried.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(window.0.try_wait().unwrap().is_none(), "the window died; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    for (peer, nick) in peers.iter().zip(&nicks) {
+        peer.wait("the window to appear", |e| {
+            matches!(e, lanmeet::proto::mchat::Event::Joined { nick, .. } if nick == "窗口").then_some(())
+        });
+        peer.say(&format!("hello from {nick}"));
+        wait_for_log(&log, &format!("chat view: [message] {nick} hello from {nick}"));
+    }
+    // Still responsive: what the person types reaches every peer.
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "still here"]);
+    xdotool(&display, &["key", "Return"]);
+    for peer in &peers {
+        peer.wait("the window's message", |e| {
+            matches!(e, lanmeet::proto::mchat::Event::Message { nick, text, .. } if nick == "窗口" && text == "still here").then_some(())
+        });
+    }
+    let after = window_pixels(&display, &id, "window-markup.png");
+    assert_eq!(before.len(), after.len(), "the window changed size");
+    // <font color="red"> rendered as markup paints red; as text it paints in the usual colours.
+    let red = |pixels: &[[u8; 3]]| pixels.iter().filter(|[r, g, b]| *r > 200 && *g < 80 && *b < 80).count();
+    assert!(red(&after) <= red(&before) + 20, "a nickname was rendered as markup: {} red pixels, {} before", red(&after), red(&before));
+    serving.store(false, Ordering::Relaxed);
+    server.join().unwrap();
+    assert_eq!(requests.load(Ordering::Relaxed), 0, "the window fetched an image named in a nickname");
+    assert!(window.0.try_wait().unwrap().is_none(), "the window died");
+}
