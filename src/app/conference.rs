@@ -14,12 +14,12 @@ use crate::proto::rtp::h264::{Depacketizer, Output, Packetizer};
 use crate::proto::rtp::packet::{self, Header, SequenceExtender};
 use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
 use crate::proto::rtp::sdp;
-use crate::proto::Jitter;
+use crate::proto::{Jitter, TokenBucket};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use mio::Waker;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -47,6 +47,19 @@ const VIDEO_CLOCK_RATE: u32 = 90_000;
 /// The most a picture is held back for lip sync, and the most pictures held.
 const MAX_SYNC: Duration = Duration::from_millis(300);
 const MAX_HELD: usize = 30;
+/// Video sources followed at once (a 4x4 grid); newcomers beyond it are ignored until one
+/// leaves, so that forged SSRCs cannot make us run a decoder each.
+pub const MAX_VIDEO_SOURCES: usize = 16;
+/// Keyframe requests (PLI) we send a second, to all senders together.
+const KEYFRAME_REQUESTS_PER_SECOND: f64 = 8.0;
+/// A goodbye (RTCP BYE) counts once this long has passed since it, and since the source's last
+/// RTP: fresh media beats a goodbye that someone else may have sent in its name.
+pub const BYE_GRACE: Duration = Duration::from_millis(300);
+
+/// Whether a source that said goodbye at `bye_at` and last sent RTP at `last_rtp` has gone.
+pub fn gone_after_bye(bye_at: Option<Instant>, last_rtp: Instant, now: Instant) -> bool {
+    bye_at.is_some_and(|bye| now.saturating_duration_since(bye.max(last_rtp)) >= BYE_GRACE)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraChoice {
@@ -426,6 +439,8 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         keyframes: commands.clone(),
         sink,
         sources: HashMap::new(),
+        refused_sources: 0,
+        keyframe_budget: TokenBucket::new(KEYFRAME_REQUESTS_PER_SECOND, KEYFRAME_REQUESTS_PER_SECOND),
         rng: Jitter::new(u64::from(ssrc) | 1),
         summary: Summary::default(),
         latencies: Vec::new(),
@@ -630,6 +645,11 @@ impl SenderThread {
 
 
 struct Remote {
+    /// The host it speaks from: RTP and RTCP for it from elsewhere are dropped.
+    host: IpAddr,
+    /// When it (or someone in its name) said goodbye, and when its last RTP came.
+    bye_at: Option<Instant>,
+    last_rtp: Instant,
     nick: String,
     note: String,
     depacketizer: Depacketizer,
@@ -667,8 +687,11 @@ struct Held {
 }
 
 impl Remote {
-    fn new(now: Instant) -> Remote {
+    fn new(host: IpAddr, now: Instant) -> Remote {
         Remote {
+            host,
+            bye_at: None,
+            last_rtp: now,
             nick: String::new(),
             note: String::new(),
             depacketizer: Depacketizer::new(REORDER_WINDOW),
@@ -707,6 +730,9 @@ struct ReceiverThread {
     keyframes: Sender<SendCommand>,
     sink: Sink,
     sources: HashMap<u32, Remote>,
+    /// Datagrams of new sources refused because [`MAX_VIDEO_SOURCES`] are followed already.
+    refused_sources: u64,
+    keyframe_budget: TokenBucket,
     rng: Jitter,
     summary: Summary,
     latencies: Vec<f64>,
@@ -740,6 +766,9 @@ impl ReceiverThread {
             let now = Instant::now();
             self.release(now);
             self.repeat_keyframe_requests(now);
+            if self.sources.values().any(|r| r.bye_at.is_some()) {
+                self.expire(now);
+            }
             if now >= next_report {
                 let elapsed = now.duration_since(last_report_at).as_secs_f64().max(1e-3);
                 last_report_at = now;
@@ -804,8 +833,24 @@ impl ReceiverThread {
         self.rng.chance(self.config.drop_incoming)
     }
 
-    fn remote(&mut self, ssrc: u32, now: Instant) -> &mut Remote {
-        self.sources.entry(ssrc).or_insert_with(|| Remote::new(now))
+    /// The state of a source, made on first contact, or None when the datagram is not to be
+    /// believed: it comes from another host than the source did, or too many sources are
+    /// followed already.
+    fn remote(&mut self, ssrc: u32, from: SocketAddr, now: Instant) -> Option<&mut Remote> {
+        let known = self.sources.contains_key(&ssrc);
+        if !known && self.sources.len() >= MAX_VIDEO_SOURCES {
+            self.refused_sources += 1;
+            if self.refused_sources.is_power_of_two() {
+                log::warn!("video: {MAX_VIDEO_SOURCES} sources already; ignoring {ssrc:08x} from {from} ({} datagrams so far)", self.refused_sources);
+            }
+            return None;
+        }
+        let remote = self.sources.entry(ssrc).or_insert_with(|| Remote::new(from.ip(), now));
+        if remote.host != from.ip() {
+            log::debug!("video: {ssrc:08x} belongs to {}, not {from}", remote.host);
+            return None;
+        }
+        Some(remote)
     }
 
     fn decode(&mut self, ssrc: u32, timestamp: u32, data: &[u8]) {
@@ -909,9 +954,12 @@ impl ReceiverThread {
     /// Send a PLI now unless one went out very recently; the sender limits keyframes too.
     fn ask_keyframe(&mut self, ssrc: u32, now: Instant) {
         let own = self.ssrc;
-        let remote = self.remote(ssrc, now);
+        let Some(remote) = self.sources.get_mut(&ssrc) else { return };
         remote.waiting_since.get_or_insert(now);
         if remote.last_pli.is_some_and(|t| now.duration_since(t) < KEYFRAME_MIN_INTERVAL) {
+            return;
+        }
+        if !self.keyframe_budget.take(1.0, now) {
             return;
         }
         remote.last_pli = Some(now);
@@ -940,8 +988,14 @@ impl ReceiverThread {
         }
     }
 
+    /// Sources gone silent, and those whose goodbye no RTP has contradicted.
     fn expire(&mut self, now: Instant) {
-        let gone: Vec<u32> = self.sources.iter().filter(|(_, r)| now.duration_since(r.last_heard) > SOURCE_TIMEOUT).map(|(s, _)| *s).collect();
+        let gone: Vec<u32> = self
+            .sources
+            .iter()
+            .filter(|(_, r)| now.duration_since(r.last_heard) > SOURCE_TIMEOUT || gone_after_bye(r.bye_at, r.last_rtp, now))
+            .map(|(s, _)| *s)
+            .collect();
         for ssrc in gone {
             self.forget(ssrc);
         }
@@ -995,7 +1049,7 @@ impl ReceiverThread {
 }
 
 impl rtp::RtpSession for ReceiverThread {
-    fn on_rtp(&mut self, bytes: &[u8]) {
+    fn on_rtp(&mut self, bytes: &[u8], from: SocketAddr) {
         let now = Instant::now();
         let Ok(packet) = packet::parse(bytes) else {
             log::debug!("dropped a datagram that is not RTP ({} bytes)", bytes.len());
@@ -1008,8 +1062,9 @@ impl rtp::RtpSession for ReceiverThread {
         let arrival = self.clock.rtp(now);
         let ssrc = header.ssrc;
         let payload = packet.payload.to_vec();
-        let remote = self.remote(ssrc, now);
+        let Some(remote) = self.remote(ssrc, from, now) else { return };
         remote.last_heard = now;
+        remote.last_rtp = now;
         let sequence = remote.extender.extend(header.sequence);
         remote.stats.packet(sequence, header.timestamp, arrival);
         remote.packets += 1;
@@ -1033,7 +1088,7 @@ impl rtp::RtpSession for ReceiverThread {
         }
     }
 
-    fn on_rtcp(&mut self, bytes: &[u8]) {
+    fn on_rtcp(&mut self, bytes: &[u8], from: SocketAddr) {
         let now = Instant::now();
         let packets = match rtcp::parse(bytes) {
             Ok(packets) => packets,
@@ -1046,14 +1101,14 @@ impl rtp::RtpSession for ReceiverThread {
             match packet {
                 Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
                     let since_start = now.duration_since(self.clock.start);
-                    let remote = self.remote(ssrc, now);
+                    let Some(remote) = self.remote(ssrc, from, now) else { continue };
                     remote.last_heard = now;
                     remote.clock = Some((ntp, rtp_timestamp));
                     remote.stats.sender_report(ntp, since_start);
                 }
                 Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != self.ssrc => {
                     let board = self.board.clone();
-                    let remote = self.remote(ssrc, now);
+                    let Some(remote) = self.remote(ssrc, from, now) else { continue };
                     remote.last_heard = now;
                     if let Some(note) = note {
                         // A new note means the sender's camera changed: its old picture goes.
@@ -1062,7 +1117,7 @@ impl rtp::RtpSession for ReceiverThread {
                         }
                         remote.note = note;
                     }
-                    let remote = self.remote(ssrc, now);
+                    let Some(remote) = self.sources.get_mut(&ssrc) else { continue };
                     if let Some(name) = name {
                         if remote.nick != name {
                             remote.nick = name.clone();
@@ -1072,9 +1127,11 @@ impl rtp::RtpSession for ReceiverThread {
                     }
                 }
                 Rtcp::Bye { sources } => {
-                    let own = self.ssrc;
-                    for ssrc in sources.into_iter().filter(|s| *s != own) {
-                        self.forget(ssrc);
+                    // Only from the source's own host, and only if its RTP stops.
+                    for ssrc in sources {
+                        if let Some(remote) = self.sources.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
+                            remote.bye_at.get_or_insert(now);
+                        }
                     }
                 }
                 Rtcp::PictureLoss { media, .. } if media == self.ssrc => {

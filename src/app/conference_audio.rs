@@ -8,7 +8,7 @@
 //! video's CNAME, so that a receiver can pair a participant's audio with their video.
 
 use crate::media::audio::{self, OpusDecoder, OpusEncoder, Voice, FRAME, OPUS_PAYLOAD_TYPE, SAMPLE_RATE};
-use crate::app::conference::percentile;
+use crate::app::conference::{gone_after_bye, percentile};
 use crate::media::echo::EchoCanceller;
 use crate::media::sound::{Capture, Playback};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
@@ -23,7 +23,7 @@ use crossbeam_channel::Sender;
 use mio::Waker;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -45,6 +45,9 @@ const SPEAKING_DB: f32 = -45.0;
 const QUIET_DB: f32 = -60.0;
 /// Time without a late packet after which the delay it added is given back.
 const CALM: Duration = Duration::from_secs(2);
+/// Voices followed at once: each has a jitter buffer and a decoder. Newcomers beyond it are
+/// ignored until one leaves.
+pub const MAX_AUDIO_SOURCES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MicChoice {
@@ -472,6 +475,10 @@ impl AudioSender {
 
 
 struct Remote {
+    /// The host it speaks from: RTP and RTCP for it from elsewhere are dropped.
+    host: IpAddr,
+    /// When it (or someone in its name) said goodbye.
+    bye_at: Option<Instant>,
     nick: String,
     cname: String,
     buffer: JitterBuffer,
@@ -601,6 +608,8 @@ impl AudioReceiver {
     /// queue runs short takes the next frame from its jitter buffer and decodes it.
     fn tick(&mut self, now: Instant, mix: &mut [f32; MIX_BLOCK], frame: &mut [f32; FRAME]) {
         mix.fill(0.0);
+        // Voices that said goodbye and then fell silent.
+        self.remotes.retain(|_, r| !gone_after_bye(r.bye_at, r.last_packet, now));
         let wall = (self.start_wall + now.duration_since(self.start)).as_secs_f64();
         let volumes = self.controls.volumes.lock().unwrap_or_else(|e| e.into_inner());
         for (ssrc, remote) in self.remotes.iter_mut() {
@@ -741,7 +750,7 @@ impl AudioReceiver {
 }
 
 impl rtp::RtpSession for AudioReceiver {
-    fn on_rtp(&mut self, bytes: &[u8]) {
+    fn on_rtp(&mut self, bytes: &[u8], from: SocketAddr) {
         let now = Instant::now();
         let Ok(packet) = packet::parse(bytes) else { return };
         let header = packet.header;
@@ -749,7 +758,13 @@ impl rtp::RtpSession for AudioReceiver {
             return;
         }
         let since_start = now.duration_since(self.start);
+        if !self.remotes.contains_key(&header.ssrc) && self.remotes.len() >= MAX_AUDIO_SOURCES {
+            log::debug!("audio: {MAX_AUDIO_SOURCES} voices already; ignoring {:08x} from {from}", header.ssrc);
+            return;
+        }
         let remote = self.remotes.entry(header.ssrc).or_insert_with(|| Remote {
+            host: from.ip(),
+            bye_at: None,
             nick: String::new(),
             cname: String::new(),
             // It is asked again every 5 ms while it waits for a late frame: 40 asks are 200 ms.
@@ -771,6 +786,9 @@ impl rtp::RtpSession for AudioReceiver {
             level: 0.0,
             loud_at: None,
         });
+        if remote.host != from.ip() {
+            return;
+        }
         remote.last_heard = now;
         remote.last_packet = now;
         remote.packets += 1;
@@ -779,27 +797,30 @@ impl rtp::RtpSession for AudioReceiver {
         remote.reception.packet(sequence, header.timestamp, arrival);
     }
 
-    fn on_rtcp(&mut self, bytes: &[u8]) {
+    fn on_rtcp(&mut self, bytes: &[u8], from: SocketAddr) {
         let Ok(packets) = rtcp::parse(bytes) else { return };
         let now = Instant::now();
         for packet in packets {
             match packet {
                 Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
-                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
+                    if let Some(remote) = self.remotes.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
                         remote.clock = Some((ntp, rtp_timestamp));
                         remote.reception.sender_report(ntp, now.duration_since(self.start));
                         remote.last_heard = now;
                     }
                 }
                 Rtcp::SourceDescription { ssrc, cname, name, .. } if ssrc != self.ssrc => {
-                    if let Some(remote) = self.remotes.get_mut(&ssrc) {
+                    if let Some(remote) = self.remotes.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
                         remote.cname = cname;
                         remote.nick = name.unwrap_or_default();
                     }
                 }
                 Rtcp::Bye { sources } => {
+                    // Only from the voice's own host, and only if its RTP stops.
                     for ssrc in sources {
-                        self.remotes.remove(&ssrc);
+                        if let Some(remote) = self.remotes.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
+                            remote.bye_at.get_or_insert(now);
+                        }
                     }
                 }
                 _ => {}

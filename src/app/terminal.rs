@@ -130,8 +130,31 @@ pub fn run_multicast_chat(config: MulticastConfig) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Text as it may reach a terminal: what peers send is untrusted, so control characters (a
+/// newline that would forge a line of ours, escape sequences that retitle or clear the terminal)
+/// and the invisible marks that reorder text are shown escaped, and one event stays one line.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn print_line(line: Option<(String, bool)>) {
     if let Some((line, to_stderr)) = line {
+        let line = printable(&line);
         if to_stderr {
             eprintln!("{line}");
         } else {
@@ -255,4 +278,26 @@ pub fn run_conference(config: super::conference::ConferenceConfig, duration: Opt
     };
     handle.stop();
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn untrusted_text_cannot_forge_lines_or_drive_the_terminal() {
+        let rows = [
+            ("你好 plain text stays", "你好 plain text stays"),
+            ("hi\n-!- honest left", "hi\\n-!- honest left"),
+            ("a\r\x1b]0;owned\x07b", "a\\r\\x1b]0;owned\\x07b"),
+            ("\x1b[2J\x1b[H", "\\x1b[2J\\x1b[H"),
+            ("tab\there", "tab\\there"),
+            ("\u{9b}31m C1", "\\x9b31m C1"),
+            ("\u{202e}txt.exe", "\\u{202e}txt.exe"),
+        ];
+        for (input, shown) in rows {
+            assert_eq!(printable(input), shown, "{input:?}");
+            assert!(!printable(input).chars().any(char::is_control));
+        }
+    }
 }

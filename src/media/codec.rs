@@ -146,9 +146,12 @@ mod tests {
             let source = pattern.render(n, "00:00:01");
             let encoded = encoder.encode(&source, n == 30).unwrap();
             assert_eq!(encoded.keyframe, n == 0 || n == 30, "frame {n}");
-            // Slices fit a packet.
+            // Slices fit a packet; the parameter sets say the size the receivers check.
             for nal in split_annex_b(&encoded.data) {
                 assert!(nal.len() <= 1200, "NAL of {} bytes", nal.len());
+                if nal[0] & 0x1f == 7 {
+                    assert_eq!(crate::proto::rtp::h264::sps_picture_size(nal), Some((20, 15)));
+                }
             }
             bytes += encoded.data.len();
             let decoded = decoder.decode(&encoded.data).unwrap().expect("a picture for each access unit");

@@ -59,8 +59,8 @@ pub fn open(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32, receive_buffer: 
 
 impl SessionSockets {
     /// Waits up to `timeout` for datagrams and returns all that arrived, with the socket
-    /// (`RTP` or `RTCP`) each came on. Empty on timeout or wake-up.
-    pub fn receive(&mut self, timeout: Duration) -> io::Result<Vec<(Token, Vec<u8>)>> {
+    /// (`RTP` or `RTCP`) each came on and where it came from. Empty on timeout or wake-up.
+    pub fn receive(&mut self, timeout: Duration) -> io::Result<Vec<Datagram>> {
         if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -75,7 +75,7 @@ impl SessionSockets {
             };
             loop {
                 match socket.recv_from(&mut self.buffer) {
-                    Ok((len, _)) => datagrams.push((token, self.buffer[..len].to_vec())),
+                    Ok((len, from)) => datagrams.push(Datagram { token, from, bytes: self.buffer[..len].to_vec() }),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
                         log::debug!("receive: {e}");
@@ -88,19 +88,28 @@ impl SessionSockets {
     }
 }
 
-/// What an RTP session does with what arrives.
+/// One datagram as it arrived.
+pub struct Datagram {
+    /// `RTP` or `RTCP`: the socket it came on.
+    pub token: Token,
+    pub from: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// What an RTP session does with what arrives. `from` lets a session tie a source to the
+/// address it first came from, so that another host cannot speak (or say goodbye) for it.
 pub trait RtpSession {
-    fn on_rtp(&mut self, bytes: &[u8]);
-    fn on_rtcp(&mut self, bytes: &[u8]);
+    fn on_rtp(&mut self, bytes: &[u8], from: SocketAddr);
+    fn on_rtcp(&mut self, bytes: &[u8], from: SocketAddr);
 }
 
 /// Hands each datagram that `SessionSockets::receive` returned to `session`.
-pub fn dispatch(datagrams: Vec<(Token, Vec<u8>)>, session: &mut impl RtpSession) {
-    for (token, bytes) in datagrams {
-        if token == RTP {
-            session.on_rtp(&bytes);
+pub fn dispatch(datagrams: Vec<Datagram>, session: &mut impl RtpSession) {
+    for datagram in datagrams {
+        if datagram.token == RTP {
+            session.on_rtp(&datagram.bytes, datagram.from);
         } else {
-            session.on_rtcp(&bytes);
+            session.on_rtcp(&datagram.bytes, datagram.from);
         }
     }
 }

@@ -225,15 +225,11 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                 },
                 recv(incoming) -> message => match message {
                     Ok(Incoming::Frames(frames)) => {
-                        let mut all = Output::default();
-                        for frame in frames {
-                            if let Frame::Line(line) = frame {
-                                let out = self.client.receive(&line, Now::read());
-                                all.send.extend(out.send);
-                                all.events.extend(out.events);
-                            }
-                        }
-                        all
+                        let lines = frames.iter().filter_map(|frame| match frame {
+                            Frame::Line(line) => Some(&line[..]),
+                            _ => None,
+                        });
+                        self.client.receive_lines(lines, Now::read())
                     }
                     Ok(Incoming::Closed(reason)) => return Outcome::Lost(reason),
                     Err(_) => return Outcome::Lost("the connection reader stopped".into()),

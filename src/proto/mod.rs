@@ -77,3 +77,65 @@ impl Jitter {
         std::time::Duration::from_nanos(self.next_u64() % (limit.as_nanos() as u64).max(1))
     }
 }
+
+/// A token bucket: `rate` tokens a second, holding at most `burst`, plus credit that requests
+/// pay in (up to a cap). Limits what others can make us send: repairs, requests, replies.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    updated: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// Starts full.
+    pub fn new(rate: f64, burst: f64) -> TokenBucket {
+        TokenBucket { tokens: burst, rate, burst, updated: None }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(then) = self.updated {
+            let earned = now.saturating_duration_since(then).as_secs_f64() * self.rate;
+            self.tokens = (self.tokens + earned).min(self.burst.max(self.tokens));
+        }
+        self.updated = Some(now);
+    }
+
+    /// Add `amount`, holding no more than `cap` (or the burst, if larger).
+    pub fn credit(&mut self, amount: f64, cap: f64, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + amount).min(cap.max(self.burst));
+    }
+
+    /// Take `amount` if the bucket holds it.
+    pub fn take(&mut self, amount: f64, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens < amount {
+            return false;
+        }
+        self.tokens -= amount;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_token_bucket_refills_at_its_rate_and_holds_credit_up_to_its_cap() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10.0, 5.0);
+        assert!((0..5).all(|_| bucket.take(1.0, start)));
+        assert!(!bucket.take(1.0, start));
+        assert!(bucket.take(1.0, start + Duration::from_millis(100)));
+        assert!(!bucket.take(1.0, start + Duration::from_millis(100)));
+        // Long idle time fills it to the burst, no further.
+        let later = start + Duration::from_secs(60);
+        assert!(bucket.take(5.0, later) && !bucket.take(1.0, later));
+        bucket.credit(100.0, 20.0, later);
+        assert!(bucket.take(20.0, later) && !bucket.take(1.0, later));
+    }
+}

@@ -27,6 +27,9 @@ const FIRST_CONN: u64 = 2;
 const READ_BUDGET: usize = 64 * 1024;
 /// Longest time between two protocol ticks.
 const TICK: Duration = Duration::from_millis(500);
+/// Out of file descriptors: wait this long before accepting again. The listener is
+/// edge-triggered, so the loop must come back to it on its own.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -96,6 +99,7 @@ impl Drop for RelayHandle {
 
 /// Bind and start the relay on its own thread.
 pub fn spawn(config: RelayConfig) -> Result<RelayHandle, RelayError> {
+    raise_descriptor_limit();
     let mut listener = TcpListener::bind(config.listen).map_err(|source| RelayError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
     let poll = Poll::new()?;
@@ -136,6 +140,8 @@ struct EventLoop {
     dirty: Vec<ConnId>,
     /// Connections whose readable data was not all read in the last round.
     unfinished_reads: Vec<ConnId>,
+    /// Accepting paused (descriptors ran out) until then.
+    accept_paused_until: Option<Instant>,
 }
 
 impl EventLoop {
@@ -152,6 +158,7 @@ impl EventLoop {
             read_buffer: vec![0; 64 * 1024],
             dirty: Vec::new(),
             unfinished_reads: Vec::new(),
+            accept_paused_until: None,
         }
     }
 
@@ -159,8 +166,9 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
+            let wake_at = self.accept_paused_until.map_or(next_tick, |t| t.min(next_tick));
             let timeout = if self.unfinished_reads.is_empty() {
-                next_tick.saturating_duration_since(Instant::now())
+                wake_at.saturating_duration_since(Instant::now())
             } else {
                 Duration::ZERO
             };
@@ -176,9 +184,14 @@ impl EventLoop {
             for id in std::mem::take(&mut self.unfinished_reads) {
                 self.read(id);
             }
+            if self.accept_paused_until.is_some_and(|t| Instant::now() >= t) {
+                self.accept_paused_until = None;
+                self.accept()?;
+            }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept()?,
+                    LISTENER if self.accept_paused_until.is_none() => self.accept()?,
+                    LISTENER => {}
                     WAKER => {}
                     Token(id) => {
                         let id = id as ConnId;
@@ -229,9 +242,14 @@ impl EventLoop {
                     self.apply(actions);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if is_transient_accept_error(&e) => {
-                    log::warn!("accept: {e}");
+                Err(e) if is_out_of_descriptors(&e) => {
+                    // Those waiting stay in the backlog; everyone connected goes on being served.
+                    log::warn!("accept: {e}; accepting again in {} ms ({} connections open)", ACCEPT_PAUSE.as_millis(), self.connections.len());
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     return Ok(());
+                }
+                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => {
+                    log::debug!("accept: {e}");
                 }
                 Err(e) => return Err(e),
             }
@@ -384,7 +402,28 @@ fn write_queue(conn: &mut Connection) -> io::Result<bool> {
     Ok(true)
 }
 
-fn is_transient_accept_error(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset)
-        || matches!(e.raw_os_error(), Some(libc_emfile) if libc_emfile == 24 || libc_emfile == 23)
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+/// Descriptors a relay asks for: a client each, and room to spare.
+const WANTED_DESCRIPTORS: libc::rlim_t = 65_536;
+
+/// A relay holds a descriptor per client: lift the soft limit (often 1024) towards the hard one.
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let target = WANTED_DESCRIPTORS.min(limit.rlim_max);
+        if limit.rlim_cur >= target {
+            return;
+        }
+        let wanted = libc::rlimit { rlim_cur: target, rlim_max: limit.rlim_max };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+            log::debug!("descriptor limit raised from {} to {target}", limit.rlim_cur);
+        }
+    }
 }

@@ -17,6 +17,10 @@ const MAX_IN_FLIGHT: usize = 8;
 const IDLE_PING: Duration = Duration::from_secs(60);
 /// Time the server has to answer that PING before the connection counts as dead.
 const PING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes of text per message however long the names around it are.
+const MIN_TEXT_BUDGET: usize = 64;
+/// Members of one room we keep track of; a server claiming more is not believed further.
+pub const MAX_MEMBERS: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -95,8 +99,12 @@ pub struct Client {
     /// Written, waiting for the server's echo.
     in_flight: VecDeque<Outgoing>,
     next_id: LocalId,
-    members: HashMap<String, Vec<String>>,
+    /// Per joined channel (folded name): folded nick -> the entry as shown, with its prefix.
+    members: HashMap<String, HashMap<String, String>>,
+    /// 353 lines of a channel we are in, until its 366.
     names_in_progress: HashMap<String, Vec<String>>,
+    /// The member list changed since it was last handed out.
+    members_changed: bool,
     last_heard: Option<Instant>,
     ping_sent: Option<Instant>,
 }
@@ -116,6 +124,7 @@ impl Client {
             next_id: 1,
             members: HashMap::new(),
             names_in_progress: HashMap::new(),
+            members_changed: false,
             last_heard: None,
             ping_sent: None,
         }
@@ -201,7 +210,9 @@ impl Client {
     fn text_budget(&self, target: &str) -> usize {
         let prefix = 1 + NICK_LEN.max(self.nick.len()) + 1 + 11 + 1 + 63 + 1;
         let command = "PRIVMSG ".len() + target.len() + 2;
-        MAX_LINE - 2 - prefix - command
+        // A server may hand us a nick or target so long that nothing fits: send a little anyway
+        // (the server cuts what does not fit) rather than nothing.
+        (MAX_LINE - 2).saturating_sub(prefix + command).max(MIN_TEXT_BUDGET)
     }
 
     fn flush(&mut self, now: Now, out: &mut Output) {
@@ -247,12 +258,24 @@ impl Client {
     /// One line from the server (without CR LF). Bytes that are not UTF-8 are shown with
     /// replacement characters rather than dropped.
     pub fn receive(&mut self, bytes: &[u8], now: Now) -> Output {
+        self.receive_lines([bytes], now)
+    }
+
+    /// Lines that arrived together. The member list, if they changed it, is handed out once at
+    /// the end, so a burst of joins costs one list, not one per join.
+    pub fn receive_lines<'a>(&mut self, lines: impl IntoIterator<Item = &'a [u8]>, now: Now) -> Output {
         let mut out = Output::default();
         self.last_heard = Some(now.mono);
         self.ping_sent = None;
-        let text = String::from_utf8_lossy(bytes);
-        let Ok(message) = Message::parse(&text) else { return out };
-        self.handle(message, now, &mut out);
+        for bytes in lines {
+            let text = String::from_utf8_lossy(bytes);
+            if let Ok(message) = Message::parse(&text) {
+                self.handle(message, now, &mut out);
+            }
+        }
+        if std::mem::take(&mut self.members_changed) {
+            self.emit_members(&mut out);
+        }
         out
     }
 
@@ -290,14 +313,17 @@ impl Client {
                 if self.is_me(&from) {
                     if key == fold(&self.config.channel) {
                         self.joined = true;
-                        self.members.insert(key, Vec::new());
+                        self.members.insert(key, HashMap::new());
                         out.events.push(Event::Joined { channel });
                         self.flush(now, out);
                     }
                 } else if let Some(list) = self.members.get_mut(&key) {
-                    list.push(from.clone());
-                    out.events.push(Event::MemberJoined { channel: channel.clone(), nick: from });
-                    self.emit_members(&channel, out);
+                    let folded = fold(&from);
+                    if list.len() < MAX_MEMBERS && !list.contains_key(&folded) {
+                        list.insert(folded, from.clone());
+                        out.events.push(Event::MemberJoined { channel: channel.clone(), nick: from });
+                        self.members_changed = true;
+                    }
                 }
             }
             "PART" | "KICK" => {
@@ -315,22 +341,22 @@ impl Client {
                     self.members.remove(&key);
                     out.events.push(Event::Info { text: format!("You left {channel}: {reason}"), error: false });
                 } else if let Some(list) = self.members.get_mut(&key) {
-                    list.retain(|n| fold(strip_prefix(n)) != fold(&who));
-                    out.events.push(Event::MemberLeft { channel: channel.clone(), nick: who, reason });
-                    self.emit_members(&channel, out);
+                    if list.remove(&fold(&who)).is_some() {
+                        out.events.push(Event::MemberLeft { channel: channel.clone(), nick: who, reason });
+                        self.members_changed = true;
+                    }
                 }
             }
             "QUIT" => {
-                let channels: Vec<String> = self.members.keys().cloned().collect();
-                for key in channels {
-                    let list = self.members.get_mut(&key).expect("key from map");
-                    let before = list.len();
-                    list.retain(|n| fold(strip_prefix(n)) != fold(&from));
-                    if list.len() != before {
-                        let channel = self.config.channel.clone();
-                        out.events.push(Event::MemberLeft { channel: channel.clone(), nick: from.clone(), reason: last.clone() });
-                        self.emit_members(&channel, out);
-                    }
+                let folded = fold(&from);
+                let mut was_member = false;
+                for list in self.members.values_mut() {
+                    was_member |= list.remove(&folded).is_some();
+                }
+                if was_member {
+                    let channel = self.config.channel.clone();
+                    out.events.push(Event::MemberLeft { channel, nick: from, reason: last });
+                    self.members_changed = true;
                 }
             }
             "NICK" => {
@@ -338,26 +364,25 @@ impl Client {
                 if self.is_me(&from) {
                     self.nick = new.clone();
                 }
-                let mut changed = false;
+                let (old_key, new_key) = (fold(&from), fold(&new));
                 for list in self.members.values_mut() {
-                    for entry in list.iter_mut() {
-                        if fold(strip_prefix(entry)) == fold(&from) {
-                            let prefix = &entry[..entry.len() - strip_prefix(entry).len()];
-                            *entry = format!("{prefix}{new}");
-                            changed = true;
-                        }
+                    if let Some(entry) = list.remove(&old_key) {
+                        let prefix = &entry[..entry.len() - strip_prefix(&entry).len()];
+                        list.insert(new_key.clone(), format!("{prefix}{new}"));
+                        self.members_changed = true;
                     }
                 }
                 out.events.push(Event::NickChanged { old: from, new });
-                if changed {
-                    let channel = self.config.channel.clone();
-                    self.emit_members(&channel, out);
-                }
             }
             "353" => {
                 if let (Some(channel), Some(names)) = (message.params.get(2), message.params.get(3)) {
-                    let list = self.names_in_progress.entry(fold(channel)).or_default();
-                    list.extend(names.split(' ').filter(|n| !n.is_empty()).map(str::to_string));
+                    // Only for rooms we are in, and no more than a room can hold.
+                    let key = fold(channel);
+                    if self.members.contains_key(&key) {
+                        let list = self.names_in_progress.entry(key).or_default();
+                        let room = MAX_MEMBERS.saturating_sub(list.len());
+                        list.extend(names.split(' ').filter(|n| !n.is_empty()).take(room).map(str::to_string));
+                    }
                 }
             }
             "366" => {
@@ -365,8 +390,9 @@ impl Client {
                 let key = fold(&channel);
                 if let Some(list) = self.names_in_progress.remove(&key) {
                     if self.members.contains_key(&key) {
-                        self.members.insert(key, list);
-                        self.emit_members(&channel, out);
+                        let entries = list.into_iter().map(|entry| (fold(strip_prefix(&entry)), entry)).collect();
+                        self.members.insert(key, entries);
+                        self.members_changed = true;
                     }
                 }
             }
@@ -477,10 +503,12 @@ impl Client {
         out.events.push(Event::Message { from, target, text, unix_ms, notice, action });
     }
 
-    fn emit_members(&self, channel: &str, out: &mut Output) {
+    fn emit_members(&self, out: &mut Output) {
+        let channel = &self.config.channel;
         if let Some(list) = self.members.get(&fold(channel)) {
-            let mut nicks = list.clone();
-            nicks.sort_by_key(|n| (!n.starts_with('@'), fold(strip_prefix(n))));
+            let mut nicks: Vec<(&String, &String)> = list.iter().collect();
+            nicks.sort_by_key(|(folded, entry)| (!entry.starts_with('@'), *folded));
+            let nicks = nicks.into_iter().map(|(_, entry)| entry.clone()).collect();
             out.events.push(Event::Members { channel: channel.to_string(), nicks });
         }
     }

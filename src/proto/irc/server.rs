@@ -15,6 +15,16 @@ use std::time::{Duration, Instant};
 
 pub type ConnId = u64;
 
+/// Channels one client may be in at once (ISUPPORT `CHANLIMIT`).
+pub const MAX_CHANNELS_PER_CLIENT: usize = 50;
+/// Distinct channels one NAMES may ask about (ISUPPORT `TARGMAX`).
+pub const MAX_NAMES_TARGETS: usize = 4;
+/// Bytes of a realname kept (WHO shows it).
+const REALNAME_LEN: usize = 100;
+/// Under flood control, each this many bytes of reply to a client's own command cost it one
+/// more line: a command that makes the server say a lot (NAMES of a big room) is paid for.
+const REPLY_BYTES_PER_TOKEN: usize = 1024;
+
 /// What the event loop must do after an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -278,8 +288,27 @@ impl Server {
             }
             client.tokens -= 1.0;
         }
-        self.line(conn, &line, now, &mut out);
+        self.paid_line(conn, &line, now, &mut out);
         out
+    }
+
+    /// Handle a line and, under flood control, charge the client for a long reply.
+    fn paid_line(&mut self, conn: ConnId, line: &[u8], now: Now, out: &mut Vec<Action>) {
+        let start = out.len();
+        self.line(conn, line, now, out);
+        if self.config.flood.is_none() {
+            return;
+        }
+        let replied: usize = out[start..]
+            .iter()
+            .map(|action| match action {
+                Action::Send(to, bytes) if *to == conn => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        if let Some(client) = self.clients.get_mut(&conn) {
+            client.tokens -= (replied / REPLY_BYTES_PER_TOKEN) as f64;
+        }
     }
 
     /// Time passed: ping idle connections, drop dead ones, run lines held back by flood control.
@@ -321,7 +350,7 @@ impl Server {
                 }
                 let Some(line) = client.waiting.pop_front() else { break };
                 client.tokens -= 1.0;
-                self.line(conn, &line, now, &mut out);
+                self.paid_line(conn, &line, now, &mut out);
             }
         }
         out
@@ -528,7 +557,7 @@ impl Server {
         }
         let user: String = message.params[0].chars().filter(|c| !"@!".contains(*c)).take(10).collect();
         client.user = Some(format!("~{user}"));
-        client.realname = message.params[3].clone();
+        client.realname = message.params[3][..floor_char_boundary(&message.params[3], REALNAME_LEN)].to_string();
         self.try_register(conn, now, out);
     }
 
@@ -561,7 +590,8 @@ impl Server {
             format!("CHANNELLEN={CHANNEL_LEN}"),
             "TOPICLEN=390".into(),
             format!("NETWORK={}", self.config.network),
-            "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:".into(),
+            format!("TARGMAX=PRIVMSG:4,NOTICE:4,NAMES:{MAX_NAMES_TARGETS},JOIN:,PART:"),
+            format!("CHANLIMIT=#:{MAX_CHANNELS_PER_CLIENT}"),
             "UTF8ONLY".into(),
         ];
         let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
@@ -593,6 +623,10 @@ impl Server {
             let client = self.clients.get_mut(&conn).expect("caller checked");
             if client.channels.contains(&key) {
                 continue;
+            }
+            if client.channels.len() >= MAX_CHANNELS_PER_CLIENT {
+                self.numeric(conn, "405", &[name, "You have joined too many channels"], out);
+                break;
             }
             client.channels.push(key.clone());
             let prefix = client.prefix();
@@ -718,8 +752,17 @@ impl Server {
     fn names(&mut self, conn: ConnId, message: &Message, out: &mut Vec<Action>) {
         match message.param(0) {
             Some(list) => {
+                let mut asked = Vec::new();
                 for name in list.split(',').filter(|n| !n.is_empty()) {
                     let key = fold(name);
+                    if asked.contains(&key) {
+                        continue;
+                    }
+                    if asked.len() == MAX_NAMES_TARGETS {
+                        self.numeric(conn, "407", &[name, "Too many targets"], out);
+                        break;
+                    }
+                    asked.push(key.clone());
                     if self.channels.contains_key(&key) {
                         self.send_names(conn, &key, out);
                     } else {
@@ -953,12 +996,16 @@ impl Server {
         Message::new(command, params).with_source(self.config.name.clone())
     }
 
+    /// A numeric reply, cut to fit one line: parameters that echo what a client sent (an
+    /// unknown command, a refused name) can be long.
     fn numeric(&self, conn: ConnId, code: &str, params: &[&str], out: &mut Vec<Action>) {
         let nick = self.clients.get(&conn).map_or("*", |c| c.nick());
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(nick);
         all.extend_from_slice(params);
-        self.send(conn, self.server_msg(code, &all), out);
+        let mut message = self.server_msg(code, &all);
+        fit_line(&mut message);
+        self.send(conn, message, out);
     }
 
     fn send(&self, conn: ConnId, message: Message, out: &mut Vec<Action>) {
@@ -970,6 +1017,31 @@ impl Server {
 const KNOWN: &[&str] = &[
     "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "TOPIC", "WHO", "MODE", "MOTD", "LUSERS", "ISON", "USERHOST",
 ];
+
+/// Shorten the longest parameters until the line fits in [`MAX_LINE`] bytes with its CR LF.
+fn fit_line(message: &mut Message) {
+    loop {
+        let over = (message.to_line().len() + 2).saturating_sub(MAX_LINE);
+        if over == 0 {
+            return;
+        }
+        let Some(longest) = message.params.iter_mut().max_by_key(|p| p.len()) else { return };
+        if longest.is_empty() {
+            return;
+        }
+        let keep = floor_char_boundary(longest, longest.len().saturating_sub(over));
+        longest.truncate(keep);
+    }
+}
+
+/// The largest char boundary of `text` at or below `max`.
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    let mut cut = max.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
+}
 
 fn refill(client: &mut Client, flood: &FloodLimit, now: Instant) {
     let elapsed = now.saturating_duration_since(client.refilled_at).as_secs_f64();

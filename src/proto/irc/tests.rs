@@ -513,3 +513,202 @@ fn client_accepts_what_other_servers_send() {
     let out = client.receive(b":bob!u@h PRIVMSG #lobby :\x01ACTION waves\x01", now);
     assert!(matches!(&out.events[0], Event::Message { text, action: true, .. } if text == "waves"));
 }
+
+/// What a hostile client or server can make of the state machines: each bounded.
+mod hostile {
+    use super::*;
+    use crate::proto::irc::client::MAX_MEMBERS;
+    use crate::proto::irc::server::{MAX_CHANNELS_PER_CLIENT, MAX_NAMES_TARGETS};
+
+    #[test]
+    fn a_client_joins_no_more_than_the_channel_limit_and_leaves_them_at_once() {
+        let mut raw = Raw::new(no_flood());
+        raw.register(1, "greedy");
+        raw.take(1);
+        let list: Vec<String> = (0..200).map(|i| format!("#c{i}")).collect();
+        for chunk in list.chunks(40) {
+            raw.send(1, &format!("JOIN {}", chunk.join(",")));
+        }
+        let lines = raw.take(1);
+        let joins = lines.iter().filter(|l| l.contains(" JOIN ")).count();
+        assert_eq!(joins, MAX_CHANNELS_PER_CLIENT);
+        assert!(lines.iter().any(|l| l.contains(" 405 ")), "the refusal is said");
+        raw.send(1, "JOIN 0");
+        let parts = raw.take(1).iter().filter(|l| l.contains(" PART ")).count();
+        assert_eq!(parts, MAX_CHANNELS_PER_CLIENT);
+    }
+
+    #[test]
+    fn names_of_the_same_channel_many_times_is_answered_once() {
+        let mut raw = Raw::new(ServerConfig { max_connections_per_ip: None, ..no_flood() });
+        for i in 0..50 {
+            raw.register(i, &format!("member{i:03}"));
+            raw.send(i, "JOIN #lobby");
+        }
+        raw.register(99, "asker");
+        raw.take(99);
+        let request = format!("NAMES {}", vec!["#lobby"; 70].join(","));
+        raw.send(99, &request);
+        let reply: usize = raw.take(99).iter().map(|l| l.len() + 2).sum();
+        let once = {
+            raw.send(99, "NAMES #lobby");
+            raw.take(99).iter().map(|l| l.len() + 2).sum::<usize>()
+        };
+        assert_eq!(reply, once, "70 copies of one target answered once");
+        // Distinct targets beyond the limit are refused, not answered.
+        let many: Vec<String> = (0..10).map(|i| format!("#r{i}")).collect();
+        raw.send(99, &format!("NAMES {}", many.join(",")));
+        let lines = raw.take(99);
+        assert_eq!(lines.iter().filter(|l| l.contains(" 366 ")).count(), MAX_NAMES_TARGETS);
+        assert!(lines.iter().any(|l| l.contains(" 407 ")));
+    }
+
+    #[test]
+    fn big_replies_cost_flood_tokens() {
+        let mut raw = Raw::new(ServerConfig { max_connections_per_ip: None, ..ServerConfig::default() });
+        for i in 0..300 {
+            raw.register(i, &format!("someone{i:04}"));
+            raw.send(i, "JOIN #lobby");
+        }
+        raw.register(999, "asker");
+        raw.tick(Duration::from_secs(10));
+        raw.take(999);
+        // A burst of NAMES: without a charge for the reply every one of 20 would be answered.
+        for _ in 0..20 {
+            raw.send(999, "NAMES #lobby");
+        }
+        let answered = raw.take(999).iter().filter(|l| l.contains(" 366 ")).count();
+        let sent: usize = 20 * "NAMES #lobby\r\n".len();
+        assert!(answered <= 6, "{answered} of 20 answered at once ({sent} bytes asked)");
+    }
+
+    #[test]
+    fn every_reply_fits_in_a_line_whatever_a_client_sends() {
+        let mut raw = Raw::new(no_flood());
+        raw.connect(1);
+        let long = "x".repeat(400);
+        raw.send(1, &format!("NICK {long}"));
+        raw.send(1, &format!("USER u 0 * :{long}"));
+        raw.send(1, "NICK fine");
+        raw.send(1, &format!("{long} a b"));
+        raw.send(1, &format!("JOIN #{long}"));
+        raw.send(1, &format!("PART #{long}"));
+        raw.send(1, "WHO fine");
+        raw.send(1, &format!("MODE #{long}"));
+        raw.send(1, &format!("PRIVMSG {long} :hi"));
+        let lines = raw.take(1);
+        assert!(lines.len() > 8);
+        for line in lines {
+            assert!(line.len() + 2 <= 512, "{} bytes: {line}", line.len() + 2);
+        }
+    }
+
+    #[test]
+    fn a_server_cannot_grow_the_client_without_bound() {
+        let mut clock = Clock::new();
+        let mut client = Client::new(ClientConfig::new("me", "#lobby"));
+        let now = clock.advance(Duration::ZERO);
+        client.connected(now);
+        client.receive(b":s 001 me :hi", now);
+        client.receive(b":me!u@h JOIN #lobby", now);
+        // Endless 353 lines and no 366, for our room and for one we are not in.
+        let line = format!(":s 353 me = #lobby :{}", (0..40).map(|i| format!("n{i}")).collect::<Vec<_>>().join(" "));
+        let other = format!(":s 353 me = #elsewhere :{}", (0..40).map(|i| format!("n{i}")).collect::<Vec<_>>().join(" "));
+        for _ in 0..5_000 {
+            client.receive(line.as_bytes(), now);
+            client.receive(other.as_bytes(), now);
+        }
+        let out = client.receive(b":s 366 me #lobby :End", now);
+        let listed = out.events.iter().find_map(|e| match e { Event::Members { nicks, .. } => Some(nicks.len()), _ => None });
+        assert_eq!(listed, Some(40), "duplicates collapse into one entry each");
+        // 20,000 JOINs of one nick: one member, one event; a batch yields one member list.
+        let joins: Vec<Vec<u8>> = (0..20_000).map(|_| b":dup!u@h JOIN #lobby".to_vec()).collect();
+        let out = client.receive_lines(joins.iter().map(Vec::as_slice), now);
+        assert_eq!(out.events.iter().filter(|e| matches!(e, Event::MemberJoined { .. })).count(), 1);
+        assert_eq!(out.events.iter().filter(|e| matches!(e, Event::Members { .. })).count(), 1);
+        // Many distinct ones stop at the limit.
+        let joins: Vec<Vec<u8>> = (0..MAX_MEMBERS + 500).map(|i| format!(":u{i}!u@h JOIN #lobby").into_bytes()).collect();
+        let out = client.receive_lines(joins.iter().map(Vec::as_slice), now);
+        let listed = out.events.iter().find_map(|e| match e { Event::Members { nicks, .. } => Some(nicks.len()), _ => None });
+        assert_eq!(listed, Some(MAX_MEMBERS));
+    }
+
+    #[test]
+    fn a_nick_longer_than_a_line_still_leaves_room_to_talk() {
+        let mut clock = Clock::new();
+        let now = clock.advance(Duration::ZERO);
+        let long = "n".repeat(600);
+        let mut client = Client::new(ClientConfig::new("me", "#lobby"));
+        client.connected(now);
+        client.receive(format!(":s 001 {long} :hi").as_bytes(), now);
+        client.receive(format!(":{long}!u@h JOIN #lobby").as_bytes(), now);
+        let out = client.say("hello there", now);
+        assert_eq!(out.send, ["PRIVMSG #lobby :hello there"]);
+    }
+
+    use proptest::prelude::*;
+
+    fn arb_line() -> impl Strategy<Value = Vec<u8>> {
+        let command = prop_oneof![
+            Just("NICK"), Just("USER"), Just("JOIN"), Just("PART"), Just("PRIVMSG"), Just("NOTICE"), Just("NAMES"),
+            Just("TOPIC"), Just("WHO"), Just("MODE"), Just("QUIT"), Just("CAP"), Just("PING"), Just("ISON"), Just("USERHOST"),
+        ];
+        let word = prop_oneof!["#[a-c]{1,3}", "[a-c]{1,4}", "[#,a-z]{0,30}", "\\PC{0,20}", Just("0".to_string()), Just("*".to_string())];
+        let structured = (command, prop::collection::vec(word, 0..4), prop::option::of("\\PC{0,60}")).prop_map(|(c, words, trailing)| {
+            let mut line = format!("{c} {}", words.join(" "));
+            if let Some(t) = trailing {
+                line.push_str(" :");
+                line.push_str(&t);
+            }
+            line.into_bytes()
+        });
+        prop_oneof![5 => structured, 1 => prop::collection::vec(any::<u8>(), 0..80)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        /// Whole sessions of three clients sending anything: no panic, every line the server
+        /// writes fits in 512 bytes without its tags, and nobody is in more channels than allowed.
+        #[test]
+        fn any_session_gets_well_formed_replies(lines in prop::collection::vec((0u64..3, arb_line(), 0u8..4), 1..150)) {
+            let mut raw = Raw::new(ServerConfig::default());
+            for conn in 0..3 {
+                raw.connect(conn);
+            }
+            for (conn, line, wait) in lines {
+                raw.send_bytes(conn, &line);
+                raw.tick(Duration::from_millis(u64::from(wait) * 300));
+            }
+            raw.tick(Duration::from_secs(200));
+            for line in raw.inbox.values().flatten() {
+                let untagged = if line.starts_with('@') { line.split_once(' ').map_or("", |(_, r)| r) } else { line.as_str() };
+                prop_assert!(untagged.len() + 2 <= 512, "{} bytes: {}", untagged.len() + 2, untagged);
+            }
+        }
+
+        /// A server sending anything: the client does not panic and keeps bounded state.
+        #[test]
+        fn any_server_leaves_the_client_bounded(lines in prop::collection::vec(prop_oneof![
+            arb_line(),
+            ("[a-c]{1,3}", prop::collection::vec("[@+]?[a-e]{1,3}", 0..30)).prop_map(|(_, names)| format!(":s 353 me = #lobby :{}", names.join(" ")).into_bytes()),
+            Just(b":s 366 me #lobby :End".to_vec()),
+            "[a-e]{1,3}".prop_map(|n| format!(":{n}!u@h JOIN #lobby").into_bytes()),
+            "[a-e]{1,3}".prop_map(|n| format!(":{n}!u@h PART #lobby").into_bytes()),
+            ("[a-e]{1,3}", "[a-e]{1,3}").prop_map(|(a, b)| format!(":{a}!u@h NICK {b}").into_bytes()),
+        ], 1..200)) {
+            let mut clock = Clock::new();
+            let now = clock.advance(Duration::ZERO);
+            let mut client = Client::new(ClientConfig::new("me", "#lobby"));
+            client.connected(now);
+            client.receive(b":s 001 me :hi", now);
+            client.receive(b":me!u@h JOIN #lobby", now);
+            let out = client.receive_lines(lines.iter().map(Vec::as_slice), now);
+            for event in out.events {
+                if let Event::Members { nicks, .. } = event {
+                    prop_assert!(nicks.len() <= crate::proto::irc::client::MAX_MEMBERS);
+                }
+            }
+            prop_assert_eq!(client.say("still talking", now).send.len(), 1);
+        }
+    }
+}

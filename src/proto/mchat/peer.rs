@@ -5,9 +5,16 @@
 //! Loss repair follows the SRM/NORM idea: a receiver that sees a gap waits a short random time,
 //! then multicasts a repair request (NACK); a receiver that hears someone else's request for the
 //! same data holds its own back. The sender answers from a bounded history, to the whole group.
+//!
+//! Every peer on the wire may be hostile, so everything it can grow has a limit: the senders we
+//! track ([`MAX_SENDERS`]), how far ahead of delivery a sender's datagrams are kept
+//! ([`RECEIVE_WINDOW`]) and how many bytes all senders' held datagrams take ([`MAX_HELD_BYTES`]);
+//! a sender id belongs to the address it was first heard from. Requests for repairs back off
+//! exponentially and are paid for by what their sender sent us, and repairs by the requests that
+//! ask for them (a [`TokenBucket`]), so that no datagram makes us send much more than it was.
 
 use super::wire::{text_room, truncate_utf8, Body, Datagram, DecodeError, MAX_NACK};
-use crate::proto::{Jitter, Now};
+use crate::proto::{Jitter, Now, TokenBucket};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,6 +24,37 @@ const TAIL_ANNOUNCE: Duration = Duration::from_millis(30);
 const TAIL_ANNOUNCEMENTS: u32 = 4;
 /// Messages before the first one heard from a new peer that are asked for.
 const JOIN_BACKFILL: u32 = 32;
+/// Senders tracked at once; a group this size is far past a chat's. Newcomers beyond it are
+/// ignored (and counted) until someone leaves.
+pub const MAX_SENDERS: usize = 256;
+/// Sequence numbers past a sender's next undelivered one that are kept or asked for: as many
+/// as a sender keeps for repairs. A datagram further ahead moves the window: what was still
+/// incomplete behind it is given up, so delivery always goes on.
+pub const RECEIVE_WINDOW: u64 = 4096;
+/// Bytes of text held for one sender, and for all together, while earlier datagrams are
+/// missing. A datagram that can be delivered at once is never refused for them.
+pub const MAX_HELD_PER_SENDER: usize = 2 << 20;
+pub const MAX_HELD_BYTES: usize = 32 << 20;
+/// Sequence numbers asked for, all senders together.
+pub const MAX_MISSING: usize = 16 * 1024;
+/// A sequence number is resent at most once in this long, however many ask.
+const REPAIR_HOLD: Duration = Duration::from_millis(20);
+/// Repair requests stop doubling their interval here (15 ms x 2^3 = 120 ms): a sender that does
+/// not answer costs a request every 120 ms at most, and one that lost a repair or two is asked
+/// again soon enough to repair within the give-up time even at 30 % loss.
+const MAX_NACK_BACKOFF: u32 = 3;
+/// Repair requests about a sender are paid for by what it sends: each byte heard from it buys
+/// this many bytes of requests, on top of a small allowance for a newcomer's backfill. A forged
+/// announcement claiming missing data so buys a few requests, not a storm.
+const NACK_CREDIT_PER_BYTE_HEARD: u64 = 4;
+const NACK_ALLOWANCE: u64 = 256;
+const MAX_NACK_CREDIT: u64 = 64 * 1024;
+/// Repairs: a trickle we always allow (for repairs of long messages, whose datagrams are much
+/// larger than a request for them), and how many bytes of repair each byte of a request that
+/// asks us buys.
+const REPAIR_BYTES_PER_SECOND: f64 = 128.0 * 1024.0;
+const REPAIR_CREDIT_PER_REQUEST_BYTE: f64 = 4.0;
+const MAX_REPAIR_CREDIT: f64 = 256.0 * 1024.0;
 
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
@@ -82,6 +120,24 @@ pub struct Counters {
     pub nacks_sent: u64,
     pub repairs_sent: u64,
     pub lost: u64,
+    /// Datagrams with a known sender id from another address than the one it was first heard
+    /// from.
+    pub spoofed: u64,
+    /// Datagrams dropped by a limit: too many senders, too far ahead, too many bytes held.
+    pub over_limit: u64,
+    /// Repairs and repair requests held back by their byte budgets.
+    pub budget_refused: u64,
+}
+
+/// The size of the state that other peers' datagrams make us keep.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub senders: usize,
+    /// Sequence numbers we are asking for.
+    pub missing: usize,
+    /// Datagrams kept until the ones before them arrive, and their bytes of text.
+    pub waiting: usize,
+    pub bytes: usize,
 }
 
 #[derive(Debug)]
@@ -90,24 +146,48 @@ struct Fragment {
     count: u8,
     text: Vec<u8>,
     unix_ms: u64,
+    arrived: Instant,
 }
+
+/// Sequence numbers are u32 on the wire and u64 here, so that "one past the last" of a sender
+/// near the end of the u32 space needs no wrapping.
+type Seq = u64;
 
 #[derive(Debug)]
 struct Sender {
     nick: String,
+    /// Where its datagrams come from; others using its id are dropped.
+    addr: SocketAddr,
     last_heard: Instant,
-    /// Next sequence number to deliver.
-    next: u32,
-    /// Received, not yet delivered, by sequence number.
-    waiting: BTreeMap<u32, Fragment>,
-    /// Missing sequence numbers and when to ask for them.
-    missing: BTreeMap<u32, Missing>,
+    /// Next sequence number to deliver; `None` until we know where to start.
+    next: Option<Seq>,
+    /// Received, not yet delivered, by sequence number, all within the receive window.
+    waiting: BTreeMap<Seq, Fragment>,
+    /// Missing sequence numbers and when to ask for them, all within the receive window.
+    missing: BTreeMap<Seq, Missing>,
+    /// Bytes of repair requests about this sender we may still send.
+    nack_credit: u64,
+    /// Bytes of text in `waiting`.
+    held: usize,
+}
+
+impl Sender {
+    /// Take a held fragment out, keeping the byte counts (its own and `total`) right.
+    fn take(&mut self, seq: Seq, total: &mut usize) -> Option<Fragment> {
+        let fragment = self.waiting.remove(&seq)?;
+        self.held -= fragment.text.len();
+        *total -= fragment.text.len();
+        Some(fragment)
+    }
+
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Missing {
     since: Instant,
     ask_at: Instant,
+    /// Requests sent for it so far: each waits twice as long as the one before.
+    asks: u32,
 }
 
 #[derive(Debug)]
@@ -122,6 +202,10 @@ pub struct Peer {
     /// Sequence numbers repaired a moment ago, and when: several receivers asking at once get
     /// one answer.
     repaired: HashMap<u32, Instant>,
+    /// Bytes of text in all senders' `waiting` maps.
+    held_bytes: usize,
+    /// Bytes of repairs we may send.
+    repair_budget: TokenBucket,
     rng: Jitter,
     counters: Counters,
 }
@@ -137,6 +221,8 @@ impl Peer {
             next_announce: None,
             tail_announcements: 0,
             repaired: HashMap::new(),
+            held_bytes: 0,
+            repair_budget: TokenBucket::new(REPAIR_BYTES_PER_SECOND, REPAIR_BYTES_PER_SECOND),
             rng,
             counters: Counters::default(),
         }
@@ -148,6 +234,16 @@ impl Peer {
 
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// How much peer-controlled state this peer holds now.
+    pub fn held(&self) -> Held {
+        Held {
+            senders: self.senders.len(),
+            missing: self.senders.values().map(|s| s.missing.len()).sum(),
+            waiting: self.senders.values().map(|s| s.waiting.len()).sum(),
+            bytes: self.held_bytes,
+        }
     }
 
     fn header(&self, seq: u32, now: Now, body: Body) -> Datagram {
@@ -221,11 +317,15 @@ impl Peer {
 
     /// Answer a repair request from the history, to the whole group.
     fn repair(&mut self, seq: u32, now: Now, out: &mut Output) {
-        if self.repaired.get(&seq).is_some_and(|at| now.mono < *at + self.config.nack_delay) {
+        if self.repaired.get(&seq).is_some_and(|at| now.mono < *at + REPAIR_HOLD) {
             return;
         }
         let Some(&(front, _)) = self.history.front() else { return };
         let Some((_, bytes)) = seq.checked_sub(front).and_then(|i| self.history.get(i as usize)) else { return };
+        if !self.repair_budget.take(bytes.len() as f64, now.mono) {
+            self.counters.budget_refused += 1;
+            return;
+        }
         let mut repair = Datagram::decode(bytes).expect("our own encoding");
         if let Body::Message { index, count, text } = repair.body {
             repair.body = Body::Repair { index, count, text };
@@ -265,79 +365,124 @@ impl Peer {
         if datagram.sender == self.config.id {
             return out; // our own, looped back
         }
-        self.counters.received += 1;
         let sender_id = datagram.sender;
+        if let Some(sender) = self.senders.get(&sender_id) {
+            if sender.addr != from {
+                self.counters.spoofed += 1;
+                return out;
+            }
+        } else if self.senders.len() >= MAX_SENDERS {
+            self.counters.over_limit += 1;
+            if self.counters.over_limit.is_power_of_two() {
+                log::warn!("multicast chat: {MAX_SENDERS} senders already; ignoring {from} ({} datagrams so far)", self.counters.over_limit);
+            }
+            return out;
+        }
+        self.counters.received += 1;
         let nick = truncate_utf8(&datagram.nick, 64).to_string();
+        let seq = Seq::from(datagram.seq);
+        let mut members_changed = false;
         match datagram.body {
             Body::Goodbye => {
                 if let Some(sender) = self.senders.remove(&sender_id) {
+                    self.held_bytes -= sender.held;
                     out.events.push(Event::Left { sender: sender_id, nick: sender.nick, timed_out: false });
-                    self.emit_members(&mut out);
+                    members_changed = true;
                 }
-                return out;
             }
             Body::Nack { target, seqs } => {
-                self.heard(sender_id, &nick, None, now, &mut out);
+                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, None, now, &mut out);
                 if target == self.config.id {
+                    // The request pays for its answer: a few times its own size.
+                    let credit = bytes.len() as f64 * REPAIR_CREDIT_PER_REQUEST_BYTE;
+                    self.repair_budget.credit(credit, MAX_REPAIR_CREDIT, now.mono);
                     for seq in seqs {
                         self.repair(seq, now, &mut out);
                     }
                 } else if let Some(sender) = self.senders.get_mut(&target) {
                     // Someone asked already: hold our own request back (suppression).
                     for seq in seqs {
-                        if let Some(m) = sender.missing.get_mut(&seq) {
+                        if let Some(m) = sender.missing.get_mut(&Seq::from(seq)) {
                             m.ask_at = m.ask_at.max(now.mono + self.config.nack_retry);
                         }
                     }
                 }
-                return out;
             }
             Body::Announce => {
-                let first = (datagram.seq + 1).saturating_sub(JOIN_BACKFILL).max(1);
-                self.heard(sender_id, &nick, Some(first), now, &mut out);
-                self.note_latest(sender_id, datagram.seq, now);
+                let first = (seq + 1).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
+                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, Some(first), now, &mut out);
+                self.note_latest(sender_id, seq, now);
             }
             Body::Message { index, count, text } | Body::Repair { index, count, text } => {
                 // On first contact, earlier messages may have been lost on the way (the
                 // sender's hello included): ask for a few, which a late joiner sees as recent
-                // history.
-                let first = (datagram.seq - u32::from(index)).saturating_sub(JOIN_BACKFILL).max(1);
-                self.heard(sender_id, &nick, Some(first), now, &mut out);
-                let sender = self.senders.get_mut(&sender_id).expect("heard() inserted it");
-                if datagram.seq < sender.next || sender.waiting.contains_key(&datagram.seq) {
-                    self.counters.duplicates += 1;
-                    return out;
-                }
-                sender.missing.remove(&datagram.seq);
-                sender.waiting.insert(datagram.seq, Fragment { index, count, text, unix_ms: datagram.unix_ms });
-                if datagram.seq > 0 {
-                    self.note_latest(sender_id, datagram.seq - 1, now);
-                }
-                self.deliver(sender_id, &mut out);
+                // history. The decoder checked that `index <= seq`.
+                let first = (seq - Seq::from(index)).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
+                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, Some(first), now, &mut out);
+                self.hold(sender_id, seq, Fragment { index, count, text, unix_ms: datagram.unix_ms, arrived: now.mono }, now, &mut out);
+                self.deliver(sender_id, now, &mut out);
             }
+        }
+        if members_changed {
+            self.emit_members(&mut out);
         }
         out
     }
 
+    /// Keep a fragment until the ones before it are here, within the window and the byte limit.
+    fn hold(&mut self, id: u64, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) {
+        let Some(sender) = self.senders.get_mut(&id) else { return };
+        let Some(next) = sender.next else { return };
+        if seq < next || sender.waiting.contains_key(&seq) {
+            self.counters.duplicates += 1;
+            return;
+        }
+        if seq >= next + RECEIVE_WINDOW {
+            // This far ahead, what is still missing behind the window is given up, and what is
+            // held there is delivered or dropped.
+            let floor = seq + 1 - RECEIVE_WINDOW;
+            let given_up = sender.missing.range(..floor).count();
+            sender.missing = sender.missing.split_off(&floor);
+            self.counters.over_limit += 1;
+            self.deliver_from(id, floor, given_up, now, out);
+        }
+        let Some(sender) = self.senders.get_mut(&id) else { return };
+        let size = fragment.text.len();
+        if Some(seq) != sender.next && (sender.held + size > MAX_HELD_PER_SENDER || self.held_bytes + size > MAX_HELD_BYTES) {
+            // Too much held already: asked for again once delivery moves.
+            self.counters.over_limit += 1;
+            return;
+        }
+        sender.missing.remove(&seq);
+        sender.held += size;
+        self.held_bytes += size;
+        sender.waiting.insert(seq, fragment);
+        if seq > 0 {
+            self.note_latest(id, seq - 1, now);
+        }
+    }
+
     /// Mark a peer as heard, creating its state on first contact. `start` is where delivery
-    /// begins for a peer we have not heard before.
-    fn heard(&mut self, id: u64, nick: &str, start: Option<u32>, now: Now, out: &mut Output) {
+    /// begins for a peer we have not heard before. True when the member list changed.
+    fn heard(&mut self, id: u64, addr: SocketAddr, size: usize, nick: &str, start: Option<Seq>, now: Now, out: &mut Output) -> bool {
         let mut changed = false;
         let sender = self.senders.entry(id).or_insert_with(|| {
             changed = true;
             Sender {
                 nick: nick.to_string(),
+                addr,
                 last_heard: now.mono,
-                next: start.unwrap_or(u32::MAX),
+                next: start,
                 waiting: BTreeMap::new(),
                 missing: BTreeMap::new(),
+                nack_credit: NACK_ALLOWANCE,
+                held: 0,
             }
         });
         sender.last_heard = now.mono;
-        if sender.next == u32::MAX {
-            if let Some(start) = start {
-                sender.next = start;
-            }
+        sender.nack_credit = (sender.nack_credit + size as u64 * NACK_CREDIT_PER_BYTE_HEARD).min(MAX_NACK_CREDIT);
+        if sender.next.is_none() {
+            sender.next = start;
         }
         if sender.nick != nick {
             sender.nick = nick.to_string();
@@ -345,52 +490,92 @@ impl Peer {
         }
         if changed {
             out.events.push(Event::Joined { sender: id, nick: nick.to_string() });
-            self.emit_members(out);
         }
+        changed
     }
 
-    /// Everything up to `latest` from this sender should be here: schedule requests for gaps.
-    fn note_latest(&mut self, id: u64, latest: u32, now: Now) {
+    /// Everything up to `latest` from this sender should be here: schedule requests for gaps
+    /// within the receive window (a lying announcement can claim no more than that).
+    fn note_latest(&mut self, id: u64, latest: Seq, now: Now) {
         let delay = self.config.reorder_wait + self.rng.below(self.config.nack_delay);
+        let mut room = MAX_MISSING.saturating_sub(self.senders.values().map(|s| s.missing.len()).sum());
         let Some(sender) = self.senders.get_mut(&id) else { return };
-        if sender.next == u32::MAX {
-            return;
-        }
-        let mut seq = sender.next;
-        // Bound the work a lying announcement can cause.
-        let last = latest.min(sender.next.saturating_add(4 * MAX_NACK as u32));
-        while seq <= last {
-            if !sender.waiting.contains_key(&seq) {
-                sender.missing.entry(seq).or_insert(Missing { since: now.mono, ask_at: now.mono + delay });
+        let Some(next) = sender.next else { return };
+        let last = latest.min(next + RECEIVE_WINDOW - 1);
+        for seq in next..=last {
+            if room == 0 {
+                break;
             }
-            seq += 1;
+            if !sender.waiting.contains_key(&seq) && !sender.missing.contains_key(&seq) {
+                sender.missing.insert(seq, Missing { since: now.mono, ask_at: now.mono + delay, asks: 0 });
+                room -= 1;
+            }
         }
     }
 
-    fn deliver(&mut self, id: u64, out: &mut Output) {
+    /// Hand out every complete message at the front of this sender's queue. A message whose
+    /// first fragment has waited `give_up_after` for the rest is dropped, so that one
+    /// incomplete message cannot hold up everything after it.
+    fn deliver(&mut self, id: u64, now: Now, out: &mut Output) {
+        self.deliver_from(id, 0, 0, now, out);
+    }
+
+    /// [`Self::deliver`], giving up at once on what is incomplete below `floor`, and reporting
+    /// `given_up` sequence numbers already abandoned as lost with the rest.
+    fn deliver_from(&mut self, id: u64, floor: Seq, given_up: usize, now: Now, out: &mut Output) {
+        let give_up = self.config.give_up_after;
         let Some(sender) = self.senders.get_mut(&id) else { return };
+        let Some(mut next) = sender.next else { return };
+        let mut dropped = u32::try_from(given_up).unwrap_or(u32::MAX);
         loop {
-            let Some(first) = sender.waiting.get(&sender.next) else { break };
+            let Some(first) = sender.waiting.get(&next) else {
+                // Nothing is expected any more before the next datagram held: the gap was given
+                // up on (or left behind by the window).
+                match sender.waiting.keys().next() {
+                    Some(&held) if sender.missing.range(next..held).next().is_none() => {
+                        next = held;
+                        continue;
+                    }
+                    _ => {
+                        next = next.max(floor);
+                        break;
+                    }
+                }
+            };
             if first.index != 0 {
                 // The start of this message was given up on: drop the orphan fragment.
-                sender.waiting.remove(&sender.next);
-                sender.next += 1;
+                sender.take(next, &mut self.held_bytes);
+                next += 1;
                 continue;
             }
-            let count = u32::from(first.count);
-            if !(0..count).all(|i| sender.waiting.contains_key(&(sender.next + i))) {
-                break;
+            let count = Seq::from(first.count);
+            if !(next..next + count).all(|s| sender.waiting.contains_key(&s)) {
+                if now.mono < first.arrived + give_up && next >= floor {
+                    break;
+                }
+                for s in next..next + count {
+                    sender.missing.remove(&s);
+                    sender.take(s, &mut self.held_bytes);
+                }
+                next += count;
+                dropped += 1;
+                continue;
             }
             let mut bytes = Vec::new();
             let mut unix_ms = 0;
-            for i in 0..count {
-                let fragment = sender.waiting.remove(&(sender.next + i)).expect("checked above");
+            for s in next..next + count {
+                let fragment = sender.take(s, &mut self.held_bytes).expect("checked above");
                 unix_ms = fragment.unix_ms;
                 bytes.extend_from_slice(&fragment.text);
             }
-            sender.next += count;
+            next += count;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             out.events.push(Event::Message { sender: id, nick: sender.nick.clone(), text, unix_ms });
+        }
+        sender.next = Some(next);
+        if dropped > 0 {
+            self.counters.lost += u64::from(dropped);
+            out.events.push(Event::Lost { sender: id, nick: sender.nick.clone(), count: dropped });
         }
     }
 
@@ -403,6 +588,9 @@ impl Peer {
             for m in sender.missing.values() {
                 consider(m.ask_at.min(m.since + self.config.give_up_after));
             }
+            if let Some(head) = sender.next.and_then(|n| sender.waiting.get(&n)) {
+                consider(head.arrived + self.config.give_up_after);
+            }
         }
         next
     }
@@ -412,7 +600,7 @@ impl Peer {
         if self.next_announce.is_some_and(|t| now.mono >= t) {
             self.announce(now, &mut out);
         }
-        self.repaired.retain(|_, at| now.mono < *at + self.config.nack_delay);
+        self.repaired.retain(|_, at| now.mono < *at + REPAIR_HOLD);
         // Peers gone silent.
         let expired: Vec<u64> = self
             .senders
@@ -420,52 +608,64 @@ impl Peer {
             .filter(|(_, s)| now.mono >= s.last_heard + self.config.expire_after)
             .map(|(&id, _)| id)
             .collect();
-        for id in expired {
-            let sender = self.senders.remove(&id).expect("listed above");
-            out.events.push(Event::Left { sender: id, nick: sender.nick, timed_out: true });
+        for id in &expired {
+            let sender = self.senders.remove(id).expect("listed above");
+            self.held_bytes -= sender.held;
+            out.events.push(Event::Left { sender: *id, nick: sender.nick, timed_out: true });
+        }
+        if !expired.is_empty() {
             self.emit_members(&mut out);
         }
         // Requests for what is missing; give up on what is too old.
         let ids: Vec<u64> = self.senders.keys().copied().collect();
         for id in ids {
-            let retry = self.config.nack_retry + self.rng.below(self.config.nack_delay);
             let give_up = self.config.give_up_after;
             let sender = self.senders.get_mut(&id).expect("listed above");
-            let mut ask = Vec::new();
-            let mut abandoned = 0;
-            let stale: Vec<u32> = sender.missing.iter().filter(|(_, m)| now.mono >= m.since + give_up).map(|(&s, _)| s).collect();
-            for seq in stale {
-                sender.missing.remove(&seq);
-                abandoned += 1;
-                if seq == sender.next {
-                    sender.next += 1;
+            let Some(mut next) = sender.next else { continue };
+            let mut abandoned = 0usize;
+            let mut last_abandoned = next;
+            sender.missing.retain(|&seq, m| {
+                let keep = now.mono < m.since + give_up;
+                if !keep {
+                    abandoned += 1;
+                    last_abandoned = last_abandoned.max(seq);
                 }
-            }
+                keep
+            });
             if abandoned > 0 {
-                // Skip past whatever can no longer be completed.
-                while sender.next < sender.waiting.keys().next().copied().unwrap_or(sender.next)
-                    && !sender.missing.contains_key(&sender.next)
-                {
-                    sender.next += 1;
-                }
-                self.counters.lost += abandoned;
+                // Skip past whatever can no longer be completed, up to what is still expected.
+                let held = sender.waiting.keys().next().copied().unwrap_or(Seq::MAX);
+                let expected = sender.missing.keys().next().copied().unwrap_or(Seq::MAX);
+                next = next.max(held.min(expected).min(last_abandoned + 1));
+                sender.next = Some(next);
+                self.counters.lost += abandoned as u64;
                 out.events.push(Event::Lost { sender: id, nick: sender.nick.clone(), count: abandoned as u32 });
             }
+            let mut ask = Vec::new();
             for (&seq, m) in sender.missing.iter_mut() {
-                if m.ask_at <= now.mono && ask.len() < MAX_NACK {
-                    ask.push(seq);
-                    m.ask_at = now.mono + retry;
+                if ask.len() == MAX_NACK {
+                    break;
+                }
+                if m.ask_at <= now.mono {
+                    ask.push(seq as u32);
+                    let backoff = self.config.nack_retry * (1 << m.asks.min(MAX_NACK_BACKOFF));
+                    m.asks = m.asks.saturating_add(1);
+                    m.ask_at = now.mono + backoff + self.rng.below(self.config.nack_delay);
                 }
             }
             if !ask.is_empty() {
                 let latest = self.next_seq - 1;
-                let nack = self.header(latest, now, Body::Nack { target: id, seqs: ask });
-                out.send.push(nack.encode());
-                self.counters.nacks_sent += 1;
+                let nack = self.header(latest, now, Body::Nack { target: id, seqs: ask }).encode();
+                let sender = self.senders.get_mut(&id).expect("listed above");
+                if let Some(left) = sender.nack_credit.checked_sub(nack.len() as u64) {
+                    sender.nack_credit = left;
+                    out.send.push(nack);
+                    self.counters.nacks_sent += 1;
+                } else {
+                    self.counters.budget_refused += 1;
+                }
             }
-            if abandoned > 0 {
-                self.deliver(id, &mut out);
-            }
+            self.deliver(id, now, &mut out);
         }
         out
     }
@@ -475,5 +675,243 @@ impl Peer {
         nicks.push(self.config.nick.clone());
         nicks.sort();
         out.events.push(Event::Members { nicks });
+    }
+}
+
+/// What a hostile peer can make of us: each case bounded, honest traffic still delivered.
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use std::time::SystemTime;
+
+    struct Victim {
+        peer: Peer,
+        start: Instant,
+        now: Instant,
+        received: usize,
+        sent: usize,
+        events: Vec<Event>,
+    }
+
+    impl Victim {
+        fn new() -> Victim {
+            let start = Instant::now();
+            let mut peer = Peer::new(PeerConfig::new(1, "victim"));
+            let now = Now { mono: start, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) };
+            let _ = peer.start(now);
+            Victim { peer, start, now: start, received: 0, sent: 0, events: Vec::new() }
+        }
+
+        fn clock(&self) -> Now {
+            Now { mono: self.now, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + (self.now - self.start) }
+        }
+
+        fn take(&mut self, out: Output) {
+            // What we send on our own schedule (announces) is not the attacker's doing.
+            self.sent += out.send.iter().filter(|d| !matches!(Datagram::decode(d).map(|d| d.body), Ok(Body::Announce))).map(Vec::len).sum::<usize>();
+            self.events.extend(out.events);
+        }
+
+        fn hear(&mut self, datagram: &Datagram, from: &str) {
+            let bytes = datagram.encode();
+            self.received += bytes.len();
+            let now = self.clock();
+            let out = self.peer.receive(&bytes, from.parse().unwrap(), now);
+            self.take(out);
+        }
+
+        /// Let time pass, handling every deadline on the way.
+        fn wait(&mut self, span: Duration) {
+            let until = self.now + span;
+            while let Some(at) = self.peer.poll_timeout().filter(|&t| t <= until) {
+                self.now = self.now.max(at);
+                let now = self.clock();
+                let out = self.peer.handle_timeout(now);
+                self.take(out);
+            }
+            self.now = until;
+        }
+
+        fn messages(&self) -> Vec<&str> {
+            self.events.iter().filter_map(|e| match e { Event::Message { text, .. } => Some(text.as_str()), _ => None }).collect()
+        }
+    }
+
+    fn datagram(sender: u64, seq: u32, body: Body) -> Datagram {
+        Datagram { flags: 0, sender, seq, unix_ms: 1, nick: format!("n{sender}"), body }
+    }
+
+    fn message(sender: u64, seq: u32, text: &str) -> Datagram {
+        datagram(sender, seq, Body::Message { index: 0, count: 1, text: text.as_bytes().to_vec() })
+    }
+
+    const HONEST: &str = "10.0.0.2:23333";
+    const ATTACKER: &str = "10.0.0.66:23333";
+
+    #[test]
+    fn announcements_at_the_end_of_the_sequence_space_stay_bounded() {
+        let mut v = Victim::new();
+        v.hear(&datagram(7, 0xFFFF_FFFE, Body::Announce), ATTACKER);
+        v.hear(&datagram(7, 0xFFFF_FFFF, Body::Announce), ATTACKER);
+        v.hear(&message(7, 0xFFFF_FFFF, "at the very end"), ATTACKER);
+        assert!(v.peer.held().missing as u64 <= RECEIVE_WINDOW, "{:?}", v.peer.held());
+        // An honest sender beside it is heard at once.
+        v.hear(&message(8, 1, "honest"), HONEST);
+        assert_eq!(v.messages(), ["honest"]);
+        // What the first announcement claimed is given up on in time, and the last message
+        // the sequence space has is delivered after it.
+        v.wait(Duration::from_secs(6));
+        assert_eq!(v.messages(), ["honest", "at the very end"]);
+        assert_eq!(v.peer.held(), Held { senders: 2, ..Held::default() });
+    }
+
+    #[test]
+    fn fake_senders_are_capped_and_expire_in_one_member_list() {
+        let mut v = Victim::new();
+        for id in 100..10_100u64 {
+            v.hear(&datagram(id, 0, Body::Announce), ATTACKER);
+        }
+        assert_eq!(v.peer.held().senders, MAX_SENDERS);
+        assert_eq!(v.peer.counters().over_limit, 10_000 - MAX_SENDERS as u64);
+        // Each newcomer brought one member list at most.
+        let lists = v.events.iter().filter(|e| matches!(e, Event::Members { .. })).count();
+        assert_eq!(lists, MAX_SENDERS);
+        v.events.clear();
+        v.wait(Duration::from_secs(8));
+        let lists = v.events.iter().filter(|e| matches!(e, Event::Members { .. })).count();
+        assert_eq!(lists, 1, "expiring them all at once lists the members once");
+        assert_eq!(v.peer.held().senders, 0);
+        // Room again for an honest newcomer.
+        v.hear(&message(5, 1, "hello again"), HONEST);
+        assert_eq!(v.messages(), ["hello again"]);
+    }
+
+    #[test]
+    fn a_forged_announcement_buys_few_repair_requests() {
+        let mut v = Victim::new();
+        v.hear(&datagram(7, 5_000, Body::Announce), ATTACKER);
+        v.wait(Duration::from_millis(500));
+        v.hear(&datagram(7, 4_000_000, Body::Announce), ATTACKER);
+        v.wait(Duration::from_secs(8));
+        let ratio = v.sent as f64 / v.received as f64;
+        println!("forged announcements: {} bytes in, {} bytes of requests out (x{ratio:.1})", v.received, v.sent);
+        assert!(ratio <= (NACK_CREDIT_PER_BYTE_HEARD + NACK_ALLOWANCE.div_ceil(v.received as u64)) as f64, "x{ratio:.1}");
+        assert!(v.peer.counters().nacks_sent >= 1, "the first gap is still asked for");
+    }
+
+    #[test]
+    fn a_flood_of_repair_requests_gets_a_few_times_its_size() {
+        let mut v = Victim::new();
+        let now = v.clock();
+        // Our history: 200 long messages of 1,100 bytes.
+        let _ = v.peer.say(&vec!["长".repeat(360); 200].join("\n"), now);
+        let seqs: Vec<u32> = (1..=MAX_NACK as u32).collect();
+        for _ in 0..2_000 {
+            v.hear(&datagram(9, 0, Body::Nack { target: 1, seqs: seqs.clone() }), ATTACKER);
+            v.wait(Duration::from_millis(1));
+        }
+        let ratio = v.sent as f64 / v.received as f64;
+        println!("repair requests every 1 ms for 2 s: {} bytes in, {} bytes of repairs out (x{ratio:.2})", v.received, v.sent);
+        // What the requests paid for, plus the trickle for everyone: two seconds and the burst.
+        let allowed = REPAIR_CREDIT_PER_REQUEST_BYTE * v.received as f64 + 3.0 * REPAIR_BYTES_PER_SECOND;
+        assert!(v.sent as f64 <= allowed, "x{ratio:.2}");
+        assert!(ratio <= REPAIR_CREDIT_PER_REQUEST_BYTE + 0.5, "x{ratio:.2}");
+        assert!(v.peer.counters().repairs_sent > 0);
+    }
+
+    #[test]
+    fn an_incomplete_message_holds_up_nothing_for_long_and_holds_little() {
+        let mut v = Victim::new();
+        let first = datagram(7, 1, Body::Message { index: 0, count: 255, text: vec![b'x'; 1000] });
+        v.hear(&first, HONEST);
+        let filler = "y".repeat(1000);
+        let mut most_held = Held::default();
+        for seq in 300..20_000u32 {
+            v.hear(&message(7, seq, &filler), HONEST);
+            let held = v.peer.held();
+            most_held.waiting = most_held.waiting.max(held.waiting);
+            most_held.bytes = most_held.bytes.max(held.bytes);
+            most_held.missing = most_held.missing.max(held.missing);
+        }
+        assert!(most_held.waiting as u64 <= RECEIVE_WINDOW && most_held.missing as u64 <= RECEIVE_WINDOW, "{most_held:?}");
+        assert!(most_held.bytes <= MAX_HELD_PER_SENDER + 1000, "{most_held:?}");
+        // The window moving past the gap delivered what was held behind it.
+        assert!(v.messages().len() >= 2_000, "{}", v.messages().len());
+        // After the give-up time nothing is held or asked for, and what comes next arrives.
+        v.wait(Duration::from_secs(6));
+        assert_eq!(v.peer.held(), Held { senders: 1, ..Held::default() });
+        // What the sender says next arrives (after what it is still owed is given up).
+        v.hear(&message(7, 20_000, "and then"), HONEST);
+        v.wait(Duration::from_secs(6));
+        assert_eq!(v.messages().last(), Some(&"and then"));
+        assert!(v.events.iter().any(|e| matches!(e, Event::Lost { .. })));
+    }
+
+    #[test]
+    fn an_incomplete_message_is_given_up_after_a_while() {
+        let mut v = Victim::new();
+        v.hear(&datagram(7, 1, Body::Message { index: 0, count: 3, text: b"start".to_vec() }), HONEST);
+        v.hear(&message(7, 4, "next"), HONEST);
+        v.wait(Duration::from_secs(6));
+        assert_eq!(v.messages(), ["next"]);
+        assert!(v.events.iter().any(|e| matches!(e, Event::Lost { .. })));
+        assert_eq!(v.peer.held(), Held { senders: 1, ..Held::default() });
+    }
+
+    #[test]
+    fn a_spoofed_sender_id_cannot_hide_or_reorder_the_honest_sender() {
+        let mut v = Victim::new();
+        v.hear(&message(7, 1, "one"), HONEST);
+        // The attacker takes the honest sender's id for the next sequence numbers and says goodbye.
+        v.hear(&message(7, 2, "forged"), ATTACKER);
+        v.hear(&datagram(7, 2, Body::Goodbye), ATTACKER);
+        v.hear(&message(7, 2, "two"), HONEST);
+        v.hear(&message(7, 3, "three"), HONEST);
+        assert_eq!(v.messages(), ["one", "two", "three"]);
+        assert_eq!(v.peer.counters().spoofed, 2);
+    }
+
+    use proptest::prelude::*;
+
+    /// One input of a hostile session: a datagram (well-formed or raw bytes) from one of three
+    /// addresses after some milliseconds.
+    fn arb_input() -> impl Strategy<Value = (Vec<u8>, u8, u16)> {
+        let body = prop_oneof![
+            (any::<u8>(), 1u8.., prop::collection::vec(any::<u8>(), 0..40)).prop_map(|(i, c, text)| Body::Message { index: i % c, count: c, text }),
+            Just(Body::Announce),
+            Just(Body::Goodbye),
+            (0u64..4, prop::collection::vec(any::<u32>(), 0..20)).prop_map(|(target, seqs)| Body::Nack { target, seqs }),
+        ];
+        let seq = prop_oneof![4 => 0u32..50, 1 => any::<u32>(), 1 => (u32::MAX - 300)..=u32::MAX];
+        let structured = (0u64..6, seq, body, "\\PC{0,8}")
+            .prop_filter("index within seq", |(_, seq, body, _)| !matches!(body, Body::Message { index, .. } if u32::from(*index) > *seq))
+            .prop_map(|(sender, seq, body, nick)| Datagram { flags: 0, sender, seq, unix_ms: 1, nick, body }.encode());
+        let raw = prop::collection::vec(any::<u8>(), 0..64);
+        (prop_oneof![4 => structured, 1 => raw], 0u8..3, prop_oneof![8 => 0u16..20, 1 => 0u16..1500])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+        /// Whatever arrives, in whatever order and timing: no panic, bounded state, and what we
+        /// send stays a small multiple of what came in (plus our own announcements).
+        #[test]
+        fn any_session_stays_bounded(inputs in prop::collection::vec(arb_input(), 1..60)) {
+            let mut v = Victim::new();
+            let addresses = ["10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"];
+            for (bytes, from, wait) in inputs {
+                v.received += bytes.len();
+                let now = v.clock();
+                let out = v.peer.receive(&bytes, addresses[from as usize].parse().unwrap(), now);
+                v.take(out);
+                v.wait(Duration::from_millis(u64::from(wait)));
+                let held = v.peer.held();
+                prop_assert!(held.senders <= MAX_SENDERS);
+                prop_assert!(held.bytes <= MAX_HELD_BYTES);
+                prop_assert!(held.missing as u64 <= held.senders as u64 * RECEIVE_WINDOW);
+            }
+            v.wait(Duration::from_secs(10));
+            prop_assert_eq!(v.peer.held().missing, 0);
+            prop_assert!(v.sent as u64 <= NACK_CREDIT_PER_BYTE_HEARD * v.received as u64 + NACK_ALLOWANCE * 6 + 64 * 1024);
+        }
     }
 }

@@ -2,6 +2,10 @@
 //! fragments out; single NAL units, STAP-A and FU-A in. The depacketizer puts packets back in
 //! order within a bounded window, detects loss by sequence number, and after a loss passes on
 //! nothing until a keyframe, asking for one.
+//!
+//! A sender may lie: an access unit larger than [`MAX_ACCESS_UNIT`] is dropped as it grows, and
+//! a stream whose parameter sets announce a picture larger than [`MAX_PICTURE`] macroblocks (or
+//! cannot be read) is not passed on, so no decoder is asked to allocate for it.
 
 use super::packet::{Header, SequenceExtender};
 use std::collections::BTreeMap;
@@ -12,6 +16,10 @@ const IDR: u8 = 5;
 const SPS: u8 = 7;
 const PPS: u8 = 8;
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
+/// Bytes of one access unit, at most: a 1080p keyframe of good quality is well under a MiB.
+pub const MAX_ACCESS_UNIT: usize = 4 << 20;
+/// Largest picture passed on, in macroblocks (16x16 pixels): 1920x1088.
+pub const MAX_PICTURE: u32 = 120 * 68;
 
 /// The NAL units of an Annex B byte stream, without start codes.
 pub fn split_annex_b(stream: &[u8]) -> Vec<&[u8]> {
@@ -92,6 +100,10 @@ struct Assembly {
     broken: bool,
     /// Inside a FU-A unit.
     in_fragment: bool,
+    /// One of its sequence parameter sets announced a picture we do not decode.
+    refused: bool,
+    /// It carries a sequence parameter set.
+    has_sps: bool,
 }
 
 #[derive(Debug)]
@@ -109,8 +121,13 @@ pub struct Depacketizer {
     /// Sequence and picture parameter sets seen: without them no keyframe decodes.
     have_sps: bool,
     have_pps: bool,
+    /// The last sequence parameter set announced a picture we do not decode (too large, or
+    /// unreadable): frames are dropped until one we accept.
+    refused_picture: bool,
     /// Packets dropped as duplicates or as too late.
     pub duplicates: u64,
+    /// Access units dropped for their size or their picture's size.
+    pub oversized: u64,
 }
 
 impl Depacketizer {
@@ -127,7 +144,9 @@ impl Depacketizer {
             first: true,
             have_sps: false,
             have_pps: false,
+            refused_picture: false,
             duplicates: 0,
+            oversized: 0,
         }
     }
 
@@ -206,7 +225,7 @@ impl Depacketizer {
                     } else if !self.frame.in_fragment {
                         self.frame.broken = true;
                     }
-                    self.frame.data.extend_from_slice(&payload[2..]);
+                    self.append(&payload[2..]);
                     if end {
                         self.frame.in_fragment = false;
                     }
@@ -222,12 +241,37 @@ impl Depacketizer {
     fn add_nal(&mut self, nal: &[u8]) {
         match nal[0] & 0x1f {
             IDR => self.frame.keyframe = true,
-            SPS => self.have_sps = true,
+            SPS => {
+                self.have_sps = true;
+                self.frame.has_sps = true;
+                let size = sps_picture_size(nal);
+                // Any refused set refuses the access unit: a later acceptable one with another
+                // id must not let a picture parameter set point the decoder at the first.
+                if !size.is_some_and(|(w, h)| w.checked_mul(h).is_some_and(|mbs| mbs <= MAX_PICTURE)) {
+                    log::debug!("refusing a stream whose pictures are {size:?} macroblocks");
+                    self.frame.refused = true;
+                }
+            }
             PPS => self.have_pps = true,
             _ => {}
         }
-        self.frame.data.extend_from_slice(&START_CODE);
-        self.frame.data.extend_from_slice(nal);
+        self.append(&START_CODE);
+        self.append(nal);
+    }
+
+    /// Grow the access unit; a broken one keeps nothing (it is never passed on), and one that
+    /// grows past [`MAX_ACCESS_UNIT`] breaks and lets go of its bytes.
+    fn append(&mut self, bytes: &[u8]) {
+        if self.frame.broken {
+            return;
+        }
+        if self.frame.data.len() + bytes.len() > MAX_ACCESS_UNIT {
+            self.oversized += 1;
+            self.frame.broken = true;
+            self.frame.data = Vec::new();
+            return;
+        }
+        self.frame.data.extend_from_slice(bytes);
     }
 
     fn finish(&mut self, out: &mut Vec<Output>) {
@@ -250,9 +294,130 @@ impl Depacketizer {
             }
             return;
         }
+        if frame.has_sps {
+            self.refused_picture = frame.refused;
+        }
+        if self.refused_picture {
+            self.oversized += 1;
+            return;
+        }
         self.waiting_for_keyframe = false;
         self.asked = false;
         out.push(Output::Frame { timestamp, data: frame.data, keyframe: frame.keyframe });
+    }
+}
+
+/// Width and height in macroblocks that a sequence parameter set (a whole NAL unit, header
+/// byte included) announces, or None if it cannot be read (ITU-T H.264 7.3.2.1.1).
+pub fn sps_picture_size(nal: &[u8]) -> Option<(u32, u32)> {
+    let mut bits = BitReader::new(nal.get(1..)?);
+    let profile = bits.bits(8)?;
+    bits.bits(16)?; // constraint flags and level
+    bits.ue()?; // seq_parameter_set_id
+    if matches!(profile, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+        let chroma_format = bits.ue()?;
+        if chroma_format == 3 {
+            bits.bits(1)?; // separate_colour_plane_flag
+        }
+        bits.ue()?; // bit_depth_luma_minus8
+        bits.ue()?; // bit_depth_chroma_minus8
+        bits.bits(1)?; // qpprime_y_zero_transform_bypass_flag
+        if bits.bits(1)? == 1 {
+            for list in 0..if chroma_format == 3 { 12 } else { 8 } {
+                if bits.bits(1)? == 1 {
+                    let size = if list < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i64, 8i64);
+                    for _ in 0..size {
+                        if next != 0 {
+                            next = (last + bits.se()? + 256) % 256;
+                        }
+                        last = if next == 0 { last } else { next };
+                    }
+                }
+            }
+        }
+    }
+    bits.ue()?; // log2_max_frame_num_minus4
+    match bits.ue()? {
+        0 => {
+            bits.ue()?;
+        }
+        1 => {
+            bits.bits(1)?;
+            bits.se()?;
+            bits.se()?;
+            let cycle = bits.ue()?;
+            if cycle > 255 {
+                return None;
+            }
+            for _ in 0..cycle {
+                bits.se()?;
+            }
+        }
+        _ => {}
+    }
+    bits.ue()?; // max_num_ref_frames
+    bits.bits(1)?; // gaps_in_frame_num_value_allowed_flag
+    let width = bits.ue()?.checked_add(1)?;
+    let map_units = bits.ue()?.checked_add(1)?;
+    let frames_only = bits.bits(1)?;
+    let height = map_units.checked_mul(2 - frames_only)?;
+    Some((width, height))
+}
+
+/// Bits of a NAL unit's payload, emulation prevention bytes (00 00 03) skipped.
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    bit: u32,
+    zeros: u32,
+    current: Option<u8>,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> BitReader<'a> {
+        BitReader { bytes, at: 0, bit: 8, zeros: 0, current: None }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        if self.bit == 8 {
+            let mut byte = *self.bytes.get(self.at)?;
+            self.at += 1;
+            if self.zeros >= 2 && byte == 3 {
+                byte = *self.bytes.get(self.at)?;
+                self.at += 1;
+                self.zeros = 0;
+            }
+            self.zeros = if byte == 0 { self.zeros + 1 } else { 0 };
+            self.current = Some(byte);
+            self.bit = 0;
+        }
+        let byte = self.current?;
+        let value = u32::from(byte >> (7 - self.bit) & 1);
+        self.bit += 1;
+        Some(value)
+    }
+
+    fn bits(&mut self, count: u32) -> Option<u32> {
+        (0..count).try_fold(0u32, |value, _| Some(value << 1 | self.bit()?))
+    }
+
+    /// Unsigned Exp-Golomb; None past 31 leading zeros (not a value a sane stream has).
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        let rest = self.bits(zeros)?;
+        Some(((1u64 << zeros) - 1 + u64::from(rest)).try_into().ok()?)
+    }
+
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
     }
 }
 
@@ -275,11 +440,75 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// An access unit of NAL units of the given types and sizes (header byte included).
+    /// Bits written as H.264 codes them, with emulation prevention on the way out.
+    #[derive(Default)]
+    struct BitWriter {
+        bits: Vec<bool>,
+    }
+
+    impl BitWriter {
+        fn put(&mut self, value: u64, count: u32) -> &mut Self {
+            self.bits.extend((0..count).rev().map(|i| value >> i & 1 == 1));
+            self
+        }
+        fn ue(&mut self, value: u64) -> &mut Self {
+            let code = value + 1;
+            let length = 64 - code.leading_zeros();
+            self.put(0, length - 1).put(code, length)
+        }
+        fn se(&mut self, value: i64) -> &mut Self {
+            self.ue(if value > 0 { 2 * value as u64 - 1 } else { (-2 * value) as u64 })
+        }
+        /// The RBSP with its stop bit, escaped, after `header`.
+        fn nal(&mut self, header: u8) -> Vec<u8> {
+            self.put(1, 1);
+            while self.bits.len() % 8 != 0 {
+                self.bits.push(false);
+            }
+            let mut out = vec![header];
+            let mut zeros = 0;
+            for byte in self.bits.chunks(8).map(|b| b.iter().fold(0u8, |v, &bit| v << 1 | u8::from(bit))) {
+                if zeros >= 2 && byte <= 3 {
+                    out.push(3);
+                    zeros = 0;
+                }
+                zeros = if byte == 0 { zeros + 1 } else { 0 };
+                out.push(byte);
+            }
+            out
+        }
+    }
+
+    /// A sequence parameter set for a picture of `width` x `height` macroblocks; the high
+    /// profile one carries a scaling matrix too.
+    fn sps(width: u64, height: u64, high: bool) -> Vec<u8> {
+        let mut w = BitWriter::default();
+        w.put(if high { 100 } else { 66 }, 8).put(0xc0, 8).put(30, 8).ue(0);
+        if high {
+            w.ue(1).ue(0).ue(0).put(0, 1).put(1, 1);
+            for list in 0..8 {
+                w.put(u64::from(list % 2 == 0), 1);
+                if list % 2 == 0 {
+                    for k in 0..if list < 6 { 16 } else { 64 } {
+                        w.se(if k == 0 { 8 } else { 1 });
+                    }
+                }
+            }
+        }
+        w.ue(0).ue(0).ue(0).ue(1).put(0, 1).ue(width - 1).ue(height - 1).put(1, 1).put(1, 1).put(0, 1).put(0, 1);
+        w.nal(0x67)
+    }
+
+    /// An access unit of NAL units of the given types and sizes (header byte included); a
+    /// sequence parameter set is a real one for 640x480 whatever its size says.
     fn access_unit(nals: &[(u8, usize)]) -> Vec<u8> {
         let mut au = Vec::new();
         for (i, &(kind, size)) in nals.iter().enumerate() {
             au.extend_from_slice(&START_CODE);
+            if kind == SPS {
+                au.extend(sps(40, 30, false));
+                continue;
+            }
             au.push(0x60 | kind);
             // Slices begin with first_mb_in_slice = 0 (a set bit), as the first slice of a
             // picture does.
@@ -444,6 +673,27 @@ mod tests {
     }
 
     proptest! {
+        /// Any packets in any order: no panic, and nothing held beyond the limits.
+        #[test]
+        fn any_packets_leave_the_depacketizer_bounded(packets in prop::collection::vec(
+            (any::<u16>(), prop_oneof![Just(7u32), any::<u32>()], any::<bool>(), prop::collection::vec(any::<u8>(), 0..1400)), 1..200)) {
+            let mut d = Depacketizer::new(8);
+            for (sequence, timestamp, marker, payload) in packets {
+                for output in d.push(Header { sequence, timestamp, marker, ..Header::default() }, &payload) {
+                    if let Output::Frame { data, .. } = output {
+                        prop_assert!(data.len() <= MAX_ACCESS_UNIT);
+                    }
+                }
+                prop_assert!(d.pending.len() <= 8 + 1);
+                prop_assert!(d.frame.data.len() <= MAX_ACCESS_UNIT);
+            }
+        }
+
+        #[test]
+        fn any_parameter_set_is_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = sps_picture_size(&bytes);
+        }
+
         #[test]
         fn any_access_unit_survives_packetizing(sizes in prop::collection::vec(1usize..3000, 1..5), max in 20usize..1200, seq: u16) {
             let mut nals: Vec<(u8, usize)> = vec![(SPS, 12), (PPS, 4)];
@@ -462,5 +712,68 @@ mod tests {
                 let _ = d.push(Header { sequence: (i * 7) as u16, marker: i % 3 == 0, ..Header::default() }, p);
             }
         }
+    }
+
+    #[test]
+    fn parameter_sets_tell_the_picture_size() {
+        assert_eq!(sps_picture_size(&sps(40, 30, false)), Some((40, 30)));
+        assert_eq!(sps_picture_size(&sps(80, 45, true)), Some((80, 45)));
+        assert_eq!(sps_picture_size(&sps(256, 144, false)), Some((256, 144)));
+        for cut in 1..6 {
+            let whole = sps(40, 30, false);
+            assert_eq!(sps_picture_size(&whole[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(sps_picture_size(&[0x67, 66, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0]), None, "Exp-Golomb codes that never end");
+    }
+
+    #[test]
+    fn a_stream_of_too_large_pictures_is_not_passed_on() {
+        let mut d = Depacketizer::new(8);
+        let mut au = vec![];
+        for nal in [sps(256, 144, false), vec![0x68, 0xce, 0x38, 0x80], vec![0x65, 0x88, 0x84, 0x21]] {
+            au.extend_from_slice(&START_CODE);
+            au.extend(nal);
+        }
+        let out: Vec<Output> = packets(&au, 1000, 1, 90).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert!(frames(&out).is_empty());
+        assert_eq!(d.oversized, 1);
+        // The same stream at 640x480 is.
+        let mut d = Depacketizer::new(8);
+        let au = access_unit(&[(SPS, 12), (PPS, 4), (IDR, 300)]);
+        let out: Vec<Output> = packets(&au, 1000, 1, 90).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert_eq!(frames(&out).len(), 1);
+    }
+
+    #[test]
+    fn a_frame_that_never_ends_holds_at_most_the_largest_access_unit() {
+        let mut d = Depacketizer::new(8);
+        let mut out = Vec::new();
+        let slice = access_unit(&[(1, 1100)]);
+        for i in 0..10_000u16 {
+            out.extend(d.push(Header { sequence: i, timestamp: 7, marker: false, ..Header::default() }, &slice[4..]));
+            assert!(d.frame.data.len() <= MAX_ACCESS_UNIT);
+        }
+        assert!(d.oversized >= 1);
+        assert!(frames(&out).is_empty());
+    }
+
+    #[test]
+    fn a_refused_parameter_set_cannot_hide_behind_an_accepted_one() {
+        let mut d = Depacketizer::new(8);
+        let mut au = vec![];
+        for nal in [sps(256, 144, false), sps(40, 30, false), vec![0x68, 0xce, 0x38, 0x80], vec![0x65, 0x88, 0x84, 0x21]] {
+            au.extend_from_slice(&START_CODE);
+            au.extend(nal);
+        }
+        let first = packets(&au, 1000, 1, 90);
+        let next_seq = 1 + first.len() as u16;
+        let out: Vec<Output> = first.into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert!(frames(&out).is_empty());
+        assert_eq!(d.oversized, 1);
+        // Nor can the next picture that leans on the parameter sets seen before.
+        let slice = [&START_CODE[..], &[0x65, 0x88, 0x84, 0x21][..]].concat();
+        let out: Vec<Output> = packets(&slice, 1000, next_seq, 180).into_iter().flat_map(|(h, p)| d.push(h, &p)).collect();
+        assert!(frames(&out).is_empty());
+        assert_eq!(d.oversized, 2);
     }
 }
