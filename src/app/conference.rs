@@ -650,6 +650,8 @@ struct Remote {
     /// When it (or someone in its name) said goodbye, and when its last RTP came.
     bye_at: Option<Instant>,
     last_rtp: Instant,
+    /// It has sent RTP, not only reports.
+    sent_media: bool,
     nick: String,
     note: String,
     depacketizer: Depacketizer,
@@ -692,6 +694,7 @@ impl Remote {
             host,
             bye_at: None,
             last_rtp: now,
+            sent_media: false,
             nick: String::new(),
             note: String::new(),
             depacketizer: Depacketizer::new(REORDER_WINDOW),
@@ -835,9 +838,16 @@ impl ReceiverThread {
 
     /// The state of a source, made on first contact, or None when the datagram is not to be
     /// believed: it comes from another host than the source did, or too many sources are
-    /// followed already.
-    fn remote(&mut self, ssrc: u32, from: SocketAddr, now: Instant) -> Option<&mut Remote> {
+    /// followed already. A source sending `media` may take the place of one that only ever
+    /// sent reports (a camera that is off, or forged reports holding places).
+    fn remote(&mut self, ssrc: u32, from: SocketAddr, media: bool, now: Instant) -> Option<&mut Remote> {
         let known = self.sources.contains_key(&ssrc);
+        if !known && media && self.sources.len() >= MAX_VIDEO_SOURCES {
+            let silent = self.sources.iter().filter(|(_, r)| !r.sent_media).min_by_key(|(_, r)| r.last_heard).map(|(s, _)| *s);
+            if let Some(silent) = silent {
+                self.forget(silent);
+            }
+        }
         if !known && self.sources.len() >= MAX_VIDEO_SOURCES {
             self.refused_sources += 1;
             if self.refused_sources.is_power_of_two() {
@@ -1062,9 +1072,10 @@ impl rtp::RtpSession for ReceiverThread {
         let arrival = self.clock.rtp(now);
         let ssrc = header.ssrc;
         let payload = packet.payload.to_vec();
-        let Some(remote) = self.remote(ssrc, from, now) else { return };
+        let Some(remote) = self.remote(ssrc, from, true, now) else { return };
         remote.last_heard = now;
         remote.last_rtp = now;
+        remote.sent_media = true;
         let sequence = remote.extender.extend(header.sequence);
         remote.stats.packet(sequence, header.timestamp, arrival);
         remote.packets += 1;
@@ -1101,14 +1112,14 @@ impl rtp::RtpSession for ReceiverThread {
             match packet {
                 Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
                     let since_start = now.duration_since(self.clock.start);
-                    let Some(remote) = self.remote(ssrc, from, now) else { continue };
+                    let Some(remote) = self.remote(ssrc, from, false, now) else { continue };
                     remote.last_heard = now;
                     remote.clock = Some((ntp, rtp_timestamp));
                     remote.stats.sender_report(ntp, since_start);
                 }
                 Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != self.ssrc => {
                     let board = self.board.clone();
-                    let Some(remote) = self.remote(ssrc, from, now) else { continue };
+                    let Some(remote) = self.remote(ssrc, from, false, now) else { continue };
                     remote.last_heard = now;
                     if let Some(note) = note {
                         // A new note means the sender's camera changed: its old picture goes.
