@@ -1,6 +1,11 @@
-use cxx_qt_build::{CxxQtBuilder, QmlModule};
-
 fn main() {
+    #[cfg(feature = "window")]
+    window();
+}
+
+#[cfg(feature = "window")]
+fn window() {
+    use cxx_qt_build::{CxxQtBuilder, QmlModule};
     CxxQtBuilder::new_qml_module(
         QmlModule::new("org.lanmeet")
             .qml_file("qml/Main.qml")

@@ -9,9 +9,13 @@
 //!
 //! Dependencies point downward only: `ui -> app -> net/server -> proto`.
 
+#[cfg(feature = "app")]
 pub mod app;
+pub mod fuzzing;
+#[cfg(feature = "app")]
 pub mod media;
 pub mod net;
 pub mod proto;
 pub mod server;
+#[cfg(feature = "window")]
 pub mod ui;

@@ -19,6 +19,8 @@ const IDLE_PING: Duration = Duration::from_secs(60);
 const PING_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes of text per message however long the names around it are.
 const MIN_TEXT_BUDGET: usize = 64;
+/// Bytes of a quit reason we send.
+const MAX_QUIT_REASON: usize = 300;
 /// Members of one room we keep track of; a server claiming more is not believed further.
 pub const MAX_MEMBERS: usize = 10_000;
 
@@ -202,6 +204,9 @@ impl Client {
 
     /// Leave politely.
     pub fn quit(&mut self, reason: &str) -> Output {
+        // One line, short enough for any server to relay with our prefix.
+        let reason: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let reason = split_utf8(&reason, MAX_QUIT_REASON)[0];
         Output { send: vec![Message::new("QUIT", &[reason]).to_line()], events: Vec::new() }
     }
 

@@ -31,6 +31,8 @@ pub enum ParseError {
     BadTags,
     #[error("line contains NUL, CR or LF")]
     ForbiddenByte,
+    #[error("a command is letters or a three-digit number")]
+    BadCommand,
 }
 
 impl Message {
@@ -93,6 +95,10 @@ impl Message {
         let (command, mut rest) = rest.split_once(' ').unwrap_or((rest, ""));
         if command.is_empty() {
             return Err(ParseError::NoCommand);
+        }
+        // RFC 1459 §2.3.1. Anything else (a second `@` or `:`) could not be written back.
+        if !command.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ParseError::BadCommand);
         }
         message.command = command.to_ascii_uppercase();
         loop {

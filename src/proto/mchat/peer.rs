@@ -166,6 +166,12 @@ struct Sender {
     nack_credit: u64,
     /// Bytes of text in `waiting`.
     held: usize,
+    /// Highest sequence number a gap was looked for up to: an announcement looks only past it,
+    /// so a repeated one costs nothing.
+    noted: Option<Seq>,
+    /// No timer of this sender (a request, giving up on a gap or on a held message) is due
+    /// before this; timers only ever start later. `handle_timeout` skips the sender until then.
+    wake: Option<Instant>,
 }
 
 impl Sender {
@@ -177,6 +183,17 @@ impl Sender {
         Some(fragment)
     }
 
+    /// Make `wake` no later than `at`.
+    fn wake_by(&mut self, at: Instant) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// The exact time of the earliest timer, after the timers were run.
+    fn refresh_wake(&mut self, give_up: Duration) {
+        let missing = self.missing.values().map(|m| m.ask_at.min(m.since + give_up)).min();
+        let head = self.next.and_then(|n| self.waiting.get(&n)).map(|f| f.arrived + give_up);
+        self.wake = missing.into_iter().chain(head).min();
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -426,6 +443,7 @@ impl Peer {
 
     /// Keep a fragment until the ones before it are here, within the window and the byte limit.
     fn hold(&mut self, id: u64, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) {
+        let missing: usize = self.senders.values().map(|s| s.missing.len()).sum();
         let Some(sender) = self.senders.get_mut(&id) else { return };
         let Some(next) = sender.next else { return };
         if seq < next || sender.waiting.contains_key(&seq) {
@@ -444,8 +462,13 @@ impl Peer {
         let Some(sender) = self.senders.get_mut(&id) else { return };
         let size = fragment.text.len();
         if Some(seq) != sender.next && (sender.held + size > MAX_HELD_PER_SENDER || self.held_bytes + size > MAX_HELD_BYTES) {
-            // Too much held already: asked for again once delivery moves.
+            // Too much held already: asked for again later.
             self.counters.over_limit += 1;
+            if missing < MAX_MISSING {
+                let retry = now.mono + self.config.nack_retry;
+                sender.missing.entry(seq).or_insert(Missing { since: now.mono, ask_at: retry });
+                sender.wake_by(retry);
+            }
             return;
         }
         sender.missing.remove(&seq);
@@ -472,6 +495,8 @@ impl Peer {
                 missing: BTreeMap::new(),
                 nack_credit: NACK_ALLOWANCE,
                 held: 0,
+                noted: None,
+                wake: None,
             }
         });
         sender.last_heard = now.mono;
@@ -497,12 +522,15 @@ impl Peer {
         let Some(sender) = self.senders.get_mut(&id) else { return };
         let Some(next) = sender.next else { return };
         let last = latest.min(next + RECEIVE_WINDOW - 1);
-        for seq in next..=last {
+        let first = sender.noted.map_or(next, |noted| next.max(noted + 1));
+        for seq in first..=last {
             if room == 0 {
                 break;
             }
+            sender.noted = Some(seq);
             if !sender.waiting.contains_key(&seq) && !sender.missing.contains_key(&seq) {
                 sender.missing.insert(seq, Missing { since: now.mono, ask_at: now.mono + delay });
+                sender.wake_by(now.mono + delay);
                 room -= 1;
             }
         }
@@ -568,6 +596,10 @@ impl Peer {
             out.events.push(Event::Message { sender: id, nick: sender.nick.clone(), text, unix_ms });
         }
         sender.next = Some(next);
+        if let Some(head) = sender.waiting.get(&next) {
+            let at = head.arrived + give_up;
+            sender.wake_by(at);
+        }
         if dropped > 0 {
             self.counters.lost += u64::from(dropped);
             out.events.push(Event::Lost { sender: id, nick: sender.nick.clone(), count: dropped });
@@ -580,11 +612,8 @@ impl Peer {
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         for sender in self.senders.values() {
             consider(sender.last_heard + self.config.expire_after);
-            for m in sender.missing.values() {
-                consider(m.ask_at.min(m.since + self.config.give_up_after));
-            }
-            if let Some(head) = sender.next.and_then(|n| sender.waiting.get(&n)) {
-                consider(head.arrived + self.config.give_up_after);
+            if let Some(wake) = sender.wake {
+                consider(wake);
             }
         }
         next
@@ -616,6 +645,9 @@ impl Peer {
         for id in ids {
             let give_up = self.config.give_up_after;
             let sender = self.senders.get_mut(&id).expect("listed above");
+            if sender.wake.is_none_or(|wake| now.mono < wake) {
+                continue;
+            }
             let Some(mut next) = sender.next else { continue };
             let mut abandoned = 0usize;
             let mut last_abandoned = next;
@@ -636,15 +668,15 @@ impl Peer {
                 self.counters.lost += abandoned as u64;
                 out.events.push(Event::Lost { sender: id, nick: sender.nick.clone(), count: abandoned as u32 });
             }
+            // One request per round with the first MAX_NACK that are due; the rest due now wait
+            // for the next round with them, so a round costs one pass whatever is missing.
             let mut ask = Vec::new();
-            for (&seq, m) in sender.missing.iter_mut() {
-                if ask.len() == MAX_NACK {
-                    break;
-                }
-                if m.ask_at <= now.mono {
+            let again = now.mono + self.config.nack_retry + self.rng.below(self.config.nack_delay);
+            for (&seq, m) in sender.missing.iter_mut().filter(|(_, m)| m.ask_at <= now.mono) {
+                if ask.len() < MAX_NACK {
                     ask.push(seq as u32);
-                    m.ask_at = now.mono + self.config.nack_retry + self.rng.below(self.config.nack_delay);
                 }
+                m.ask_at = again;
             }
             if !ask.is_empty() {
                 let latest = self.next_seq - 1;
@@ -659,6 +691,9 @@ impl Peer {
                 }
             }
             self.deliver(id, now, &mut out);
+            if let Some(sender) = self.senders.get_mut(&id) {
+                sender.refresh_wake(give_up);
+            }
         }
         out
     }
@@ -713,16 +748,19 @@ mod hostile {
             self.take(out);
         }
 
-        /// Let time pass, handling every deadline on the way.
-        fn wait(&mut self, span: Duration) {
+        /// Let time pass, handling every deadline on the way; how many there were.
+        fn wait(&mut self, span: Duration) -> usize {
             let until = self.now + span;
+            let mut wakeups = 0;
             while let Some(at) = self.peer.poll_timeout().filter(|&t| t <= until) {
                 self.now = self.now.max(at);
                 let now = self.clock();
                 let out = self.peer.handle_timeout(now);
                 self.take(out);
+                wakeups += 1;
             }
             self.now = until;
+            wakeups
         }
 
         fn messages(&self) -> Vec<&str> {
@@ -740,6 +778,27 @@ mod hostile {
 
     const HONEST: &str = "10.0.0.2:23333";
     const ATTACKER: &str = "10.0.0.66:23333";
+
+    #[test]
+    fn a_forged_gap_is_asked_for_in_rounds_and_repeating_it_adds_nothing() {
+        let mut v = Victim::new();
+        v.hear(&message(7, 1, "first"), ATTACKER);
+        v.hear(&datagram(7, 1 + RECEIVE_WINDOW as u32, Body::Announce), ATTACKER);
+        let held = v.peer.held();
+        assert_eq!(held.missing as u64, RECEIVE_WINDOW);
+        // The same announcement again changes nothing (and looks at no entry again).
+        for _ in 0..100 {
+            v.hear(&datagram(7, 1 + RECEIVE_WINDOW as u32, Body::Announce), ATTACKER);
+        }
+        assert_eq!(v.peer.held(), held);
+        // Thousands of missing entries wake the peer once a round (every 15-20 ms), not once
+        // per entry: each wake-up walks all of them.
+        let wakeups = v.wait(Duration::from_secs(2));
+        assert!(wakeups <= 2000 / 15 + 5, "{wakeups} wake-ups in 2 s");
+        // The gap was given up on after five seconds' worth of rounds at most.
+        v.wait(Duration::from_secs(5));
+        assert_eq!(v.peer.held().missing, 0);
+    }
 
     #[test]
     fn announcements_at_the_end_of_the_sequence_space_stay_bounded() {

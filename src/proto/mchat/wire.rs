@@ -53,7 +53,7 @@ pub enum DecodeError {
     Truncated,
     #[error("unknown kind {0}")]
     Kind(u8),
-    #[error("nickname is not UTF-8")]
+    #[error("nickname is not UTF-8 or longer than {MAX_NICK} bytes")]
     Nick,
     #[error("sealed payloads are not supported by this version")]
     Sealed,
@@ -121,6 +121,9 @@ impl Datagram {
         let rest = &bytes[FIXED..];
         if rest.len() < nick_len {
             return Err(DecodeError::Truncated);
+        }
+        if nick_len > MAX_NICK {
+            return Err(DecodeError::Nick);
         }
         let nick = std::str::from_utf8(&rest[..nick_len]).map_err(|_| DecodeError::Nick)?.to_string();
         let rest = &rest[nick_len..];

@@ -150,6 +150,11 @@ impl Depacketizer {
         }
     }
 
+    /// Bytes held: packets waiting for a missing one, and the access unit being assembled.
+    pub fn held(&self) -> usize {
+        self.pending.values().map(|(_, payload)| payload.len()).sum::<usize>() + self.frame.data.len()
+    }
+
     pub fn push(&mut self, header: Header, payload: &[u8]) -> Vec<Output> {
         let mut out = Vec::new();
         let seq = self.extender.extend(header.sequence);

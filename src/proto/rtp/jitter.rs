@@ -252,6 +252,11 @@ impl JitterBuffer {
         Some(timestamp.wrapping_add(frames.wrapping_mul(self.config.frame_ticks)))
     }
 
+    /// Packets held.
+    pub fn held(&self) -> usize {
+        self.packets.len()
+    }
+
     /// Frames buffered from the next one to play to the newest.
     pub fn depth_frames(&self) -> usize {
         match (self.next, self.packets.keys().next_back()) {
