@@ -15,6 +15,24 @@ ToolBar {
         onActivated: bar.room.switchMode(bar.multicast ? "unicast" : "multicast")
     }
 
+    Shortcut {
+        sequence: "Ctrl+D"
+        onActivated: bar.connectOrLeave()
+    }
+
+    /// Connect (or join) with what the fields say, or leave: the main button's action.
+    function connectOrLeave() {
+        if (bar.offline) {
+            bar.room.nick = nickField.text
+            bar.room.server = serverField.text
+            bar.room.channel = channelField.text
+            bar.room.group = groupField.text
+            bar.room.connectToServer()
+        } else {
+            bar.room.disconnectFromServer()
+        }
+    }
+
     RowLayout {
         anchors.fill: parent
         anchors.leftMargin: 8
@@ -112,17 +130,9 @@ ToolBar {
         Button {
             text: bar.offline ? (bar.multicast ? qsTr("Join") : qsTr("Connect"))
                               : (bar.multicast ? qsTr("Leave") : qsTr("Disconnect"))
-            onClicked: {
-                if (bar.offline) {
-                    bar.room.nick = nickField.text
-                    bar.room.server = serverField.text
-                    bar.room.channel = channelField.text
-                    bar.room.group = groupField.text
-                    bar.room.connectToServer()
-                } else {
-                    bar.room.disconnectFromServer()
-                }
-            }
+            ToolTip.visible: hovered
+            ToolTip.text: qsTr("Ctrl+D")
+            onClicked: bar.connectOrLeave()
         }
         Button {
             visible: bar.multicast

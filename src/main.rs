@@ -5,7 +5,7 @@ use lanmeet::app::conference_audio::{MicChoice, SpeakerChoice};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
 use lanmeet::server::{self, RelayConfig};
-use lanmeet::net::multicast::{resolve_interface, MulticastConfig};
+use lanmeet::app::multicast_chat::{resolve_interface, MulticastConfig};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::Duration;

@@ -134,7 +134,7 @@ fn terminal_peers_chat_without_a_server() {
     };
     let mut listener = spawn("听");
     let mut out = BufReader::new(listener.stdout.take().unwrap()).lines();
-    assert!(out.next().unwrap().unwrap().contains("joined multicast group"));
+    assert!(out.next().unwrap().unwrap().contains("Joined multicast group"));
     let mut talker = spawn("说");
     let mut input = talker.stdin.take().unwrap();
     // Wait until the listener has heard of the talker, then talk.

@@ -55,9 +55,20 @@ fn xvfb() -> (Reaper, String) {
 }
 
 fn xdotool(display: &str, args: &[&str]) -> String {
-    let out = Command::new("xdotool").env("DISPLAY", display).args(args).output().expect("xdotool is installed");
-    assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    let mut attempts = 0;
+    loop {
+        let out = Command::new("xdotool").env("DISPLAY", display).args(args).output().expect("xdotool is installed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A search walks every window; one that closes meanwhile (Qt makes and drops some at
+        // start-up) fails it with BadWindow. Searching again is safe.
+        if !out.status.success() && args[0] == "search" && stderr.contains("BadWindow") && attempts < 5 {
+            attempts += 1;
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        assert!(out.status.success(), "xdotool {args:?}: {stderr}");
+        return String::from_utf8(out.stdout).unwrap();
+    }
 }
 
 /// Put text on the clipboard and paste it with Ctrl+V, as a person pastes text that the
@@ -221,6 +232,77 @@ fn a_person_switches_to_multicast_and_back() {
     assert!(!timed_out);
     wait_for_log(&log, "status: In #lobby");
     drop(peer.handle.take());
+}
+
+/// A loopback address where a connection attempt is never answered: a listener that accepts
+/// nobody, with its queue (of one) already full, so the kernel drops every further SYN.
+fn unanswering_address() -> (socket2::Socket, std::net::TcpStream, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let filler = std::net::TcpStream::connect(addr).unwrap();
+    // Proof: one more attempt goes unanswered.
+    assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err());
+    (listener, filler, addr)
+}
+
+/// How long each "left the chat in N ms" of the log took, in order.
+fn leave_times(log: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split("left the chat in ").nth(1))
+        .map(|rest| rest.trim_end_matches(" ms").trim().parse().unwrap())
+        .collect()
+}
+
+/// Wait until the log has `count` lines containing `needle`.
+fn wait_for_count(log: &Path, needle: &str, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches(needle).count() >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "window logged {needle:?} fewer than {count} times; log:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn leaving_never_waits_for_the_network() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let (_listener, _filler, addr) = unanswering_address();
+    let g = common::group(71);
+    let log = artifacts().join("window-leave-test.log");
+    let settings = [("LANMEET_SERVER", addr.to_string()), ("LANMEET_GROUP", g.to_string()), ("LANMEET_INTERFACE", "127.0.0.1".into())];
+    let _window = open_window(&display, &log, &settings);
+    let connecting = format!("status: Connecting to {addr}");
+    wait_for_log(&log, &connecting);
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    // Disconnect while the connection attempt hangs (it would take 5 s to time out).
+    xdotool(&display, &["key", "ctrl+d"]);
+    wait_for_count(&log, "left the chat in", 1);
+    wait_for_log(&log, "status: Disconnected");
+    // Connect again, and switch to multicast while that attempt hangs: the window leaves it.
+    xdotool(&display, &["key", "ctrl+d"]);
+    wait_for_count(&log, &connecting, 2);
+    xdotool(&display, &["key", "ctrl+m"]);
+    wait_for_count(&log, "left the chat in", 2);
+    wait_for_log(&log, &format!("status: Multicast chat on {g}"));
+    // And leave the group the same way.
+    xdotool(&display, &["key", "ctrl+m"]);
+    wait_for_count(&log, "left the chat in", 3);
+    wait_for_count(&log, &connecting, 3);
+    let times = leave_times(&log);
+    eprintln!("leaving took {times:?} ms");
+    assert_eq!(times.len(), 3);
+    assert!(times.iter().all(|&ms| ms < 100.0), "leaving took {times:?} ms");
+    screenshot(&display, "window-left.png");
 }
 
 /// The share of pixels that differ between the same box of two screenshots.

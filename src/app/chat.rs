@@ -1,6 +1,8 @@
 //! A unicast chat session: one connection to a relay, and, when the user asked for a local
 //! address where nothing answers, a relay hosted in this process so the program works alone.
+//! [`ChatEvent`] is what both kinds of chat session report (see also `multicast_chat.rs`).
 
+use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::{self, UnicastConfig, UnicastEvent, UnicastHandle};
 use crate::proto::irc::client::ClientConfig;
 use crate::server::{self, RelayConfig, RelayHandle};
@@ -24,6 +26,7 @@ pub struct ChatSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatEvent {
     Unicast(UnicastEvent),
+    Multicast(MulticastEvent),
     /// Nothing answered at the address, so this process now hosts the relay there.
     HostingRelay(SocketAddr),
 }
@@ -61,10 +64,16 @@ impl ChatSession {
         Ok(ChatSession { client: Some(handle), relay })
     }
 
+    /// Queue text for the room; waits only while a thousand lines are queued.
     pub fn say(&self, text: &str) {
         if let Some(client) = &self.client {
             client.say(text);
         }
+    }
+
+    /// Queue text without waiting; false when it was not taken (the caller keeps it).
+    pub fn try_say(&self, text: &str) -> bool {
+        self.client.as_ref().is_some_and(|client| client.try_say(text))
     }
 
     pub fn hosting(&self) -> Option<SocketAddr> {
@@ -77,6 +86,16 @@ impl ChatSession {
             client.finish(patience);
         }
     }
+
+    /// As `finish`, returning at once: the connection delivers and says goodbye on its own
+    /// (its last event is `Status::Stopped`). A relay hosted here stops now, which frees its
+    /// port for the next session; everyone on it is dropped either way.
+    pub fn leave(mut self, patience: Duration) {
+        if let Some(client) = self.client.take() {
+            client.leave(patience);
+        }
+        drop(self.relay.take());
+    }
 }
 
 /// Start a relay at `server` if it names a loopback address where nothing listens.
@@ -85,7 +104,9 @@ fn host_relay_if_missing(server: &str) -> Option<RelayHandle> {
     if !addr.ip().is_loopback() {
         return None;
     }
-    match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+    // Loopback answers in microseconds, or refuses at once; one that does neither is taken as
+    // busy rather than waited for (the caller may be a window).
+    match TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
         Ok(_) => None,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             match server::spawn(RelayConfig { listen: addr, ..RelayConfig::default() }) {

@@ -5,4 +5,6 @@
 pub mod chat;
 pub mod conference;
 pub mod conference_audio;
+pub mod lines;
+pub mod multicast_chat;
 pub mod terminal;

@@ -11,7 +11,9 @@
 //! Errors go to standard error. On end of input it delivers everything typed, then leaves.
 
 use super::chat::{ChatEvent, ChatSession, ChatSettings};
-use crate::net::multicast::{self, MulticastConfig, MulticastEvent};
+use super::lines::{self, Line, LineKind};
+use super::multicast_chat::{MulticastChat, MulticastConfig};
+use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::{Status, UnicastEvent};
 use crate::proto::irc::client::Event;
 use std::io::{BufRead, Read, Write};
@@ -31,45 +33,35 @@ fn clock(unix_ms: i64) -> String {
     }
 }
 
-/// The line printed for an event, and whether it belongs on standard error.
+/// The line printed for an event, and whether it belongs on standard error: the connection's
+/// status here, everything else as `lines` shows it.
 pub fn describe(event: &ChatEvent, own_nick: &str) -> Option<(String, bool)> {
-    let line = match event {
-        ChatEvent::HostingRelay(addr) => format!("-!- nothing answered, so this program hosts a relay on {addr}"),
-        ChatEvent::Unicast(UnicastEvent::Status(status)) => match status {
-            Status::Connecting { server } => format!("-!- connecting to {server}"),
-            Status::Connected { server } => format!("-!- connected to {server}"),
+    if let ChatEvent::Unicast(UnicastEvent::Status(status)) = event {
+        return match status {
+            Status::Connecting { server } => Some((format!("-!- connecting to {server}"), false)),
+            Status::Connected { server } => Some((format!("-!- connected to {server}"), false)),
             Status::Reconnecting { in_ms, error } => {
-                return Some((format!("-!- {error}; reconnecting in {:.1} s", *in_ms as f64 / 1000.0), true))
+                Some((format!("-!- {error}; reconnecting in {:.1} s", *in_ms as f64 / 1000.0), true))
             }
-            Status::Stopped { undelivered: 0 } => return None,
-            Status::Stopped { undelivered } => {
-                return Some((format!("-!- {undelivered} message(s) could not be delivered"), true))
-            }
-        },
-        ChatEvent::Unicast(UnicastEvent::Chat(chat)) => match chat {
-            Event::Message { from, text, unix_ms, notice, action, .. } => {
-                let time = clock(*unix_ms);
-                if *action {
-                    format!("[{time}] * {from} {text}")
-                } else if *notice {
-                    format!("[{time}] -{from}- {text}")
-                } else {
-                    format!("[{time}] <{from}> {text}")
-                }
-            }
-            Event::Delivered { text, unix_ms, .. } => format!("[{}] <{own_nick}> {text}", clock(*unix_ms)),
-            Event::Registered { nick } => format!("-!- registered as {nick}"),
-            Event::Joined { channel } => format!("-!- you joined {channel}"),
-            Event::MemberJoined { channel, nick } => format!("-!- {nick} joined {channel}"),
-            Event::MemberLeft { channel, nick, reason } if reason.is_empty() => format!("-!- {nick} left {channel}"),
-            Event::MemberLeft { channel, nick, reason } => format!("-!- {nick} left {channel} ({reason})"),
-            Event::NickChanged { old, new } => format!("-!- {old} is now known as {new}"),
-            Event::Topic { channel, text } => format!("-!- topic of {channel}: {text}"),
-            Event::Info { text, error } => return Some((format!("-!- {text}"), *error)),
-            Event::Members { .. } | Event::Queued { .. } | Event::Dead => return None,
-        },
-    };
-    Some((line, false))
+            Status::Stopped { undelivered: 0 } => None,
+            Status::Stopped { undelivered } => Some((format!("-!- {undelivered} message(s) could not be delivered"), true)),
+        };
+    }
+    format_line(&lines::line(event, own_nick)?)
+}
+
+/// A line as the terminal prints it; our own lines only once the relay confirmed them.
+pub fn format_line(line: &Line) -> Option<(String, bool)> {
+    let time = clock(line.unix_ms);
+    let (sender, text) = (&line.sender, &line.text);
+    Some(match line.kind {
+        _ if line.pending => return None,
+        LineKind::Message | LineKind::Own => (format!("[{time}] <{sender}> {text}"), false),
+        LineKind::Action => (format!("[{time}] * {sender} {text}"), false),
+        LineKind::Notice => (format!("[{time}] -{sender}- {text}"), false),
+        LineKind::Info => (format!("-!- {text}"), false),
+        LineKind::Error => (format!("-!- {text}"), true),
+    })
 }
 
 /// Longest piece of one input line taken at once.
@@ -83,34 +75,15 @@ fn split_off_partial_char(bytes: &mut Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// The line printed for a multicast event, and whether it belongs on standard error.
-pub fn describe_multicast(event: &MulticastEvent) -> Option<(String, bool)> {
-    use crate::proto::mchat::Event as M;
-    let line = match event {
-        MulticastEvent::Joined { group, interface, .. } => format!("-!- joined multicast group {group} on interface {interface}"),
-        MulticastEvent::Error(text) => return Some((format!("-!- {text}"), true)),
-        MulticastEvent::Stopped { .. } => return None,
-        MulticastEvent::Chat(chat) => match chat {
-            M::Message { nick, text, unix_ms, .. } => format!("[{}] <{nick}> {text}", clock(*unix_ms as i64)),
-            M::Plain { from, text } => format!("[{}] <{from}> {text}", clock(chrono::Utc::now().timestamp_millis())),
-            M::Joined { nick, .. } => format!("-!- {nick} joined"),
-            M::Left { nick, timed_out: false, .. } => format!("-!- {nick} left"),
-            M::Left { nick, timed_out: true, .. } => format!("-!- {nick} left (not heard from)"),
-            M::Lost { nick, count, .. } => return Some((format!("-!- {count} message(s) from {nick} could not be recovered"), true)),
-            M::Members { .. } => return None,
-        },
-    };
-    Some((line, false))
-}
-
 /// `lanmeet chat --multicast`: the same terminal client without a server.
 pub fn run_multicast_chat(config: MulticastConfig) -> ExitCode {
     let nick = config.nick.clone();
-    let handle = multicast::spawn(config, move |event| {
-        if let MulticastEvent::Stopped { counters } = &event {
+    let own = nick.clone();
+    let handle = MulticastChat::start(config, move |event| {
+        if let ChatEvent::Multicast(MulticastEvent::Stopped { counters }) = &event {
             log::info!("multicast counters: {counters:?}");
         }
-        print_line(describe_multicast(&event));
+        print_line(describe(&event, &own));
     });
     let handle = match handle {
         Ok(h) => h,
@@ -122,7 +95,7 @@ pub fn run_multicast_chat(config: MulticastConfig) -> ExitCode {
     for_each_input_line(|text| {
         handle.say(text);
         // Our own lines are not looped back to us: print them as sent.
-        print_line(Some((format!("[{}] <{nick}> {text}", clock(chrono::Utc::now().timestamp_millis())), false)));
+        print_line(format_line(&Line::said(LineKind::Own, &nick, text, lines::now_ms())));
     });
     // Stay a moment so that peers can ask for repairs of the last lines.
     std::thread::sleep(Duration::from_millis(1500));

@@ -86,15 +86,33 @@ impl MulticastHandle {
         }
     }
 
+    /// As `say`, never waiting: false (and nothing queued) when a thousand lines are waiting or
+    /// the thread has ended.
+    pub fn try_say(&self, text: &str) -> bool {
+        let queued = self.commands.try_send(Command::Say(text.to_string())).is_ok();
+        if queued {
+            let _ = self.waker.wake();
+        }
+        queued
+    }
+
     /// Say goodbye, leave the group and wait for the thread.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
+    /// As `stop`, without waiting: the thread says goodbye and ends on its own (at once: it
+    /// wakes for the request); its last event is `Stopped`. It is not joined.
+    pub fn leave(mut self) {
         let _ = self.commands.send(Command::Quit);
         let _ = self.waker.wake();
+        drop(self.thread.take());
+    }
+
+    fn shutdown(&mut self) {
         if let Some(thread) = self.thread.take() {
+            let _ = self.commands.send(Command::Quit);
+            let _ = self.waker.wake();
             let _ = thread.join();
         }
     }

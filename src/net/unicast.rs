@@ -1,6 +1,7 @@
 //! The unicast chat connection: one thread that owns the IRC client state and the TCP stream,
 //! plus a reader thread per connection that turns the stream into lines. Commands arrive on a
-//! bounded channel (policy: never drop, the sender waits); events leave through a callback.
+//! bounded channel (policy: never drop; `say` waits while a thousand lines are queued, `try_say`
+//! refuses the text instead and the caller keeps it); events leave through a callback.
 //! The connection is re-opened with backoff when it breaks, and every typed message is kept until
 //! the server confirms it.
 
@@ -67,9 +68,15 @@ pub struct UnicastHandle {
 }
 
 impl UnicastHandle {
-    /// Queue text for the room. Never dropped; blocks only if a thousand are already waiting.
+    /// Queue text for the room. Never dropped; waits while a thousand lines are queued.
     pub fn say(&self, text: &str) {
         let _ = self.commands.send(Command::Say(text.to_string()));
+    }
+
+    /// As `say`, never waiting: false (and nothing queued) when a thousand lines are waiting or
+    /// the connection thread has ended.
+    pub fn try_say(&self, text: &str) -> bool {
+        self.commands.try_send(Command::Say(text.to_string())).is_ok()
     }
 
     /// Deliver everything typed so far (up to `patience`), say goodbye and wait for the thread.
@@ -80,9 +87,17 @@ impl UnicastHandle {
         }
     }
 
+    /// As `finish`, without waiting: the thread delivers, says goodbye and ends on its own,
+    /// within `patience` plus one connect and one write timeout. Its last event is
+    /// `Status::Stopped`. (It is not joined: nobody needs to wait for it, and a window must not.)
+    pub fn leave(mut self, patience: Duration) {
+        let _ = self.commands.send(Command::Finish(patience));
+        drop(self.thread.take());
+    }
+
     fn stop(&mut self) {
-        let _ = self.commands.send(Command::Quit);
         if let Some(thread) = self.thread.take() {
+            let _ = self.commands.send(Command::Quit);
             let _ = thread.join();
         }
     }

@@ -3,14 +3,16 @@
 //! properties on the Qt thread; the session's threads only ever hand it plain Rust values.
 
 use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
-use crate::net::multicast::{self, MulticastConfig, MulticastEvent, MulticastHandle};
+use crate::app::lines::{self, Line, LineKind};
+use crate::app::multicast_chat::{self, MulticastChat, MulticastConfig, DEFAULT_GROUP};
+use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::{Status, UnicastEvent};
-use crate::proto::mchat;
 use crate::proto::irc::client::{Event, LocalId};
+use crate::proto::mchat;
 use core::pin::Pin;
 use cxx_qt::{CxxQtType, Threading};
 use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QModelIndex, QString, QStringList, QVariant, QVector};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[cxx_qt::bridge]
 pub mod qobject {
@@ -122,14 +124,15 @@ pub mod qobject {
 
 pub const MODE_UNICAST: &str = "unicast";
 pub const MODE_MULTICAST: &str = "multicast";
-/// The report's group and port.
-pub const DEFAULT_GROUP: &str = "239.0.0.222:23333";
 
 /// The chat the window is in: through a relay, or straight on a multicast group.
 enum Session {
     Unicast(ChatSession),
-    Multicast(MulticastHandle),
+    Multicast(MulticastChat),
 }
+
+/// What is queued to a relay is given this long to go out after the person leaves.
+const LEAVE_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Connection states as QML sees them in `state`.
 pub mod state {
@@ -139,38 +142,16 @@ pub mod state {
     pub const RECONNECTING: &str = "reconnecting";
 }
 
-/// What kind of line a row is; QML styles each differently.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Message,
-    Own,
-    Action,
-    Notice,
-    Info,
-    Error,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::Own => "own",
-            Kind::Action => "action",
-            Kind::Notice => "notice",
-            Kind::Info => "info",
-            Kind::Error => "error",
-        }
+/// The name of a line's kind in the `kind` role; QML styles each differently.
+fn kind_name(kind: LineKind) -> &'static str {
+    match kind {
+        LineKind::Message => "message",
+        LineKind::Own => "own",
+        LineKind::Action => "action",
+        LineKind::Notice => "notice",
+        LineKind::Info => "info",
+        LineKind::Error => "error",
     }
-}
-
-#[derive(Clone, Debug)]
-struct Row {
-    kind: Kind,
-    sender: String,
-    text: String,
-    unix_ms: i64,
-    pending: bool,
-    local_id: Option<LocalId>,
 }
 
 const ROLE_KIND: i32 = 0x0101;
@@ -195,7 +176,7 @@ pub struct ChatRoomRust {
     ttl: i32,
     interfaces: QStringList,
     network_check: QString,
-    rows: Vec<Row>,
+    rows: Vec<Line>,
     session: Option<Session>,
     /// Events from an earlier session are ignored.
     generation: u64,
@@ -223,17 +204,13 @@ impl Default for ChatRoomRust {
             interface: QString::from(std::env::var("LANMEET_INTERFACE").unwrap_or_default().as_str()),
             plain: false,
             ttl: 1,
-            interfaces: multicast::interfaces().iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
+            interfaces: multicast_chat::interfaces().iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
             network_check: QString::default(),
             rows: Vec::new(),
             session: None,
             generation: 0,
         }
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn clock(unix_ms: i64) -> String {
@@ -260,21 +237,24 @@ impl qobject::ChatRoom {
         };
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
-        let qt_thread = self.qt_thread();
-        let started = ChatSession::start(settings.clone(), move |event| {
-            // Fails only once the window is gone; then nobody is left to tell.
-            let _ = qt_thread.queue(move |room| room.handle(generation, event));
-        });
+        let started = ChatSession::start(settings.clone(), self.as_mut().sink(generation));
         match started {
             Ok(session) => {
                 self.as_mut().rust_mut().session = Some(Session::Unicast(session));
                 self.as_mut().set_channel(QString::from(settings.channel.as_str()));
                 self.as_mut().set_state(QString::from(state::CONNECTING));
             }
-            Err(e) => {
-                self.as_mut().show_status(e.to_string().as_str());
-                self.as_mut().push(Row::info(Kind::Error, e.to_string()));
-            }
+            Err(e) => self.failed(e.to_string()),
+        }
+    }
+
+    /// Where a session started now sends its events: queued to the Qt thread, and dropped
+    /// there once a newer session has begun.
+    fn sink(self: Pin<&mut Self>, generation: u64) -> impl FnMut(ChatEvent) + Send + 'static {
+        let qt_thread = self.qt_thread();
+        move |event| {
+            // Fails only once the window is gone; then nobody is left to tell.
+            let _ = qt_thread.queue(move |room| room.handle(generation, event));
         }
     }
 
@@ -284,19 +264,25 @@ impl qobject::ChatRoom {
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
         self.as_mut().show_status("Disconnected");
-        self.push(Row::info(Kind::Info, "Disconnected".into()));
+        self.push(Line::info("Disconnected".into()));
     }
 
+    /// Leave the current session without waiting for it: its threads deliver what is queued,
+    /// say goodbye and end on their own, and their events no longer reach this room.
     fn stop_session(mut self: Pin<&mut Self>) {
-        match self.as_mut().rust_mut().session.take() {
-            // Leaving flushes what is queued; a dead server must not freeze the window long.
-            Some(Session::Unicast(session)) => session.finish(Duration::from_millis(500)),
-            // Says goodbye and drops the group membership.
-            Some(Session::Multicast(handle)) => handle.stop(),
+        let started = Instant::now();
+        let session = self.as_mut().rust_mut().session.take();
+        let had_session = session.is_some();
+        match session {
+            Some(Session::Unicast(session)) => session.leave(LEAVE_PATIENCE),
+            Some(Session::Multicast(chat)) => chat.leave(),
             None => {}
         }
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
+        if had_session {
+            log::info!("left the chat in {:.2} ms", started.elapsed().as_secs_f64() * 1000.0);
+        }
     }
 
     pub fn send(self: Pin<&mut Self>, text: &QString) -> bool {
@@ -304,27 +290,27 @@ impl qobject::ChatRoom {
         if text.trim().is_empty() {
             return true;
         }
-        match &self.session {
-            Some(Session::Unicast(session)) => {
-                session.say(&text);
-                true
-            }
-            Some(Session::Multicast(handle)) => {
-                handle.say(&text);
-                // No echo comes back on multicast: show our lines as sent.
-                let sender = self.nick().to_string();
-                let mut this = self;
-                for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    let row = Row { kind: Kind::Own, sender: sender.clone(), text: line.to_string(), unix_ms: now_ms(), pending: false, local_id: None };
-                    this.as_mut().push(row);
-                }
-                true
-            }
+        let taken = match &self.session {
+            Some(Session::Unicast(session)) => session.try_say(&text),
+            Some(Session::Multicast(chat)) => chat.try_say(&text),
             None => {
-                self.push(Row::info(Kind::Error, "Not connected: press Connect first; your text is still in the box".into()));
-                false
+                self.push(Line::error("Not connected: press Connect first; your text is still in the box".into()));
+                return false;
+            }
+        };
+        if !taken {
+            self.push(Line::error("Too much is waiting to be sent; your text is still in the box".into()));
+            return false;
+        }
+        if matches!(self.session, Some(Session::Multicast(_))) {
+            // No echo comes back on multicast: show our lines as sent.
+            let sender = self.nick().to_string();
+            let mut this = self;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                this.as_mut().push(Line::said(LineKind::Own, &sender, line, lines::now_ms()));
             }
         }
+        true
     }
 
     pub fn switch_mode(mut self: Pin<&mut Self>, mode: &QString) {
@@ -348,7 +334,7 @@ impl qobject::ChatRoom {
         let interface = self.interface().to_string();
         // The chooser shows "name address"; the address is what counts.
         if let Some(addr) = interface.split_whitespace().last() {
-            config.interface = multicast::resolve_interface(addr)?;
+            config.interface = multicast_chat::resolve_interface(addr)?;
         }
         config.ttl = self.ttl.clamp(0, 255) as u32;
         if config.interface.is_loopback() {
@@ -366,13 +352,10 @@ impl qobject::ChatRoom {
             Ok(c) => c,
             Err(e) => return self.failed(e),
         };
-        let qt_thread = self.qt_thread();
-        let started = multicast::spawn(config, move |event| {
-            let _ = qt_thread.queue(move |room| room.handle_multicast(generation, event));
-        });
+        let started = MulticastChat::start(config, self.as_mut().sink(generation));
         match started {
-            Ok(handle) => {
-                self.as_mut().rust_mut().session = Some(Session::Multicast(handle));
+            Ok(chat) => {
+                self.as_mut().rust_mut().session = Some(Session::Multicast(chat));
                 self.as_mut().set_state(QString::from(state::CONNECTING));
             }
             Err(e) => self.failed(format!("{e}. Open “Check network” to pick an interface.")),
@@ -382,47 +365,24 @@ impl qobject::ChatRoom {
     fn failed(mut self: Pin<&mut Self>, text: String) {
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().show_status(text.as_str());
-        self.push(Row::info(Kind::Error, text));
+        self.push(Line::error(text));
     }
 
-    fn handle_multicast(mut self: Pin<&mut Self>, generation: u64, event: MulticastEvent) {
-        if generation != self.generation {
-            return;
-        }
-        log::debug!("ui multicast event: {event:?}");
+    /// What a multicast event changes besides the conversation: state, status line, members.
+    fn multicast_state(mut self: Pin<&mut Self>, event: &MulticastEvent) {
         match event {
             MulticastEvent::Joined { group, interface, .. } => {
                 let how = if self.plain { " in plain-text mode" } else { "" };
                 let text = format!("Multicast chat on {group}, interface {interface}{how}; no server");
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
-                self.push(Row::info(Kind::Info, format!("Joined multicast group {group} (interface {interface})")));
             }
-            MulticastEvent::Error(text) => {
-                self.as_mut().show_status(text.as_str());
-                self.push(Row::info(Kind::Error, text));
+            MulticastEvent::Error(text) => self.as_mut().show_status(text.as_str()),
+            MulticastEvent::Chat(mchat::Event::Members { nicks }) => {
+                let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
+                self.set_members(list);
             }
-            MulticastEvent::Stopped { .. } => {}
-            MulticastEvent::Chat(chat) => match chat {
-                mchat::Event::Message { nick, text, unix_ms, .. } => {
-                    self.push(Row { kind: Kind::Message, sender: nick, text, unix_ms: unix_ms as i64, pending: false, local_id: None })
-                }
-                mchat::Event::Plain { from, text } => {
-                    self.push(Row { kind: Kind::Message, sender: from.to_string(), text, unix_ms: now_ms(), pending: false, local_id: None })
-                }
-                mchat::Event::Joined { nick, .. } => self.push(Row::info(Kind::Info, format!("{nick} joined"))),
-                mchat::Event::Left { nick, timed_out, .. } => {
-                    let why = if timed_out { " (not heard from)" } else { "" };
-                    self.push(Row::info(Kind::Info, format!("{nick} left{why}")));
-                }
-                mchat::Event::Lost { nick, count, .. } => {
-                    self.push(Row::info(Kind::Error, format!("{count} message(s) from {nick} could not be recovered")))
-                }
-                mchat::Event::Members { nicks } => {
-                    let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
-                    self.set_members(list);
-                }
-            },
+            MulticastEvent::Chat(_) | MulticastEvent::Stopped { .. } => {}
         }
     }
 
@@ -433,8 +393,10 @@ impl qobject::ChatRoom {
         };
         self.as_mut().set_network_check(QString::from("Checking…"));
         let qt_thread = self.qt_thread();
+        // Detached: the check ends on its own within seconds, and its report is dropped if the
+        // window is gone by then.
         std::thread::spawn(move || {
-            let report = multicast::self_test(&config);
+            let report = multicast_chat::self_test(&config);
             let _ = qt_thread.queue(move |room| room.set_network_check(QString::from(report.as_str())));
         });
     }
@@ -444,13 +406,17 @@ impl qobject::ChatRoom {
             return;
         }
         log::debug!("ui event: {event:?}");
-        match event {
-            ChatEvent::HostingRelay(addr) => {
-                self.as_mut().set_hosting(true);
-                self.push(Row::info(Kind::Info, format!("No server answered, so this window hosts one on {addr}")));
-            }
-            ChatEvent::Unicast(UnicastEvent::Status(status)) => self.apply_status(status),
-            ChatEvent::Unicast(UnicastEvent::Chat(chat)) => self.chat(chat),
+        match &event {
+            ChatEvent::HostingRelay(_) => self.as_mut().set_hosting(true),
+            ChatEvent::Unicast(UnicastEvent::Status(status)) => self.as_mut().apply_status(status.clone()),
+            ChatEvent::Unicast(UnicastEvent::Chat(chat)) => self.as_mut().relay_state(chat),
+            ChatEvent::Multicast(event) => self.as_mut().multicast_state(event),
+        }
+        let own = self.nick().to_string();
+        match lines::line(&event, &own) {
+            Some(Line { local_id: Some(id), pending: false, unix_ms, .. }) => self.delivered(id, unix_ms),
+            Some(line) => self.push(line),
+            None => {}
         }
     }
 
@@ -463,7 +429,7 @@ impl qobject::ChatRoom {
                 self.as_mut().set_members(QStringList::default());
                 if self.state().to_string() == state::ONLINE {
                     let text = format!("Lost the connection ({error}); what you type is kept and sent on reconnect");
-                    self.as_mut().push(Row::info(Kind::Error, text));
+                    self.as_mut().push(Line::error(text));
                 }
                 (state::RECONNECTING, format!("{error} — reconnecting in {seconds} s"))
             }
@@ -476,7 +442,8 @@ impl qobject::ChatRoom {
         self.as_mut().show_status(text.as_str());
     }
 
-    fn chat(mut self: Pin<&mut Self>, event: Event) {
+    /// What a relay event changes besides the conversation: nick, state, members, topic.
+    fn relay_state(mut self: Pin<&mut Self>, event: &Event) {
         match event {
             Event::Registered { nick } => self.as_mut().set_nick(QString::from(nick.as_str())),
             Event::Joined { channel } => {
@@ -484,36 +451,13 @@ impl qobject::ChatRoom {
                 let text = format!("In {channel} on {}{hosting}", self.server());
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
-                self.push(Row::info(Kind::Info, format!("You joined {channel}")));
             }
-            Event::Message { from, text, unix_ms, notice, action, .. } => {
-                let kind = if action {
-                    Kind::Action
-                } else if notice {
-                    Kind::Notice
-                } else {
-                    Kind::Message
-                };
-                self.push(Row { kind, sender: from, text, unix_ms, pending: false, local_id: None });
-            }
-            Event::Queued { id, text, .. } => {
-                let sender = self.nick().to_string();
-                self.push(Row { kind: Kind::Own, sender, text, unix_ms: now_ms(), pending: true, local_id: Some(id) });
-            }
-            Event::Delivered { id, unix_ms, .. } => self.delivered(id, unix_ms),
-            Event::MemberJoined { channel, nick } => self.push(Row::info(Kind::Info, format!("{nick} joined {channel}"))),
-            Event::MemberLeft { channel, nick, reason } => {
-                let reason = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
-                self.push(Row::info(Kind::Info, format!("{nick} left {channel}{reason}")));
-            }
-            Event::NickChanged { old, new } => self.push(Row::info(Kind::Info, format!("{old} is now known as {new}"))),
             Event::Members { nicks, .. } => {
                 let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
                 self.set_members(list);
             }
             Event::Topic { text, .. } => self.set_topic(QString::from(text.as_str())),
-            Event::Info { text, error } => self.push(Row::info(if error { Kind::Error } else { Kind::Info }, text)),
-            Event::Dead => {}
+            _ => {}
         }
     }
 
@@ -538,9 +482,9 @@ impl qobject::ChatRoom {
         self.set_status(QString::from(text));
     }
 
-    fn push(mut self: Pin<&mut Self>, row: Row) {
-        let own = row.kind == Kind::Own;
-        log::info!("chat view: [{}] {} {}", row.kind.name(), row.sender, row.text);
+    fn push(mut self: Pin<&mut Self>, row: Line) {
+        let own = row.kind == LineKind::Own;
+        log::info!("chat view: [{}] {} {}", kind_name(row.kind), row.sender, row.text);
         let count = self.rows.len() as i32;
         unsafe {
             self.as_mut().begin_insert_rows(&QModelIndex::default(), count, count);
@@ -557,7 +501,7 @@ impl qobject::ChatRoom {
             return QVariant::default();
         };
         match role {
-            ROLE_KIND => QVariant::from(&QString::from(row.kind.name())),
+            ROLE_KIND => QVariant::from(&QString::from(kind_name(row.kind))),
             ROLE_SENDER => QVariant::from(&QString::from(row.sender.as_str())),
             ROLE_TEXT => QVariant::from(&QString::from(row.text.as_str())),
             ROLE_TIME => QVariant::from(&QString::from(clock(row.unix_ms).as_str())),
@@ -578,12 +522,6 @@ impl qobject::ChatRoom {
 
     pub fn row_count(&self, _parent: &QModelIndex) -> i32 {
         self.rows.len() as i32
-    }
-}
-
-impl Row {
-    fn info(kind: Kind, text: String) -> Row {
-        Row { kind, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None }
     }
 }
 

@@ -1,0 +1,134 @@
+//! What a chat event shows: one line of the conversation, the same for the terminal and the
+//! window. The terminal prints it (`terminal::format_line`), the window makes it a row.
+//! Connection status (connecting, reconnecting) is not a line: each front end shows it its way.
+
+use super::chat::ChatEvent;
+use crate::net::multicast::MulticastEvent;
+use crate::net::unicast::UnicastEvent;
+use crate::proto::irc::client::{Event, LocalId};
+use crate::proto::mchat;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Message,
+    /// Something we said.
+    Own,
+    /// `/me` text.
+    Action,
+    Notice,
+    /// About the room or the connection.
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub kind: LineKind,
+    /// Who said it; empty for info and error lines.
+    pub sender: String,
+    pub text: String,
+    pub unix_ms: i64,
+    /// Ours, and not yet confirmed by the relay.
+    pub pending: bool,
+    /// For our own messages: the pending line a confirmation completes.
+    pub local_id: Option<LocalId>,
+}
+
+impl Line {
+    pub fn said(kind: LineKind, sender: &str, text: &str, unix_ms: i64) -> Line {
+        Line { kind, sender: sender.to_string(), text: text.to_string(), unix_ms, pending: false, local_id: None }
+    }
+
+    pub fn info(text: String) -> Line {
+        Line { kind: LineKind::Info, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None }
+    }
+
+    pub fn error(text: String) -> Line {
+        Line { kind: LineKind::Error, ..Line::info(text) }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The line an event shows, if any. `own_nick` names our own messages.
+pub fn line(event: &ChatEvent, own_nick: &str) -> Option<Line> {
+    match event {
+        ChatEvent::HostingRelay(addr) => Some(Line::info(format!("No server answered, so this program hosts one on {addr}"))),
+        ChatEvent::Unicast(UnicastEvent::Status(_)) => None,
+        ChatEvent::Unicast(UnicastEvent::Chat(chat)) => relay_line(chat, own_nick),
+        ChatEvent::Multicast(event) => multicast_line(event),
+    }
+}
+
+fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
+    Some(match event {
+        Event::Message { from, text, unix_ms, notice, action, .. } => {
+            let kind = if *action {
+                LineKind::Action
+            } else if *notice {
+                LineKind::Notice
+            } else {
+                LineKind::Message
+            };
+            Line::said(kind, from, text, *unix_ms)
+        }
+        Event::Queued { id, text, .. } => Line { pending: true, local_id: Some(*id), ..Line::said(LineKind::Own, own_nick, text, now_ms()) },
+        Event::Delivered { id, text, unix_ms } => Line { local_id: Some(*id), ..Line::said(LineKind::Own, own_nick, text, *unix_ms) },
+        Event::Joined { channel } => Line::info(format!("You joined {channel}")),
+        Event::MemberJoined { channel, nick } => Line::info(format!("{nick} joined {channel}")),
+        Event::MemberLeft { channel, nick, reason } if reason.is_empty() => Line::info(format!("{nick} left {channel}")),
+        Event::MemberLeft { channel, nick, reason } => Line::info(format!("{nick} left {channel} ({reason})")),
+        Event::NickChanged { old, new } => Line::info(format!("{old} is now known as {new}")),
+        Event::Topic { channel, text } => Line::info(format!("Topic of {channel}: {text}")),
+        Event::Info { text, error: false } => Line::info(text.clone()),
+        Event::Info { text, error: true } => Line::error(text.clone()),
+        Event::Registered { .. } | Event::Members { .. } | Event::Dead => return None,
+    })
+}
+
+fn multicast_line(event: &MulticastEvent) -> Option<Line> {
+    use mchat::Event as M;
+    Some(match event {
+        MulticastEvent::Joined { group, interface, .. } => Line::info(format!("Joined multicast group {group} on interface {interface}")),
+        MulticastEvent::Error(text) => Line::error(text.clone()),
+        MulticastEvent::Stopped { .. } => return None,
+        MulticastEvent::Chat(chat) => match chat {
+            M::Message { nick, text, unix_ms, .. } => Line::said(LineKind::Message, nick, text, *unix_ms as i64),
+            M::Plain { from, text } => Line::said(LineKind::Message, &from.to_string(), text, now_ms()),
+            M::Joined { nick, .. } => Line::info(format!("{nick} joined")),
+            M::Left { nick, timed_out: false, .. } => Line::info(format!("{nick} left")),
+            M::Left { nick, timed_out: true, .. } => Line::info(format!("{nick} left (not heard from)")),
+            M::Lost { nick, count, .. } => Line::error(format!("{count} message(s) from {nick} could not be recovered")),
+            M::Members { .. } => return None,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    #[test]
+    fn each_event_shows_one_line_or_none() {
+        let relay = |e: Event| ChatEvent::Unicast(UnicastEvent::Chat(e));
+        let message = relay(Event::Message { from: "李".into(), target: "#lobby".into(), text: "你好".into(), unix_ms: 5, notice: false, action: true });
+        assert_eq!(line(&message, "me"), Some(Line::said(LineKind::Action, "李", "你好", 5)));
+        let queued = line(&relay(Event::Queued { id: 3, target: "#lobby".into(), text: "hi".into() }), "me").unwrap();
+        assert_eq!((queued.kind, queued.sender.as_str(), queued.pending, queued.local_id), (LineKind::Own, "me", true, Some(3)));
+        let delivered = line(&relay(Event::Delivered { id: 3, text: "hi".into(), unix_ms: 9 }), "me").unwrap();
+        assert_eq!((delivered.pending, delivered.local_id, delivered.unix_ms), (false, Some(3), 9));
+        let left = relay(Event::MemberLeft { channel: "#c".into(), nick: "bob".into(), reason: "Quit: bye".into() });
+        assert_eq!(line(&left, "me").unwrap().text, "bob left #c (Quit: bye)");
+        assert_eq!(line(&relay(Event::Info { text: "no".into(), error: true }), "me").unwrap().kind, LineKind::Error);
+        assert_eq!(line(&relay(Event::Members { channel: "#c".into(), nicks: vec![] }), "me"), None);
+        let group = SocketAddrV4::new(Ipv4Addr::new(239, 0, 0, 222), 23333);
+        let joined = ChatEvent::Multicast(MulticastEvent::Joined { group, interface: Ipv4Addr::LOCALHOST, id: 1 });
+        assert_eq!(line(&joined, "me").unwrap().text, "Joined multicast group 239.0.0.222:23333 on interface 127.0.0.1");
+        let lost = ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Lost { sender: 1, nick: "张".into(), count: 2 }));
+        let lost = line(&lost, "me").unwrap();
+        assert_eq!((lost.kind, lost.text.as_str()), (LineKind::Error, "2 message(s) from 张 could not be recovered"));
+    }
+}
