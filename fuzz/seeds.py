@@ -75,6 +75,16 @@ seeds = {
         + b"\x11\x00" + long_chunk(b"\x7c\x85" + b"\x88" * 40)
         + b"\x11\x02" + long_chunk(b"\x7c\x45" + b"\x99" * 40),
     ],
+    "video_session": [
+        # a built packet from host 2 (a keyframe's SPS), an RTCP sender report and SDES from
+        # the same host, a BYE from another, then time.
+        bytes([2 | 2 << 2 | 1 << 5, 0x10]) + chunk(b"\x67\x42\xe0\x1f\xda\x02\x80\xf6\x80\x6d\x0a\x13\x50")
+        + bytes([2 | 2 << 2 | 1 << 5, 0x31]) + chunk(b"\x41\x9a" + b"\x00" * 30)
+        + bytes([1 | 2 << 2]) + long_chunk(bytes.fromhex("80c80006" "00000001" "e0000000" "00000000" "00001000" "00000010" "00000400")
+                                           + bytes.fromhex("81ca0003" "00000001" "0103" "616263" "000000"))
+        + bytes([1 | 3 << 2]) + long_chunk(bytes.fromhex("81cb0001" "00000001"))
+        + bytes([3, 0x40]),
+    ],
     "rtcp": [
         # sender report with one block, then SDES CNAME
         bytes.fromhex("81c8000c" "00000007" "e0000000" "00000000" "00001000" "00000010" "00000400"

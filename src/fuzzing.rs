@@ -18,6 +18,7 @@ use crate::proto::mchat::peer::{Event as PeerEvent, Peer, PeerConfig, MAX_HELD_B
 use crate::proto::mchat::wire::{Body, Datagram, MAX_DATAGRAM};
 use crate::proto::rtp::h264::{Depacketizer, Output as H264Output, MAX_ACCESS_UNIT};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::proto::rtp::session::{self, SessionConfig, VideoSession, MAX_SOURCES};
 use crate::proto::rtp::{packet, rtcp, sdp};
 use crate::proto::Now;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -34,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mchat_datagram", mchat_datagram),
     ("mchat_peer", mchat_peer),
     ("rtp", rtp),
+    ("video_session", video_session),
     ("rtcp", rtcp_packets),
     ("sdp", sdp_description),
     ("jitter", jitter),
@@ -459,6 +461,48 @@ pub fn rtp(data: &[u8]) {
             }
         }
         assert!(depacketizer.held() <= MAX_ACCESS_UNIT + 64 * 65536, "{} bytes held", depacketizer.held());
+    }
+}
+
+/// The video session fed RTP and RTCP from eight hosts with time passing: whatever comes, it
+/// follows at most [`MAX_SOURCES`] sources, and its keyframe requests keep to their budget.
+///
+/// Step byte: bits 0-1 the kind (RTP, RTCP, built RTP, time), bits 2-4 the host.
+pub fn video_session(data: &[u8]) {
+    let mut script = Script(data);
+    let mut clock = Clock::new();
+    let mut session = VideoSession::new(SessionConfig { own_ssrc: 1, payload_type: 96, clock_rate: 90_000, start: clock.now });
+    let mut requests = 0usize;
+    let mut sequence = 0u16;
+    while let Some(step) = script.byte() {
+        let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, (step >> 2) & 7)), 5004);
+        let out = match step & 3 {
+            0 => session.on_rtp(script.long_chunk(), from, clock.now),
+            1 => session.on_rtcp(script.long_chunk(), from, clock.now),
+            2 => {
+                let pick = script.byte().unwrap_or(0);
+                sequence = sequence.wrapping_add(u16::from(pick & 15)).wrapping_sub(2);
+                let header = packet::Header { marker: pick & 16 != 0, payload_type: 96, sequence, timestamp: u32::from(pick >> 5) * 3000, ssrc: u32::from(step >> 5), ..Default::default() };
+                session.on_rtp(&header.write(script.chunk()), from, clock.now)
+            }
+            _ => {
+                clock.now += Duration::from_millis(u64::from(script.byte().unwrap_or(0)) * 8);
+                session.handle_timeout(clock.now)
+            }
+        };
+        for bytes in &out.rtcp {
+            assert!(rtcp::parse(bytes).is_ok_and(|p| matches!(p[..], [rtcp::Rtcp::PictureLoss { .. }])));
+        }
+        requests += out.rtcp.len();
+        for event in &out.events {
+            if let session::Event::AccessUnit { data, .. } = event {
+                assert!(data.len() <= MAX_ACCESS_UNIT);
+            }
+        }
+        assert!(session.sources().count() <= MAX_SOURCES);
+        // Eight requests a second at most, after a burst of eight.
+        let seconds = (clock.now - clock.start).as_secs_f64();
+        assert!(requests as f64 <= 8.0 + 8.0 * seconds + 1.0, "{requests} keyframe requests in {seconds} s");
     }
 }
 

@@ -101,6 +101,11 @@ proptest! {
     }
 
     #[test]
+    fn video_sessions(data in mutated("video_session")) {
+        target("video_session")(&data);
+    }
+
+    #[test]
     fn rtcp_packets(data in mutated("rtcp")) {
         target("rtcp")(&data);
     }

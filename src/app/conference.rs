@@ -10,16 +10,17 @@ use crate::media::frame::Frame;
 use crate::media::pattern::TestPattern;
 use crate::net::multicast::{random_id, MulticastError};
 use crate::net::rtp::{self, SendSockets, SessionSockets};
-use crate::proto::rtp::h264::{Depacketizer, Output, Packetizer};
-use crate::proto::rtp::packet::{self, Header, SequenceExtender};
-use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
+use crate::proto::rtp::h264::Packetizer;
+use crate::proto::rtp::packet::Header;
+use crate::proto::rtp::rtcp::{self, Rtcp};
 use crate::proto::rtp::sdp;
-use crate::proto::{Jitter, TokenBucket};
+use crate::proto::rtp::session::{self, Event as SessionEvent, SessionConfig, VideoSession};
+use crate::proto::Jitter;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use mio::Waker;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -31,16 +32,10 @@ pub const VIDEO_PAYLOAD_TYPE: u8 = 96;
 pub const DEFAULT_VIDEO_PORT: u16 = 23334;
 /// Payload bytes of an RTP packet: with the headers, a packet stays within 1200 bytes.
 const MAX_PAYLOAD: usize = 1160;
-/// Packets held back waiting for a missing one before it counts as lost.
-const REORDER_WINDOW: usize = 8;
-/// A source that sends nothing (neither RTP nor RTCP) for this long has left.
-const SOURCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A tile with no new picture for this long is marked as stalled.
 const STALL_AFTER: Duration = Duration::from_millis(1000);
 /// The least time between two keyframes sent on request, however many receivers ask.
 const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
-/// A receiver still waiting for a keyframe asks again after this long.
-const PLI_REPEAT: Duration = Duration::from_millis(500);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// RTP timestamp units a second of H.264 video (RFC 6184).
 const VIDEO_CLOCK_RATE: u32 = 90_000;
@@ -49,17 +44,7 @@ const MAX_SYNC: Duration = Duration::from_millis(300);
 const MAX_HELD: usize = 30;
 /// Video sources followed at once (a 4x4 grid); newcomers beyond it are ignored until one
 /// leaves, so that forged SSRCs cannot make us run a decoder each.
-pub const MAX_VIDEO_SOURCES: usize = 16;
-/// Keyframe requests (PLI) we send a second, to all senders together.
-const KEYFRAME_REQUESTS_PER_SECOND: f64 = 8.0;
-/// A goodbye (RTCP BYE) counts once this long has passed since it, and since the source's last
-/// RTP: fresh media beats a goodbye that someone else may have sent in its name.
-pub const BYE_GRACE: Duration = Duration::from_millis(300);
-
-/// Whether a source that said goodbye at `bye_at` and last sent RTP at `last_rtp` has gone.
-pub fn gone_after_bye(bye_at: Option<Instant>, last_rtp: Instant, now: Instant) -> bool {
-    bye_at.is_some_and(|bye| now.saturating_duration_since(bye.max(last_rtp)) >= BYE_GRACE)
-}
+pub use crate::proto::rtp::session::{gone_after_bye, MAX_SOURCES as MAX_VIDEO_SOURCES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraChoice {
@@ -438,9 +423,8 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         quit: quit.clone(),
         keyframes: commands.clone(),
         sink,
-        sources: HashMap::new(),
-        refused_sources: 0,
-        keyframe_budget: TokenBucket::new(KEYFRAME_REQUESTS_PER_SECOND, KEYFRAME_REQUESTS_PER_SECOND),
+        session: VideoSession::new(SessionConfig { own_ssrc: ssrc, payload_type: VIDEO_PAYLOAD_TYPE, clock_rate: VIDEO_CLOCK_RATE, start: clock.start }),
+        remotes: HashMap::new(),
         rng: Jitter::new(u64::from(ssrc) | 1),
         summary: Summary::default(),
         latencies: Vec::new(),
@@ -644,31 +628,13 @@ impl SenderThread {
 }
 
 
+/// What the window shows of one source, beside its protocol state in the session: its decoder,
+/// pictures held back for lip sync, and the interval's latencies.
 struct Remote {
-    /// The host it speaks from: RTP and RTCP for it from elsewhere are dropped.
-    host: IpAddr,
-    /// When it (or someone in its name) said goodbye, and when its last RTP came.
-    bye_at: Option<Instant>,
-    last_rtp: Instant,
-    /// It has sent RTP, not only reports.
-    sent_media: bool,
-    nick: String,
-    note: String,
-    depacketizer: Depacketizer,
     decoder: Option<H264Decoder>,
-    extender: SequenceExtender,
-    stats: ReceptionStats,
-    /// The last sender report: NTP time and the RTP timestamp of the same instant.
-    clock: Option<(u64, u32)>,
-    last_heard: Instant,
     last_picture: Option<Instant>,
-    waiting_since: Option<Instant>,
-    last_pli: Option<Instant>,
     frames: u64,
-    octets: u64,
-    packets: u64,
     decode_errors: u64,
-    keyframe_requests: u64,
     /// Capture-to-display latencies of this interval.
     latencies: Vec<f64>,
     /// Capture-to-decode latencies of this interval, and the median of the last one: how far
@@ -678,7 +644,6 @@ struct Remote {
     /// How long decoded pictures wait so that they show with the participant's sound.
     sync_delay: Duration,
     held: VecDeque<Held>,
-    announced: bool,
 }
 
 /// A decoded picture waiting for its moment.
@@ -689,34 +654,17 @@ struct Held {
 }
 
 impl Remote {
-    fn new(host: IpAddr, now: Instant) -> Remote {
+    fn new() -> Remote {
         Remote {
-            host,
-            bye_at: None,
-            last_rtp: now,
-            sent_media: false,
-            nick: String::new(),
-            note: String::new(),
-            depacketizer: Depacketizer::new(REORDER_WINDOW),
             decoder: None,
-            extender: SequenceExtender::default(),
-            stats: ReceptionStats::default(),
-            clock: None,
-            last_heard: now,
             last_picture: None,
-            waiting_since: None,
-            last_pli: None,
             frames: 0,
-            octets: 0,
-            packets: 0,
             decode_errors: 0,
-            keyframe_requests: 0,
             latencies: Vec::new(),
             decoded: Vec::new(),
             decoded_p50: None,
             sync_delay: Duration::ZERO,
             held: VecDeque::new(),
-            announced: false,
         }
     }
 }
@@ -732,10 +680,9 @@ struct ReceiverThread {
     quit: Arc<AtomicBool>,
     keyframes: Sender<SendCommand>,
     sink: Sink,
-    sources: HashMap<u32, Remote>,
-    /// Datagrams of new sources refused because [`MAX_VIDEO_SOURCES`] are followed already.
-    refused_sources: u64,
-    keyframe_budget: TokenBucket,
+    /// Every source's protocol state (sans-IO); `remotes` holds what we do with its pictures.
+    session: VideoSession,
+    remotes: HashMap<u32, Remote>,
     rng: Jitter,
     summary: Summary,
     latencies: Vec<f64>,
@@ -757,7 +704,7 @@ impl ReceiverThread {
         let mut last_sent = (0u64, 0u64, 0u64, 0u64);
         let mut last_report_at = self.clock.start;
         while !self.quit.load(Ordering::SeqCst) {
-            let wake = self.next_due().map_or(next_report, |due| due.min(next_report));
+            let wake = [self.next_due(), self.session.poll_timeout(), Some(next_report)].into_iter().flatten().min().unwrap_or(next_report);
             let timeout = wake.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
             match self.sockets.receive(timeout) {
                 Ok(datagrams) => rtp::dispatch(datagrams, &mut self),
@@ -768,16 +715,16 @@ impl ReceiverThread {
             }
             let now = Instant::now();
             self.release(now);
-            self.repeat_keyframe_requests(now);
-            if self.sources.values().any(|r| r.bye_at.is_some()) {
-                self.expire(now);
+            if self.session.poll_timeout().is_some_and(|t| t <= now) {
+                let out = self.session.handle_timeout(now);
+                self.take(out, now);
             }
             if now >= next_report {
                 let elapsed = now.duration_since(last_report_at).as_secs_f64().max(1e-3);
                 last_report_at = now;
                 next_report = now + REPORT_INTERVAL;
-                self.expire(now);
-                self.send_receiver_report(now);
+                let report = self.session.receiver_report(&self.config.nick, &cname_of(self.ssrc), now);
+                self.send.send_rtcp(&report);
                 let sent = (
                     self.shared.frames.load(Ordering::Relaxed),
                     self.shared.keyframes.load(Ordering::Relaxed),
@@ -819,7 +766,7 @@ impl ReceiverThread {
         summary.seconds = self.clock.start.elapsed().as_secs_f64();
         summary.frames_sent = self.shared.frames.load(Ordering::Relaxed);
         summary.bytes_sent = self.shared.octets.load(Ordering::Relaxed);
-        summary.packets_lost += self.sources.values().map(|s| s.stats.lost()).sum::<i64>();
+        summary.packets_lost += self.session.sources().map(|(_, s)| s.stats.lost()).sum::<i64>();
         self.latencies.sort_by(f64::total_cmp);
         summary.latency_ms_p50 = percentile(&self.latencies, 50.0);
         summary.latency_ms_p95 = percentile(&self.latencies, 95.0);
@@ -836,35 +783,40 @@ impl ReceiverThread {
         self.rng.chance(self.config.drop_incoming)
     }
 
-    /// The state of a source, made on first contact, or None when the datagram is not to be
-    /// believed: it comes from another host than the source did, or too many sources are
-    /// followed already. A source sending `media` may take the place of one that only ever
-    /// sent reports (a camera that is off, or forged reports holding places).
-    fn remote(&mut self, ssrc: u32, from: SocketAddr, media: bool, now: Instant) -> Option<&mut Remote> {
-        let known = self.sources.contains_key(&ssrc);
-        if !known && media && self.sources.len() >= MAX_VIDEO_SOURCES {
-            let silent = self.sources.iter().filter(|(_, r)| !r.sent_media).min_by_key(|(_, r)| r.last_heard).map(|(s, _)| *s);
-            if let Some(silent) = silent {
-                self.forget(silent);
+    /// Carries out what the session asked for: RTCP to send, access units to decode, and the
+    /// comings and goings of participants.
+    fn take(&mut self, out: session::Output, now: Instant) {
+        for bytes in &out.rtcp {
+            self.send.send_rtcp(bytes);
+        }
+        for event in out.events {
+            match event {
+                SessionEvent::Participant { ssrc, nick } => (self.sink)(ConferenceEvent::Participant { ssrc, nick }),
+                SessionEvent::AccessUnit { ssrc, timestamp, data, .. } => self.decode(ssrc, timestamp, &data, now),
+                SessionEvent::Lost { ssrc, packets } => {
+                    self.summary.frames_lost += 1;
+                    log::debug!("{packets} packets of {ssrc:08x} lost");
+                }
+                // The sender's camera changed: its old picture goes.
+                SessionEvent::NoteChanged { ssrc, .. } => self.board.remove(ssrc),
+                SessionEvent::Left { ssrc, nick, lost } => {
+                    self.remotes.remove(&ssrc);
+                    self.summary.packets_lost += lost;
+                    self.board.remove(ssrc);
+                    (self.sink)(ConferenceEvent::Left { ssrc, nick });
+                }
+                SessionEvent::KeyframeWanted => {
+                    // Full queue: the sender is busy and will see earlier requests.
+                    if let Err(TrySendError::Disconnected(_)) = self.keyframes.try_send(SendCommand::Keyframe) {
+                        log::debug!("keyframe request after the sender stopped");
+                    }
+                }
             }
         }
-        if !known && self.sources.len() >= MAX_VIDEO_SOURCES {
-            self.refused_sources += 1;
-            if self.refused_sources.is_power_of_two() {
-                log::warn!("video: {MAX_VIDEO_SOURCES} sources already; ignoring {ssrc:08x} from {from} ({} datagrams so far)", self.refused_sources);
-            }
-            return None;
-        }
-        let remote = self.sources.entry(ssrc).or_insert_with(|| Remote::new(from.ip(), now));
-        if remote.host != from.ip() {
-            log::debug!("video: {ssrc:08x} belongs to {}, not {from}", remote.host);
-            return None;
-        }
-        Some(remote)
     }
 
-    fn decode(&mut self, ssrc: u32, timestamp: u32, data: &[u8]) {
-        let remote = self.sources.get_mut(&ssrc).expect("known source");
+    fn decode(&mut self, ssrc: u32, timestamp: u32, data: &[u8], now: Instant) {
+        let remote = self.remotes.entry(ssrc).or_insert_with(Remote::new);
         if remote.decoder.is_none() {
             match H264Decoder::new() {
                 Ok(decoder) => remote.decoder = Some(decoder),
@@ -880,9 +832,10 @@ impl ReceiverThread {
                 let now = Instant::now();
                 remote.frames += 1;
                 remote.last_picture = Some(now);
-                remote.waiting_since = None;
+                self.session.decoded(ssrc);
                 self.summary.frames_received += 1;
-                if let Some(captured) = rtcp::captured_at(remote.clock, timestamp, VIDEO_CLOCK_RATE) {
+                let clock = self.session.source(ssrc).and_then(|s| s.clock);
+                if let Some(captured) = rtcp::captured_at(clock, timestamp, VIDEO_CLOCK_RATE) {
                     remote.decoded.push((self.clock.wall(now).as_secs_f64() - captured) * 1000.0);
                 }
                 if remote.sync_delay.is_zero() && remote.held.is_empty() {
@@ -901,7 +854,8 @@ impl ReceiverThread {
                 remote.decode_errors += 1;
                 self.summary.decode_errors += 1;
                 log::debug!("{ssrc:08x}: {e}");
-                self.ask_keyframe(ssrc, Instant::now());
+                let out = self.session.decode_failed(ssrc, now);
+                self.take(out, now);
             }
         }
     }
@@ -913,13 +867,12 @@ impl ReceiverThread {
             self.board.put(ssrc, &frame);
         }
         let wall = self.clock.wall(now).as_secs_f64();
-        if let Some(remote) = self.sources.get_mut(&ssrc) {
-            if let Some(captured) = rtcp::captured_at(remote.clock, timestamp, VIDEO_CLOCK_RATE) {
-                let latency = (wall - captured) * 1000.0;
-                remote.latencies.push(latency);
-                if self.latencies.len() < 1_000_000 {
-                    self.latencies.push(latency);
-                }
+        let clock = self.session.source(ssrc).and_then(|s| s.clock);
+        if let (Some(remote), Some(captured)) = (self.remotes.get_mut(&ssrc), rtcp::captured_at(clock, timestamp, VIDEO_CLOCK_RATE)) {
+            let latency = (wall - captured) * 1000.0;
+            remote.latencies.push(latency);
+            if self.latencies.len() < 1_000_000 {
+                self.latencies.push(latency);
             }
         }
         if let Some(tap) = &self.config.tap {
@@ -930,7 +883,7 @@ impl ReceiverThread {
     /// Shows the held pictures whose moment has come.
     fn release(&mut self, now: Instant) {
         let mut due = Vec::new();
-        for (ssrc, remote) in self.sources.iter_mut() {
+        for (ssrc, remote) in self.remotes.iter_mut() {
             while remote.held.front().is_some_and(|h| h.due <= now) {
                 due.push((*ssrc, remote.held.pop_front().expect("checked")));
             }
@@ -942,14 +895,14 @@ impl ReceiverThread {
 
     /// When the next held picture is due.
     fn next_due(&self) -> Option<Instant> {
-        self.sources.values().filter_map(|r| r.held.front().map(|h| h.due)).min()
+        self.remotes.values().filter_map(|r| r.held.front().map(|h| h.due)).min()
     }
 
     /// Holds each participant's pictures back by as much as their sound trails them (lip sync),
     /// from the medians of the interval; changes under 5 ms are left alone so the picture does
     /// not jitter.
     fn follow_sound(&mut self, audio: &AudioStats) {
-        for (ssrc, remote) in self.sources.iter_mut() {
+        for (ssrc, remote) in self.remotes.iter_mut() {
             let voice = audio.peer(&cname_of(*ssrc)).and_then(|v| v.latency_ms_p50);
             let wanted = match (voice, remote.decoded_p50) {
                 (Some(sound), Some(picture)) => Duration::from_secs_f64(((sound - picture) / 1000.0).clamp(0.0, MAX_SYNC.as_secs_f64())),
@@ -961,96 +914,38 @@ impl ReceiverThread {
         }
     }
 
-    /// Send a PLI now unless one went out very recently; the sender limits keyframes too.
-    fn ask_keyframe(&mut self, ssrc: u32, now: Instant) {
-        let own = self.ssrc;
-        let Some(remote) = self.sources.get_mut(&ssrc) else { return };
-        remote.waiting_since.get_or_insert(now);
-        if remote.last_pli.is_some_and(|t| now.duration_since(t) < KEYFRAME_MIN_INTERVAL) {
-            return;
-        }
-        if !self.keyframe_budget.take(1.0, now) {
-            return;
-        }
-        remote.last_pli = Some(now);
-        remote.keyframe_requests += 1;
-        let bytes = rtcp::write(&[Rtcp::PictureLoss { sender: own, media: ssrc }]);
-        self.send.send_rtcp(&bytes);
-    }
-
-    fn repeat_keyframe_requests(&mut self, now: Instant) {
-        let waiting: Vec<u32> = self
-            .sources
-            .iter()
-            .filter(|(_, r)| r.waiting_since.is_some() && r.last_pli.is_some_and(|t| now.duration_since(t) >= PLI_REPEAT))
-            .map(|(ssrc, _)| *ssrc)
-            .collect();
-        for ssrc in waiting {
-            self.ask_keyframe(ssrc, now);
-        }
-    }
-
-    fn forget(&mut self, ssrc: u32) {
-        if let Some(remote) = self.sources.remove(&ssrc) {
-            self.summary.packets_lost += remote.stats.lost();
-            self.board.remove(ssrc);
-            (self.sink)(ConferenceEvent::Left { ssrc, nick: remote.nick });
-        }
-    }
-
-    /// Sources gone silent, and those whose goodbye no RTP has contradicted.
-    fn expire(&mut self, now: Instant) {
-        let gone: Vec<u32> = self
-            .sources
-            .iter()
-            .filter(|(_, r)| now.duration_since(r.last_heard) > SOURCE_TIMEOUT || gone_after_bye(r.bye_at, r.last_rtp, now))
-            .map(|(s, _)| *s)
-            .collect();
-        for ssrc in gone {
-            self.forget(ssrc);
-        }
-    }
-
-    fn send_receiver_report(&mut self, now: Instant) {
-        let since_start = now.duration_since(self.clock.start);
-        let reports: Vec<_> = self.sources.iter_mut().filter(|(_, r)| r.packets > 0).map(|(ssrc, r)| r.stats.report(*ssrc, since_start)).collect();
-        let bytes = rtcp::write(&[
-            Rtcp::ReceiverReport { ssrc: self.ssrc, reports },
-            Rtcp::SourceDescription { ssrc: self.ssrc, cname: cname_of(self.ssrc), name: Some(self.config.nick.clone()), note: None },
-        ]);
-        self.send.send_rtcp(&bytes);
-    }
-
     fn peer_stats(&mut self, now: Instant, elapsed: f64) -> Vec<PeerStats> {
-        let mut peers: Vec<PeerStats> = self
-            .sources
-            .iter_mut()
-            .map(|(ssrc, r)| {
-                let mut latencies = std::mem::take(&mut r.latencies);
+        let counts = self.session.take_counts();
+        let mut peers: Vec<PeerStats> = counts
+            .into_iter()
+            .filter_map(|(ssrc, counts)| {
+                let source = self.session.source(ssrc)?;
+                let remote = self.remotes.entry(ssrc).or_insert_with(Remote::new);
+                let mut latencies = std::mem::take(&mut remote.latencies);
                 latencies.sort_by(f64::total_cmp);
-                let mut decoded = std::mem::take(&mut r.decoded);
+                let mut decoded = std::mem::take(&mut remote.decoded);
                 decoded.sort_by(f64::total_cmp);
-                r.decoded_p50 = percentile(&decoded, 50.0).or(r.decoded_p50);
-                let stalled = !r.note.starts_with("camera ") && r.last_picture.is_none_or(|t| now.duration_since(t) > STALL_AFTER);
+                remote.decoded_p50 = percentile(&decoded, 50.0).or(remote.decoded_p50);
+                let stalled = !source.note.starts_with("camera ") && remote.last_picture.is_none_or(|t| now.duration_since(t) > STALL_AFTER);
                 let peer = PeerStats {
-                    ssrc: *ssrc,
-                    nick: r.nick.clone(),
-                    frames: r.frames,
-                    fps: (r.frames as f64 / elapsed * 10.0).round() / 10.0,
-                    kbps: (r.octets as f64 * 8.0 / 1000.0 / elapsed).round(),
-                    packets: r.packets,
-                    lost: r.stats.lost(),
-                    decode_errors: r.decode_errors,
-                    keyframe_requests: r.keyframe_requests,
+                    ssrc,
+                    nick: source.nick.clone(),
+                    frames: remote.frames,
+                    fps: (remote.frames as f64 / elapsed * 10.0).round() / 10.0,
+                    kbps: (counts.octets as f64 * 8.0 / 1000.0 / elapsed).round(),
+                    packets: counts.packets,
+                    lost: source.stats.lost(),
+                    decode_errors: remote.decode_errors,
+                    keyframe_requests: counts.keyframe_requests,
                     latency_ms_p50: percentile(&latencies, 50.0),
                     latency_ms_p95: percentile(&latencies, 95.0),
                     stalled,
-                    note: r.note.clone(),
+                    note: source.note.clone(),
                     av_offset_ms: None,
-                    sync_delay_ms: r.sync_delay.as_millis() as u64,
+                    sync_delay_ms: remote.sync_delay.as_millis() as u64,
                 };
-                (r.frames, r.octets, r.packets, r.keyframe_requests) = (0, 0, 0, 0);
-                peer
+                remote.frames = 0;
+                Some(peer)
             })
             .collect();
         peers.sort_by(|a, b| a.nick.cmp(&b.nick).then(a.ssrc.cmp(&b.ssrc)));
@@ -1061,99 +956,17 @@ impl ReceiverThread {
 impl rtp::RtpSession for ReceiverThread {
     fn on_rtp(&mut self, bytes: &[u8], from: SocketAddr) {
         let now = Instant::now();
-        let Ok(packet) = packet::parse(bytes) else {
-            log::debug!("dropped a datagram that is not RTP ({} bytes)", bytes.len());
-            return;
-        };
-        let header = packet.header.clone();
-        if header.ssrc == self.ssrc || header.payload_type != VIDEO_PAYLOAD_TYPE || self.inject_loss(now) {
+        if self.inject_loss(now) {
             return;
         }
-        let arrival = self.clock.rtp(now);
-        let ssrc = header.ssrc;
-        let payload = packet.payload.to_vec();
-        let Some(remote) = self.remote(ssrc, from, true, now) else { return };
-        remote.last_heard = now;
-        remote.last_rtp = now;
-        remote.sent_media = true;
-        let sequence = remote.extender.extend(header.sequence);
-        remote.stats.packet(sequence, header.timestamp, arrival);
-        remote.packets += 1;
-        remote.octets += payload.len() as u64;
-        let announce = !remote.announced;
-        remote.announced = true;
-        let nick = remote.nick.clone();
-        let outputs = remote.depacketizer.push(header, &payload);
-        if announce {
-            (self.sink)(ConferenceEvent::Participant { ssrc, nick });
-        }
-        for output in outputs {
-            match output {
-                Output::Frame { timestamp, data, .. } => self.decode(ssrc, timestamp, &data),
-                Output::Lost { packets } => {
-                    self.summary.frames_lost += 1;
-                    log::debug!("{packets} packets of {ssrc:08x} lost");
-                }
-                Output::NeedKeyframe => self.ask_keyframe(ssrc, now),
-            }
-        }
+        let out = self.session.on_rtp(bytes, from, now);
+        self.take(out, now);
     }
 
     fn on_rtcp(&mut self, bytes: &[u8], from: SocketAddr) {
         let now = Instant::now();
-        let packets = match rtcp::parse(bytes) {
-            Ok(packets) => packets,
-            Err(e) => {
-                log::debug!("dropped a bad RTCP datagram: {e}");
-                return;
-            }
-        };
-        for packet in packets {
-            match packet {
-                Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != self.ssrc => {
-                    let since_start = now.duration_since(self.clock.start);
-                    let Some(remote) = self.remote(ssrc, from, false, now) else { continue };
-                    remote.last_heard = now;
-                    remote.clock = Some((ntp, rtp_timestamp));
-                    remote.stats.sender_report(ntp, since_start);
-                }
-                Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != self.ssrc => {
-                    let board = self.board.clone();
-                    let Some(remote) = self.remote(ssrc, from, false, now) else { continue };
-                    remote.last_heard = now;
-                    if let Some(note) = note {
-                        // A new note means the sender's camera changed: its old picture goes.
-                        if note != remote.note && !remote.note.is_empty() {
-                            board.remove(ssrc);
-                        }
-                        remote.note = note;
-                    }
-                    let Some(remote) = self.sources.get_mut(&ssrc) else { continue };
-                    if let Some(name) = name {
-                        if remote.nick != name {
-                            remote.nick = name.clone();
-                            remote.announced = true;
-                            (self.sink)(ConferenceEvent::Participant { ssrc, nick: name });
-                        }
-                    }
-                }
-                Rtcp::Bye { sources } => {
-                    // Only from the source's own host, and only if its RTP stops.
-                    for ssrc in sources {
-                        if let Some(remote) = self.sources.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
-                            remote.bye_at.get_or_insert(now);
-                        }
-                    }
-                }
-                Rtcp::PictureLoss { media, .. } if media == self.ssrc => {
-                    // Full queue: the sender is busy and will see earlier requests.
-                    if let Err(TrySendError::Disconnected(_)) = self.keyframes.try_send(SendCommand::Keyframe) {
-                        log::debug!("keyframe request after the sender stopped");
-                    }
-                }
-                _ => {}
-            }
-        }
+        let out = self.session.on_rtcp(bytes, from, now);
+        self.take(out, now);
     }
 }
 

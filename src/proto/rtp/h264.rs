@@ -440,32 +440,32 @@ fn begins_frame(payload: &[u8]) -> bool {
     }
 }
 
+/// Access units made up for tests: real parameter sets, slices of made-up bytes.
 #[cfg(test)]
-mod tests {
+pub(crate) mod synthetic {
     use super::*;
-    use proptest::prelude::*;
 
     /// Bits written as H.264 codes them, with emulation prevention on the way out.
     #[derive(Default)]
-    struct BitWriter {
+    pub(crate) struct BitWriter {
         bits: Vec<bool>,
     }
 
     impl BitWriter {
-        fn put(&mut self, value: u64, count: u32) -> &mut Self {
+        pub(crate) fn put(&mut self, value: u64, count: u32) -> &mut Self {
             self.bits.extend((0..count).rev().map(|i| value >> i & 1 == 1));
             self
         }
-        fn ue(&mut self, value: u64) -> &mut Self {
+        pub(crate) fn ue(&mut self, value: u64) -> &mut Self {
             let code = value + 1;
             let length = 64 - code.leading_zeros();
             self.put(0, length - 1).put(code, length)
         }
-        fn se(&mut self, value: i64) -> &mut Self {
+        pub(crate) fn se(&mut self, value: i64) -> &mut Self {
             self.ue(if value > 0 { 2 * value as u64 - 1 } else { (-2 * value) as u64 })
         }
         /// The RBSP with its stop bit, escaped, after `header`.
-        fn nal(&mut self, header: u8) -> Vec<u8> {
+        pub(crate) fn nal(&mut self, header: u8) -> Vec<u8> {
             self.put(1, 1);
             while self.bits.len() % 8 != 0 {
                 self.bits.push(false);
@@ -486,7 +486,7 @@ mod tests {
 
     /// A sequence parameter set for a picture of `width` x `height` macroblocks; the high
     /// profile one carries a scaling matrix too.
-    fn sps(width: u64, height: u64, high: bool) -> Vec<u8> {
+    pub(crate) fn sps(width: u64, height: u64, high: bool) -> Vec<u8> {
         let mut w = BitWriter::default();
         w.put(if high { 100 } else { 66 }, 8).put(0xc0, 8).put(30, 8).ue(0);
         if high {
@@ -506,7 +506,7 @@ mod tests {
 
     /// An access unit of NAL units of the given types and sizes (header byte included); a
     /// sequence parameter set is a real one for 640x480 whatever its size says.
-    fn access_unit(nals: &[(u8, usize)]) -> Vec<u8> {
+    pub(crate) fn access_unit(nals: &[(u8, usize)]) -> Vec<u8> {
         let mut au = Vec::new();
         for (i, &(kind, size)) in nals.iter().enumerate() {
             au.extend_from_slice(&START_CODE);
@@ -521,6 +521,14 @@ mod tests {
         }
         au
     }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synthetic::*;
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn joining_in_the_middle_of_a_keyframe_waits_for_a_whole_one_and_asks() {

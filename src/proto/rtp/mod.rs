@@ -7,3 +7,4 @@ pub mod jitter;
 pub mod packet;
 pub mod rtcp;
 pub mod sdp;
+pub mod session;
