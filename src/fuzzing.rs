@@ -1,4 +1,4 @@
-//! What the fuzz targets in `fuzz/` run, and what `tests/fuzz_regressions.rs` runs again on
+//! What the fuzz targets in `fuzz/` run, and what `tests/fuzz_inputs.rs` runs again on
 //! every kept input. Each function reads its input as a script of steps (bytes, datagrams,
 //! lines and clock advances from peers that may be hostile), drives the real sans-IO state
 //! machines with it, and panics when a property breaks:
@@ -217,7 +217,7 @@ pub fn irc_server(data: &[u8]) {
 /// The client's state machine fed what a server (a hostile one too) may send, between what
 /// the user types, reconnections and time passing.
 ///
-/// Step byte: low 3 bits the kind (bytes, text typed, time, reconnect, quit).
+/// Step byte, modulo 5: the kind (bytes, text typed, time, reconnect, quit).
 pub fn irc_client(data: &[u8]) {
     let mut script = Script(data);
     let mut clock = Clock::new();

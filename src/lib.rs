@@ -13,7 +13,7 @@
 //! - [`fuzzing`]: the properties the fuzz targets in `fuzz/` and `tests/fuzz_inputs.rs` check.
 //!
 //! Dependencies point downward only: `ui -> app -> net/server/media -> proto`. Without the
-//! default features `app` and `window` the library is `proto`, `server` and `net` alone.
+//! default features `app` and `window` the library is `proto`, `server`, `net` and `fuzzing`.
 
 #[cfg(feature = "app")]
 pub mod app;

@@ -227,6 +227,28 @@ fn nothing_typed_is_lost_across_a_server_restart() {
 }
 
 #[test]
+fn leaving_at_once_still_delivers_what_was_typed() {
+    let relay = relay(open_config());
+    let addr = relay.local_addr().to_string();
+    let watcher = Peer::start(&addr, "watcher", false);
+    watcher.joined();
+    // Typed and left before the connection has even joined: the window does this when a
+    // person sends and closes the room at once. Leaving returns at once; the lines still go.
+    let mut leaver = Peer::start(&addr, "leaver", false);
+    assert!(leaver.session.as_ref().unwrap().try_say("第一 before leaving"));
+    assert!(leaver.session.as_ref().unwrap().try_say("second before leaving"));
+    leaver.session.take().unwrap().leave(Duration::from_secs(10));
+    assert_eq!(
+        watcher.messages(2),
+        [("leaver".to_string(), "第一 before leaving".to_string()), ("leaver".to_string(), "second before leaving".to_string())]
+    );
+    watcher.wait_for("the leaver to quit", |e| match e {
+        Event::MemberLeft { nick, .. } if nick == "leaver" => Some(()),
+        _ => None,
+    });
+}
+
+#[test]
 fn a_window_alone_hosts_its_own_relay() {
     let addr = format!("127.0.0.1:{}", free_port());
     let host = Peer::start(&addr, "host", true);

@@ -76,6 +76,7 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         }
         Event::Queued { id, text, .. } => Line { pending: true, local_id: Some(*id), ..Line::said(LineKind::Own, own_nick, text, now_ms()) },
         Event::Delivered { id, text, unix_ms } => Line { local_id: Some(*id), ..Line::said(LineKind::Own, own_nick, text, *unix_ms) },
+        Event::Registered { nick } => Line::info(format!("Registered as {nick}")),
         Event::Joined { channel } => Line::info(format!("You joined {channel}")),
         Event::MemberJoined { channel, nick } => Line::info(format!("{nick} joined {channel}")),
         Event::MemberLeft { channel, nick, reason } if reason.is_empty() => Line::info(format!("{nick} left {channel}")),
@@ -84,7 +85,7 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Topic { channel, text } => Line::info(format!("Topic of {channel}: {text}")),
         Event::Info { text, error: false } => Line::info(text.clone()),
         Event::Info { text, error: true } => Line::error(text.clone()),
-        Event::Registered { .. } | Event::Members { .. } | Event::Dead => return None,
+        Event::Members { .. } | Event::Dead => return None,
     })
 }
 

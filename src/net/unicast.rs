@@ -90,8 +90,10 @@ impl UnicastHandle {
     /// As `finish`, without waiting: the thread delivers, says goodbye and ends on its own,
     /// within `patience` plus one connect and one write timeout. Its last event is
     /// `Status::Stopped`. (It is not joined: nobody needs to wait for it, and a window must not.)
+    /// If a thousand lines are still queued the thread is stuck; it then sends what it can
+    /// once it wakes and leaves without waiting for the rest.
     pub fn leave(mut self, patience: Duration) {
-        let _ = self.commands.send(Command::Finish(patience));
+        let _ = self.commands.try_send(Command::Finish(patience));
         drop(self.thread.take());
     }
 
@@ -181,6 +183,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                     self.emit(out.events);
                 }
                 Ok(Command::Finish(patience)) => self.finish_by = Some(Instant::now() + patience),
+                Err(RecvTimeoutError::Disconnected) if self.finish_by.is_some() => self.commands = crossbeam_channel::never(),
                 Ok(Command::Quit) | Err(RecvTimeoutError::Disconnected) => return false,
                 Err(RecvTimeoutError::Timeout) => return !self.finish_due(),
             }
@@ -230,6 +233,11 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                     Ok(Command::Say(text)) => self.client.say(&text, Now::read()),
                     Ok(Command::Finish(patience)) => {
                         self.finish_by = Some(Instant::now() + patience);
+                        Output::default()
+                    }
+                    // Asked to finish and then left alone: no more commands will come.
+                    Err(_) if self.finish_by.is_some() => {
+                        self.commands = crossbeam_channel::never();
                         Output::default()
                     }
                     Ok(Command::Quit) | Err(_) => {

@@ -299,7 +299,7 @@ impl qobject::ChatRoom {
             }
         };
         if !taken {
-            self.push(Line::error("Too much is waiting to be sent; your text is still in the box".into()));
+            self.push(Line::error("The text could not be queued (too much is waiting, or the connection stopped); it is still in the box".into()));
             return false;
         }
         if matches!(self.session, Some(Session::Multicast(_))) {

@@ -89,8 +89,8 @@ pub struct Source {
     pub stats: ReceptionStats,
     /// The last sender report: its NTP time and the RTP timestamp of the same instant.
     pub clock: Option<(u64, u32)>,
-    /// The picture is broken since then, until a frame decodes.
-    waiting_since: Option<Instant>,
+    /// While the picture is broken (until a frame decodes): when to ask for a keyframe again.
+    ask_again: Option<Instant>,
     last_pli: Option<Instant>,
     /// Since the last `take_counts`.
     pub counts: Counts,
@@ -119,7 +119,7 @@ impl Source {
             extender: SequenceExtender::default(),
             stats: ReceptionStats::default(),
             clock: None,
-            waiting_since: None,
+            ask_again: None,
             last_pli: None,
             counts: Counts::default(),
         }
@@ -284,21 +284,24 @@ impl VideoSession {
     /// A source's picture decoded: it is no longer waiting for a keyframe.
     pub fn decoded(&mut self, ssrc: u32) {
         if let Some(source) = self.sources.get_mut(&ssrc) {
-            source.waiting_since = None;
+            source.ask_again = None;
         }
     }
 
     /// Send a PLI now unless one went out for this source very recently or the session's
-    /// budget is spent; the request is repeated while the picture stays broken.
+    /// budget is spent; either way the request is repeated while the picture stays broken.
     fn ask_keyframe(&mut self, ssrc: u32, now: Instant, out: &mut Output) {
         let Some(source) = self.sources.get_mut(&ssrc) else { return };
-        source.waiting_since.get_or_insert(now);
-        if source.last_pli.is_some_and(|t| now < t + KEYFRAME_MIN_INTERVAL) {
+        if let Some(last) = source.last_pli.filter(|&t| now < t + KEYFRAME_MIN_INTERVAL) {
+            source.ask_again = Some(last + KEYFRAME_MIN_INTERVAL);
             return;
         }
         if !self.keyframe_budget.take(1.0, now) {
+            // When the budget has a request again.
+            source.ask_again = Some(now + Duration::from_secs_f64(1.0 / KEYFRAME_REQUESTS_PER_SECOND));
             return;
         }
+        source.ask_again = Some(now + PLI_REPEAT);
         source.last_pli = Some(now);
         source.counts.keyframe_requests += 1;
         out.rtcp.push(rtcp::write(&[Rtcp::PictureLoss { sender: self.config.own_ssrc, media: ssrc }]));
@@ -309,7 +312,7 @@ impl VideoSession {
         self.sources
             .values()
             .flat_map(|s| {
-                let repeat = s.waiting_since.and(s.last_pli).map(|t| t + PLI_REPEAT);
+                let repeat = s.ask_again;
                 let bye = s.bye_at.map(|t| t.max(s.last_rtp) + BYE_GRACE);
                 [Some(s.last_heard + SOURCE_TIMEOUT), repeat, bye]
             })
@@ -320,13 +323,16 @@ impl VideoSession {
     /// Repeat keyframe requests for broken pictures; forget sources that left.
     pub fn handle_timeout(&mut self, now: Instant) -> Output {
         let mut out = Output::default();
-        let waiting: Vec<u32> = self
+        // The source that asked least lately goes first: when the budget runs short, every
+        // broken picture still gets its turn.
+        let mut waiting: Vec<(Option<Instant>, u32)> = self
             .sources
             .iter()
-            .filter(|(_, s)| s.waiting_since.is_some() && s.last_pli.is_some_and(|t| now >= t + PLI_REPEAT))
-            .map(|(&ssrc, _)| ssrc)
+            .filter(|(_, s)| s.ask_again.is_some_and(|t| now >= t))
+            .map(|(&ssrc, s)| (s.last_pli, ssrc))
             .collect();
-        for ssrc in waiting {
+        waiting.sort();
+        for (_, ssrc) in waiting {
             self.ask_keyframe(ssrc, now, &mut out);
         }
         let gone: Vec<u32> = self.sources.iter().filter(|(_, s)| s.gone(now)).map(|(&ssrc, _)| ssrc).collect();
@@ -563,6 +569,27 @@ mod tests {
         sim.run(start + Duration::from_secs(4), &mut [&mut camera], true);
         assert!(sim.frames(SENDER) > 50, "{} frames", sim.frames(SENDER));
         assert_eq!(camera.keyframes, 1);
+    }
+
+    #[test]
+    fn many_broken_pictures_share_the_request_budget_without_busy_waiting() {
+        let mut sim = Sim::new(0.0, Duration::ZERO, 11);
+        // Six late joiners whose keyframes never come: 12 requests a second wanted, 8 allowed.
+        let mut cameras: Vec<Camera> = (0..6).map(|i| Camera { keyframe_due: false, deaf: true, ..Camera::new(SENDER + i, at(2 + i as u8)) }).collect();
+        let start = sim.now;
+        let mut refs: Vec<&mut Camera> = cameras.iter_mut().collect();
+        sim.run(start + Duration::from_secs(5), &mut refs, true);
+        // Every camera is asked, none more often than every 250 ms, all within the budget.
+        for camera in &cameras {
+            let asked = sim.session.source(camera.ssrc).unwrap().last_pli;
+            assert!(asked.is_some_and(|t| t > start + Duration::from_secs(4)), "{:08x} not asked lately", camera.ssrc);
+        }
+        assert!(sim.plis.len() <= 8 + 5 * 8, "{} requests in 5 s", sim.plis.len());
+        assert!(sim.plis.len() >= 5 * 8 - 2, "{} requests in 5 s: the budget is there to be used", sim.plis.len());
+        // After its timers ran, the session has nothing due until later.
+        let out = sim.session.handle_timeout(sim.now);
+        sim.take(out, &mut []);
+        assert!(sim.session.poll_timeout().is_some_and(|t| t > sim.now));
     }
 
     #[test]
