@@ -12,7 +12,7 @@ mod common;
 
 use common::{cpu_seconds, group, headless, percentile, thread_cpu_seconds};
 use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig};
-use lanmeet::app::conference_audio::{AudioTap, MicChoice, SpeakerChoice};
+use lanmeet::app::conference::audio::{AudioTap, MicChoice, SpeakerChoice};
 use lanmeet::media::audio::{best_correlation, OpusDecoder, OpusEncoder, Voice, FRAME, SAMPLE_RATE};
 use lanmeet::media::echo::EchoCanceller;
 use lanmeet::proto::Jitter;

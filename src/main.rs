@@ -1,7 +1,7 @@
 use clap::{Args, Parser, Subcommand};
 use lanmeet::app::chat::{ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
 use lanmeet::app::conference::{CameraChoice, ConferenceConfig};
-use lanmeet::app::conference_audio::{MicChoice, SpeakerChoice};
+use lanmeet::app::conference::audio::{MicChoice, SpeakerChoice};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
 use lanmeet::server::{self, RelayConfig};

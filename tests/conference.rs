@@ -8,7 +8,7 @@ mod common;
 use common::video_group;
 use crossbeam_channel::{unbounded, Receiver};
 use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, Stats, Tap};
-use lanmeet::app::conference_audio::{AudioTap, MicChoice, SpeakerChoice};
+use lanmeet::app::conference::audio::{AudioTap, MicChoice, SpeakerChoice};
 use lanmeet::media::audio::{best_correlation, energy};
 use lanmeet::media::frame::{psnr_y, Frame};
 use serde_json::Value;

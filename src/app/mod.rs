@@ -4,7 +4,6 @@
 
 pub mod chat;
 pub mod conference;
-pub mod conference_audio;
 pub mod lines;
 pub mod multicast_chat;
 pub mod terminal;

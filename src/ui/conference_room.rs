@@ -4,7 +4,7 @@
 //! the decoded RGB buffer).
 
 use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, PeerStats, Stats};
-use crate::app::conference_audio::{MicChoice, SpeakerChoice};
+use crate::app::conference::audio::{MicChoice, SpeakerChoice};
 use crate::media::sound;
 use crate::net::multicast;
 use core::pin::Pin;
