@@ -105,6 +105,8 @@ pub struct AudioConfig {
     pub echo_cancel: bool,
     /// Share of incoming RTP packets to drop on purpose (tests and benchmarks only).
     pub drop_incoming: f64,
+    /// Copies of sent and played frames (tests and benchmarks); the caller bounds the channel,
+    /// and a frame is dropped when it is full, so a slow reader never slows the call.
     pub tap: Option<Sender<AudioTap>>,
 }
 
@@ -154,7 +156,8 @@ impl Drop for AudioHandle {
 }
 
 /// Closes a lost device on a thread of its own: closing a stalled device can wait on its driver,
-/// and the call must not wait with it.
+/// and the call must not wait with it. The thread is not joined: it ends when the driver lets
+/// go, and holds nothing of the call.
 fn release<T: Send + 'static>(device: T) {
     let _ = std::thread::Builder::new().name("sound-release".into()).spawn(move || drop(device));
 }
@@ -185,7 +188,9 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
     let start_wall = now_wall();
     let rtp_base = (random_id() >> 32) as u32;
     let mic_state = Arc::new(Mutex::new(String::new()));
-    // What is played goes to the echo canceller as its reference: one second of room.
+    // What is played goes to the echo canceller as its reference: one second of room. When the
+    // sending side falls a second behind, what does not fit is dropped (`push_slice` takes what
+    // fits) and the canceller adapts again; the speaker never waits for it.
     let (far_in, far_out) = HeapRb::<f32>::new(SAMPLE_RATE as usize).split();
 
     let sender = AudioSender {

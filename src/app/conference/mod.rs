@@ -95,7 +95,9 @@ pub struct ConferenceConfig {
     pub drop_incoming: f64,
     /// Drop every incoming RTP packet in this span after the start (tests only).
     pub drop_window: Option<(Duration, Duration)>,
-    /// Copies of sent and decoded pictures, for measuring quality (tests and benchmarks).
+    /// Copies of sent and decoded pictures, for measuring quality (tests and benchmarks). The
+    /// caller bounds the channel; when it is full a picture is dropped (`try_send`), so a slow
+    /// reader never slows the call.
     pub tap: Option<Sender<Tap>>,
     /// Audio on the next two ports (RTP port + 2 and + 3).
     pub audio: bool,
@@ -103,6 +105,7 @@ pub struct ConferenceConfig {
     pub speaker: SpeakerChoice,
     /// Pitch of the synthetic voice (`MicChoice::Test`), in Hz.
     pub voice_pitch: f32,
+    /// As `tap`, for sound: dropped when full.
     pub audio_tap: Option<Sender<AudioTap>>,
 }
 
