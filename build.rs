@@ -22,6 +22,6 @@ fn window() {
     // watch the crate's directory tree, target/ included, so that every build ran this script
     // and rebuilt the library again.
     .crate_include_root(None)
-    .files(["src/ui/chat_room.rs", "src/ui/conference_room.rs"])
+    .files(["src/ui/chat_room.rs", "src/ui/conference_room.rs", "src/ui/video_tile.rs"])
     .build();
 }

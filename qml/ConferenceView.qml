@@ -11,13 +11,11 @@ Pane {
 
     padding: 6
 
-    /// "id<TAB>name" lines as chooser items, with the special ids named in the user's language.
-    function soundChoices(lines) {
-        return lines.map(line => {
-            const parts = line.split("\t")
-            const names = { "default": qsTr("System default"), "test": qsTr("Test voice"), "null": qsTr("No speaker") }
-            return { id: parts[0], label: names[parts[0]] !== undefined ? names[parts[0]] : parts[1] }
-        })
+    /// Device ids and their names as chooser items, with the special ids named in the user's
+    /// language.
+    function soundChoices(ids, names) {
+        const special = { "default": qsTr("System default"), "test": qsTr("Test voice"), "null": qsTr("No speaker") }
+        return ids.map((id, i) => ({ id: id, label: special[id] !== undefined ? special[id] : names[i] }))
     }
 
     ColumnLayout {
@@ -37,6 +35,9 @@ Pane {
                 model: view.conference
 
                 VideoTileView {
+                    // The delegate's scope reaches the view's id: qmllint of Qt 6.4 cannot tell
+                    // (it would need `pragma ComponentBehavior: Bound`, which came in 6.5).
+                    room: view.conference // qmllint disable unqualified
                     onVolumeMoved: (percent) => view.conference.setVolume(key, percent)
                     Layout.fillWidth: true
                     Layout.fillHeight: true
@@ -59,7 +60,7 @@ Pane {
                 Layout.preferredWidth: 170
                 textRole: "label"
                 valueRole: "id"
-                model: view.soundChoices(view.conference.mics)
+                model: view.soundChoices(view.conference.mics, view.conference.micNames)
                 Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.mic))
                 onActivated: view.conference.chooseSound(currentValue, view.conference.speaker)
             }
@@ -72,7 +73,7 @@ Pane {
                 Layout.preferredWidth: 170
                 textRole: "label"
                 valueRole: "id"
-                model: view.soundChoices(view.conference.speakers)
+                model: view.soundChoices(view.conference.speakers, view.conference.speakerNames)
                 Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.speaker))
                 onActivated: view.conference.chooseSound(view.conference.mic, currentValue)
             }
@@ -114,10 +115,8 @@ Pane {
                 textRole: "label"
                 valueRole: "id"
                 model: {
-                    const items = view.conference.cameras.map(line => {
-                        const parts = line.split("\t")
-                        return { id: parts[0], label: parts[0] === "test" ? qsTr("Test pattern") : parts[1] + " (" + parts[0] + ")" }
-                    })
+                    const names = view.conference.cameraNames
+                    const items = view.conference.cameras.map((id, i) => ({ id: id, label: id === "test" ? qsTr("Test pattern") : names[i] + " (" + id + ")" }))
                     items.push({ id: "off", label: qsTr("Camera off") })
                     return items
                 }

@@ -7,6 +7,8 @@ import org.lanmeet
 Rectangle {
     id: tileView
 
+    /// The conference the tile belongs to: its pictures come from there.
+    property ConferenceRoom room
     required property string key
     required property string nick
     required property bool own
@@ -35,6 +37,7 @@ Rectangle {
         id: tile
         objectName: "videoTile"
         anchors.fill: parent
+        room: tileView.room
         key: tileView.key
         transform: Scale {
             origin.x: tile.width / 2

@@ -8,8 +8,11 @@
 //!   socket, the sockets of an RTP session.
 //! - [`media`]: pictures, the test pattern, the camera, codecs, sound devices, echo control.
 //! - [`app`]: sessions and their events as plain Rust types (relay and multicast chat, the
-//!   conference), the one mapping from chat events to shown lines, the terminal front end.
-//! - [`ui`]: the cxx-qt bridge between `app` and the QML views in `qml/`.
+//!   conference in `app/conference/`: video send and receive, audio send and receive, the
+//!   mixer, device states, statistics), the one mapping from chat events to shown lines, the
+//!   terminal front end.
+//! - [`ui`]: the cxx-qt bridge between `app` and the QML views in `qml/`, one QObject a file:
+//!   the chat room, the conference room (a list model of tiles) and the video tile.
 //! - [`fuzzing`]: the properties the fuzz targets in `fuzz/` and `tests/fuzz_inputs.rs` check.
 //!
 //! Dependencies point downward only: `ui -> app -> net/server/media -> proto`. Without the

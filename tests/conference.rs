@@ -7,7 +7,7 @@ mod common;
 
 use common::video_group;
 use crossbeam_channel::{unbounded, Receiver};
-use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, Stats, Tap};
+use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, DeviceKind, DeviceState, Stats, Tap};
 use lanmeet::app::conference::audio::{AudioTap, MicChoice, SpeakerChoice};
 use lanmeet::media::audio::{best_correlation, energy};
 use lanmeet::media::frame::{psnr_y, Frame};
@@ -447,6 +447,53 @@ fn heard(parties: &[(Party, Receiver<AudioTap>)]) -> Vec<(usize, usize, f32, f32
         }
     }
     out
+}
+
+/// Statistics of `party` until one satisfies `accept`; panics if a participant leaves (or
+/// joins again) on the way, which a restarted call would show.
+fn steady_stats_until(party: &Party, limit: Duration, accept: impl Fn(&Stats) -> bool) -> Stats {
+    let deadline = Instant::now() + limit;
+    loop {
+        match party.events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(ConferenceEvent::Stats(stats)) if accept(&stats) => return stats,
+            Ok(ConferenceEvent::Left { nick, .. }) => panic!("{nick} left the call"),
+            Ok(_) => {}
+            Err(_) => panic!("no such statistics within {limit:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_microphone_and_speaker_change_during_a_call_without_restarting_it() {
+    let g = video_group(10);
+    let (a, _a_sound) = join_audio(g, "a", 220.0, 0.0);
+    let (b, _b_sound) = join_audio(g, "b", 330.0, 0.0);
+    assert!(a.handle.as_ref().unwrap().set_camera(CameraChoice::Test));
+    let a_ssrc = a.ssrc();
+    let hears_a = |s: &Stats, packets: u64| s.audio.as_ref().and_then(|au| au.peer(&cname_of(a_ssrc))).is_some_and(|p| p.packets >= packets);
+    let sees_a = |s: &Stats| s.peers.iter().any(|p| p.ssrc == a_ssrc && p.fps >= 10.0);
+    steady_stats_until(&b, Duration::from_secs(10), |s| hears_a(s, 40) && sees_a(s));
+
+    // The microphone off: b hears nothing of a, and still sees a.
+    a.handle.as_ref().unwrap().set_sound(Some(MicChoice::Off), None);
+    steady_stats_until(&a, Duration::from_secs(5), |s| s.audio.as_ref().is_some_and(|au| au.mic == DeviceState::Off && au.packets == 0));
+    steady_stats_until(&b, Duration::from_secs(5), |s| !hears_a(s, 1) && sees_a(s));
+
+    // On again: the same participant speaks again.
+    a.handle.as_ref().unwrap().set_sound(Some(MicChoice::Test), None);
+    let again = steady_stats_until(&b, Duration::from_secs(5), |s| hears_a(s, 40) && sees_a(s));
+    let voice = again.audio.as_ref().and_then(|au| au.peer(&cname_of(a_ssrc))).unwrap();
+    assert!(voice.speaking, "{voice:?}");
+
+    // A speaker that cannot be opened is reported, and the call goes on; then none again.
+    a.handle.as_ref().unwrap().set_sound(None, Some(SpeakerChoice::Device("lanmeet-no-such-speaker".into())));
+    let missing = steady_stats_until(&a, Duration::from_secs(5), |s| s.audio.as_ref().is_some_and(|au| au.speaker.failed()));
+    let words = missing.audio.as_ref().unwrap().speaker.describe(DeviceKind::Speaker);
+    assert!(words.starts_with("no speaker: "), "{words}");
+    a.handle.as_ref().unwrap().set_sound(None, Some(SpeakerChoice::Null));
+    steady_stats_until(&a, Duration::from_secs(5), |s| s.audio.as_ref().is_some_and(|au| au.speaker == DeviceState::Off && au.peers.iter().any(|p| p.packets >= 40)));
+    steady_stats_until(&b, Duration::from_secs(5), |s| hears_a(s, 40) && sees_a(s));
+    assert_eq!(a.ssrc(), a_ssrc);
 }
 
 #[test]

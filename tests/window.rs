@@ -249,10 +249,12 @@ fn unanswering_address() -> (socket2::Socket, std::net::TcpStream, std::net::Soc
 }
 
 /// How long each "left the chat in N ms" of the log took, in order.
-fn leave_times(log: &Path) -> Vec<f64> {
+/// The times the window logged for leaving `what` ("chat" or "call"), in ms.
+fn leave_times(log: &Path, what: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
+    let marker = format!("left the {what} in ");
     text.lines()
-        .filter_map(|l| l.split("left the chat in ").nth(1))
+        .filter_map(|l| l.split(&marker).nth(1))
         .map(|rest| rest.trim_end_matches(" ms").trim().parse().unwrap())
         .collect()
 }
@@ -311,7 +313,7 @@ fn leaving_never_waits_for_the_network() {
     // And leave the group the same way.
     press(&display, "ctrl+m", &log, "left the chat in", 3);
     wait_for_count(&log, &connecting, 3);
-    let times = leave_times(&log);
+    let times = leave_times(&log, "chat");
     eprintln!("leaving took {times:?} ms");
     assert_eq!(times.len(), 3);
     assert!(times.iter().all(|&ms| ms < 100.0), "leaving took {times:?} ms");
@@ -425,9 +427,12 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
         assert!(*share > 0.2, "tile {i} does not move: {shares:?}");
     }
     assert!(shares[3] < 0.01, "the empty cell changed: {shares:?}");
-    // Leave: the peers hear a goodbye.
+    // Leave: the window does not wait for the call's threads, and the peers hear a goodbye.
     xdotool(&display, &["mousemove", "--window", &id, "1060", "747", "click", "1"]);
     wait_for_log(&log, "Left the video conference");
+    let times = leave_times(&log, "call");
+    eprintln!("leaving the call took {times:?} ms");
+    assert!(times.len() == 1 && times[0] < 100.0, "leaving the call took {times:?} ms");
     let deadline = Instant::now() + PATIENCE;
     loop {
         let report = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a peer reports the window left");

@@ -231,7 +231,7 @@ pub fn run_conference(config: super::conference::ConferenceConfig, duration: Opt
             ConferenceEvent::Stopped(summary) => with_type("summary", serde_json::to_value(summary).unwrap_or_default()),
             ConferenceEvent::Participant { ssrc, nick } => json!({"type": "participant", "ssrc": ssrc, "nick": nick}),
             ConferenceEvent::Left { ssrc, nick } => json!({"type": "left", "ssrc": ssrc, "nick": nick}),
-            ConferenceEvent::Camera(state) => json!({"type": "camera", "state": state}),
+            ConferenceEvent::Camera(state) => json!({"type": "camera", "state": state.describe(conference::DeviceKind::Camera)}),
             ConferenceEvent::Error(text) => json!({"type": "error", "message": text}),
         };
         let mut out = std::io::stdout().lock();

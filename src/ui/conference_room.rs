@@ -1,16 +1,15 @@
 //! `ConferenceRoom`, the QML-facing side of a video conference: a list model with one row a
-//! tile (self-view first), the camera and size choices, and start/leave. `VideoTile` paints the
-//! newest picture of one tile from the session's board; it copies no pixels (the QImage wraps
-//! the decoded RGB buffer).
+//! tile (self-view first), the device and size choices, and start/leave. The tiles
+//! (`video_tile.rs`) paint from the board of the call in progress, which the room holds.
 
-use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, PeerStats, Stats};
+use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, DeviceKind, DeviceState, PeerStats, Stats};
 use crate::app::conference::audio::{MicChoice, SpeakerChoice};
 use crate::media::sound;
 use crate::net::multicast;
 use core::pin::Pin;
 use cxx_qt::{CxxQtType, Threading};
-use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QImage, QImageFormat, QModelIndex, QRect, QString, QStringList, QVariant, QVector};
-use std::sync::{Arc, Mutex};
+use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QModelIndex, QString, QStringList, QVariant, QVector};
+use std::sync::Arc;
 
 #[cxx_qt::bridge(namespace = "lanmeet::conference")]
 pub mod qobject {
@@ -20,14 +19,6 @@ pub mod qobject {
         // Declared as a QObject in the chat bridge; a second declaration as one would
         // define its casts twice.
         type QAbstractListModel;
-    }
-
-    #[namespace = ""]
-    unsafe extern "C++Qt" {
-        include!(<QtQuick/QQuickPaintedItem>);
-        #[qobject]
-        #[namespace = ""]
-        type QQuickPaintedItem;
     }
 
     #[namespace = ""]
@@ -44,10 +35,6 @@ pub mod qobject {
         type QModelIndex = cxx_qt_lib::QModelIndex;
         include!("cxx-qt-lib/qvector.h");
         type QVector_i32 = cxx_qt_lib::QVector<i32>;
-        include!("cxx-qt-lib/qsizef.h");
-        type QSizeF = cxx_qt_lib::QSizeF;
-        include!("cxx-qt-lib/qpainter.h");
-        type QPainter = cxx_qt_lib::QPainter;
     }
 
     extern "RustQt" {
@@ -61,18 +48,23 @@ pub mod qobject {
         #[qproperty(i32, ttl)]
         /// The camera in use: "test", "off" or a device path.
         #[qproperty(QString, camera)]
-        /// What can be chosen, as "id<TAB>label" lines: the test pattern, then each camera.
+        /// What can be chosen: the test pattern ("test"), then each camera by its path, with
+        /// their names at the same places in `camera_names`.
         #[qproperty(QStringList, cameras)]
+        #[qproperty(QStringList, camera_names, cxx_name = "cameraNames")]
         #[qproperty(QString, size)]
         #[qproperty(QString, status)]
-        /// Microphone: "default", "test", "off" or a device id; `mics` lists "id<TAB>label".
+        /// Microphone: "default", "test", "off" or a device id; `mics` lists the ids that can
+        /// be chosen and `mic_names` their names (empty for the ids QML names itself).
         #[qproperty(QString, mic)]
         #[qproperty(QStringList, mics)]
-        /// Speaker: "default", "null" (none) or a device id; `speakers` lists "id<TAB>label".
+        #[qproperty(QStringList, mic_names, cxx_name = "micNames")]
+        /// Speaker: "default", "null" (none) or a device id; the same lists as the microphone.
         #[qproperty(QString, speaker)]
         #[qproperty(QStringList, speakers)]
+        #[qproperty(QStringList, speaker_names, cxx_name = "speakerNames")]
         #[qproperty(bool, muted)]
-        /// The microphone state in words ("test voice", "no microphone: ...").
+        /// What went wrong with the microphone or the speaker, in words; empty when nothing.
         #[qproperty(QString, audio_status, cxx_name = "audioStatus")]
         type ConferenceRoom = super::ConferenceRoomRust;
     }
@@ -98,7 +90,7 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "refreshCameras"]
         fn refresh_cameras(self: Pin<&mut ConferenceRoom>);
-        /// Switch the microphone or the speaker; a call in progress restarts with it.
+        /// Switch the microphone or the speaker, also during a call (which goes on).
         #[qinvokable]
         #[cxx_name = "chooseSound"]
         fn choose_sound(self: Pin<&mut ConferenceRoom>, mic: &QString, speaker: &QString);
@@ -140,45 +132,6 @@ pub mod qobject {
         #[cxx_name = "rowCount"]
         fn row_count(self: &ConferenceRoom, parent: &QModelIndex) -> i32;
     }
-
-    unsafe extern "RustQt" {
-        #[qobject]
-        #[qml_element]
-        #[base = QQuickPaintedItem]
-        /// The tile's key (the participant's SSRC as text).
-        #[qproperty(QString, key)]
-        /// True while there is a picture to show.
-        #[qproperty(bool, live)]
-        type VideoTile = super::VideoTileRust;
-
-        #[qinvokable]
-        #[cxx_override]
-        unsafe fn paint(self: Pin<&mut VideoTile>, painter: *mut QPainter);
-
-        /// Repaint if a newer picture has arrived; QML calls this on every frame tick.
-        #[qinvokable]
-        fn refresh(self: Pin<&mut VideoTile>);
-
-        #[inherit]
-        fn size(self: &VideoTile) -> QSizeF;
-
-        #[inherit]
-        fn update(self: Pin<&mut VideoTile>);
-    }
-
-    impl cxx_qt::Constructor<()> for VideoTile {}
-}
-
-impl cxx_qt::Initialize for qobject::VideoTile {
-    fn initialize(self: Pin<&mut Self>) {}
-}
-
-/// The board of the conference in progress, for the tiles to paint from. One window, one
-/// conference: the tiles find it here rather than through QML.
-static BOARD: Mutex<Option<Arc<Board>>> = Mutex::new(None);
-
-fn current_board() -> Option<Arc<Board>> {
-    BOARD.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 pub const DEFAULT_CONFERENCE_GROUP: &str = "239.0.0.222:23334";
@@ -219,33 +172,37 @@ pub struct ConferenceRoomRust {
     ttl: i32,
     camera: QString,
     cameras: QStringList,
+    camera_names: QStringList,
     size: QString,
     status: QString,
     mic: QString,
     mics: QStringList,
+    mic_names: QStringList,
     speaker: QString,
     speakers: QStringList,
+    speaker_names: QStringList,
     muted: bool,
     audio_status: QString,
     tiles: Vec<Tile>,
     handle: Option<ConferenceHandle>,
+    /// The pictures of the call in progress, for the tiles to paint.
+    board: Option<Arc<Board>>,
     generation: u64,
 }
 
-fn sound_list(input: bool) -> QStringList {
-    // QML names "default", "test" and "null" in the user's language.
-    let mut list = vec!["default\t".to_string()];
-    if input {
-        list.push("test\t".into());
-    } else {
-        list.push("null\t".into());
-    }
-    list.extend(sound::devices(input).into_iter().map(|(id, name)| format!("{id}\t{name}")));
-    list.iter().map(|l| QString::from(l.as_str())).collect()
+/// Ids and names, as two lists of the same length.
+fn choice_lists(choices: &[(String, String)]) -> (QStringList, QStringList) {
+    let ids = choices.iter().map(|(id, _)| QString::from(id.as_str())).collect();
+    let names = choices.iter().map(|(_, name)| QString::from(name.as_str())).collect();
+    (ids, names)
 }
 
-fn camera_list() -> QStringList {
-    conference::camera_choices().iter().map(|(id, label)| QString::from(format!("{id}\t{label}").as_str())).collect()
+fn sound_lists(input: bool) -> (QStringList, QStringList) {
+    // QML names "default", "test" and "null" in the user's language.
+    let mut choices = vec![("default".to_string(), String::new())];
+    choices.push((if input { "test" } else { "null" }.to_string(), String::new()));
+    choices.extend(sound::devices(input));
+    choice_lists(&choices)
 }
 
 impl Default for ConferenceRoomRust {
@@ -253,6 +210,9 @@ impl Default for ConferenceRoomRust {
         let cameras = conference::camera_choices();
         // A real camera when there is one; the test pattern otherwise.
         let camera = std::env::var("LANMEET_CAMERA").ok().unwrap_or_else(|| cameras.get(1).map_or("test".to_string(), |(id, _)| id.clone()));
+        let (cameras, camera_names) = choice_lists(&cameras);
+        let (mics, mic_names) = sound_lists(true);
+        let (speakers, speaker_names) = sound_lists(false);
         ConferenceRoomRust {
             active: false,
             nick: QString::from("guest"),
@@ -260,17 +220,21 @@ impl Default for ConferenceRoomRust {
             interface: QString::default(),
             ttl: 1,
             camera: QString::from(camera.as_str()),
-            cameras: camera_list(),
+            cameras,
+            camera_names,
             size: QString::from("640x480"),
             status: QString::default(),
             mic: QString::from(std::env::var("LANMEET_MIC").unwrap_or_else(|_| "default".into()).as_str()),
-            mics: sound_list(true),
+            mics,
+            mic_names,
             speaker: QString::from(std::env::var("LANMEET_SPEAKER").unwrap_or_else(|_| "default".into()).as_str()),
-            speakers: sound_list(false),
+            speakers,
+            speaker_names,
             muted: false,
             audio_status: QString::default(),
             tiles: Vec::new(),
             handle: None,
+            board: None,
             generation: 0,
         }
     }
@@ -322,7 +286,7 @@ impl qobject::ConferenceRoom {
         match conference::spawn(config, sink) {
             Ok(handle) => {
                 handle.set_muted(self.muted);
-                *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.board.clone());
+                self.as_mut().rust_mut().board = Some(handle.board.clone());
                 let own = Tile { ssrc: handle.ssrc, nick, own: true, volume: 100, ..Tile::default() };
                 self.as_mut().rust_mut().handle = Some(handle);
                 self.as_mut().reset_tiles(vec![own]);
@@ -339,11 +303,14 @@ impl qobject::ConferenceRoom {
         }
     }
 
+    /// Never waits: the call's threads end on their own.
     pub fn leave(mut self: Pin<&mut Self>) {
         let Some(handle) = self.as_mut().rust_mut().handle.take() else { return };
+        let asked = std::time::Instant::now();
         self.as_mut().rust_mut().generation += 1;
-        handle.stop();
-        *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        handle.leave();
+        log::info!("left the call in {:.2} ms", asked.elapsed().as_secs_f64() * 1000.0);
+        self.as_mut().rust_mut().board = None;
         self.as_mut().reset_tiles(Vec::new());
         self.as_mut().set_active(false);
         log::info!("status: Left the video conference");
@@ -352,8 +319,9 @@ impl qobject::ConferenceRoom {
 
     pub fn choose_camera(mut self: Pin<&mut Self>, id: &QString) {
         self.as_mut().set_camera(id.clone());
-        if let Some(handle) = &self.handle {
-            handle.set_camera(CameraChoice::parse(&id.to_string()));
+        let queued = self.handle.as_ref().map(|handle| handle.set_camera(CameraChoice::parse(&id.to_string())));
+        if queued == Some(false) {
+            self.as_mut().set_status(QString::from("The camera is not answering; try again in a moment"));
         }
         let tiles = self.tiles.clone();
         self.as_mut().reset_tiles(tiles);
@@ -367,17 +335,29 @@ impl qobject::ConferenceRoom {
     }
 
     pub fn refresh_cameras(mut self: Pin<&mut Self>) {
-        self.as_mut().set_cameras(camera_list());
-        self.as_mut().set_mics(sound_list(true));
-        self.as_mut().set_speakers(sound_list(false));
+        let (cameras, camera_names) = choice_lists(&conference::camera_choices());
+        self.as_mut().set_cameras(cameras);
+        self.as_mut().set_camera_names(camera_names);
+        let (mics, mic_names) = sound_lists(true);
+        self.as_mut().set_mics(mics);
+        self.as_mut().set_mic_names(mic_names);
+        let (speakers, speaker_names) = sound_lists(false);
+        self.as_mut().set_speakers(speakers);
+        self.as_mut().set_speaker_names(speaker_names);
+    }
+
+    /// The pictures of the call in progress.
+    pub fn board(&self) -> Option<Arc<Board>> {
+        self.board.clone()
     }
 
     pub fn choose_sound(mut self: Pin<&mut Self>, mic: &QString, speaker: &QString) {
-        let changed = *mic != self.mic || *speaker != self.speaker;
+        let new_mic = (*mic != self.mic).then(|| MicChoice::parse(&mic.to_string()));
+        let new_speaker = (*speaker != self.speaker).then(|| SpeakerChoice::parse(&speaker.to_string()));
         self.as_mut().set_mic(mic.clone());
         self.as_mut().set_speaker(speaker.clone());
-        if changed && self.handle.is_some() {
-            self.start();
+        if let Some(handle) = &self.handle {
+            handle.set_sound(new_mic, new_speaker);
         }
     }
 
@@ -441,13 +421,14 @@ impl qobject::ConferenceRoom {
                 self.as_mut().reset_tiles(tiles);
             }
             ConferenceEvent::Camera(state) => {
+                let words = state.describe(DeviceKind::Camera);
                 let mut tiles = self.tiles.clone();
                 if let Some(own) = tiles.iter_mut().find(|t| t.own) {
-                    own.note = if state.starts_with("camera ") { state.clone() } else { String::new() };
+                    own.note = if matches!(state, DeviceState::Working(_)) { String::new() } else { words.clone() };
                 }
                 self.as_mut().reset_tiles(tiles);
-                if state.starts_with("camera lost") {
-                    self.as_mut().set_status(QString::from(format!("{state}. The call goes on; choose another camera or the test pattern.").as_str()));
+                if state.failed() {
+                    self.as_mut().set_status(QString::from(format!("{words}. The call goes on; choose another camera or the test pattern.").as_str()));
                 }
             }
             ConferenceEvent::Stats(stats) => self.as_mut().update_stats(&stats),
@@ -479,8 +460,8 @@ impl qobject::ConferenceRoom {
             tile.audio_latency_ms = voice.and_then(|v| v.latency_ms_p50);
         }
         if let Some(audio) = &stats.audio {
-            let text = if audio.mic.starts_with("no ") || audio.mic.contains("lost") || audio.speaker.starts_with("no ") || audio.speaker.contains("lost") {
-                format!("{}; {}. The call goes on.", audio.mic, audio.speaker)
+            let text = if audio.mic.failed() || audio.speaker.failed() {
+                format!("{}; {}. The call goes on.", audio.mic.describe(DeviceKind::Microphone), audio.speaker.describe(DeviceKind::Speaker))
             } else {
                 String::new()
             };
@@ -539,66 +520,3 @@ impl qobject::ConferenceRoom {
     }
 }
 
-impl Drop for ConferenceRoomRust {
-    fn drop(&mut self) {
-        if self.handle.take().is_some() {
-            *BOARD.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
-    }
-}
-
-#[derive(Default)]
-pub struct VideoTileRust {
-    key: QString,
-    live: bool,
-    serial: u64,
-}
-
-/// Frees the reference a QImage held on a picture's pixels.
-extern "C" fn release_pixels(info: *mut cxx_qt_lib::c_void) {
-    // Safety: `info` is the pointer `Arc::into_raw` gave in `paint`, released exactly once by
-    // QImage when its last copy goes.
-    unsafe { drop(Arc::from_raw(info as *const Vec<u8>)) };
-}
-
-impl qobject::VideoTile {
-    fn picture(&self) -> Option<conference::Picture> {
-        let key: u32 = self.key().to_string().parse().ok()?;
-        current_board()?.get(key)
-    }
-
-    pub fn refresh(mut self: Pin<&mut Self>) {
-        let picture = self.picture();
-        let serial = picture.as_ref().map_or(0, |p| p.serial);
-        if serial != self.serial {
-            self.as_mut().rust_mut().serial = serial;
-            self.as_mut().update();
-        }
-        if picture.is_some() != self.live {
-            self.as_mut().set_live(picture.is_some());
-        }
-    }
-
-    /// # Safety
-    /// `painter` is the painter Qt passes to `QQuickPaintedItem::paint`, valid for the call.
-    pub unsafe fn paint(self: Pin<&mut Self>, painter: *mut qobject::QPainter) {
-        let Some(painter) = (unsafe { painter.as_mut() }) else { return };
-        let mut painter = unsafe { Pin::new_unchecked(painter) };
-        let Some(picture) = self.picture() else { return };
-        let size = self.size();
-        let (w, h) = (picture.width as f64, picture.height as f64);
-        if w == 0.0 || h == 0.0 {
-            return;
-        }
-        // Fit the picture in the tile, keeping its shape.
-        let scale = (size.width() / w).min(size.height() / h);
-        let (dw, dh) = (w * scale, h * scale);
-        let target = QRect::new(((size.width() - dw) / 2.0) as i32, ((size.height() - dh) / 2.0) as i32, dw as i32, dh as i32);
-        let pixels = Arc::into_raw(picture.rgb.clone());
-        // Safety: the buffer holds width * height * 3 bytes and lives until `release_pixels`.
-        let image = unsafe {
-            QImage::from_raw_parts((*pixels).as_ptr(), picture.width as i32, picture.height as i32, QImageFormat::Format_RGB888, release_pixels, pixels as *mut cxx_qt_lib::c_void)
-        };
-        painter.as_mut().draw_image(&target, &image);
-    }
-}

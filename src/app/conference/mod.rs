@@ -4,15 +4,23 @@
 //! requests (PLI). Pictures reach the window through a [`Board`]: latest wins, one per tile.
 //!
 //! Here: the configuration, the handle and the start. Beside it: `video_send.rs`,
-//! `video_receive.rs`, `audio.rs` (the sound of the call: capture, Opus, the mixer) and
-//! `stats.rs` (what is reported).
+//! `video_receive.rs` (decoding, lip sync; the protocol state is `proto::rtp::session`),
+//! `audio.rs` (the sound's configuration, devices and handle), `audio_send.rs`,
+//! `audio_receive.rs` (the thread and the speaker), `mixer.rs` (the voices heard, playout and
+//! mix, with time as an argument), `device.rs` (what became of each device) and `stats.rs`
+//! (what is reported).
 
 pub mod audio;
+mod audio_receive;
+mod device;
+mod audio_send;
+mod mixer;
 mod stats;
 mod video_receive;
 mod video_send;
 
 use audio::{AudioConfig, AudioHandle, AudioTap, MicChoice, SpeakerChoice};
+pub use device::{DeviceKind, DeviceState};
 pub use stats::{percentile, AudioPeer, AudioStats, PeerStats, SentStats, Stats, Summary};
 use video_receive::ReceiverThread;
 use video_send::SenderThread;
@@ -205,8 +213,8 @@ pub enum ConferenceEvent {
     /// A participant's first packet arrived, or its name became known.
     Participant { ssrc: u32, nick: String },
     Left { ssrc: u32, nick: String },
-    /// The camera state in words: "test pattern", "/dev/video0", "camera off", "camera lost: ...".
-    Camera(String),
+    /// What became of the camera (or the test pattern) in use.
+    Camera(DeviceState),
     Stats(Stats),
     Error(String),
     Stopped(Summary),
@@ -228,7 +236,7 @@ struct Shared {
     packets: AtomicU64,
     octets: AtomicU64,
     keyframe_requests: AtomicU64,
-    camera: Mutex<String>,
+    camera: Mutex<DeviceState>,
 }
 
 pub struct ConferenceHandle {
@@ -242,12 +250,22 @@ pub struct ConferenceHandle {
 }
 
 impl ConferenceHandle {
-    pub fn set_camera(&self, camera: CameraChoice) {
-        let _ = self.commands.send(SendCommand::Camera(camera));
+    /// Switch the camera. Like every command, it never waits: when 64 commands are already
+    /// queued (a sending thread stuck on its camera) it is dropped, and false says so.
+    pub fn set_camera(&self, camera: CameraChoice) -> bool {
+        self.commands.try_send(SendCommand::Camera(camera)).is_ok()
     }
 
-    pub fn set_size(&self, width: usize, height: usize) {
-        let _ = self.commands.send(SendCommand::Size(width, height));
+    pub fn set_size(&self, width: usize, height: usize) -> bool {
+        self.commands.try_send(SendCommand::Size(width, height)).is_ok()
+    }
+
+    /// Switch the microphone, the speaker or both without restarting the call: the pictures
+    /// and the other sound go on.
+    pub fn set_sound(&self, mic: Option<MicChoice>, speaker: Option<SpeakerChoice>) {
+        if let Some(audio) = &self.audio {
+            audio.set_devices(mic, speaker);
+        }
     }
 
     /// Stop or resume sending our microphone.
@@ -267,6 +285,18 @@ impl ConferenceHandle {
     /// Say goodbye (RTCP BYE), leave the group and wait for both threads.
     pub fn stop(mut self) {
         self.shutdown();
+    }
+
+    /// As `stop`, without waiting (the window's Leave): the threads say goodbye and end on
+    /// their own, the sending one once its camera returns (a stalled camera may hold it for up
+    /// to 2 s); the receiving thread's last event is `Stopped`. They are not joined.
+    pub fn leave(mut self) {
+        if let Some(audio) = self.audio.take() {
+            audio.leave();
+        }
+        self.quit.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        self.threads.clear();
     }
 
     fn shutdown(&mut self) {

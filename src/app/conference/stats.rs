@@ -1,6 +1,7 @@
 //! What a conference reports: per-interval statistics, totals at the end, and the percentile
 //! and histogram they are computed with.
 
+use super::device::{self, DeviceState};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -11,7 +12,8 @@ pub struct SentStats {
     pub kbps: f64,
     /// Keyframe requests (PLI) received in this interval.
     pub keyframe_requests: u64,
-    pub camera: String,
+    #[serde(serialize_with = "device::camera_words")]
+    pub camera: DeviceState,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -140,8 +142,10 @@ pub struct AudioPeer {
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct AudioStats {
-    pub mic: String,
-    pub speaker: String,
+    #[serde(serialize_with = "device::microphone_words")]
+    pub mic: DeviceState,
+    #[serde(serialize_with = "device::speaker_words")]
+    pub speaker: DeviceState,
     pub muted: bool,
     pub packets: u64,
     pub kbps: f64,
@@ -156,5 +160,25 @@ impl AudioStats {
     /// The participant whose CNAME is `cname`.
     pub fn peer(&self, cname: &str) -> Option<&AudioPeer> {
         self.peers.iter().find(|p| p.cname == cname)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_gives_percentiles_to_half_a_millisecond() {
+        let mut histogram = Histogram::new();
+        assert_eq!(histogram.percentile(50.0), None);
+        // 90 frames at 25.2 ms, 10 at 45.7 ms, one beyond the last bin.
+        (0..90).for_each(|_| histogram.record(25.2));
+        (0..10).for_each(|_| histogram.record(45.7));
+        histogram.record(5000.0);
+        assert_eq!(histogram.percentile(50.0), Some(25.5));
+        assert_eq!(histogram.percentile(89.0), Some(25.5));
+        assert_eq!(histogram.percentile(90.0), Some(46.0));
+        assert_eq!(histogram.percentile(95.0), Some(46.0));
+        assert_eq!(histogram.percentile(100.0), Some(1000.0));
     }
 }

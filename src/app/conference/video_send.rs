@@ -91,10 +91,10 @@ impl SenderThread {
                 Source::Camera(camera) => match camera.capture() {
                     Ok(frame) => frame,
                     Err(e) => {
-                        let text = format!("camera lost: {e}");
-                        log::warn!("{text}");
-                        *self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()) = text.clone();
-                        (self.sink)(ConferenceEvent::Camera(text));
+                        let state = DeviceState::Lost(e.to_string());
+                        log::warn!("{}", state.describe(DeviceKind::Camera));
+                        *self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()) = state.clone();
+                        (self.sink)(ConferenceEvent::Camera(state));
                         self.board.remove(self.ssrc);
                         source = Source::Nothing;
                         self.send_sender_report(Instant::now());
@@ -152,26 +152,26 @@ impl SenderThread {
 
     fn open(&mut self, choice: CameraChoice) -> Source {
         self.config.camera = choice.clone();
-        let (source, text) = match choice {
-            CameraChoice::Test => (Source::Pattern(TestPattern::new(self.config.width, self.config.height, &self.config.nick)), "test pattern".to_string()),
-            CameraChoice::Off => (Source::Nothing, "camera off".to_string()),
+        let (source, state) = match choice {
+            CameraChoice::Test => (Source::Pattern(TestPattern::new(self.config.width, self.config.height, &self.config.nick)), DeviceState::Working("test pattern".into())),
+            CameraChoice::Off => (Source::Nothing, DeviceState::Off),
             CameraChoice::Device(path) => match Camera::open(&path, self.config.width as u32, self.config.height as u32) {
-                Ok(camera) => (Source::Camera(camera), path),
-                Err(e) => (Source::Nothing, format!("camera lost: {e}")),
+                Ok(camera) => (Source::Camera(camera), DeviceState::Working(path)),
+                Err(e) => (Source::Nothing, DeviceState::Missing(e.to_string())),
             },
         };
         if matches!(source, Source::Nothing) {
             self.board.remove(self.ssrc);
         }
-        *self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()) = text.clone();
-        (self.sink)(ConferenceEvent::Camera(text));
+        *self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()) = state.clone();
+        (self.sink)(ConferenceEvent::Camera(state));
         self.send_sender_report(Instant::now());
         source
     }
 
     /// SR with the clock mapping, and SDES with our name and camera state.
     fn send_sender_report(&self, now: Instant) {
-        let note = self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let note = self.shared.camera.lock().unwrap_or_else(|e| e.into_inner()).describe(DeviceKind::Camera);
         let packets = [
             Rtcp::SenderReport {
                 ssrc: self.ssrc,
