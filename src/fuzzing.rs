@@ -22,7 +22,7 @@ use crate::proto::rtp::session::{self, SessionConfig, VideoSession, MAX_SOURCES}
 use crate::proto::rtp::{packet, rtcp, sdp};
 use crate::proto::Now;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// A fuzz target: it takes one input and panics when a property breaks.
 pub type Target = fn(&[u8]);
@@ -91,7 +91,7 @@ impl Clock {
     }
 
     fn now(&self) -> Now {
-        Now { mono: self.now, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + (self.now - self.start) }
+        Now::simulated(self.start, self.now - self.start)
     }
 }
 

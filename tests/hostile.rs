@@ -142,8 +142,15 @@ fn crafted_multicast_datagrams_neither_hang_nor_bloat_nor_fool_the_chat() {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    // A line that tries to forge another line and drive the terminal.
-    send(datagram(3, 1, Body::Message { index: 0, count: 1, text: b"hi\n-!- honest left\x1b]0;owned\x07\x1b[2J".to_vec() }));
+    // A line that tries to forge another line and drive the terminal. The burst before it may
+    // have filled the victim's receive buffer, and nobody repairs a forger's datagram: it is
+    // sent again (a copy is a duplicate) until it shows.
+    let forgery = datagram(3, 1, Body::Message { index: 0, count: 1, text: b"hi\n-!- honest left\x1b]0;owned\x07\x1b[2J".to_vec() });
+    let deadline = Instant::now() + PATIENCE;
+    while !victim.lines.lock().unwrap().iter().any(|l| l.contains("<forged3>")) && Instant::now() < deadline {
+        send(forgery.clone());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Ten thousand senders that never were.
     for id in 1_000..11_000u64 {
         send(datagram(id, 5, Body::Announce));

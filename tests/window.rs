@@ -118,17 +118,32 @@ fn open_window(display: &str, log: &Path, settings: &[(&str, String)]) -> Reaper
     Reaper(command.spawn().unwrap())
 }
 
-/// Wait until the window's log shows a line containing `needle`.
-fn wait_for_log(log: &Path, needle: &str) {
-    let deadline = Instant::now() + PATIENCE;
+/// Whether the window's log has `count` lines containing `needle`, within `limit`; the log's
+/// text when not.
+fn logged(log: &Path, needle: &str, count: usize, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(needle) {
-            return;
+        if text.matches(needle).count() >= count {
+            return Ok(());
         }
-        assert!(Instant::now() < deadline, "window never logged {needle:?}; log:\n{text}");
-        std::thread::sleep(Duration::from_millis(100));
+        if Instant::now() >= deadline {
+            return Err(text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Wait until the log has `count` lines containing `needle`.
+fn wait_for_count(log: &Path, needle: &str, count: usize) {
+    if let Err(text) = logged(log, needle, count, PATIENCE) {
+        panic!("window logged {needle:?} fewer than {count} times; log:\n{text}");
+    }
+}
+
+/// Wait until the window's log shows a line containing `needle`.
+fn wait_for_log(log: &Path, needle: &str) {
+    wait_for_count(log, needle, 1);
 }
 
 #[test]
@@ -265,28 +280,11 @@ fn leave_times(log: &Path, what: &str) -> Vec<f64> {
 fn press(display: &str, key: &str, log: &Path, needle: &str, count: usize) {
     for _ in 0..3 {
         xdotool(display, &["key", key]);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if std::fs::read_to_string(log).unwrap_or_default().matches(needle).count() >= count {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if logged(log, needle, count, Duration::from_secs(5)).is_ok() {
+            return;
         }
     }
     wait_for_count(log, needle, count);
-}
-
-/// Wait until the log has `count` lines containing `needle`.
-fn wait_for_count(log: &Path, needle: &str, count: usize) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.matches(needle).count() >= count {
-            return;
-        }
-        assert!(Instant::now() < deadline, "window logged {needle:?} fewer than {count} times; log:\n{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

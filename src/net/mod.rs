@@ -6,8 +6,15 @@ pub mod multicast;
 pub mod rtp;
 pub mod unicast;
 
+use crate::proto::Now;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Both clocks, read once for one input to a protocol state (the relay's loop reads it here
+/// too).
+pub fn now() -> Now {
+    Now { mono: Instant::now(), wall: SystemTime::now() }
+}
 
 /// Sends one datagram with `send`, waiting `pause` whenever the socket's buffer is full (a burst
 /// such as a keyframe), at most `tries` times; an interrupted call is retried at once.

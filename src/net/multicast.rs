@@ -7,7 +7,8 @@
 //! has no netem).
 
 use crate::proto::mchat::{self, Peer, PeerConfig};
-use crate::proto::{Jitter, Now};
+use super::now;
+use crate::proto::Jitter;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -197,7 +198,7 @@ struct Worker<F> {
 impl<F: FnMut(MulticastEvent)> Worker<F> {
     fn run(mut self) {
         (self.sink)(MulticastEvent::Joined { group: self.config.group, interface: self.config.interface, id: self.peer.id() });
-        let out = self.peer.start(Now::read());
+        let out = self.peer.start(now());
         self.emit(out);
         let mut events = Events::with_capacity(64);
         let mut buffer = vec![0u8; 65536];
@@ -222,7 +223,7 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
                         if self.inject_loss() || self.own_plain_echo(&buffer[..n]) {
                             continue;
                         }
-                        let out = self.peer.receive(&buffer[..n], from, Now::read());
+                        let out = self.peer.receive(&buffer[..n], from, now());
                         self.emit(out);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -234,11 +235,11 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
                 }
             }
             if self.peer.poll_timeout().is_some_and(|t| t <= Instant::now()) {
-                let out = self.peer.handle_timeout(Now::read());
+                let out = self.peer.handle_timeout(now());
                 self.emit(out);
             }
         }
-        let out = self.peer.stop(Now::read());
+        let out = self.peer.stop(now());
         self.emit(out);
         let _ = self.socket.leave_multicast_v4(self.config.group.ip(), &self.config.interface);
         (self.sink)(MulticastEvent::Stopped { counters: self.peer.counters() });
@@ -252,7 +253,7 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
             }
             return;
         }
-        let out = self.peer.say(text, Now::read());
+        let out = self.peer.say(text, now());
         self.emit(out);
     }
 

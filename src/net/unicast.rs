@@ -8,7 +8,7 @@
 use crate::proto::irc::client::{Client, ClientConfig, Event, Output};
 use crate::proto::irc::framing::{Frame, LineReader};
 use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
-use crate::proto::Now;
+use super::now;
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, Sender};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -179,7 +179,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
             };
             match self.commands.recv_timeout(left) {
                 Ok(Command::Say(text)) => {
-                    let out = self.client.say(&text, Now::read());
+                    let out = self.client.say(&text, now());
                     self.emit(out.events);
                 }
                 Ok(Command::Finish(patience)) => self.finish_by = Some(Instant::now() + patience),
@@ -211,7 +211,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
         if let Some(peer) = peer {
             (self.sink)(UnicastEvent::Status(Status::Connected { server: peer }));
         }
-        let out = self.client.connected(Now::read());
+        let out = self.client.connected(now());
         if let Err(e) = self.deliver(&mut conversation.stream, out) {
             return Outcome::Lost(e);
         }
@@ -230,7 +230,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
             let timeout = deadline.map_or(Duration::from_secs(60), |d| d.saturating_duration_since(Instant::now()));
             let out = select! {
                 recv(self.commands) -> command => match command {
-                    Ok(Command::Say(text)) => self.client.say(&text, Now::read()),
+                    Ok(Command::Say(text)) => self.client.say(&text, now()),
                     Ok(Command::Finish(patience)) => {
                         self.finish_by = Some(Instant::now() + patience);
                         Output::default()
@@ -252,12 +252,12 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                             Frame::Line(line) => Some(&line[..]),
                             _ => None,
                         });
-                        self.client.receive_lines(lines, Now::read())
+                        self.client.receive_lines(lines, now())
                     }
                     Ok(Incoming::Closed(reason)) => return Outcome::Lost(reason),
                     Err(_) => return Outcome::Lost("the connection reader stopped".into()),
                 },
-                default(timeout) => self.client.tick(Now::read()),
+                default(timeout) => self.client.tick(now()),
             };
             let dead = out.events.contains(&Event::Dead);
             if let Err(e) = self.deliver(&mut conversation.stream, out) {

@@ -5,10 +5,11 @@ pub mod irc;
 pub mod mchat;
 pub mod rtp;
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The moment an input happens: a monotonic instant for deadlines and the wall clock for
-/// timestamps shown to people. Callers read both clocks once and pass them in.
+/// timestamps shown to people. The I/O threads read both clocks once (`net::now`) and pass
+/// them in; nothing in `proto` reads a clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
     pub mono: Instant,
@@ -16,8 +17,10 @@ pub struct Now {
 }
 
 impl Now {
-    pub fn read() -> Now {
-        Now { mono: Instant::now(), wall: SystemTime::now() }
+    /// `since` after `start` on a made-up clock whose wall time starts at a fixed date
+    /// (2027-01-15): simulations, tests and fuzzing move time without reading the machine's.
+    pub fn simulated(start: Instant, since: Duration) -> Now {
+        Now { mono: start + since, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + since }
     }
 
     pub fn unix_millis(&self) -> i64 {

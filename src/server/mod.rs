@@ -8,7 +8,8 @@
 use crate::proto::irc::framing::LineReader;
 use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
 use crate::proto::irc::server::{Action, ConnId, Server, ServerConfig};
-use crate::proto::{IdMap, Now};
+use crate::net;
+use crate::proto::IdMap;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::VecDeque;
@@ -146,7 +147,7 @@ struct EventLoop {
 
 impl EventLoop {
     fn new(poll: Poll, listener: TcpListener, config: RelayConfig) -> EventLoop {
-        let now = Now::read();
+        let now = net::now();
         let seed = now.unix_millis() as u64;
         EventLoop {
             poll,
@@ -206,7 +207,7 @@ impl EventLoop {
             }
             let now = Instant::now();
             if now >= next_tick {
-                let actions = self.server.tick(Now::read());
+                let actions = self.server.tick(net::now());
                 self.apply(actions);
                 let deadline = self.server.next_deadline().unwrap_or(now + TICK);
                 next_tick = deadline.clamp(now + Duration::from_millis(10), now + TICK);
@@ -238,7 +239,7 @@ impl EventLoop {
                             wants_write: false,
                         },
                     );
-                    let actions = self.server.connected(id, peer.ip(), Now::read());
+                    let actions = self.server.connected(id, peer.ip(), net::now());
                     self.apply(actions);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -290,7 +291,7 @@ impl EventLoop {
                 }
             }
         }
-        let now = Now::read();
+        let now = net::now();
         for frame in frames {
             if !self.connections.contains_key(&id) {
                 return;
@@ -301,7 +302,7 @@ impl EventLoop {
         if let Some(reason) = closed {
             if self.connections.contains_key(&id) {
                 self.drop_connection(id);
-                let actions = self.server.disconnected(id, reason, Now::read());
+                let actions = self.server.disconnected(id, reason, net::now());
                 self.apply(actions);
             }
         }
@@ -321,7 +322,7 @@ impl EventLoop {
                     if conn.queued_bytes > self.max_send_queue {
                         log::info!("connection {id}: send queue full, cutting it off");
                         self.drop_connection(id);
-                        let actions = self.server.disconnected(id, "SendQ exceeded", Now::read());
+                        let actions = self.server.disconnected(id, "SendQ exceeded", net::now());
                         self.apply(actions);
                     } else if !conn.wants_write {
                         conn.wants_write = true;
@@ -357,7 +358,7 @@ impl EventLoop {
                 }
                 Err(_) => {
                     self.drop_connection(id);
-                    let actions = self.server.disconnected(id, "Write error", Now::read());
+                    let actions = self.server.disconnected(id, "Write error", net::now());
                     self.apply(actions);
                 }
             }

@@ -4,7 +4,8 @@
 //! requests (PLI). Pictures reach the window through a [`Board`]: latest wins, one per tile.
 //!
 //! Here: the configuration, the handle and the start. Beside it: `video_send.rs`,
-//! `video_receive.rs` (decoding, lip sync; the protocol state is `proto::rtp::session`),
+//! `video_receive.rs` (decoding and statistics; the protocol state is `proto::rtp::session`),
+//! `lipsync.rs` (pictures held back to show with the sound),
 //! `audio.rs` (the sound's configuration, devices and handle), `audio_send.rs`,
 //! `audio_receive.rs` (the thread and the speaker), `mixer.rs` (the voices heard, playout and
 //! mix, with time as an argument), `device.rs` (what became of each device) and `stats.rs`
@@ -12,8 +13,9 @@
 
 pub mod audio;
 mod audio_receive;
-mod device;
 mod audio_send;
+mod device;
+mod lipsync;
 mod mixer;
 mod stats;
 mod video_receive;
@@ -38,7 +40,7 @@ use crate::proto::rtp::session::{self, Event as SessionEvent, SessionConfig, Vid
 use crate::proto::Jitter;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use mio::Waker;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,9 +60,6 @@ const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// RTP timestamp units a second of H.264 video (RFC 6184).
 const VIDEO_CLOCK_RATE: u32 = 90_000;
-/// The most a picture is held back for lip sync, and the most pictures held.
-const MAX_SYNC: Duration = Duration::from_millis(300);
-const MAX_HELD: usize = 30;
 /// Video sources followed at once (a 4x4 grid); newcomers beyond it are ignored until one
 /// leaves, so that forged SSRCs cannot make us run a decoder each.
 pub use crate::proto::rtp::session::{gone_after_bye, MAX_SOURCES as MAX_VIDEO_SOURCES};

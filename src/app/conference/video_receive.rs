@@ -2,6 +2,7 @@
 //! sync, and the statistics of each participant. The protocol state of every source is in
 //! `proto::rtp::session`.
 
+use super::lipsync::LipSync;
 use super::*;
 
 /// What the window shows of one source, beside its protocol state in the session: its decoder,
@@ -13,20 +14,8 @@ pub(super) struct Remote {
     decode_errors: u64,
     /// Capture-to-display latencies of this interval.
     latencies: Vec<f64>,
-    /// Capture-to-decode latencies of this interval, and the median of the last one: how far
-    /// the picture runs ahead of the sound before it is held back.
-    decoded: Vec<f64>,
-    decoded_p50: Option<f64>,
-    /// How long decoded pictures wait so that they show with the participant's sound.
-    sync_delay: Duration,
-    held: VecDeque<Held>,
-}
-
-/// A decoded picture waiting for its moment.
-pub(super) struct Held {
-    due: Instant,
-    timestamp: u32,
-    frame: Frame,
+    /// Decoded pictures on their way to the screen, held back to show with the sound.
+    sync: LipSync<Frame>,
 }
 
 impl Remote {
@@ -37,10 +26,7 @@ impl Remote {
             frames: 0,
             decode_errors: 0,
             latencies: Vec::new(),
-            decoded: Vec::new(),
-            decoded_p50: None,
-            sync_delay: Duration::ZERO,
-            held: VecDeque::new(),
+            sync: LipSync::new(),
         }
     }
 }
@@ -100,8 +86,8 @@ impl ReceiverThread {
                 );
                 let mut peers = self.peer_stats(now, elapsed);
                 let audio = self.audio_stats.as_ref().map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone());
+                self.follow_sound(audio.as_ref());
                 if let Some(audio) = &audio {
-                    self.follow_sound(audio);
                     for peer in peers.iter_mut() {
                         let sound = audio.peer(&cname_of(peer.ssrc)).and_then(|v| v.latency_ms_p50);
                         if let (Some(sound), Some(picture)) = (sound, peer.latency_ms_p50) {
@@ -202,18 +188,9 @@ impl ReceiverThread {
                 self.session.decoded(ssrc);
                 self.summary.frames_received += 1;
                 let clock = self.session.source(ssrc).and_then(|s| s.clock);
-                if let Some(captured) = rtcp::captured_at(clock, timestamp, VIDEO_CLOCK_RATE) {
-                    remote.decoded.push((self.clock.wall(now).as_secs_f64() - captured) * 1000.0);
-                }
-                if remote.sync_delay.is_zero() && remote.held.is_empty() {
+                let latency = rtcp::captured_at(clock, timestamp, VIDEO_CLOCK_RATE).map(|captured| (self.clock.wall(now).as_secs_f64() - captured) * 1000.0);
+                if let Some((timestamp, frame)) = remote.sync.decoded(timestamp, frame, latency, now) {
                     self.show(ssrc, timestamp, frame, now);
-                } else {
-                    remote.held.push_back(Held { due: now + remote.sync_delay, timestamp, frame });
-                    // Never more than a second of pictures: a stuck clock must not eat memory.
-                    if remote.held.len() > MAX_HELD {
-                        let oldest = remote.held.pop_front().expect("not empty");
-                        self.show(ssrc, oldest.timestamp, oldest.frame, now);
-                    }
                 }
             }
             Ok(None) => {}
@@ -249,35 +226,25 @@ impl ReceiverThread {
 
     /// Shows the held pictures whose moment has come.
     fn release(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        for (ssrc, remote) in self.remotes.iter_mut() {
-            while remote.held.front().is_some_and(|h| h.due <= now) {
-                due.push((*ssrc, remote.held.pop_front().expect("checked")));
+        let due: Vec<(u32, Vec<(u32, Frame)>)> = self.remotes.iter_mut().map(|(&ssrc, remote)| (ssrc, remote.sync.due(now))).collect();
+        for (ssrc, pictures) in due {
+            for (timestamp, frame) in pictures {
+                self.show(ssrc, timestamp, frame, now);
             }
-        }
-        for (ssrc, held) in due {
-            self.show(ssrc, held.timestamp, held.frame, now);
         }
     }
 
     /// When the next held picture is due.
     fn next_due(&self) -> Option<Instant> {
-        self.remotes.values().filter_map(|r| r.held.front().map(|h| h.due)).min()
+        self.remotes.values().filter_map(|r| r.sync.next_due()).min()
     }
 
-    /// Holds each participant's pictures back by as much as their sound trails them (lip sync),
-    /// from the medians of the interval; changes under 5 ms are left alone so the picture does
-    /// not jitter.
-    fn follow_sound(&mut self, audio: &AudioStats) {
+    /// Holds each participant's pictures back by as much as their sound trails them (lip
+    /// sync), from the medians of the interval.
+    fn follow_sound(&mut self, audio: Option<&AudioStats>) {
         for (ssrc, remote) in self.remotes.iter_mut() {
-            let voice = audio.peer(&cname_of(*ssrc)).and_then(|v| v.latency_ms_p50);
-            let wanted = match (voice, remote.decoded_p50) {
-                (Some(sound), Some(picture)) => Duration::from_secs_f64(((sound - picture) / 1000.0).clamp(0.0, MAX_SYNC.as_secs_f64())),
-                _ => Duration::ZERO,
-            };
-            if wanted.abs_diff(remote.sync_delay) >= Duration::from_millis(5) || wanted.is_zero() {
-                remote.sync_delay = wanted;
-            }
+            let voice = audio.and_then(|a| a.peer(&cname_of(*ssrc))).and_then(|v| v.latency_ms_p50);
+            remote.sync.follow(voice);
         }
     }
 
@@ -290,9 +257,6 @@ impl ReceiverThread {
                 let remote = self.remotes.entry(ssrc).or_insert_with(Remote::new);
                 let mut latencies = std::mem::take(&mut remote.latencies);
                 latencies.sort_by(f64::total_cmp);
-                let mut decoded = std::mem::take(&mut remote.decoded);
-                decoded.sort_by(f64::total_cmp);
-                remote.decoded_p50 = percentile(&decoded, 50.0).or(remote.decoded_p50);
                 let stalled = !source.note.starts_with("camera ") && remote.last_picture.is_none_or(|t| now.duration_since(t) > STALL_AFTER);
                 let peer = PeerStats {
                     ssrc,
@@ -309,7 +273,7 @@ impl ReceiverThread {
                     stalled,
                     note: source.note.clone(),
                     av_offset_ms: None,
-                    sync_delay_ms: remote.sync_delay.as_millis() as u64,
+                    sync_delay_ms: remote.sync.delay().as_millis() as u64,
                 };
                 remote.frames = 0;
                 Some(peer)

@@ -8,7 +8,7 @@ use super::server::{Action, ConnId, FloodLimit, Server, ServerConfig};
 use crate::proto::Now;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -16,7 +16,7 @@ struct Clock(Now);
 
 impl Clock {
     fn new() -> Clock {
-        Clock(Now { mono: Instant::now(), wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) })
+        Clock(Now::simulated(Instant::now(), Duration::ZERO))
     }
     fn advance(&mut self, by: Duration) -> Now {
         self.0.mono += by;

@@ -213,6 +213,9 @@ pub struct Peer {
     repaired: HashMap<u32, Instant>,
     /// Bytes of text in all senders' `waiting` maps.
     held_bytes: usize,
+    /// Entries in all senders' `missing` maps (kept here so that a datagram costs no pass over
+    /// every sender).
+    missing_total: usize,
     /// Bytes of repairs we may send.
     repair_budget: TokenBucket,
     rng: Jitter,
@@ -231,6 +234,7 @@ impl Peer {
             tail_announcements: 0,
             repaired: HashMap::new(),
             held_bytes: 0,
+            missing_total: 0,
             repair_budget: TokenBucket::new(REPAIR_BYTES_PER_SECOND, REPAIR_BYTES_PER_SECOND),
             rng,
             counters: Counters::default(),
@@ -249,7 +253,10 @@ impl Peer {
     pub fn held(&self) -> Held {
         Held {
             senders: self.senders.len(),
-            missing: self.senders.values().map(|s| s.missing.len()).sum(),
+            missing: {
+                debug_assert_eq!(self.missing_total, self.senders.values().map(|s| s.missing.len()).sum::<usize>());
+                self.missing_total
+            },
             waiting: self.senders.values().map(|s| s.waiting.len()).sum(),
             bytes: self.held_bytes,
         }
@@ -395,6 +402,7 @@ impl Peer {
             Body::Goodbye => {
                 if let Some(sender) = self.senders.remove(&sender_id) {
                     self.held_bytes -= sender.held;
+                    self.missing_total -= sender.missing.len();
                     out.events.push(Event::Left { sender: sender_id, nick: sender.nick, timed_out: false });
                     members_changed = true;
                 }
@@ -440,7 +448,6 @@ impl Peer {
 
     /// Keep a fragment until the ones before it are here, within the window and the byte limit.
     fn hold(&mut self, id: u64, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) {
-        let missing: usize = self.senders.values().map(|s| s.missing.len()).sum();
         let Some(sender) = self.senders.get_mut(&id) else { return };
         let Some(next) = sender.next else { return };
         if seq < next || sender.waiting.contains_key(&seq) {
@@ -453,6 +460,7 @@ impl Peer {
             let floor = seq + 1 - RECEIVE_WINDOW;
             let given_up = sender.missing.range(..floor).count();
             sender.missing = sender.missing.split_off(&floor);
+            self.missing_total -= given_up;
             self.counters.over_limit += 1;
             self.deliver_from(id, floor, given_up, now, out);
         }
@@ -461,9 +469,12 @@ impl Peer {
         if Some(seq) != sender.next && (sender.held + size > MAX_HELD_PER_SENDER || self.held_bytes + size > MAX_HELD_BYTES) {
             // Too much held already: asked for again later.
             self.counters.over_limit += 1;
-            if missing < MAX_MISSING {
+            if self.missing_total < MAX_MISSING {
                 let retry = now.mono + self.config.nack_retry;
-                sender.missing.entry(seq).or_insert(Missing { since: now.mono, ask_at: retry });
+                if let std::collections::btree_map::Entry::Vacant(entry) = sender.missing.entry(seq) {
+                    entry.insert(Missing { since: now.mono, ask_at: retry });
+                    self.missing_total += 1;
+                }
                 sender.wake_by(retry);
             } else if sender.noted.is_some_and(|noted| noted >= seq) {
                 // No room to ask for it now: the next announcement looks for it again.
@@ -471,7 +482,9 @@ impl Peer {
             }
             return;
         }
-        sender.missing.remove(&seq);
+        if sender.missing.remove(&seq).is_some() {
+            self.missing_total -= 1;
+        }
         sender.held += size;
         self.held_bytes += size;
         sender.waiting.insert(seq, fragment);
@@ -519,7 +532,7 @@ impl Peer {
     /// within the receive window (a lying announcement can claim no more than that).
     fn note_latest(&mut self, id: u64, latest: Seq, now: Now) {
         let delay = self.config.reorder_wait + self.rng.below(self.config.nack_delay);
-        let mut room = MAX_MISSING.saturating_sub(self.senders.values().map(|s| s.missing.len()).sum());
+        let mut room = MAX_MISSING.saturating_sub(self.missing_total);
         let Some(sender) = self.senders.get_mut(&id) else { return };
         let Some(next) = sender.next else { return };
         let last = latest.min(next + RECEIVE_WINDOW - 1);
@@ -533,6 +546,7 @@ impl Peer {
                 sender.missing.insert(seq, Missing { since: now.mono, ask_at: now.mono + delay });
                 sender.wake_by(now.mono + delay);
                 room -= 1;
+                self.missing_total += 1;
             }
         }
     }
@@ -578,7 +592,9 @@ impl Peer {
                     break;
                 }
                 for s in next..next + count {
-                    sender.missing.remove(&s);
+                    if sender.missing.remove(&s).is_some() {
+                        self.missing_total -= 1;
+                    }
                     sender.take(s, &mut self.held_bytes);
                 }
                 next += count;
@@ -636,6 +652,7 @@ impl Peer {
         for id in &expired {
             let sender = self.senders.remove(id).expect("listed above");
             self.held_bytes -= sender.held;
+            self.missing_total -= sender.missing.len();
             out.events.push(Event::Left { sender: *id, nick: sender.nick, timed_out: true });
         }
         if !expired.is_empty() {
@@ -676,6 +693,7 @@ impl Peer {
                 wake = Some(wake.map_or(due, |w| w.min(due)));
                 true
             });
+            self.missing_total -= abandoned;
             if abandoned > 0 {
                 // Skip past whatever can no longer be completed, up to what is still expected.
                 let held = sender.waiting.keys().next().copied().unwrap_or(Seq::MAX);
@@ -729,7 +747,6 @@ impl Peer {
 #[cfg(test)]
 mod hostile {
     use super::*;
-    use std::time::SystemTime;
 
     struct Victim {
         peer: Peer,
@@ -744,13 +761,13 @@ mod hostile {
         fn new() -> Victim {
             let start = Instant::now();
             let mut peer = Peer::new(PeerConfig::new(1, "victim"));
-            let now = Now { mono: start, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) };
+            let now = Now::simulated(start, Duration::ZERO);
             let _ = peer.start(now);
             Victim { peer, start, now: start, received: 0, sent: 0, events: Vec::new() }
         }
 
         fn clock(&self) -> Now {
-            Now { mono: self.now, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + (self.now - self.start) }
+            Now::simulated(self.start, self.now - self.start)
         }
 
         fn take(&mut self, out: Output) {

@@ -5,7 +5,7 @@ use super::peer::{Event, Peer, PeerConfig};
 use crate::proto::{Jitter, Now};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 struct Net {
     loss: f64,
@@ -52,7 +52,7 @@ impl Sim {
     }
 
     fn clock(&self) -> Now {
-        Now { mono: self.now, wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + (self.now - self.start) }
+        Now::simulated(self.start, self.now - self.start)
     }
 
     fn emit(&mut self, from: usize, out: super::Output) {
