@@ -114,7 +114,7 @@ impl AudioReceiver {
                     muted: self.controls.muted.load(Ordering::Relaxed),
                     packets: sent.0 - last_sent.0,
                     kbps: ((sent.1 - last_sent.1) as f64 * 8.0 / 1000.0).round(),
-                    peers: self.mixer.peer_stats(now),
+                    peers: self.mixer.take_interval(now),
                     latency_ms_p50_all: self.mixer.latency_percentile(50.0),
                     latency_ms_p95_all: self.mixer.latency_percentile(95.0),
                 };

@@ -202,8 +202,8 @@ impl Mixer {
     /// frame from its jitter buffer and decodes it.
     pub fn tick(&mut self, now: Instant, volumes: &HashMap<String, u32>) -> &[f32; MIX_BLOCK] {
         self.mix.fill(0.0);
-        // Voices that said goodbye and then fell silent.
-        self.remotes.retain(|_, r| !gone_after_bye(r.bye_at, r.last_packet, now));
+        // Voices that said goodbye and then fell silent, and voices not heard for a while.
+        self.remotes.retain(|_, r| !gone_after_bye(r.bye_at, r.last_packet, now) && now.saturating_duration_since(r.last_heard) < FORGET_AFTER);
         let wall = (self.config.start_wall + now.saturating_duration_since(self.config.start)).as_secs_f64();
         for (&ssrc, remote) in self.remotes.iter_mut() {
             if !remote.ready(now) {
@@ -301,9 +301,8 @@ impl Mixer {
         true
     }
 
-    /// Each voice's figures since the last call (voices not heard for 5 s are forgotten first).
-    pub fn peer_stats(&mut self, now: Instant) -> Vec<AudioPeer> {
-        self.remotes.retain(|_, r| now.saturating_duration_since(r.last_heard) < FORGET_AFTER);
+    /// Each voice's figures of the interval since the last call, which starts the next one.
+    pub fn take_interval(&mut self, now: Instant) -> Vec<AudioPeer> {
         let mut peers: Vec<AudioPeer> = self
             .remotes
             .iter_mut()
@@ -354,6 +353,7 @@ mod tests {
     use super::*;
     use crate::media::audio::OpusEncoder;
     use crate::proto::rtp::packet::Header;
+    use crate::proto::rtp::rtcp::Rtcp;
     use crossbeam_channel::{bounded, Receiver};
 
     const VOICE: u32 = 0x5eed;
@@ -459,7 +459,7 @@ mod tests {
             let packets = steady(10, 10, Some((3, late)), |_| true);
             // Up to frame 9's turn: a voice that stops is waited for too, before it falls silent.
             call.run(&packets, 210);
-            let stats = call.mixer.peer_stats(call.at(210));
+            let stats = call.mixer.take_interval(call.at(210));
             assert_eq!(stats.len(), 1);
             assert_eq!(stats[0].concealed, 0, "frame 3 {late} ms late is played, not concealed");
             assert_eq!(stats[0].waited_ms, added, "waited for frame 3 {late} ms late");
@@ -499,6 +499,27 @@ mod tests {
     }
 
     #[test]
+    fn a_voice_is_forgotten_after_its_goodbye_only_from_its_host_or_after_5_s_of_silence() {
+        let mut call = Call::new();
+        let bye = rtcp::write(&[Rtcp::Bye { sources: vec![VOICE] }]);
+        let voices = |call: &mut Call, ms: u64| {
+            call.tick(ms);
+            call.mixer.take_interval(call.at(ms)).len()
+        };
+        call.packet(0, 0, true);
+        // A goodbye in its name from another host counts for nothing.
+        call.mixer.on_rtcp(&bye, "127.0.0.9:5001".parse().unwrap(), call.at(10));
+        assert_eq!(voices(&mut call, 4000), 1);
+        // Not heard for 5 s: forgotten.
+        assert_eq!(voices(&mut call, 5000), 0);
+        // Back, then a goodbye from its own host: gone once its packets stop too.
+        call.packet(1, 6000, true);
+        call.mixer.on_rtcp(&bye, "127.0.0.1:5001".parse().unwrap(), call.at(6000));
+        assert_eq!(voices(&mut call, 6000), 1);
+        assert_eq!(voices(&mut call, 8000), 0);
+    }
+
+    #[test]
     fn a_voice_from_another_host_or_beyond_the_limit_is_not_heard() {
         let mut call = Call::new();
         let at = call.at(0);
@@ -508,7 +529,7 @@ mod tests {
         }
         // The same SSRC from another host: dropped.
         call.mixer.on_rtp(&packet(100, 1), "127.0.0.3:5000".parse().unwrap(), at);
-        let stats = call.mixer.peer_stats(at);
+        let stats = call.mixer.take_interval(at);
         assert_eq!(stats.len(), MAX_AUDIO_SOURCES);
         assert!(stats.iter().all(|p| p.packets == 1), "{stats:?}");
     }

@@ -84,7 +84,7 @@ impl ReceiverThread {
                     self.shared.packets.load(Ordering::Relaxed),
                     self.shared.octets.load(Ordering::Relaxed),
                 );
-                let mut peers = self.peer_stats(now, elapsed);
+                let mut peers = self.take_interval(now, elapsed);
                 let audio = self.audio_stats.as_ref().map(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone());
                 self.follow_sound(audio.as_ref());
                 if let Some(audio) = &audio {
@@ -248,7 +248,8 @@ impl ReceiverThread {
         }
     }
 
-    fn peer_stats(&mut self, now: Instant, elapsed: f64) -> Vec<PeerStats> {
+    /// Each source's figures of the interval since the last call, which starts the next one.
+    fn take_interval(&mut self, now: Instant, elapsed: f64) -> Vec<PeerStats> {
         let counts = self.session.take_counts();
         let mut peers: Vec<PeerStats> = counts
             .into_iter()
