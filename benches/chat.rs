@@ -97,7 +97,7 @@ fn wait_for(port: u16) {
 fn start_lanmeet() -> Server {
     let port = free_port();
     let child = server_command(env!("CARGO_BIN_EXE_lanmeet"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-flood-limit", "--max-per-ip", "0"])
+        .args(["serve", "--no-tls", "--plain-listen", &format!("127.0.0.1:{port}"), "--no-flood-limit", "--max-per-ip", "0"])
         .stdout(Stdio::null())
         .spawn()
         .expect("lanmeet serve starts");

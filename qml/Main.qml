@@ -136,6 +136,23 @@ ApplicationWindow {
                 Accessible.ignored: true
             }
             Label {
+                // How the conversation travels, where people can see it.
+                objectName: "securityLabel"
+                visible: window.room.security.length > 0
+                text: window.room.security === "tls" ? qsTr("Encrypted (TLS)") : qsTr("Not encrypted")
+                color: window.room.security === "tls" ? "#2e7d32" : "#b35c00"
+                font.bold: true
+                ToolTip.visible: securityArea.containsMouse
+                ToolTip.text: window.room.security === "tls"
+                    ? qsTr("The relay's certificate, pinned on first use: %1").arg(window.room.fingerprint)
+                    : qsTr("Anyone on the network can read this conversation")
+                MouseArea {
+                    id: securityArea
+                    anchors.fill: parent
+                    hoverEnabled: true
+                }
+            }
+            Label {
                 id: statusLine
                 objectName: "statusLine"
                 Layout.fillWidth: true

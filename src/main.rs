@@ -4,8 +4,10 @@ use lanmeet::app::conference::{CameraChoice, ConferenceConfig};
 use lanmeet::app::conference::audio::{MicChoice, SpeakerChoice};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
+use lanmeet::net::tls::KnownServers;
 use lanmeet::server::{self, RelayConfig};
 use lanmeet::app::multicast_chat::{resolve_interface, MulticastConfig};
+use std::path::PathBuf;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -117,9 +119,23 @@ fn conference(args: ConferenceArgs) -> ExitCode {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0:6667")]
+    /// Address to take IRC over TLS on.
+    #[arg(long, default_value = "0.0.0.0:6697")]
     listen: SocketAddr,
+    /// Take no TLS connections (only plain text, with --plain-listen).
+    #[arg(long, requires = "plain_listen")]
+    no_tls: bool,
+    /// Take plain-text IRC too, on this address (127.0.0.1:6667 when none is given): only
+    /// where the operator asks for it, and on this machine unless told otherwise.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:6667")]
+    plain_listen: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM); without it the relay makes its own on first start and
+    /// keeps it in the data folder.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
     /// Password clients must give (IRC PASS).
     #[arg(long)]
     password: Option<String>,
@@ -164,8 +180,9 @@ struct ChatArgs {
     /// Multicast hops: 1 stays on the LAN, 0 on this host.
     #[arg(long, default_value_t = 1, requires = "multicast")]
     ttl: u32,
-    /// Send bare UTF-8 datagrams that the report's tool can read (no ordering or repair).
-    #[arg(long, requires = "multicast")]
+    /// Not encrypted: to a relay, plain-text IRC instead of TLS; on multicast, bare UTF-8
+    /// datagrams that the report's tool can read (no ordering or repair).
+    #[arg(long)]
     plain: bool,
     #[arg(long)]
     nick: String,
@@ -196,6 +213,7 @@ fn main() -> ExitCode {
             channel: args.channel,
             password: args.password,
             host_if_missing: args.host,
+            tls: (!args.plain).then(KnownServers::default_file),
         }),
     }
 }
@@ -227,8 +245,24 @@ fn serve(args: ServeArgs) -> ExitCode {
         lines_per_second: args.flood_rate,
         ..FloodLimit::default()
     });
+    let tls = if args.no_tls {
+        None
+    } else {
+        let made = match (&args.cert, &args.key) {
+            (Some(cert), Some(key)) => server::tls::load(cert, key),
+            _ => server::tls::own_certificate(),
+        };
+        match made {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("lanmeet serve: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let config = RelayConfig {
-        listen: args.listen,
+        listen: args.plain_listen,
+        listen_tls: tls.as_ref().map(|tls| (args.listen, tls.config.clone())),
         irc: ServerConfig {
             name: args.name,
             password: args.password,
@@ -242,7 +276,13 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     match server::spawn(config) {
         Ok(relay) => {
-            println!("lanmeet relay listening on {}", relay.local_addr());
+            if let (Some(addr), Some(tls)) = (relay.tls_addr(), &tls) {
+                println!("lanmeet relay listening on {addr} (TLS, certificate {})", tls.source.display());
+                println!("certificate fingerprint (SHA-256): {}", tls.fingerprint);
+            }
+            if let Some(addr) = relay.plain_addr() {
+                println!("lanmeet relay listening on {addr} (plain text, not encrypted)");
+            }
             match relay.wait() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

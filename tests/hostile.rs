@@ -247,7 +247,7 @@ fn repair_requests_and_forged_announcements_buy_little_traffic() {
 fn relay_with_descriptors(port: u16, descriptors: u64) -> Process {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_lanmeet"));
-    command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--max-per-ip", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+    command.args(["serve", "--no-tls", "--plain-listen", &format!("127.0.0.1:{port}"), "--max-per-ip", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe and touches nothing of the parent's.
     unsafe {
         command.pre_exec(move || {

@@ -3,18 +3,10 @@
 
 mod common;
 
-use common::{free_port, open_config, relay, Peer, Raw, PATIENCE};
+use common::{certificate, free_port, open_config, relay, scratch, tls_relay_at, Peer, Raw, PATIENCE};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lanmeet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Kills the child when the test ends, however it ends.
 struct Reaper(Child);
@@ -115,4 +107,33 @@ fn weechat_chats_on_our_relay() {
         assert!(Instant::now() < deadline, "weechat never showed the reply; its log:\n{text}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn weechat_chats_on_our_relay_over_tls_with_a_pinned_fingerprint() {
+    let dir = scratch("weechat-tls");
+    let tls = certificate(&dir, "relay");
+    let relay = tls_relay_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &tls);
+    let addr = relay.tls_addr().unwrap();
+    let pinned = Peer::start_tls(&addr.to_string(), "watcher", lanmeet::net::tls::KnownServers::new(dir.join("known_servers")));
+    pinned.joined();
+    // WeeChat 3.8 (Debian 12) calls TLS "ssl"; the fingerprint is SHA-256 in bare hex.
+    let hex = tls.fingerprint.replace(':', "").to_lowercase();
+    let script = format!(
+        "/set logger.file.flush_delay 0; /set irc.server_default.autojoin \"#lobby\"; /server add lm 127.0.0.1/{} -ssl -ssl_fingerprint={hex} -nicks=weetls; \
+         /connect lm; /wait 2 /msg -server lm #lobby over TLS 加密",
+        addr.port()
+    );
+    let child = Command::new("weechat-headless")
+        .arg("--dir")
+        .arg(dir.join("weechat"))
+        .args(["-r", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weechat-headless is installed (scripts/test installs it)");
+    let _weechat = Reaper(child);
+    let heard = pinned.messages(1);
+    assert_eq!(heard, vec![("weetls".to_string(), "over TLS 加密".to_string())]);
 }

@@ -271,7 +271,7 @@ fn terminal_client_sends_stdin_and_prints_the_room() {
     let addr = relay.local_addr().to_string();
     let mut watcher = Raw::join(relay.local_addr(), "watcher", "#lobby");
     let mut listener = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .args(["chat", "--server", &addr, "--nick", "听众"])
+        .args(["chat", "--plain", "--server", &addr, "--nick", "听众"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -279,7 +279,7 @@ fn terminal_client_sends_stdin_and_prints_the_room() {
         .unwrap();
     watcher.expect(|m| m.command == "JOIN" && m.source_nick() == Some("听众"));
     let mut talker = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .args(["chat", "--server", &addr, "--nick", "talker"])
+        .args(["chat", "--plain", "--server", &addr, "--nick", "talker"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

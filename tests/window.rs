@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{open_config, relay, Peer, PATIENCE};
+use common::{certificate, scratch, tls_relay_at, Peer, PATIENCE};
+use lanmeet::net::tls::KnownServers;
 use lanmeet::proto::irc::client::Event;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,11 +111,14 @@ fn open_window(display: &str, log: &Path, settings: &[(&str, String)]) -> Reaper
         .env("LANMEET_NICK", "窗口")
         .env("RUST_LOG", "lanmeet=info")
         .env("QT_QPA_PLATFORM", "xcb")
+        // Its certificate and the certificates it pinned stay with this window.
+        .env("LANMEET_DATA_DIR", log.with_extension("data"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap());
     for (key, value) in settings {
         command.env(key, value);
     }
+    let _ = std::fs::remove_dir_all(log.with_extension("data"));
     Reaper(command.spawn().unwrap())
 }
 
@@ -150,9 +154,12 @@ fn wait_for_log(log: &Path, needle: &str) {
 fn a_person_chats_from_the_window() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = xvfb();
-    let relay = relay(open_config());
+    let dir = scratch("window-chat");
+    let tls = certificate(&dir, "relay");
+    let relay = tls_relay_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &tls);
     let addr = relay.local_addr().to_string();
-    let watcher = Peer::start(&addr, "watcher", false);
+    let known = KnownServers::new(dir.join("known_servers"));
+    let watcher = Peer::start_tls(&addr, "watcher", known.clone());
     watcher.joined();
 
     let log = artifacts().join("window-test.log");
@@ -162,6 +169,9 @@ fn a_person_chats_from_the_window() {
         _ => None,
     });
     wait_for_log(&log, "You joined #lobby");
+    // Over TLS, and the window says which certificate it pinned.
+    let short: String = tls.fingerprint.split(':').take(8).collect::<Vec<_>>().join(":");
+    wait_for_log(&log, &format!("over TLS (certificate pinned on first use {short}…)"));
 
     let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
     let id = id.lines().next().expect("a window").to_string();
@@ -196,8 +206,8 @@ fn a_person_chats_from_the_window() {
     let port = relay.local_addr();
     drop(relay);
     wait_for_log(&log, "reconnecting in");
-    let _relay = common::relay_at(port, open_config(), 4 << 20);
-    let again = Peer::start(&addr, "again", false);
+    let _relay = tls_relay_at(port, &tls);
+    let again = Peer::start_tls(&addr, "again", known);
     again.joined();
     again.wait_for("the window to rejoin", |e| match e {
         Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),

@@ -3,6 +3,7 @@
 //! [`ChatEvent`] is what both kinds of chat session report (see also `multicast_chat.rs`).
 
 use crate::net::multicast::MulticastEvent;
+use crate::net::tls::KnownServers;
 use crate::net::unicast::{self, UnicastConfig, UnicastEvent, UnicastHandle};
 use crate::proto::irc::client::ClientConfig;
 use crate::server::{self, RelayConfig, RelayHandle};
@@ -10,7 +11,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use thiserror::Error;
 
-pub const DEFAULT_SERVER: &str = "127.0.0.1:6667";
+/// The relay of this machine, over TLS (6697 is IRC over TLS, RFC 7194).
+pub const DEFAULT_SERVER: &str = "127.0.0.1:6697";
 pub const DEFAULT_CHANNEL: &str = "#lobby";
 
 #[derive(Debug, Clone)]
@@ -21,6 +23,9 @@ pub struct ChatSettings {
     pub password: Option<String>,
     /// Host a relay in-process when the server address is local and nothing answers there.
     pub host_if_missing: bool,
+    /// TLS, with the certificates pinned in this file (the first one a server shows is
+    /// pinned); None for plain-text IRC.
+    pub tls: Option<KnownServers>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,13 +58,13 @@ impl ChatSession {
         if settings.nick.trim().is_empty() {
             return Err(ChatError::NoNick);
         }
-        let relay = if settings.host_if_missing { host_relay_if_missing(&settings.server) } else { None };
+        let relay = if settings.host_if_missing { host_relay_if_missing(&settings.server, settings.tls.is_some()) } else { None };
         if let Some(relay) = &relay {
             sink(ChatEvent::HostingRelay(relay.local_addr()));
         }
         let mut client = ClientConfig::new(settings.nick.trim(), &settings.channel);
         client.password = settings.password.clone();
-        let config = UnicastConfig { server: settings.server.clone(), client };
+        let config = UnicastConfig { server: settings.server.clone(), client, tls: settings.tls.clone() };
         let handle = unicast::spawn(config, move |event| sink(ChatEvent::Unicast(event)))?;
         Ok(ChatSession { client: Some(handle), relay })
     }
@@ -98,8 +103,9 @@ impl ChatSession {
     }
 }
 
-/// Start a relay at `server` if it names a loopback address where nothing listens.
-fn host_relay_if_missing(server: &str) -> Option<RelayHandle> {
+/// Start a relay at `server` if it names a loopback address where nothing listens: over TLS
+/// with this installation's certificate, or plain text.
+fn host_relay_if_missing(server: &str, tls: bool) -> Option<RelayHandle> {
     let addr: SocketAddr = server.parse().ok()?;
     if !addr.ip().is_loopback() {
         return None;
@@ -109,7 +115,18 @@ fn host_relay_if_missing(server: &str) -> Option<RelayHandle> {
     match TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
         Ok(_) => None,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            match server::spawn(RelayConfig { listen: addr, ..RelayConfig::default() }) {
+            let config = if tls {
+                match server::tls::own_certificate() {
+                    Ok(own) => RelayConfig { listen: None, listen_tls: Some((addr, own.config)), ..RelayConfig::default() },
+                    Err(e) => {
+                        log::warn!("cannot host a relay: {e}");
+                        return None;
+                    }
+                }
+            } else {
+                RelayConfig { listen: Some(addr), ..RelayConfig::default() }
+            };
+            match server::spawn(config) {
                 Ok(relay) => Some(relay),
                 Err(e) => {
                     log::warn!("cannot host a relay: {e}");

@@ -39,7 +39,11 @@ pub fn describe(event: &ChatEvent, own_nick: &str) -> Option<(String, bool)> {
     if let ChatEvent::Unicast(UnicastEvent::Status(status)) = event {
         return match status {
             Status::Connecting { server } => Some((format!("-!- connecting to {server}"), false)),
-            Status::Connected { server } => Some((format!("-!- connected to {server}"), false)),
+            Status::Connected { server, tls: None } => Some((format!("-!- connected to {server} (plain text, not encrypted)"), false)),
+            Status::Connected { server, tls: Some(seen) } => {
+                let trust = if seen.first_use { "pinned now, on first use" } else { "as pinned" };
+                Some((format!("-!- connected to {server} over TLS, certificate SHA-256 {} ({trust})", seen.fingerprint), false))
+            }
             Status::Reconnecting { in_ms, error } => {
                 Some((format!("-!- {error}; reconnecting in {:.1} s", *in_ms as f64 / 1000.0), true))
             }

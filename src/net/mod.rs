@@ -4,6 +4,7 @@
 
 pub mod multicast;
 pub mod rtp;
+pub mod tls;
 pub mod unicast;
 
 use crate::proto::Now;

@@ -9,9 +9,10 @@ use crate::proto::irc::client::{Client, ClientConfig, Event, Output};
 use crate::proto::irc::framing::{Frame, LineReader};
 use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
 use super::now;
+use super::tls::{self, KnownServers, Link, LinkReader, Seen};
 use crossbeam_channel::{bounded, select, Receiver, RecvTimeoutError, Sender};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,12 +33,16 @@ pub struct UnicastConfig {
     /// `host:port`
     pub server: String,
     pub client: ClientConfig,
+    /// TLS, trusting the certificates pinned here (the first one a server shows is pinned);
+    /// None for plain text.
+    pub tls: Option<KnownServers>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Connecting { server: String },
-    Connected { server: SocketAddr },
+    /// Connected; over TLS, with what was seen of the server's certificate.
+    Connected { server: SocketAddr, tls: Option<Seen> },
     Reconnecting { in_ms: u64, error: String },
     /// The thread ended. `undelivered` messages could not be sent.
     Stopped { undelivered: usize },
@@ -140,9 +145,13 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
         let mut attempt = 0usize;
         loop {
             (self.sink)(UnicastEvent::Status(Status::Connecting { server: self.config.server.clone() }));
-            let error = match connect(&self.config.server) {
-                Ok(stream) => {
-                    let outcome = self.converse(stream, &mut attempt);
+            let link = connect(&self.config.server).and_then(|socket| match &self.config.tls {
+                Some(known) => tls::handshake(socket, &self.config.server, known, CONNECT_TIMEOUT).map(|(link, seen)| (link, Some(seen))),
+                None => Ok((Link::Plain(socket), None)),
+            });
+            let error = match link {
+                Ok((link, seen)) => {
+                    let outcome = self.converse(link, seen, &mut attempt);
                     self.client.disconnected();
                     match outcome {
                         Outcome::Quit => break,
@@ -197,19 +206,19 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
     }
 
     /// Talk over one connection until it ends.
-    fn converse(&mut self, stream: TcpStream, attempt: &mut usize) -> Outcome {
-        let peer = stream.peer_addr().ok();
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    fn converse(&mut self, link: Link, seen: Option<Seen>, attempt: &mut usize) -> Outcome {
+        let peer = link.socket().peer_addr().ok();
+        let _ = link.socket().set_nodelay(true);
+        let _ = link.socket().set_write_timeout(Some(WRITE_TIMEOUT));
         let (incoming_tx, incoming) = bounded(256);
-        let reader = match stream.try_clone() {
+        let reader = match link.reader() {
             Ok(read_half) => std::thread::Builder::new().name("irc-reader".into()).spawn(move || read_lines(read_half, incoming_tx)),
             Err(e) => return Outcome::Lost(format!("cannot read from the connection: {e}")),
         };
         let Ok(reader) = reader else { return Outcome::Lost("cannot start the reader thread".into()) };
-        let mut conversation = Conversation { stream, reader: Some(reader) };
+        let mut conversation = Conversation { stream: link, reader: Some(reader) };
         if let Some(peer) = peer {
-            (self.sink)(UnicastEvent::Status(Status::Connected { server: peer }));
+            (self.sink)(UnicastEvent::Status(Status::Connected { server: peer, tls: seen }));
         }
         let out = self.client.connected(now());
         if let Err(e) = self.deliver(&mut conversation.stream, out) {
@@ -270,7 +279,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
     }
 
     /// Write the lines, then pass on the events (so "delivered" never precedes the write).
-    fn deliver(&mut self, stream: &mut TcpStream, out: Output) -> Result<(), String> {
+    fn deliver(&mut self, stream: &mut Link, out: Output) -> Result<(), String> {
         if !out.send.is_empty() {
             let mut bytes = Vec::new();
             for line in &out.send {
@@ -288,20 +297,20 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
 
 /// Closes the stream (which ends the reader thread) and joins the reader.
 struct Conversation {
-    stream: TcpStream,
+    stream: Link,
     reader: Option<JoinHandle<()>>,
 }
 
 impl Drop for Conversation {
     fn drop(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
     }
 }
 
-fn read_lines(mut stream: TcpStream, incoming: Sender<Incoming>) {
+fn read_lines(mut stream: LinkReader, incoming: Sender<Incoming>) {
     let mut reader = LineReader::new(MAX_LINE + MAX_TAGS);
     let mut buffer = vec![0u8; 16 * 1024];
     let reason = loop {

@@ -4,6 +4,11 @@
 //!
 //! Each connection has a bounded send queue: a client that stops reading is cut off when its
 //! queue is full, so nobody else waits for it.
+//!
+//! It listens for IRC over TLS (rustls), for plain-text IRC, or both; `tls.rs` keeps its
+//! certificate.
+
+pub mod tls;
 
 use crate::proto::irc::framing::LineReader;
 use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
@@ -12,6 +17,7 @@ use crate::net;
 use crate::proto::IdMap;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustls::{ServerConfig as TlsConfig, ServerConnection};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -23,7 +29,8 @@ use thiserror::Error;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONN: u64 = 2;
+const TLS_LISTENER: Token = Token(2);
+const FIRST_CONN: u64 = 3;
 /// Bytes read from one connection before the others get their turn.
 const READ_BUDGET: usize = 64 * 1024;
 /// Longest time between two protocol ticks.
@@ -34,7 +41,10 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    pub listen: SocketAddr,
+    /// Where to take plain-text IRC, if anywhere.
+    pub listen: Option<SocketAddr>,
+    /// Where to take IRC over TLS, if anywhere, and with what certificate.
+    pub listen_tls: Option<(SocketAddr, Arc<TlsConfig>)>,
     pub irc: ServerConfig,
     /// Bytes a connection may have waiting to be written before it is cut off.
     pub max_send_queue: usize,
@@ -43,7 +53,8 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 6667)),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 6667))),
+            listen_tls: None,
             irc: ServerConfig::default(),
             max_send_queue: 4 << 20,
         }
@@ -56,19 +67,31 @@ pub enum RelayError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("event loop failed: {0}")]
     Io(#[from] io::Error),
+    #[error("the relay was given nowhere to listen")]
+    NowhereToListen,
 }
 
 /// A running relay. Dropping it stops the relay and waits for its thread.
 pub struct RelayHandle {
-    addr: SocketAddr,
+    plain: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl RelayHandle {
+    /// Where it takes plain-text IRC, or else IRC over TLS.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.plain.or(self.tls).expect("listening somewhere")
+    }
+
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
     }
 
     /// Block until the relay stops on its own (it only does on an I/O error).
@@ -101,26 +124,50 @@ impl Drop for RelayHandle {
 /// Bind and start the relay on its own thread.
 pub fn spawn(config: RelayConfig) -> Result<RelayHandle, RelayError> {
     raise_descriptor_limit();
-    let mut listener = TcpListener::bind(config.listen).map_err(|source| RelayError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr()?;
+    if config.listen.is_none() && config.listen_tls.is_none() {
+        return Err(RelayError::NowhereToListen);
+    }
     let poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let bind = |addr: SocketAddr, token: Token| -> Result<(TcpListener, SocketAddr), RelayError> {
+        let mut listener = TcpListener::bind(addr).map_err(|source| RelayError::Bind { addr, source })?;
+        poll.registry().register(&mut listener, token, Interest::READABLE)?;
+        let bound = listener.local_addr()?;
+        Ok((listener, bound))
+    };
+    let plain = config.listen.map(|addr| bind(addr, LISTENER)).transpose()?;
+    let tls = match &config.listen_tls {
+        Some((addr, tls)) => Some((bind(*addr, TLS_LISTENER)?, tls.clone())),
+        None => None,
+    };
+    let (plain_addr, tls_addr) = (plain.as_ref().map(|(_, a)| *a), tls.as_ref().map(|((_, a), _)| *a));
+    let listeners = Listeners { plain: plain.map(|(l, _)| l), tls: tls.map(|((l, _), config)| (l, config)) };
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
     let thread = std::thread::Builder::new().name("relay".into()).spawn(move || {
-        let result = EventLoop::new(poll, listener, config).run(&thread_stop);
+        let result = EventLoop::new(poll, listeners, config).run(&thread_stop);
         if let Err(e) = &result {
             log::error!("relay stopped: {e}");
         }
         result
     })?;
-    log::info!("relay listening on {addr}");
-    Ok(RelayHandle { addr, stop, waker, thread: Some(thread) })
+    for (addr, kind) in [(plain_addr, "plain-text IRC"), (tls_addr, "IRC over TLS")] {
+        if let Some(addr) = addr {
+            log::info!("relay listening on {addr} ({kind})");
+        }
+    }
+    Ok(RelayHandle { plain: plain_addr, tls: tls_addr, stop, waker, thread: Some(thread) })
+}
+
+struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<TlsConfig>)>,
 }
 
 struct Connection {
     stream: TcpStream,
+    /// The TLS session of a connection that came to the TLS port.
+    tls: Option<Box<ServerConnection>>,
     reader: LineReader,
     queue: VecDeque<Arc<[u8]>>,
     /// Bytes of the queue's front already written.
@@ -131,7 +178,7 @@ struct Connection {
 
 struct EventLoop {
     poll: Poll,
-    listener: TcpListener,
+    listeners: Listeners,
     connections: IdMap<Connection>,
     server: Server,
     next_id: u64,
@@ -146,12 +193,12 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn new(poll: Poll, listener: TcpListener, config: RelayConfig) -> EventLoop {
+    fn new(poll: Poll, listeners: Listeners, config: RelayConfig) -> EventLoop {
         let now = net::now();
         let seed = now.unix_millis() as u64;
         EventLoop {
             poll,
-            listener,
+            listeners,
             connections: IdMap::default(),
             server: Server::new(config.irc, now, seed),
             next_id: FIRST_CONN,
@@ -187,12 +234,13 @@ impl EventLoop {
             }
             if self.accept_paused_until.is_some_and(|t| Instant::now() >= t) {
                 self.accept_paused_until = None;
-                self.accept()?;
+                self.accept(false)?;
+                self.accept(true)?;
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER if self.accept_paused_until.is_none() => self.accept()?,
-                    LISTENER => {}
+                    LISTENER | TLS_LISTENER if self.accept_paused_until.is_none() => self.accept(event.token() == TLS_LISTENER)?,
+                    LISTENER | TLS_LISTENER => {}
                     WAKER => {}
                     Token(id) => {
                         let id = id as ConnId;
@@ -216,10 +264,23 @@ impl EventLoop {
         }
     }
 
-    fn accept(&mut self) -> io::Result<()> {
+    /// Takes the connections waiting at the plain-text or the TLS port.
+    fn accept(&mut self, tls: bool) -> io::Result<()> {
         loop {
-            match self.listener.accept() {
+            let (accepted, tls_config) = match (tls, &self.listeners) {
+                (false, Listeners { plain: Some(listener), .. }) => (listener.accept(), None),
+                (true, Listeners { tls: Some((listener, config)), .. }) => (listener.accept(), Some(config.clone())),
+                _ => return Ok(()),
+            };
+            match accepted {
                 Ok((mut stream, peer)) => {
+                    let session = match tls_config.as_ref().map(|config| ServerConnection::new(config.clone())).transpose() {
+                        Ok(session) => session.map(Box::new),
+                        Err(e) => {
+                            log::warn!("cannot start TLS for {peer}: {e}");
+                            continue;
+                        }
+                    };
                     let id = self.next_id;
                     self.next_id += 1;
                     let _ = stream.set_nodelay(true);
@@ -232,6 +293,7 @@ impl EventLoop {
                         id,
                         Connection {
                             stream,
+                            tls: session,
                             reader: LineReader::new(MAX_LINE + MAX_TAGS),
                             queue: VecDeque::new(),
                             written: 0,
@@ -269,8 +331,12 @@ impl EventLoop {
                     self.unfinished_reads.push(id);
                     break;
                 }
-                match conn.stream.read(&mut self.read_buffer) {
-                    Ok(0) => {
+                let read = match conn.tls.as_mut() {
+                    Some(tls) => read_tls(&mut conn.stream, tls, &mut self.read_buffer),
+                    None => conn.stream.read(&mut self.read_buffer).map(|n| (n, n)),
+                };
+                match read {
+                    Ok((0, _)) => {
                         closed = Some(if conn.reader.mid_line() {
                             "Connection closed in the middle of a message"
                         } else {
@@ -278,9 +344,14 @@ impl EventLoop {
                         });
                         break;
                     }
-                    Ok(n) => {
-                        budget = budget.saturating_sub(n);
+                    Ok((raw, n)) => {
+                        budget = budget.saturating_sub(raw);
                         conn.reader.push_into(&self.read_buffer[..n], &mut frames)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                        log::debug!("connection {id}: {e}");
+                        closed = Some("TLS error");
+                        break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -289,6 +360,13 @@ impl EventLoop {
                         break;
                     }
                 }
+            }
+        }
+        // A TLS session may owe the client handshake or alert records.
+        if let Some(conn) = self.connections.get_mut(&id) {
+            if conn.tls.as_ref().is_some_and(|tls| tls.wants_write()) && !conn.wants_write {
+                conn.wants_write = true;
+                self.dirty.push(id);
             }
         }
         let now = net::now();
@@ -372,8 +450,42 @@ impl EventLoop {
     }
 }
 
-/// Write as much of the queue as the socket takes. True when the queue is empty.
+/// Reads what came on a TLS connection: `(raw, plain)`, the bytes taken from the socket (0 at
+/// its end) and the plain text left at the start of `buffer`. A TLS error is `InvalidData`.
+fn read_tls(stream: &mut TcpStream, tls: &mut ServerConnection, buffer: &mut [u8]) -> io::Result<(usize, usize)> {
+    // Plain text already decrypted goes first (a record can hold more than the buffer).
+    match tls.reader().read(buffer) {
+        Ok(0) => return Ok((0, 0)),
+        Ok(n) => return Ok((n, n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let raw = tls.read_tls(stream)?;
+    let state = tls.process_new_packets().map_err(|e| {
+        // Tell the client why, as far as the socket takes it.
+        let _ = tls.write_tls(stream);
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    })?;
+    if raw == 0 {
+        return Ok((0, 0));
+    }
+    let plain = match tls.reader().read(buffer) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(e) => return Err(e),
+    };
+    // A TLS goodbye is the end of the connection.
+    if state.peer_has_closed() && plain == 0 {
+        return Ok((0, 0));
+    }
+    Ok((raw.max(1), plain))
+}
+
+/// Write as much of the queue as the socket takes. True when nothing is left to write for now.
 fn write_queue(conn: &mut Connection) -> io::Result<bool> {
+    if conn.tls.is_some() {
+        return write_queue_tls(conn);
+    }
     while !conn.queue.is_empty() {
         let mut slices = Vec::with_capacity(conn.queue.len().min(64));
         for (i, chunk) in conn.queue.iter().take(64).enumerate() {
@@ -401,6 +513,32 @@ fn write_queue(conn: &mut Connection) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// As `write_queue` through TLS: the records rustls holds go first, then one queued chunk at a
+/// time, so that rustls never holds more than one chunk the send-queue limit does not count.
+/// While the handshake is under way the queue waits; the client's next records wake us.
+fn write_queue_tls(conn: &mut Connection) -> io::Result<bool> {
+    let tls = conn.tls.as_mut().expect("a TLS connection");
+    loop {
+        while tls.wants_write() {
+            match tls.write_tls(&mut conn.stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if tls.is_handshaking() {
+            return Ok(true);
+        }
+        let Some(chunk) = conn.queue.pop_front() else { return Ok(true) };
+        let part = &chunk[conn.written..];
+        tls.writer().write_all(part)?;
+        conn.queued_bytes -= part.len();
+        conn.written = 0;
+    }
 }
 
 fn is_out_of_descriptors(e: &io::Error) -> bool {

@@ -6,6 +6,7 @@ use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DE
 use crate::app::lines::{self, Line, LineKind};
 use crate::app::multicast_chat::{self, MulticastChat, MulticastConfig, DEFAULT_GROUP};
 use crate::net::multicast::MulticastEvent;
+use crate::net::tls::{short_fingerprint, KnownServers};
 use crate::net::unicast::{Status, UnicastEvent};
 use crate::proto::irc::client::{Event, LocalId};
 use crate::proto::mchat;
@@ -47,6 +48,11 @@ pub mod qobject {
         #[qproperty(QString, status)]
         #[qproperty(QString, state)]
         #[qproperty(bool, hosting)]
+        /// How the conversation travels: "tls" (the relay over TLS, its certificate pinned),
+        /// "plain" (not encrypted), or empty while there is no connection.
+        #[qproperty(QString, security)]
+        /// The first pairs of the relay certificate's SHA-256 fingerprint, for people to compare.
+        #[qproperty(QString, fingerprint)]
         #[qproperty(QStringList, members)]
         #[qproperty(QString, topic)]
         #[qproperty(QString, mode)]
@@ -165,6 +171,8 @@ pub struct ChatRoomRust {
     server: QString,
     channel: QString,
     status: QString,
+    security: QString,
+    fingerprint: QString,
     state: QString,
     hosting: bool,
     members: QStringList,
@@ -195,6 +203,8 @@ impl Default for ChatRoomRust {
             server: QString::from(server.as_str()),
             channel: QString::from(DEFAULT_CHANNEL),
             status: QString::default(),
+            security: QString::default(),
+            fingerprint: QString::default(),
             state: QString::from(state::OFFLINE),
             hosting: false,
             members: QStringList::default(),
@@ -234,6 +244,7 @@ impl qobject::ChatRoom {
             channel: normalise_channel(&self.channel().to_string()),
             password: None,
             host_if_missing: true,
+            tls: Some(KnownServers::default_file()),
         };
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
@@ -280,6 +291,8 @@ impl qobject::ChatRoom {
         }
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
+        self.as_mut().set_security(QString::default());
+        self.as_mut().set_fingerprint(QString::default());
         if had_session {
             log::info!("left the chat in {:.2} ms", started.elapsed().as_secs_f64() * 1000.0);
         }
@@ -357,6 +370,7 @@ impl qobject::ChatRoom {
             Ok(chat) => {
                 self.as_mut().rust_mut().session = Some(Session::Multicast(chat));
                 self.as_mut().set_state(QString::from(state::CONNECTING));
+                self.as_mut().set_security(QString::from("plain"));
             }
             Err(e) => self.failed(format!("{e}. Open “Check network” to pick an interface.")),
         }
@@ -423,7 +437,19 @@ impl qobject::ChatRoom {
     fn apply_status(mut self: Pin<&mut Self>, status: Status) {
         let (state, text) = match status {
             Status::Connecting { server } => (state::CONNECTING, format!("Connecting to {server}…")),
-            Status::Connected { server } => (state::CONNECTING, format!("Connected to {server}, joining…")),
+            Status::Connected { server, tls: None } => {
+                self.as_mut().set_security(QString::from("plain"));
+                self.as_mut().set_fingerprint(QString::default());
+                (state::CONNECTING, format!("Connected to {server} (not encrypted), joining…"))
+            }
+            Status::Connected { server, tls: Some(seen) } => {
+                let short = short_fingerprint(&seen.fingerprint);
+                self.as_mut().set_security(QString::from("tls"));
+                self.as_mut().set_fingerprint(QString::from(short.as_str()));
+                log::info!("relay certificate SHA-256 {}", seen.fingerprint);
+                let trust = if seen.first_use { "certificate pinned on first use" } else { "pinned certificate" };
+                (state::CONNECTING, format!("Connected to {server} over TLS ({trust} {short}), joining…"))
+            }
             Status::Reconnecting { in_ms, error } => {
                 let seconds = (in_ms as f64 / 1000.0).ceil();
                 self.as_mut().set_members(QStringList::default());

@@ -5,7 +5,10 @@
 
 use crossbeam_channel::{unbounded, Receiver};
 use lanmeet::app::chat::{ChatEvent, ChatSession, ChatSettings};
+use lanmeet::net::tls::KnownServers;
 use lanmeet::net::unicast::{Status, UnicastEvent};
+use lanmeet::server::tls::RelayTls;
+use std::path::{Path, PathBuf};
 use lanmeet::proto::irc::client::Event;
 use lanmeet::proto::irc::server::ServerConfig;
 use lanmeet::proto::irc::Message;
@@ -28,7 +31,30 @@ pub fn relay(irc: ServerConfig) -> RelayHandle {
 
 pub fn relay_at(listen: SocketAddr, irc: ServerConfig, max_send_queue: usize) -> RelayHandle {
     let _ = env_logger::builder().is_test(true).try_init();
-    server::spawn(RelayConfig { listen, irc, max_send_queue }).expect("relay starts")
+    server::spawn(RelayConfig { listen: Some(listen), listen_tls: None, irc, max_send_queue }).expect("relay starts")
+}
+
+/// A relay that takes IRC over TLS only, with the certificate `tls`.
+pub fn tls_relay_at(listen: SocketAddr, tls: &RelayTls) -> RelayHandle {
+    let _ = env_logger::builder().is_test(true).try_init();
+    server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: open_config(), max_send_queue: 4 << 20 }).expect("relay starts")
+}
+
+/// A new self-signed certificate, kept in `dir` as NAME.pem and NAME-key.pem.
+pub fn certificate(dir: &Path, name: &str) -> RelayTls {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}-key.pem")));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    lanmeet::server::tls::load(&cert, &key).expect("the certificate loads")
+}
+
+/// An empty folder of this test process's own.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lanmeet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Flood control off, as in benchmarks; everything else at defaults.
@@ -114,7 +140,17 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Plain-text IRC.
     pub fn start(server: &str, nick: &str, host_if_missing: bool) -> Peer {
+        Peer::start_with(server, nick, host_if_missing, None)
+    }
+
+    /// IRC over TLS, with certificates pinned in `known`.
+    pub fn start_tls(server: &str, nick: &str, known: KnownServers) -> Peer {
+        Peer::start_with(server, nick, false, Some(known))
+    }
+
+    fn start_with(server: &str, nick: &str, host_if_missing: bool, tls: Option<KnownServers>) -> Peer {
         let (tx, events) = unbounded();
         let settings = ChatSettings {
             server: server.to_string(),
@@ -122,6 +158,7 @@ impl Peer {
             channel: "#lobby".into(),
             password: None,
             host_if_missing,
+            tls,
         };
         let session = ChatSession::start(settings, move |e| {
             let _ = tx.send(e);
