@@ -71,6 +71,20 @@ fn our_client_chats_through_ngircd() {
     assert_eq!(pieces.iter().map(|(_, t)| t.as_str()).collect::<String>(), long, "long text cut and rejoined");
 }
 
+/// Debian's WeeChat without a terminal, its home in `dir`, running `script`.
+fn weechat(dir: &std::path::Path, script: &str) -> Reaper {
+    let child = Command::new("weechat-headless")
+        .arg("--dir")
+        .arg(dir)
+        .args(["-r", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("weechat-headless is installed (scripts/test installs it)");
+    Reaper(child)
+}
+
 #[test]
 fn weechat_chats_on_our_relay() {
     let relay = relay(open_config());
@@ -82,16 +96,7 @@ fn weechat_chats_on_our_relay() {
          /connect lm; /wait 2 /msg -server lm #lobby hello from weechat 你好",
         addr.port()
     );
-    let child = Command::new("weechat-headless")
-        .arg("--dir")
-        .arg(&dir)
-        .args(["-r", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("weechat-headless is installed (scripts/test installs it)");
-    let _weechat = Reaper(child);
+    let _weechat = weechat(&dir, &script);
     watcher.expect(|m| m.command == "JOIN" && m.source_nick() == Some("weeuser"));
     let m = watcher.expect(|m| m.command == "PRIVMSG");
     assert_eq!(m.source_nick(), Some("weeuser"));
@@ -124,16 +129,7 @@ fn weechat_chats_on_our_relay_over_tls_with_a_pinned_fingerprint() {
          /connect lm; /wait 2 /msg -server lm #lobby over TLS 加密",
         addr.port()
     );
-    let child = Command::new("weechat-headless")
-        .arg("--dir")
-        .arg(dir.join("weechat"))
-        .args(["-r", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("weechat-headless is installed (scripts/test installs it)");
-    let _weechat = Reaper(child);
+    let _weechat = weechat(&dir.join("weechat"), &script);
     let heard = pinned.messages(1);
     assert_eq!(heard, vec![("weetls".to_string(), "over TLS 加密".to_string())]);
 }

@@ -109,8 +109,10 @@ fn a_client_that_stops_reading_is_cut_off_and_nobody_else_waits() {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&addr.into()).unwrap();
-    let mut slow: std::net::TcpStream = socket.into();
-    slow.write_all(b"NICK slow\r\nUSER slow 0 * :slow\r\nJOIN #lobby\r\n").unwrap();
+    let slow: std::net::TcpStream = socket.into();
+    let mut slow_link = common::link(slow.try_clone().unwrap(), addr);
+    slow_link.send(b"NICK slow\r\nUSER slow 0 * :slow\r\nJOIN #lobby\r\n").unwrap();
+    let mut slow = slow;
     let mut fast = Raw::join(addr, "fast", "#lobby");
     loop {
         fast.send("NAMES #lobby");
@@ -145,9 +147,14 @@ fn a_client_that_stops_reading_is_cut_off_and_nobody_else_waits() {
     }
     writer.join().unwrap();
     assert!(saw_cut, "the slow client was never cut off");
+    // What the relay wrote before cutting it off is still on its way through a 4 KiB window:
+    // open the window so that it drains at once, and expect the end within the patience.
+    socket2::SockRef::from(&slow).set_recv_buffer_size(1 << 22).unwrap();
     slow.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut sink = vec![0; 1 << 16];
+    let deadline = std::time::Instant::now() + PATIENCE;
     loop {
+        assert!(std::time::Instant::now() < deadline, "the slow client was cut off but its connection stays open");
         match slow.read(&mut sink) {
             Ok(0) => break,
             Ok(_) => continue,
@@ -250,6 +257,8 @@ fn leaving_at_once_still_delivers_what_was_typed() {
 
 #[test]
 fn a_window_alone_hosts_its_own_relay() {
+    // Over TLS the hosted relay makes its certificate in the data folder: this test's own.
+    std::env::set_var("LANMEET_DATA_DIR", common::scratch("hosting"));
     let addr = format!("127.0.0.1:{}", free_port());
     let host = Peer::start(&addr, "host", true);
     let hosted = host.wait_any("hosting", |e| match e {
@@ -265,21 +274,30 @@ fn a_window_alone_hosts_its_own_relay() {
     assert_eq!(host.messages(1), [("guest".to_string(), "hello host".to_string())]);
 }
 
+/// `lanmeet chat` to the relay at `addr`, in plain text or over TLS as the relay takes it (its
+/// data folder, where it pins the certificate, of its own).
+fn terminal(addr: &str, nick: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lanmeet"));
+    command.args(["chat", "--server", addr, "--nick", nick]).env("LANMEET_DATA_DIR", common::scratch(&format!("terminal-{}", nick.len())));
+    if !common::over_tls() {
+        command.arg("--plain");
+    }
+    command
+}
+
 #[test]
 fn terminal_client_sends_stdin_and_prints_the_room() {
     let relay = relay(open_config());
     let addr = relay.local_addr().to_string();
     let mut watcher = Raw::join(relay.local_addr(), "watcher", "#lobby");
-    let mut listener = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .args(["chat", "--plain", "--server", &addr, "--nick", "听众"])
+    let mut listener = terminal(&addr, "听众")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     watcher.expect(|m| m.command == "JOIN" && m.source_nick() == Some("听众"));
-    let mut talker = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-        .args(["chat", "--plain", "--server", &addr, "--nick", "talker"])
+    let mut talker = terminal(&addr, "talker")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -70,8 +70,12 @@ impl KnownServers {
         text.lines().filter_map(|line| line.split_once(' ')).find(|(name, _)| *name == server).map(|(_, print)| print.trim().to_string())
     }
 
-    /// Pins `fingerprint` for `server` (replacing what was pinned: the user's decision).
+    /// Pins `fingerprint` for `server` (replacing what was pinned: the user's decision). Two
+    /// connections of this process pinning at once take turns; the file is replaced whole, so a
+    /// reader never sees half of it.
     pub fn pin(&self, server: &str, fingerprint: &str) -> io::Result<()> {
+        static TURN: Mutex<()> = Mutex::new(());
+        let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let mut lines: Vec<&str> = text.lines().filter(|line| line.split_once(' ').is_none_or(|(name, _)| name != server)).collect();
         let entry = format!("{server} {fingerprint}");
@@ -79,7 +83,8 @@ impl KnownServers {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let partial = self.path.with_extension("new");
+        // Another process may be writing its own copy: each writes a file of its own.
+        let partial = self.path.with_extension(format!("new-{}", std::process::id()));
         std::fs::write(&partial, lines.join("\n") + "\n")?;
         std::fs::rename(&partial, &self.path)
     }
@@ -206,7 +211,8 @@ impl Link {
         })
     }
 
-    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Writes all of `bytes` (encrypted, over TLS).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Link::Plain(socket) => socket.write_all(bytes),
             Link::Tls { socket, session } => {
@@ -233,6 +239,17 @@ impl Link {
             }
         }
         let _ = self.socket().shutdown(Shutdown::Both);
+    }
+}
+
+impl Write for Link {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.send(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -286,7 +286,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                 bytes.extend_from_slice(line.as_bytes());
                 bytes.extend_from_slice(b"\r\n");
             }
-            if let Err(e) = stream.write_all(&bytes) {
+            if let Err(e) = stream.send(&bytes) {
                 return Err(format!("write failed: {e}"));
             }
         }

@@ -5,7 +5,7 @@
 
 use crossbeam_channel::{unbounded, Receiver};
 use lanmeet::app::chat::{ChatEvent, ChatSession, ChatSettings};
-use lanmeet::net::tls::KnownServers;
+use lanmeet::net::tls::{self, KnownServers, Link, LinkReader};
 use lanmeet::net::unicast::{Status, UnicastEvent};
 use lanmeet::server::tls::RelayTls;
 use std::path::{Path, PathBuf};
@@ -29,9 +29,29 @@ pub fn relay(irc: ServerConfig) -> RelayHandle {
     relay_at(SocketAddr::from(([127, 0, 0, 1], 0)), irc, 4 << 20)
 }
 
+/// True when the relay tests run over TLS (`LANMEET_TEST_TLS=1`, as `scripts/test` runs them a
+/// second time): the relays they start take TLS only, and their clients speak it.
+pub fn over_tls() -> bool {
+    std::env::var_os("LANMEET_TEST_TLS").is_some_and(|v| v == "1")
+}
+
+/// The certificate of this test process's TLS relays, and the pins of its clients.
+fn test_tls() -> &'static (RelayTls, KnownServers) {
+    static TLS: std::sync::OnceLock<(RelayTls, KnownServers)> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let dir = scratch("test-tls");
+        (certificate(&dir, "relay"), KnownServers::new(dir.join("known_servers")))
+    })
+}
+
 pub fn relay_at(listen: SocketAddr, irc: ServerConfig, max_send_queue: usize) -> RelayHandle {
     let _ = env_logger::builder().is_test(true).try_init();
-    server::spawn(RelayConfig { listen: Some(listen), listen_tls: None, irc, max_send_queue }).expect("relay starts")
+    let config = if over_tls() {
+        RelayConfig { listen: None, listen_tls: Some((listen, test_tls().0.config.clone())), irc, max_send_queue }
+    } else {
+        RelayConfig { listen: Some(listen), listen_tls: None, irc, max_send_queue }
+    };
+    server::spawn(config).expect("relay starts")
 }
 
 /// A relay that takes IRC over TLS only, with the certificate `tls`.
@@ -62,19 +82,31 @@ pub fn open_config() -> ServerConfig {
     ServerConfig { flood: None, max_connections_per_ip: None, ..ServerConfig::default() }
 }
 
-/// A hand-driven IRC connection.
+/// A connected socket as the tests' relays take it: as it is, or with TLS over it.
+pub fn link(stream: TcpStream, addr: SocketAddr) -> Link {
+    if over_tls() {
+        tls::handshake(stream, &addr.to_string(), &test_tls().1, PATIENCE).expect("TLS handshake").0
+    } else {
+        Link::Plain(stream)
+    }
+}
+
+/// A hand-driven IRC connection (over TLS when the tests run so).
 pub struct Raw {
+    /// The socket, for its options.
     pub stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    writer: Link,
+    reader: BufReader<LinkReader>,
     pub nick: String,
 }
 
 impl Raw {
     pub fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
+        let link = link(stream.try_clone().unwrap(), addr);
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        Raw { stream, reader, nick: String::new() }
+        let reader = BufReader::new(link.reader().unwrap());
+        Raw { stream, writer: link, reader, nick: String::new() }
     }
 
     /// Connect, register and join `channel`; returns once the join is confirmed.
@@ -89,11 +121,11 @@ impl Raw {
     pub fn send(&mut self, lines: &str) {
         let mut bytes = lines.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes();
         bytes.extend_from_slice(b"\r\n");
-        self.stream.write_all(&bytes).expect("write");
+        self.writer.write_all(&bytes).expect("write");
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
+        self.writer.write_all(bytes).expect("write");
     }
 
     /// The next message, or None on close or time-out.
@@ -140,9 +172,9 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Plain-text IRC.
+    /// Plain-text IRC, or TLS when the tests run so.
     pub fn start(server: &str, nick: &str, host_if_missing: bool) -> Peer {
-        Peer::start_with(server, nick, host_if_missing, None)
+        Peer::start_with(server, nick, host_if_missing, over_tls().then(|| test_tls().1.clone()))
     }
 
     /// IRC over TLS, with certificates pinned in `known`.
