@@ -258,16 +258,19 @@ fn leaving_at_once_still_delivers_what_was_typed() {
 #[test]
 fn a_window_alone_hosts_its_own_relay() {
     // Over TLS the hosted relay makes its certificate in the data folder: this test's own.
-    std::env::set_var("LANMEET_DATA_DIR", common::scratch("hosting"));
+    let data = common::scratch("hosting");
+    std::env::set_var("LANMEET_DATA_DIR", &data);
     let addr = format!("127.0.0.1:{}", free_port());
-    let host = Peer::start(&addr, "host", true);
+    // Pins of this test's own: its relay's certificate is not the other tests' one.
+    let known = common::over_tls().then(|| lanmeet::net::tls::KnownServers::new(data.join("known_servers")));
+    let host = Peer::start_with(&addr, "host", true, known.clone());
     let hosted = host.wait_any("hosting", |e| match e {
         ChatEvent::HostingRelay(a) => Some(a.to_string()),
         _ => None,
     });
     assert_eq!(hosted, addr);
     host.joined();
-    let guest = Peer::start(&addr, "guest", true);
+    let guest = Peer::start_with(&addr, "guest", true, known);
     guest.joined();
     assert!(guest.events.try_iter().all(|e| !matches!(e, ChatEvent::HostingRelay(_))), "only one host");
     guest.say("hello host");
@@ -278,7 +281,7 @@ fn a_window_alone_hosts_its_own_relay() {
 /// data folder, where it pins the certificate, of its own).
 fn terminal(addr: &str, nick: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lanmeet"));
-    command.args(["chat", "--server", addr, "--nick", nick]).env("LANMEET_DATA_DIR", common::scratch(&format!("terminal-{}", nick.len())));
+    command.args(["chat", "--server", addr, "--nick", nick]).env("LANMEET_DATA_DIR", common::scratch(&format!("terminal-{nick}")));
     if !common::over_tls() {
         command.arg("--plain");
     }

@@ -3,7 +3,13 @@
 
 mod common;
 
-use common::{certificate, scratch, tls_relay_at, Peer, Raw, PATIENCE};
+use common::{certificate, open_config, scratch, tls_relay_at, Peer, Raw, PATIENCE};
+use lanmeet::server::{self, RelayConfig};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::sync::Arc;
 use lanmeet::net::tls::KnownServers;
 use lanmeet::net::unicast::Status;
 use std::io::{BufRead, BufReader};
@@ -21,7 +27,7 @@ fn people_chat_over_tls_and_the_certificate_is_pinned_on_first_use() {
     let alice = Peer::start_tls(&addr, "alice", known.clone());
     alice.wait_status("a TLS connection, pinned now", |s| matches!(s, Status::Connected { tls: Some(seen), .. } if seen.fingerprint == tls.fingerprint && seen.first_use));
     alice.joined();
-    assert_eq!(known.pinned(&addr), Some(tls.fingerprint.clone()));
+    assert_eq!(known.pinned(&addr).unwrap(), Some(tls.fingerprint.clone()));
     let bob = Peer::start_tls(&addr, "鲍勃", known.clone());
     bob.wait_status("a TLS connection, as pinned", |s| matches!(s, Status::Connected { tls: Some(seen), .. } if seen.fingerprint == tls.fingerprint && !seen.first_use));
     bob.joined();
@@ -79,7 +85,49 @@ fn a_changed_certificate_is_refused_with_both_fingerprints() {
     assert!(error.contains("changed") && error.contains(&first.fingerprint) && error.contains(&second.fingerprint), "{error}");
     assert!(error.contains(&known.path().display().to_string()), "the error says where the pin is kept: {error}");
     // Nothing was said to it, and the pin stays.
-    assert_eq!(known.pinned(&addr), Some(first.fingerprint.clone()));
+    assert_eq!(known.pinned(&addr).unwrap(), Some(first.fingerprint.clone()));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!bob.events.try_iter().any(|e| matches!(e, lanmeet::app::chat::ChatEvent::Unicast(lanmeet::net::unicast::UnicastEvent::Chat(lanmeet::proto::irc::client::Event::Joined { .. })))));
+}
+
+/// Shows a certificate with a key that is not its own.
+#[derive(Debug)]
+struct WrongKey(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for WrongKey {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+#[test]
+fn a_server_showing_the_pinned_certificate_without_its_key_is_refused() {
+    let dir = scratch("tls-wrong-key");
+    let known = KnownServers::new(dir.join("known_servers"));
+    let real = certificate(&dir, "real");
+    let relay = tls_relay_at(SocketAddr::from(([127, 0, 0, 1], 0)), &real);
+    let at = relay.tls_addr().unwrap();
+    let alice = Peer::start_tls(&at.to_string(), "alice", known.clone());
+    alice.joined();
+    drop(alice);
+    drop(relay);
+    // An impostor copies the real certificate (it is public) but cannot have its key.
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("real.pem")).unwrap().collect::<Result<_, _>>().unwrap();
+    let other = rcgen::KeyPair::generate().unwrap();
+    let key = PrivatePkcs8KeyDer::from(other.serialize_der()).into();
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(WrongKey(Arc::new(CertifiedKey::new(chain, signing)))));
+    let _impostor = server::spawn(RelayConfig { listen: None, listen_tls: Some((at, Arc::new(config))), irc: open_config(), max_send_queue: 4 << 20 }).unwrap();
+    let bob = Peer::start_tls(&at.to_string(), "bob", known.clone());
+    let error = bob.wait_any("the refusal", |e| match e {
+        lanmeet::app::chat::ChatEvent::Unicast(lanmeet::net::unicast::UnicastEvent::Status(Status::Reconnecting { error, .. })) => Some(error.clone()),
+        _ => None,
+    });
+    // The fingerprint matches; the handshake's signature does not.
+    assert!(error.contains("TLS with") && !error.contains("changed"), "{error}");
+    assert_eq!(known.pinned(&at.to_string()).unwrap(), Some(real.fingerprint.clone()));
 }

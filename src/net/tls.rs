@@ -64,10 +64,19 @@ impl KnownServers {
         &self.path
     }
 
+    /// The file's text; none yet is empty. Any other failure to read it is an error, never
+    /// "nothing pinned": that would trust a changed certificate and lose the other pins.
+    fn text(&self) -> io::Result<String> {
+        match std::fs::read_to_string(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            other => other,
+        }
+    }
+
     /// The fingerprint pinned for `server`.
-    pub fn pinned(&self, server: &str) -> Option<String> {
-        let text = std::fs::read_to_string(&self.path).ok()?;
-        text.lines().filter_map(|line| line.split_once(' ')).find(|(name, _)| *name == server).map(|(_, print)| print.trim().to_string())
+    pub fn pinned(&self, server: &str) -> io::Result<Option<String>> {
+        let key = server_key(server);
+        Ok(self.text()?.lines().filter_map(|line| line.split_once(' ')).find(|(name, _)| *name == key).map(|(_, print)| print.trim().to_string()))
     }
 
     /// Pins `fingerprint` for `server` (replacing what was pinned: the user's decision). Two
@@ -76,9 +85,10 @@ impl KnownServers {
     pub fn pin(&self, server: &str, fingerprint: &str) -> io::Result<()> {
         static TURN: Mutex<()> = Mutex::new(());
         let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let mut lines: Vec<&str> = text.lines().filter(|line| line.split_once(' ').is_none_or(|(name, _)| name != server)).collect();
-        let entry = format!("{server} {fingerprint}");
+        let text = self.text()?;
+        let key = server_key(server);
+        let mut lines: Vec<&str> = text.lines().filter(|line| line.split_once(' ').is_none_or(|(name, _)| name != key)).collect();
+        let entry = format!("{key} {fingerprint}");
         lines.push(&entry);
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -87,6 +97,16 @@ impl KnownServers {
         let partial = self.path.with_extension(format!("new-{}", std::process::id()));
         std::fs::write(&partial, lines.join("\n") + "\n")?;
         std::fs::rename(&partial, &self.path)
+    }
+}
+
+/// The name a server's pin is kept under: `host:port` as written, in lower case and without a
+/// trailing dot on the host, so that one server written two ways is one entry.
+fn server_key(server: &str) -> String {
+    let server = server.trim().to_lowercase();
+    match server.rsplit_once(':') {
+        Some((host, port)) => format!("{}:{port}", host.trim_end_matches('.')),
+        None => server,
     }
 }
 
@@ -113,14 +133,15 @@ impl ServerCertVerifier for PinningVerifier {
         let print = fingerprint(end_entity);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.fingerprint = print.clone();
-        match self.known.pinned(&self.server) {
+        let pinned = self.known.pinned(&self.server).map_err(|e| rustls::Error::General(format!("cannot read the pinned certificates in {}: {e}", self.known.path().display())))?;
+        match pinned {
             Some(pinned) if pinned == print => Ok(ServerCertVerified::assertion()),
             Some(pinned) => {
                 seen.changed_from = Some(pinned);
                 Err(rustls::Error::General("the server's certificate changed".into()))
             }
             None => {
-                self.known.pin(&self.server, &print).map_err(|e| rustls::Error::General(format!("cannot remember the server's certificate in {}: {e}", self.known.path().display())))?;
+                // Pinned once the handshake has shown that the server holds its key.
                 seen.first_use = true;
                 Ok(ServerCertVerified::assertion())
             }
@@ -190,7 +211,12 @@ pub fn handshake(socket: TcpStream, server: &str, known: &KnownServers, timeout:
         ));
     }
     match result {
-        Ok(()) => Ok((Link::Tls { socket, session: Arc::new(Mutex::new(session)) }, seen)),
+        Ok(()) => {
+            if seen.first_use {
+                known.pin(server, &seen.fingerprint).map_err(|e| format!("cannot remember the certificate of {server} in {}: {e}", known.path().display()))?;
+            }
+            Ok((Link::Tls { socket, session: Arc::new(Mutex::new(session)) }, seen))
+        }
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(format!("{server} did not answer the TLS handshake (is it a plain-text port?)")),
         Err(e) => Err(format!("TLS with {server} failed: {e}")),
     }
@@ -216,12 +242,22 @@ impl Link {
         match self {
             Link::Plain(socket) => socket.write_all(bytes),
             Link::Tls { socket, session } => {
+                // rustls holds at most 64 KiB to send: give it what it takes, send that, go on.
                 let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
-                session.writer().write_all(bytes)?;
-                while session.wants_write() {
-                    session.write_tls(socket)?;
+                let mut rest = bytes;
+                loop {
+                    while session.wants_write() {
+                        session.write_tls(socket)?;
+                    }
+                    if rest.is_empty() {
+                        return Ok(());
+                    }
+                    let taken = session.writer().write(rest)?;
+                    if taken == 0 && !session.wants_write() {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    rest = &rest[taken..];
                 }
-                Ok(())
             }
         }
     }
@@ -274,7 +310,10 @@ impl Read for LinkReader {
                 }
                 let mut rest = &raw[..n];
                 while !rest.is_empty() {
-                    session.read_tls(&mut rest)?;
+                    // Nothing is taken after the server's goodbye: what follows it is ignored.
+                    if session.read_tls(&mut rest)? == 0 {
+                        break;
+                    }
                     session.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                 }
                 // Answers the protocol owes (a key update) go out at once.
@@ -283,5 +322,30 @@ impl Read for LinkReader {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_server_written_two_ways_has_one_pin_and_an_unreadable_file_trusts_nothing() {
+        let dir = std::env::temp_dir().join(format!("lanmeet-known-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let known = KnownServers::new(dir.join("known_servers"));
+        assert_eq!(known.pinned("relay.lan:6697").unwrap(), None);
+        known.pin("Relay.LAN.:6697", "AA:BB").unwrap();
+        known.pin("other:6697", "CC:DD").unwrap();
+        assert_eq!(known.pinned("relay.lan:6697").unwrap().as_deref(), Some("AA:BB"));
+        assert_eq!(known.pinned("RELAY.lan:6697").unwrap().as_deref(), Some("AA:BB"));
+        known.pin("relay.lan:6697", "EE:FF").unwrap();
+        assert_eq!(std::fs::read_to_string(known.path()).unwrap(), "other:6697 CC:DD\nrelay.lan:6697 EE:FF\n");
+        // A file that cannot be read as text is an error, not "nothing pinned", and stays.
+        std::fs::write(known.path(), b"relay.lan:6697 \xff\n").unwrap();
+        assert!(known.pinned("relay.lan:6697").is_err());
+        assert!(known.pin("new:6697", "00").is_err());
+        assert_eq!(std::fs::read(known.path()).unwrap(), b"relay.lan:6697 \xff\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

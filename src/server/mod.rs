@@ -364,7 +364,9 @@ impl EventLoop {
         }
         // A TLS session may owe the client handshake or alert records.
         if let Some(conn) = self.connections.get_mut(&id) {
-            if conn.tls.as_ref().is_some_and(|tls| tls.wants_write()) && !conn.wants_write {
+            // Or lines queued while the handshake went on, now that it is over.
+            let owed = conn.tls.as_ref().is_some_and(|tls| tls.wants_write() || (!tls.is_handshaking() && !conn.queue.is_empty()));
+            if owed && !conn.wants_write {
                 conn.wants_write = true;
                 self.dirty.push(id);
             }

@@ -182,7 +182,7 @@ impl Peer {
         Peer::start_with(server, nick, false, Some(known))
     }
 
-    fn start_with(server: &str, nick: &str, host_if_missing: bool, tls: Option<KnownServers>) -> Peer {
+    pub fn start_with(server: &str, nick: &str, host_if_missing: bool, tls: Option<KnownServers>) -> Peer {
         let (tx, events) = unbounded();
         let settings = ChatSettings {
             server: server.to_string(),
