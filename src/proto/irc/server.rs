@@ -473,6 +473,8 @@ impl Server {
             }
             "REQ" => {
                 let request = message.param(1).unwrap_or("");
+                // The answer echoes the request: one too long for a line is refused whole.
+                let fits = self.server_msg("CAP", &[&nick, "ACK", request]).to_line().len() + 2 <= MAX_LINE;
                 let client = self.clients.get_mut(&conn).expect("caller checked");
                 if !client.registered {
                     client.negotiating_caps = true;
@@ -482,13 +484,15 @@ impl Server {
                     Some(name) => caps.set(name, false),
                     None => caps.set(c, true),
                 });
-                let verdict = if all_known {
+                let verdict = if all_known && fits {
                     client.caps = caps;
                     "ACK"
                 } else {
                     "NAK"
                 };
-                self.send(conn, self.server_msg("CAP", &[&nick, verdict, request]), out);
+                let mut reply = self.server_msg("CAP", &[&nick, verdict, request]);
+                fit_line(&mut reply);
+                self.send(conn, reply, out);
             }
             "END" => {
                 if let Some(client) = self.clients.get_mut(&conn) {

@@ -106,6 +106,11 @@ fn registration_waits_for_cap_end() {
     assert!(raw.take(1)[0].ends_with("ACK :server-time echo-message"));
     raw.send(1, "CAP REQ :server-time bogus");
     assert!(raw.take(1)[0].contains(" NAK "));
+    // A request whose echo would not fit a line (known names, repeated) is refused, within
+    // one line.
+    raw.send(1, &format!("CAP REQ :{}", ["echo-message"; 38].join(" ")));
+    let reply = raw.take(1).remove(0);
+    assert!(reply.contains(" NAK ") && reply.len() + 2 <= 512, "{} bytes: {reply}", reply.len());
     raw.send(1, "CAP END");
     let commands = raw.commands(1);
     assert_eq!(&commands[..5], ["001", "002", "003", "004", "005"]);
