@@ -117,6 +117,7 @@ ApplicationWindow {
             SplitView.preferredWidth: 190
             SplitView.minimumWidth: 120
             members: window.room.members
+            keys: window.room.memberKeys
             ownNick: window.room.nick
         }
     }
@@ -135,22 +136,62 @@ ApplicationWindow {
                 color: window.room.state === "online" ? "#2e9d4b" : window.room.state === "offline" ? "#9a9a9a" : "#d9a400"
                 Accessible.ignored: true
             }
+            Item {
+                // A lock, closed when the conversation is encrypted, drawn (no icon font needed).
+                width: 12
+                height: 14
+                visible: securityLabel.visible
+                Accessible.ignored: true
+                Rectangle {
+                    x: securityLabel.safe ? 2 : 5
+                    y: securityLabel.safe ? 0 : -3
+                    width: 8
+                    height: 10
+                    radius: 4
+                    color: "transparent"
+                    border.width: 2
+                    border.color: securityLabel.color
+                }
+                Rectangle {
+                    y: 6
+                    width: 12
+                    height: 8
+                    radius: 2
+                    color: securityLabel.color
+                }
+            }
             Label {
                 // How the conversation travels, where people can see it.
+                id: securityLabel
                 objectName: "securityLabel"
-                visible: window.room.security.length > 0
-                text: window.room.security === "tls" ? qsTr("Encrypted (TLS)") : qsTr("Not encrypted")
-                color: window.room.security === "tls" ? "#2e7d32" : "#b35c00"
+                readonly property string security: window.room.security
+                readonly property bool safe: security === "tls" || security === "sealed"
+                visible: security.length > 0
+                text: (security === "tls" ? qsTr("Encrypted (TLS)")
+                      : security === "sealed" ? qsTr("Encrypted (passphrase)")
+                      : security === "signed" ? qsTr("Not encrypted (names signed)")
+                      : qsTr("Not encrypted"))
+                color: safe ? "#2e7d32" : "#b35c00"
                 font.bold: true
                 ToolTip.visible: securityArea.containsMouse
-                ToolTip.text: window.room.security === "tls"
+                ToolTip.text: security === "tls"
                     ? qsTr("The relay's certificate, pinned on first use: %1").arg(window.room.fingerprint)
+                    : security === "sealed"
+                    ? qsTr("Only those with the group's passphrase can read this conversation. Your key: %1").arg(window.room.fingerprint)
+                    : security === "signed"
+                    ? qsTr("Anyone on the network can read this conversation; names are signed (your key: %1). Type a passphrase to encrypt it.").arg(window.room.fingerprint)
                     : qsTr("Anyone on the network can read this conversation")
                 MouseArea {
                     id: securityArea
                     anchors.fill: parent
                     hoverEnabled: true
                 }
+            }
+            Label {
+                objectName: "unopenedLabel"
+                visible: window.room.unopened > 0 && window.room.mode === "multicast" // qmllint disable type
+                text: qsTr("%n message(s) could not be opened (wrong passphrase?)", "", window.room.unopened) // qmllint disable type
+                color: "#b35c00"
             }
             Label {
                 id: statusLine

@@ -118,6 +118,20 @@ ToolBar {
             Accessible.name: qsTr("Multicast TTL: 1 stays on the LAN")
             onValueModified: bar.room.ttl = value
         }
+        TextField {
+            objectName: "passphraseField"
+            visible: bar.multicast
+            enabled: bar.offline && !bar.room.plain
+            echoMode: TextInput.Password
+            placeholderText: qsTr("Passphrase")
+            text: bar.room.passphrase
+            Layout.preferredWidth: 130
+            Accessible.name: qsTr("Group passphrase: only those who type the same one read the group; empty: not encrypted")
+            ToolTip.visible: hovered
+            ToolTip.text: qsTr("Only those who type the same passphrase read the group and the call. Empty: not encrypted.")
+            onTextEdited: bar.room.passphrase = text
+            onAccepted: bar.connectOrLeave()
+        }
         CheckBox {
             visible: bar.multicast
             enabled: bar.offline

@@ -16,12 +16,15 @@ use crate::proto::irc::message::{split_utf8, Message, MAX_LINE, MAX_TAGS};
 use crate::proto::irc::server::{Action, Server, ServerConfig};
 use crate::proto::mchat::peer::{Event as PeerEvent, Peer, PeerConfig, MAX_HELD_BYTES, MAX_MISSING, MAX_SENDERS};
 use crate::proto::mchat::wire::{Body, Datagram, MAX_DATAGRAM};
+use crate::proto::mchat::seal::{GroupKey, Signer};
 use crate::proto::rtp::h264::{Depacketizer, Output as H264Output, MAX_ACCESS_UNIT};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::proto::rtp::session::{self, SessionConfig, VideoSession, MAX_SOURCES};
 use crate::proto::rtp::{packet, rtcp, sdp};
 use crate::proto::Now;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A fuzz target: it takes one input and panics when a property breaks.
@@ -34,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("irc_client", irc_client),
     ("mchat_datagram", mchat_datagram),
     ("mchat_peer", mchat_peer),
+    ("mchat_sealed", mchat_sealed),
     ("rtp", rtp),
     ("video_session", video_session),
     ("rtcp", rtcp_packets),
@@ -258,6 +262,13 @@ pub fn mchat_datagram(data: &[u8]) {
         let bytes = datagram.encode();
         assert_eq!(Datagram::decode(&bytes).as_ref(), Ok(&datagram));
     }
+    // With a key: a datagram that opens is at most what was sent, and seals back to one that
+    // opens to the same.
+    let key = GroupKey::from_bytes(&[7; 32]);
+    if let Ok(opened) = Datagram::decode_with(data, Some(&key)) {
+        let again = opened.datagram.encode_with(Some(&key), None);
+        assert_eq!(Datagram::decode_with(&again, Some(&key)).map(|o| o.datagram).as_ref(), Ok(&opened.datagram));
+    }
 }
 
 /// Time a clock advance of the multicast script may take at most: long enough to expire a
@@ -274,14 +285,33 @@ const MAX_STEP: Duration = Duration::from_millis(1020);
 /// Step byte: low 3 bits the kind (raw bytes, forged datagram, honest message, honest message
 /// lost once, time), the rest picks the forger's address.
 pub fn mchat_peer(data: &[u8]) {
+    mchat_group(data, false);
+}
+
+/// As `mchat_peer`, in a group with a passphrase: the forger knows it (an insider), signs with
+/// keys of its own, and sends sealed datagrams, plain ones, and replays of what it heard.
+pub fn mchat_sealed(data: &[u8]) {
+    mchat_group(data, true);
+}
+
+fn mchat_group(data: &[u8], sealed: bool) {
     let mut script = Script(data);
     let mut clock = Clock::new();
     let honest_addr: SocketAddr = "10.0.0.2:5000".parse().expect("address");
     let victim_addr: SocketAddr = "10.0.0.1:5000".parse().expect("address");
     // Gaps are given up on after a second rather than five: the same logic, five times fewer
     // timer rounds to run per input.
-    let config = |id, nick| PeerConfig { give_up_after: Duration::from_secs(1), ..PeerConfig::new(id, nick) };
+    let key = sealed.then(|| Arc::new(GroupKey::from_bytes(&[7; 32])));
+    let config = |id: u64, nick| PeerConfig {
+        give_up_after: Duration::from_secs(1),
+        key: key.clone(),
+        signer: sealed.then(|| Arc::new(Signer::from_seed(&[id as u8; 32]))),
+        ..PeerConfig::new(id, nick)
+    };
+    // The forger's keys, one per sender id it uses (made once: signing keys take time).
+    let mut forger_keys: HashMap<u64, Signer> = HashMap::new();
     let mut net = Pair {
+        sent_by_honest: Vec::new(),
         victim: Peer::new(config(1, "victim")),
         honest: Peer::new(config(2, "honest")),
         said: 0,
@@ -305,7 +335,20 @@ pub fn mchat_peer(data: &[u8]) {
                 net.after_victim(out, &clock);
             }
             1 | 2 => {
-                let bytes = forged(&mut script).encode();
+                let mut datagram = forged(&mut script);
+                let bytes = if sealed && step & 7 == 1 {
+                    datagram.unix_ms = clock.now().unix_millis() as u64;
+                    datagram.counter = script.u16().into();
+                    let id = datagram.sender;
+                    let signer = forger_keys.entry(id).or_insert_with(|| Signer::from_seed(&[(id as u8) ^ 0x80; 32]));
+                    datagram.encode_with(key.as_deref(), Some(signer))
+                } else if sealed && !net.sent_by_honest.is_empty() {
+                    // A replay of something the honest peer sent.
+                    let pick = usize::from(script.u16()) % net.sent_by_honest.len();
+                    net.sent_by_honest[pick].clone()
+                } else {
+                    datagram.encode()
+                };
                 net.to_victim += bytes.len();
                 let out = net.victim.receive(&bytes, forger, clock.now());
                 net.after_victim(out, &clock);
@@ -366,11 +409,13 @@ fn forged(script: &mut Script) -> Datagram {
             }
         }
     };
-    Datagram { flags: 0, sender, seq, unix_ms: 0, nick: format!("n{sender}"), body }
+    Datagram { counter: 0, sender, seq, unix_ms: 0, nick: format!("n{sender}"), body }
 }
 
 /// The victim and the honest peer, and what passed between them.
 struct Pair {
+    /// What the honest peer sent (its first 256 datagrams), for replays.
+    sent_by_honest: Vec<Vec<u8>>,
     victim: Peer,
     honest: Peer,
     said: usize,
@@ -406,6 +451,9 @@ impl Pair {
 
     fn after_honest(&mut self, out: crate::proto::mchat::Output, clock: &Clock, lose_first: bool) {
         for (i, bytes) in out.send.into_iter().enumerate() {
+            if self.sent_by_honest.len() < 256 {
+                self.sent_by_honest.push(bytes.clone());
+            }
             if lose_first && i == 0 {
                 continue;
             }

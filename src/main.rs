@@ -4,6 +4,7 @@ use lanmeet::app::conference::{CameraChoice, ConferenceConfig};
 use lanmeet::app::conference::audio::{MicChoice, SpeakerChoice};
 use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
+use lanmeet::net::identity;
 use lanmeet::net::tls::KnownServers;
 use lanmeet::server::{self, RelayConfig};
 use lanmeet::app::multicast_chat::{resolve_interface, MulticastConfig};
@@ -184,6 +185,10 @@ struct ChatArgs {
     /// datagrams that the report's tool can read (no ordering or repair).
     #[arg(long)]
     plain: bool,
+    /// The multicast group's passphrase: everything is encrypted with a key made from it, and
+    /// only those who know it read the group. Without one the group is not encrypted.
+    #[arg(long, env = "LANMEET_PASSPHRASE", hide_env_values = true, requires = "multicast", conflicts_with = "plain")]
+    passphrase: Option<String>,
     #[arg(long)]
     nick: String,
     #[arg(long, default_value = DEFAULT_CHANNEL)]
@@ -223,6 +228,14 @@ fn multicast_chat(args: ChatArgs) -> ExitCode {
     let mut config = MulticastConfig::new(group, &args.nick);
     config.ttl = args.ttl;
     config.plain = args.plain;
+    if let Some(passphrase) = &args.passphrase {
+        config.set_passphrase(passphrase);
+    }
+    match identity::own_signer() {
+        Ok(signer) => config.signer = Some(std::sync::Arc::new(signer)),
+        Err(e) => eprintln!("lanmeet chat: {e}; signing with a key for this session only"),
+    }
+    config.known_peers = Some(identity::KnownPeers::default_file());
     if let Some(interface) = &args.interface {
         match resolve_interface(interface) {
             Ok(addr) => config.interface = addr,

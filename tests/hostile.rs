@@ -6,90 +6,15 @@
 
 mod common;
 
-use common::{group, loopback, video_group, Member, Raw, PATIENCE};
+use common::{group, loopback, video_group, Member, Process, Raw, PATIENCE};
 use lanmeet::proto::mchat::wire::{Body, Datagram};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
-
-/// A `lanmeet` process whose standard output lines are collected as they come.
-struct Process {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    fn start(args: &[&str]) -> Process {
-        let child = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("lanmeet starts");
-        Process::collect(child)
-    }
-
-    /// Collect the standard output of a child started with it piped.
-    fn collect(mut child: Child) -> Process {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Process { stdin: child.stdin.take(), child, lines }
-    }
-
-    fn wait_for_line(&self, what: &str, pick: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| pick(l)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never printed {what} (peak {:.0} MiB, {:?} CPU); printed:\n{}",
-                self.peak_mib(),
-                self.cpu(),
-                self.lines.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Peak resident memory in MiB.
-    fn peak_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap();
-        kib / 1024.0
-    }
-
-    /// CPU time used so far, user and system.
-    fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_millis(ticks * 10)
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A UDP socket that sends to (and hears) a multicast group on loopback only, from `source`.
 fn attacker(source: Ipv4Addr, listen_on: Option<SocketAddrV4>) -> UdpSocket {
@@ -110,7 +35,7 @@ fn attacker(source: Ipv4Addr, listen_on: Option<SocketAddrV4>) -> UdpSocket {
 }
 
 fn datagram(sender: u64, seq: u32, body: Body) -> Vec<u8> {
-    Datagram { flags: 0, sender, seq, unix_ms: 1, nick: format!("forged{sender}"), body }.encode()
+    Datagram { counter: 0, sender, seq, unix_ms: 1, nick: format!("forged{sender}"), body }.encode()
 }
 
 fn chat_victim(g: SocketAddrV4) -> Process {

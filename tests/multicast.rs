@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{group, loopback, Member};
+use common::{group, loopback, Member, Process};
 use lanmeet::net::multicast::{self, MulticastConfig, MulticastEvent};
 use lanmeet::proto::mchat::Event;
 use std::io::{BufRead, BufReader, Write};
@@ -17,7 +17,7 @@ fn exchange_with_loss(group: SocketAddrV4, loss: f64) {
     for m in &members {
         // Presence: each member lists the other two.
         m.wait("presence", |e| match e {
-            Event::Members { nicks } if nicks.len() == names.len() => Some(()),
+            Event::Members { members } if members.len() == names.len() => Some(()),
             _ => None,
         });
     }
@@ -126,6 +126,7 @@ fn terminal_peers_chat_without_a_server() {
     let spawn = |nick: &str| {
         Command::new(env!("CARGO_BIN_EXE_lanmeet"))
             .args(["chat", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0", "--nick", nick])
+            .env("LANMEET_DATA_DIR", common::scratch(&format!("terminal-{nick}")))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -171,4 +172,94 @@ fn joining_on_an_interface_this_host_lacks_says_what_to_do() {
     assert!(error.to_string().contains("choose the interface of your LAN"), "{error}");
     let report = multicast::self_test(&config);
     assert!(report.contains("Joining the group failed"), "{report}");
+}
+
+/// Everything sent to the group, as a program that joined it would get it.
+fn overhear(g: SocketAddrV4) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::UDP)).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.set_reuse_port(true).unwrap();
+    socket.bind(&std::net::SocketAddr::from((*g.ip(), g.port())).into()).unwrap();
+    socket.join_multicast_v4(g.ip(), &std::net::Ipv4Addr::LOCALHOST).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let socket: std::net::UdpSocket = socket.into();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 2048];
+        loop {
+            match socket.recv(&mut buffer) {
+                Ok(n) => {
+                    if tx.send(buffer[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn only_those_with_the_passphrase_read_an_encrypted_group() {
+    let g = group(61);
+    let group_arg = g.to_string();
+    let args = |nick: &'static str| -> Vec<&str> { vec!["chat", "--multicast", &group_arg, "--interface", "127.0.0.1", "--ttl", "0", "--nick", nick] };
+    let wire = overhear(g);
+    let secret = [("LANMEET_PASSPHRASE", "春眠不觉晓")];
+    let mut talker = Process::start_with(&args("甲"), &secret);
+    let listener = Process::start_with(&args("乙"), &secret);
+    let outsider = Process::start_with(&args("丙"), &[("LANMEET_PASSPHRASE", "处处闻啼鸟")]);
+    let open = Process::start(&args("丁"));
+    let joined = talker.wait_for_line("joining", |l| l.contains("Joined multicast group"));
+    assert!(joined.contains("encrypted with the group's passphrase (key "), "{joined}");
+    let key_id = |line: &str| line.split("(key ").nth(1).unwrap().split(')').next().unwrap().to_string();
+    let same = listener.wait_for_line("joining", |l| l.contains("Joined multicast group"));
+    let other = outsider.wait_for_line("joining", |l| l.contains("Joined multicast group"));
+    assert_eq!(key_id(&joined), key_id(&same));
+    assert_ne!(key_id(&joined), key_id(&other));
+    assert!(open.wait_for_line("joining", |l| l.contains("Joined multicast group")).contains("not encrypted"));
+    listener.wait_for_line("the talker", |l| l.contains("甲 joined (key "));
+    talker.type_lines("秘密消息 one\nline two\n");
+    listener.wait_for_line("the message", |l| l.ends_with("] <甲> 秘密消息 one"));
+    listener.wait_for_line("the second line", |l| l.ends_with("] <甲> line two"));
+    // The outsider counts what it could not open, and shows nothing of it.
+    outsider.wait_for_line("the count", |l| l.contains("could not be opened") && l.contains("wrong passphrase?"));
+    std::thread::sleep(Duration::from_millis(300));
+    for (who, process) in [("outsider", &outsider), ("open", &open)] {
+        let printed = process.printed().join("\n");
+        assert!(!printed.contains("秘密") && !printed.contains("甲") && !printed.contains("乙"), "{who} printed:\n{printed}");
+    }
+    // On the wire: neither the text nor a nickname.
+    let heard: Vec<Vec<u8>> = wire.try_iter().collect();
+    assert!(heard.len() > 5, "{} datagrams overheard", heard.len());
+    let sealed: Vec<&Vec<u8>> = heard.iter().filter(|d| !contains(d, "丁")).collect();
+    assert!(sealed.iter().all(|d| !contains(d, "秘密") && !contains(d, "甲") && !contains(d, "乙") && !contains(d, "丙")));
+    // Without a passphrase the group is readable, and the overhearing shows it.
+    assert!(heard.iter().any(|d| contains(d, "丁")), "the open peer's nickname travels in clear text");
+}
+
+#[test]
+fn a_nickname_used_with_another_key_is_shown_as_an_impostor() {
+    let g = group(62);
+    let group_arg = g.to_string();
+    let args = |nick: &'static str| -> Vec<&str> { vec!["chat", "--multicast", &group_arg, "--interface", "127.0.0.1", "--ttl", "0", "--nick", nick] };
+    let observer = Process::start(&args("观"));
+    let mut real = Process::start(&args("王"));
+    observer.wait_for_line("the first 王", |l| l.contains("王 joined (key "));
+    real.type_lines("我是王\n");
+    observer.wait_for_line("the real one", |l| l.ends_with("] <王> 我是王"));
+    // Another installation (its own key) under the same name.
+    let mut fake = Process::start(&args("王"));
+    observer.wait_for_line("the warning", |l| l.contains("impostor of 王: someone is using a nickname pinned to another key (their key "));
+    fake.type_lines("我也是王\n");
+    observer.wait_for_line("the fake one, marked", |l| l.ends_with("] <impostor of 王> 我也是王"));
+    assert!(!observer.printed().iter().any(|l| l.ends_with("] <王> 我也是王")));
+    real.type_lines("还是我\n");
+    observer.wait_for_line("the real one again", |l| l.ends_with("] <王> 还是我"));
 }

@@ -225,10 +225,22 @@ fn a_person_switches_to_multicast_and_back() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = xvfb();
     let g = common::group(70);
-    let mut peer = common::Member::join(common::loopback(g, "peer", 0.0));
+    // The group is encrypted: the window's passphrase field starts with the passphrase.
+    let passphrase = "月落乌啼霜满天";
+    let mut config = common::loopback(g, "peer", 0.0);
+    config.set_passphrase(passphrase);
+    let mut peer = common::Member::join(config);
+    let mut config = common::loopback(g, "outsider", 0.0);
+    config.set_passphrase("another passphrase");
+    let outsider = common::Member::join(config);
     let log = artifacts().join("window-multicast-test.log");
     let server = format!("127.0.0.1:{}", common::free_port());
-    let settings = [("LANMEET_SERVER", server), ("LANMEET_GROUP", g.to_string()), ("LANMEET_INTERFACE", "127.0.0.1".into())];
+    let settings = [
+        ("LANMEET_SERVER", server),
+        ("LANMEET_GROUP", g.to_string()),
+        ("LANMEET_INTERFACE", "127.0.0.1".into()),
+        ("LANMEET_PASSPHRASE", passphrase.into()),
+    ];
     let _window = open_window(&display, &log, &settings);
     // Alone, the window hosts a relay and joins it; then the person switches modes.
     wait_for_log(&log, "You joined #lobby");
@@ -246,6 +258,10 @@ fn a_person_switches_to_multicast_and_back() {
     assert_eq!(peer.messages(1), [("窗口".to_string(), "multicast hello 多播".to_string())]);
     peer.say("reply 回复 over multicast");
     wait_for_log(&log, "chat view: [message] peer reply 回复 over multicast");
+    // What the outsider says does not open, and the window says so.
+    outsider.say("can anyone read this?");
+    wait_for_log(&log, "could not open");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("can anyone read this"));
     std::thread::sleep(Duration::from_millis(300));
     screenshot(&display, "window-multicast.png");
     // Back to the relay: the window leaves the group with a goodbye.

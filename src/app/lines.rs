@@ -7,6 +7,8 @@ use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::UnicastEvent;
 use crate::proto::irc::client::{Event, LocalId};
 use crate::proto::mchat;
+use crate::proto::mchat::peer::Trust;
+use crate::proto::mchat::seal::fingerprint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -92,17 +94,33 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
 fn multicast_line(event: &MulticastEvent) -> Option<Line> {
     use mchat::Event as M;
     Some(match event {
-        MulticastEvent::Joined { group, interface, .. } => Line::info(format!("Joined multicast group {group} on interface {interface}")),
+        MulticastEvent::Joined { group, interface, sealed, fingerprint, .. } => {
+            let sealed = match sealed {
+                Some(id) => format!("encrypted with the group's passphrase (key {id})"),
+                None => "not encrypted".to_string(),
+            };
+            let own = fingerprint.as_ref().map(|f| format!("; your key {f}")).unwrap_or_default();
+            Line::info(format!("Joined multicast group {group} on interface {interface}, {sealed}{own}"))
+        }
+        MulticastEvent::Unopened { tell: false, .. } => return None,
+        MulticastEvent::Unopened { total, .. } => Line::error(format!("{total} datagram(s) could not be opened: sent with another passphrase (wrong passphrase?) or altered")),
         MulticastEvent::Error(text) => Line::error(text.clone()),
         MulticastEvent::Stopped { .. } => return None,
         MulticastEvent::Chat(chat) => match chat {
             M::Message { nick, text, unix_ms, .. } => Line::said(LineKind::Message, nick, text, *unix_ms as i64),
             M::Plain { from, text } => Line::said(LineKind::Message, &from.to_string(), text, now_ms()),
-            M::Joined { nick, .. } => Line::info(format!("{nick} joined")),
+            M::Joined { nick, trust: Trust::Impostor(key), .. } => Line::error(format!(
+                "{nick}: someone is using a nickname pinned to another key{}; they are not who the name says",
+                key.as_ref().map(|k| format!(" (their key {})", fingerprint(k))).unwrap_or_else(|| " (unsigned)".into())
+            )),
+            M::Joined { nick, trust, .. } => match trust.fingerprint() {
+                Some(f) => Line::info(format!("{nick} joined (key {f})")),
+                None => Line::info(format!("{nick} joined (unsigned)")),
+            },
             M::Left { nick, timed_out: false, .. } => Line::info(format!("{nick} left")),
             M::Left { nick, timed_out: true, .. } => Line::info(format!("{nick} left (not heard from)")),
             M::Lost { nick, count, .. } => Line::error(format!("{count} message(s) from {nick} could not be recovered")),
-            M::Members { .. } => return None,
+            M::Members { .. } | M::Pinned { .. } => return None,
         },
     })
 }
@@ -126,8 +144,14 @@ mod tests {
         assert_eq!(line(&relay(Event::Info { text: "no".into(), error: true }), "me").unwrap().kind, LineKind::Error);
         assert_eq!(line(&relay(Event::Members { channel: "#c".into(), nicks: vec![] }), "me"), None);
         let group = SocketAddrV4::new(Ipv4Addr::new(239, 0, 0, 222), 23333);
-        let joined = ChatEvent::Multicast(MulticastEvent::Joined { group, interface: Ipv4Addr::LOCALHOST, id: 1 });
-        assert_eq!(line(&joined, "me").unwrap().text, "Joined multicast group 239.0.0.222:23333 on interface 127.0.0.1");
+        let joined = ChatEvent::Multicast(MulticastEvent::Joined { group, interface: Ipv4Addr::LOCALHOST, id: 1, sealed: None, fingerprint: None });
+        assert_eq!(line(&joined, "me").unwrap().text, "Joined multicast group 239.0.0.222:23333 on interface 127.0.0.1, not encrypted");
+        let sealed = ChatEvent::Multicast(MulticastEvent::Joined { group, interface: Ipv4Addr::LOCALHOST, id: 1, sealed: Some("ab12cd34".into()), fingerprint: Some("1234 5678 9abc def0".into()) });
+        assert!(line(&sealed, "me").unwrap().text.ends_with("encrypted with the group's passphrase (key ab12cd34); your key 1234 5678 9abc def0"));
+        let impostor = ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Joined { sender: 2, nick: "impostor of 李".into(), trust: Trust::Impostor(None) }));
+        let impostor = line(&impostor, "me").unwrap();
+        assert_eq!(impostor.kind, LineKind::Error);
+        assert!(impostor.text.starts_with("impostor of 李: someone is using"));
         let lost = ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Lost { sender: 1, nick: "张".into(), count: 2 }));
         let lost = line(&lost, "me").unwrap();
         assert_eq!((lost.kind, lost.text.as_str()), (LineKind::Error, "2 message(s) from 张 could not be recovered"));

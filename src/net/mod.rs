@@ -2,6 +2,7 @@
 //! `crate::proto`; it speaks to the rest of the program through channels and callbacks carrying
 //! plain Rust values.
 
+pub mod identity;
 pub mod multicast;
 pub mod rtp;
 pub mod tls;

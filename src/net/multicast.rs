@@ -6,6 +6,8 @@
 //! For tests, a receive-side fault injector drops a share of incoming datagrams (this kernel
 //! has no netem).
 
+use super::identity::KnownPeers;
+use crate::proto::mchat::seal::{fingerprint, GroupKey, Signer};
 use crate::proto::mchat::{self, Peer, PeerConfig};
 use super::now;
 use crate::proto::Jitter;
@@ -34,11 +36,35 @@ pub struct MulticastConfig {
     pub plain: bool,
     /// Share of incoming datagrams to drop on purpose (tests and benchmarks only).
     pub drop_incoming: f64,
+    /// The group's key, from its passphrase: everything is sealed with it and only what opens
+    /// with it is shown. None: not encrypted.
+    pub key: Option<Arc<GroupKey>>,
+    /// Our signing key (`MulticastConfig::new` makes one for the session; the front ends use
+    /// the installation's, see `net::identity`).
+    pub signer: Option<Arc<Signer>>,
+    /// Where nicknames are pinned to keys; None keeps the pins for this session only.
+    pub known_peers: Option<KnownPeers>,
 }
 
 impl MulticastConfig {
     pub fn new(group: SocketAddrV4, nick: &str) -> MulticastConfig {
-        MulticastConfig { group, interface: Ipv4Addr::UNSPECIFIED, ttl: 1, nick: nick.to_string(), plain: false, drop_incoming: 0.0 }
+        MulticastConfig {
+            group,
+            interface: Ipv4Addr::UNSPECIFIED,
+            ttl: 1,
+            nick: nick.to_string(),
+            plain: false,
+            drop_incoming: 0.0,
+            key: None,
+            signer: Some(Arc::new(Signer::generate())),
+            known_peers: None,
+        }
+    }
+
+    /// Seal the group with the key from `passphrase` (an empty one: not encrypted). Takes a
+    /// noticeable fraction of a second: Argon2id is slow on purpose.
+    pub fn set_passphrase(&mut self, passphrase: &str) {
+        self.key = (!passphrase.is_empty()).then(|| Arc::new(GroupKey::from_passphrase(passphrase, self.group)));
     }
 }
 
@@ -60,8 +86,13 @@ pub enum MulticastError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MulticastEvent {
-    /// The group is joined; `id` is our random sender id.
-    Joined { group: SocketAddrV4, interface: Ipv4Addr, id: u64 },
+    /// The group is joined; `id` is our random sender id. `sealed` names the group key (a
+    /// short hash, to compare) when the group has a passphrase; `fingerprint` is our own key's.
+    Joined { group: SocketAddrV4, interface: Ipv4Addr, id: u64, sealed: Option<String>, fingerprint: Option<String> },
+    /// More sealed datagrams arrived that do not open with our key: `total` so far (at most
+    /// once a second). `tell` is set when the count reached a new power of two, so that a line
+    /// about it is written now and then, not every second.
+    Unopened { total: u64, tell: bool },
     Chat(mchat::Event),
     /// A send failed (for example: no route for multicast on this interface).
     Error(String),
@@ -140,9 +171,37 @@ where
     let thread = std::thread::Builder::new()
         .name("multicast".into())
         .spawn(move || {
-            let peer = Peer::new(PeerConfig::new(id, &config.nick));
+            let mut peer_config = PeerConfig::new(id, &config.nick);
+            peer_config.key = config.key.clone().filter(|_| !config.plain);
+            peer_config.signer = config.signer.clone();
+            let mut warning = None;
+            if let Some(known) = &config.known_peers {
+                match known.load() {
+                    Ok(pins) => peer_config.pins = pins,
+                    Err(e) => warning = Some(format!("cannot read the pinned keys in {}: {e}", known.path().display())),
+                }
+            }
+            if let Some(signer) = &config.signer {
+                match peer_config.pins.get(&config.nick) {
+                    Some(pinned) if *pinned != signer.public() => {
+                        warning = Some(format!("the nickname {} is pinned here to another key ({}): whoever met it before sees you as an impostor; choose another nickname", config.nick, fingerprint(pinned)));
+                    }
+                    Some(_) => {}
+                    None => {
+                        peer_config.pins.insert(config.nick.clone(), signer.public());
+                        if let Some(known) = &config.known_peers {
+                            let _ = known.pin(&config.nick, &signer.public());
+                        }
+                    }
+                }
+            }
+            let peer = Peer::new(peer_config);
             let rng = Jitter::new(id ^ 0x9e37_79b9_7f4a_7c15);
-            Worker { config, socket, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default() }.run()
+            let mut worker = Worker { config, socket, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default(), unopened: (0, Instant::now()) };
+            if let Some(warning) = warning {
+                (worker.sink)(MulticastEvent::Error(warning));
+            }
+            worker.run()
         })
         .map_err(MulticastError::Thread)?;
     Ok(MulticastHandle { commands, waker, thread: Some(thread) })
@@ -193,11 +252,19 @@ struct Worker<F> {
     rng: Jitter,
     /// Plain-text datagrams we sent a moment ago: their looped-back copies are not shown again.
     recent_plain: std::collections::VecDeque<(Instant, Vec<u8>)>,
+    /// Unopened datagrams last reported, and when.
+    unopened: (u64, Instant),
 }
 
 impl<F: FnMut(MulticastEvent)> Worker<F> {
     fn run(mut self) {
-        (self.sink)(MulticastEvent::Joined { group: self.config.group, interface: self.config.interface, id: self.peer.id() });
+        (self.sink)(MulticastEvent::Joined {
+            group: self.config.group,
+            interface: self.config.interface,
+            id: self.peer.id(),
+            sealed: self.config.key.as_ref().filter(|_| !self.config.plain).map(|k| k.id().to_string()),
+            fingerprint: self.config.signer.as_ref().filter(|_| !self.config.plain).map(|s| fingerprint(&s.public())),
+        });
         let out = self.peer.start(now());
         self.emit(out);
         let mut events = Events::with_capacity(64);
@@ -266,7 +333,19 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
             }
         }
         for event in out.events {
+            if let (mchat::Event::Pinned { nick, key }, Some(known)) = (&event, &self.config.known_peers) {
+                if let Err(e) = known.pin(nick, key) {
+                    log::warn!("cannot keep the key of {nick} in {}: {e}", known.path().display());
+                }
+            }
             (self.sink)(MulticastEvent::Chat(event));
+        }
+        // What did not open is told at most once a second.
+        let unopened = self.peer.counters().unopened;
+        if unopened != self.unopened.0 && self.unopened.1.elapsed() >= Duration::from_secs(1) {
+            let tell = unopened.ilog2() > self.unopened.0.checked_ilog2().unwrap_or(0) || self.unopened.0 == 0;
+            self.unopened = (unopened, Instant::now());
+            (self.sink)(MulticastEvent::Unopened { total: unopened, tell });
         }
     }
 

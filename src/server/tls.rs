@@ -2,6 +2,7 @@
 //! (self-signed, rcgen) and kept in the data folder, so that clients that pinned it trust it
 //! again after a restart.
 
+use crate::net::identity::write_private;
 use crate::net::tls::{data_dir, fingerprint};
 use rustls::crypto::ring as provider;
 use rustls::pki_types::pem::PemObject;
@@ -42,13 +43,6 @@ fn make_certificate(cert: &Path, key: &Path) -> Result<(), String> {
     std::fs::write(cert, made.cert.pem()).map_err(|e| format!("cannot write {}: {e}", cert.display()))?;
     log::info!("made a certificate for the relay in {}", cert.display());
     Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    file.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A certificate chain and its key from PEM files.

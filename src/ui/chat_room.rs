@@ -9,7 +9,10 @@ use crate::net::multicast::MulticastEvent;
 use crate::net::tls::{short_fingerprint, KnownServers};
 use crate::net::unicast::{Status, UnicastEvent};
 use crate::proto::irc::client::{Event, LocalId};
+use crate::net::identity::{self, KnownPeers};
 use crate::proto::mchat;
+use crate::proto::mchat::peer::Trust;
+use std::sync::Arc;
 use core::pin::Pin;
 use cxx_qt::{CxxQtType, Threading};
 use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QModelIndex, QString, QStringList, QVariant, QVector};
@@ -49,11 +52,21 @@ pub mod qobject {
         #[qproperty(QString, state)]
         #[qproperty(bool, hosting)]
         /// How the conversation travels: "tls" (the relay over TLS, its certificate pinned),
-        /// "plain" (not encrypted), or empty while there is no connection.
+        /// "sealed" (a multicast group encrypted with its passphrase), "signed" (a multicast
+        /// group without a passphrase: names are signed, text is readable), "plain" (not
+        /// encrypted), or empty while there is no connection.
         #[qproperty(QString, security)]
-        /// The first pairs of the relay certificate's SHA-256 fingerprint, for people to compare.
+        /// The first pairs of the relay certificate's SHA-256 fingerprint, or on multicast our
+        /// own key's, for people to compare.
         #[qproperty(QString, fingerprint)]
         #[qproperty(QStringList, members)]
+        /// Beside `members`, in the same order: each member's key fingerprint on multicast
+        /// (empty when unsigned or on a relay), with "!" in front for an impostor.
+        #[qproperty(QStringList, member_keys, cxx_name = "memberKeys")]
+        /// The multicast group's passphrase (empty: not encrypted).
+        #[qproperty(QString, passphrase)]
+        /// Sealed datagrams of the group that did not open with our passphrase.
+        #[qproperty(i32, unopened)]
         #[qproperty(QString, topic)]
         #[qproperty(QString, mode)]
         #[qproperty(QString, group)]
@@ -176,6 +189,9 @@ pub struct ChatRoomRust {
     state: QString,
     hosting: bool,
     members: QStringList,
+    member_keys: QStringList,
+    passphrase: QString,
+    unopened: i32,
     topic: QString,
     mode: QString,
     group: QString,
@@ -208,6 +224,9 @@ impl Default for ChatRoomRust {
             state: QString::from(state::OFFLINE),
             hosting: false,
             members: QStringList::default(),
+            member_keys: QStringList::default(),
+            passphrase: QString::from(std::env::var("LANMEET_PASSPHRASE").unwrap_or_default().as_str()),
+            unopened: 0,
             topic: QString::default(),
             mode: QString::from(std::env::var("LANMEET_MODE").unwrap_or_else(|_| MODE_UNICAST.into()).as_str()),
             group: QString::from(std::env::var("LANMEET_GROUP").unwrap_or_else(|_| DEFAULT_GROUP.into()).as_str()),
@@ -272,6 +291,7 @@ impl qobject::ChatRoom {
     pub fn disconnect_from_server(mut self: Pin<&mut Self>) {
         self.as_mut().stop_session();
         self.as_mut().set_members(QStringList::default());
+        self.as_mut().set_member_keys(QStringList::default());
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
         self.as_mut().show_status("Disconnected");
@@ -333,6 +353,7 @@ impl qobject::ChatRoom {
         }
         self.as_mut().set_mode(QString::from(mode));
         self.as_mut().set_members(QStringList::default());
+        self.as_mut().set_member_keys(QStringList::default());
         self.connect_to_server();
     }
 
@@ -354,6 +375,14 @@ impl qobject::ChatRoom {
             // Nothing leaves this host through loopback anyway; say so to the kernel too.
             config.ttl = 0;
         }
+        if !self.plain {
+            config.set_passphrase(&self.passphrase().to_string());
+            match identity::own_signer() {
+                Ok(signer) => config.signer = Some(Arc::new(signer)),
+                Err(e) => log::warn!("{e}; signing with a key for this session only"),
+            }
+            config.known_peers = Some(KnownPeers::default_file());
+        }
         Ok(config)
     }
 
@@ -370,7 +399,7 @@ impl qobject::ChatRoom {
             Ok(chat) => {
                 self.as_mut().rust_mut().session = Some(Session::Multicast(chat));
                 self.as_mut().set_state(QString::from(state::CONNECTING));
-                self.as_mut().set_security(QString::from("plain"));
+                self.as_mut().set_unopened(0);
             }
             Err(e) => self.failed(format!("{e}. Open “Check network” to pick an interface.")),
         }
@@ -385,15 +414,35 @@ impl qobject::ChatRoom {
     /// What a multicast event changes besides the conversation: state, status line, members.
     fn multicast_state(mut self: Pin<&mut Self>, event: &MulticastEvent) {
         match event {
-            MulticastEvent::Joined { group, interface, .. } => {
+            MulticastEvent::Joined { group, interface, sealed, fingerprint, .. } => {
                 let how = if self.plain { " in plain-text mode" } else { "" };
                 let text = format!("Multicast chat on {group}, interface {interface}{how}; no server");
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
+                let security = match (sealed, fingerprint) {
+                    (Some(_), _) => "sealed",
+                    (None, Some(_)) => "signed",
+                    (None, None) => "plain",
+                };
+                self.as_mut().set_security(QString::from(security));
+                self.as_mut().set_fingerprint(QString::from(fingerprint.as_deref().unwrap_or_default()));
             }
             MulticastEvent::Error(text) => self.as_mut().show_status(text.as_str()),
-            MulticastEvent::Chat(mchat::Event::Members { nicks }) => {
-                let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
+            MulticastEvent::Unopened { total, .. } => {
+                log::info!("could not open {total} datagram(s) of the group");
+                self.as_mut().set_unopened((*total).min(i32::MAX as u64) as i32);
+            }
+            MulticastEvent::Chat(mchat::Event::Members { members }) => {
+                let list: QStringList = members.iter().map(|m| QString::from(m.nick.as_str())).collect();
+                let keys: QStringList = members
+                    .iter()
+                    .map(|m| {
+                        let print = m.trust.fingerprint().unwrap_or_default();
+                        let flag = if matches!(m.trust, Trust::Impostor(_)) { "!" } else { "" };
+                        QString::from(format!("{flag}{print}").as_str())
+                    })
+                    .collect();
+                self.as_mut().set_member_keys(keys);
                 self.set_members(list);
             }
             MulticastEvent::Chat(_) | MulticastEvent::Stopped { .. } => {}
@@ -453,6 +502,7 @@ impl qobject::ChatRoom {
             Status::Reconnecting { in_ms, error } => {
                 let seconds = (in_ms as f64 / 1000.0).ceil();
                 self.as_mut().set_members(QStringList::default());
+                self.as_mut().set_member_keys(QStringList::default());
                 if self.state().to_string() == state::ONLINE {
                     let text = format!("Lost the connection ({error}); what you type is kept and sent on reconnect");
                     self.as_mut().push(Line::error(text));

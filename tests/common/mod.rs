@@ -14,6 +14,8 @@ use lanmeet::proto::irc::server::ServerConfig;
 use lanmeet::proto::irc::Message;
 use lanmeet::server::{self, RelayConfig, RelayHandle};
 use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use lanmeet::net::multicast::{self, MulticastConfig, MulticastEvent, MulticastHandle};
 use lanmeet::proto::mchat;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
@@ -316,5 +318,109 @@ pub fn video_group(last_octet: u8) -> SocketAddrV4 {
         if port < u16::MAX && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
             return SocketAddrV4::new(Ipv4Addr::new(239, 255, 43, last_octet), port);
         }
+    }
+}
+
+/// A `lanmeet` process whose standard output lines are collected as they come.
+pub struct Process {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    /// Write lines to its standard input.
+    pub fn type_lines(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("standard input still open");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn printed(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// `lanmeet ARGS`, with a data folder of its own (its keys and pins).
+    pub fn start(args: &[&str]) -> Process {
+        Process::start_with(args, &[])
+    }
+
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Process {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let child = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+            .args(args)
+            .env("LANMEET_DATA_DIR", scratch(&format!("process-{n}")))
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lanmeet starts");
+        Process::collect(child)
+    }
+
+    /// Collect the standard output (and standard error, where piped) of a child, line by line.
+    pub fn collect(mut child: Child) -> Process {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let streams: Vec<Box<dyn std::io::Read + Send>> = [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for stream in streams {
+            let sink = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
+        Process { stdin: child.stdin.take(), child, lines }
+    }
+
+    pub fn wait_for_line(&self, what: &str, pick: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| pick(l)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never printed {what} (peak {:.0} MiB, {:?} CPU); printed:\n{}",
+                self.peak_mib(),
+                self.cpu(),
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Peak resident memory in MiB.
+    pub fn peak_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: f64 = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap();
+        kib / 1024.0
+    }
+
+    /// CPU time used so far, user and system.
+    pub fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -2,6 +2,7 @@
 //! state machine with presence and loss repair. No sockets, no clock reads.
 
 pub mod peer;
+pub mod seal;
 pub mod wire;
 
 pub use peer::{Event, Output, Peer, PeerConfig};

@@ -13,10 +13,12 @@
 //! by what their sender sent us, and repairs by the requests that ask for them (a
 //! [`TokenBucket`]), so that no datagram makes us send much more than it was.
 
-use super::wire::{text_room, truncate_utf8, Body, Datagram, DecodeError, MAX_NACK};
+use super::seal::{fingerprint, GroupKey, Signer, PUBLIC_KEY_LEN};
+use super::wire::{as_repair, text_room, truncate_utf8, Body, Datagram, DecodeError, Opened, MAX_NACK};
 use crate::proto::{Jitter, Now, TokenBucket};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// First announcement after a message, and how many follow at growing intervals (x4).
@@ -37,6 +39,13 @@ pub const MAX_HELD_PER_SENDER: usize = 2 << 20;
 pub const MAX_HELD_BYTES: usize = 32 << 20;
 /// Sequence numbers asked for, all senders together.
 pub const MAX_MISSING: usize = 16 * 1024;
+/// Sender ids whose replay windows are kept (longer than the senders themselves, so that a
+/// departed participant's datagrams cannot be played again), and the width of each window in
+/// datagram counters.
+pub const MAX_REPLAY_IDS: usize = 2 * MAX_SENDERS;
+/// A sealed or signed datagram from an id we have no window for must carry a time within this
+/// much of ours: older ones are replays of a past session.
+const FRESH_FIRST_CONTACT_MS: i64 = 10 * 60 * 1000;
 /// A sequence number is resent at most once in this long, however many ask: requests from
 /// several receivers for one loss come together, and a retry (15 ms on) is answered again.
 const REPAIR_HOLD: Duration = Duration::from_millis(5);
@@ -70,6 +79,13 @@ pub struct PeerConfig {
     pub give_up_after: Duration,
     /// Datagrams kept for answering repair requests.
     pub history: usize,
+    /// The group's key: everything we send is sealed with it, and only datagrams sealed with
+    /// it are shown. None: nothing is sealed (and sealed datagrams are counted, unread).
+    pub key: Option<Arc<GroupKey>>,
+    /// Our signing key: everything we send is signed with it.
+    pub signer: Option<Arc<Signer>>,
+    /// Nicknames already pinned to a key (the first key seen for a nickname is pinned).
+    pub pins: HashMap<String, [u8; PUBLIC_KEY_LEN]>,
 }
 
 impl PeerConfig {
@@ -84,21 +100,65 @@ impl PeerConfig {
             nack_retry: Duration::from_millis(15),
             give_up_after: Duration::from_secs(5),
             history: 4096,
+            key: None,
+            signer: None,
+            pins: HashMap::new(),
         }
     }
 }
 
+/// What a datagram's signature says about who sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Not signed: whoever it claims to be.
+    Unsigned,
+    /// Signed with the key pinned to its nickname (or the first key seen for it, now pinned).
+    Signed([u8; PUBLIC_KEY_LEN]),
+    /// Its nickname is pinned to another key (or it is not signed at all): someone else is
+    /// using that name. It is never shown under it.
+    Impostor(Option<[u8; PUBLIC_KEY_LEN]>),
+}
+
+impl Trust {
+    /// The name to show for a participant claiming `nick`.
+    pub fn shown(&self, nick: &str) -> String {
+        match self {
+            Trust::Impostor(_) => format!("impostor of {nick}"),
+            _ => nick.to_string(),
+        }
+    }
+
+    pub fn fingerprint(&self) -> Option<String> {
+        match self {
+            Trust::Signed(key) | Trust::Impostor(Some(key)) => Some(fingerprint(key)),
+            _ => None,
+        }
+    }
+}
+
+/// One participant as the member list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// As shown: an impostor's is marked.
+    pub nick: String,
+    pub trust: Trust,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Message { sender: u64, nick: String, text: String, unix_ms: u64 },
+    /// `nick` is the name to show (an impostor's is marked, see [`Trust::shown`]).
+    Message { sender: u64, nick: String, text: String, unix_ms: u64, trust: Trust },
     /// A datagram without our header: the report's tool, or any plain UTF-8 sender.
     Plain { from: SocketAddr, text: String },
-    Joined { sender: u64, nick: String },
+    Joined { sender: u64, nick: String, trust: Trust },
     Left { sender: u64, nick: String, timed_out: bool },
     /// Data from this sender could not be repaired in time; `count` messages were skipped.
     Lost { sender: u64, nick: String, count: u32 },
-    /// Everyone we hear, by nickname, after any change.
-    Members { nicks: Vec<String> },
+    /// Everyone we hear (and we), sorted by nickname, after any change.
+    Members { members: Vec<Member> },
+    /// The first key seen for this nickname: keep it, and pass it in [`PeerConfig::pins`]
+    /// next time.
+    Pinned { nick: String, key: [u8; PUBLIC_KEY_LEN] },
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +184,14 @@ pub struct Counters {
     pub over_limit: u64,
     /// Repairs and repair requests held back by their byte budgets.
     pub budget_refused: u64,
+    /// Sealed datagrams that do not open with our key: another passphrase, or altered.
+    pub unopened: u64,
+    /// Datagrams that were not sealed, in a group that has a passphrase.
+    pub unsealed: u64,
+    /// Datagrams whose counter was seen before, or first contact from a past session.
+    pub replayed: u64,
+    /// Datagrams under a nickname pinned to another key.
+    pub impostors: u64,
 }
 
 /// The size of the state that other peers' datagrams make us keep.
@@ -152,7 +220,9 @@ type Seq = u64;
 
 #[derive(Debug)]
 struct Sender {
+    /// The name to show.
     nick: String,
+    trust: Trust,
     /// Where its datagrams come from; others using its id are dropped.
     addr: SocketAddr,
     last_heard: Instant,
@@ -193,6 +263,75 @@ impl Sender {
 
 }
 
+/// Counters of datagrams already taken from one sender id (RFC 4303 §3.4.3 style): the
+/// highest, and a bitmap of the [`REPLAY_WINDOW`] below it. A repair carries its message's
+/// counter, so a repair of what arrived is a replay and one of what was lost is not.
+#[derive(Debug)]
+pub struct ReplayWindow {
+    top: Option<u32>,
+    bits: Box<[u64]>,
+}
+
+/// Counters a window spans: more than a sender's repair history holds datagrams, with room for
+/// the announcements and requests among them.
+pub const REPLAY_WINDOW: u32 = 16 * 1024;
+
+impl Default for ReplayWindow {
+    fn default() -> ReplayWindow {
+        ReplayWindow { top: None, bits: vec![0u64; REPLAY_WINDOW as usize / 64].into_boxed_slice() }
+    }
+}
+
+impl ReplayWindow {
+    fn bit(&mut self, counter: u32) -> (&mut u64, u64) {
+        let at = (counter % REPLAY_WINDOW) as usize;
+        (&mut self.bits[at / 64], 1u64 << (at % 64))
+    }
+
+    /// True, and the counter marked, if it is new and not too old.
+    pub fn accept(&mut self, counter: u32) -> bool {
+        match self.top {
+            Some(top) if counter <= top => {
+                if top - counter >= REPLAY_WINDOW {
+                    return false;
+                }
+                let (word, mask) = self.bit(counter);
+                if *word & mask != 0 {
+                    return false;
+                }
+                *word |= mask;
+            }
+            Some(top) => {
+                if counter - top >= REPLAY_WINDOW {
+                    self.bits.fill(0);
+                } else {
+                    for c in top + 1..counter {
+                        let (word, mask) = self.bit(c);
+                        *word &= !mask;
+                    }
+                }
+                self.top = Some(counter);
+                let (word, mask) = self.bit(counter);
+                *word |= mask;
+            }
+            None => {
+                self.top = Some(counter);
+                let (word, mask) = self.bit(counter);
+                *word |= mask;
+            }
+        }
+        true
+    }
+}
+
+#[derive(Debug)]
+struct Replay {
+    /// The key this id first signed with (None: its datagrams are sealed but not signed).
+    key: Option<[u8; PUBLIC_KEY_LEN]>,
+    window: ReplayWindow,
+    last_used: Instant,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Missing {
     since: Instant,
@@ -203,6 +342,10 @@ struct Missing {
 pub struct Peer {
     config: PeerConfig,
     next_seq: u32,
+    /// The next datagram's counter (the nonce of its seal): never used twice.
+    next_counter: u32,
+    /// Counters seen per sender id, and the key each id first signed with.
+    replay: HashMap<u64, Replay>,
     history: VecDeque<(u32, Vec<u8>)>,
     senders: HashMap<u64, Sender>,
     next_announce: Option<Instant>,
@@ -228,6 +371,8 @@ impl Peer {
         Peer {
             config,
             next_seq: 1,
+            next_counter: 1,
+            replay: HashMap::new(),
             history: VecDeque::new(),
             senders: HashMap::new(),
             next_announce: None,
@@ -262,9 +407,18 @@ impl Peer {
         }
     }
 
+    /// Our next datagram, encoded (sealed and signed as configured); None once the counters
+    /// are used up (after 4 billion datagrams), when nothing more may be sealed.
+    fn make(&mut self, seq: u32, now: Now, body: Body) -> Option<Vec<u8>> {
+        let counter = self.next_counter;
+        self.next_counter = self.next_counter.checked_add(1)?;
+        let datagram = Datagram { counter, ..self.header(seq, now, body) };
+        Some(datagram.encode_with(self.config.key.as_deref(), self.config.signer.as_deref()))
+    }
+
     fn header(&self, seq: u32, now: Now, body: Body) -> Datagram {
         Datagram {
-            flags: 0,
+            counter: 0,
             sender: self.config.id,
             seq,
             unix_ms: now.unix_millis().max(0) as u64,
@@ -283,12 +437,12 @@ impl Peer {
     /// Leave the group politely.
     pub fn stop(&mut self, now: Now) -> Output {
         let seq = self.next_seq - 1;
-        Output { send: vec![self.header(seq, now, Body::Goodbye).encode()], events: Vec::new() }
+        Output { send: self.make(seq, now, Body::Goodbye).into_iter().collect(), events: Vec::new() }
     }
 
     fn announce(&mut self, now: Now, out: &mut Output) {
         let seq = self.next_seq - 1;
-        out.send.push(self.header(seq, now, Body::Announce).encode());
+        out.send.extend(self.make(seq, now, Body::Announce));
         // After a message, announce again soon and then less often, so that a receiver that
         // lost the last messages learns of them within a few hundred milliseconds.
         let wait = match self.tail_announcements {
@@ -317,7 +471,7 @@ impl Peer {
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let body = Body::Message { index: index as u8, count, text: piece.as_bytes().to_vec() };
-                    let bytes = self.header(seq, now, body).encode();
+                    let Some(bytes) = self.make(seq, now, body) else { return out };
                     self.remember(seq, bytes.clone());
                     out.send.push(bytes);
                 }
@@ -342,11 +496,11 @@ impl Peer {
             self.counters.budget_refused += 1;
             return;
         }
-        let mut repair = Datagram::decode(bytes).expect("our own encoding");
-        if let Body::Message { index, count, text } = repair.body {
-            repair.body = Body::Repair { index, count, text };
-        }
-        out.send.push(repair.encode());
+        // The stored bytes as they are (a sealed datagram is never sealed again under its
+        // nonce), but for the kind.
+        let mut repair = bytes.clone();
+        as_repair(&mut repair);
+        out.send.push(repair);
         self.repaired.insert(seq, now.mono);
         self.counters.repairs_sent += 1;
     }
@@ -361,8 +515,16 @@ impl Peer {
     /// One datagram from the group.
     pub fn receive(&mut self, bytes: &[u8], from: SocketAddr, now: Now) -> Output {
         let mut out = Output::default();
-        let datagram = match Datagram::decode(bytes) {
+        let opened = match Datagram::decode_with(bytes, self.config.key.as_deref()) {
             Ok(d) => d,
+            Err(DecodeError::NotOurs) if self.config.key.is_some() => {
+                self.counters.unsealed += 1;
+                return out;
+            }
+            Err(DecodeError::Sealed | DecodeError::Unopened) => {
+                self.counters.unopened += 1;
+                return out;
+            }
             Err(DecodeError::NotOurs) => {
                 match std::str::from_utf8(bytes) {
                     Ok(text) if !text.trim().is_empty() && !text.contains('\0') => {
@@ -378,24 +540,40 @@ impl Peer {
                 return out;
             }
         };
+        let Opened { datagram, sealed, signer } = opened;
         if datagram.sender == self.config.id {
             return out; // our own, looped back
         }
+        if self.config.key.is_some() && !sealed {
+            self.counters.unsealed += 1;
+            return out;
+        }
         let sender_id = datagram.sender;
-        if let Some(sender) = self.senders.get(&sender_id) {
-            if sender.addr != from {
-                self.counters.spoofed += 1;
-                return out;
-            }
-        } else if self.senders.len() >= MAX_SENDERS {
+        if !self.senders.contains_key(&sender_id) && self.senders.len() >= MAX_SENDERS {
             self.counters.over_limit += 1;
             if self.counters.over_limit.is_power_of_two() {
                 log::warn!("multicast chat: {MAX_SENDERS} senders already; ignoring {from} ({} datagrams so far)", self.counters.over_limit);
             }
             return out;
         }
+        if sealed || signer.is_some() {
+            // Authenticated: the id belongs to the key it first signed with, and each counter
+            // counts once, from wherever it comes (a participant may change address).
+            if !self.fresh(&datagram, signer, now) {
+                return out;
+            }
+            if let Some(sender) = self.senders.get_mut(&sender_id) {
+                sender.addr = from;
+            }
+        } else if self.senders.get(&sender_id).is_some_and(|sender| sender.addr != from) {
+            // Anyone can write any id: it belongs to the address it was first heard from.
+            self.counters.spoofed += 1;
+            return out;
+        }
         self.counters.received += 1;
-        let nick = truncate_utf8(&datagram.nick, 64).to_string();
+        let claimed = truncate_utf8(&datagram.nick, 64).to_string();
+        let trust = self.trust(&claimed, signer, &mut out);
+        let nick = trust.shown(&claimed);
         let seq = Seq::from(datagram.seq);
         let mut members_changed = false;
         match datagram.body {
@@ -408,7 +586,7 @@ impl Peer {
                 }
             }
             Body::Nack { target, seqs } => {
-                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, None, now, &mut out);
+                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, None, now, &mut out);
                 if target == self.config.id {
                     // The request pays for its answer: a few times its own size.
                     let credit = bytes.len() as f64 * REPAIR_CREDIT_PER_REQUEST_BYTE;
@@ -427,7 +605,7 @@ impl Peer {
             }
             Body::Announce => {
                 let first = (seq + 1).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
-                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, Some(first), now, &mut out);
+                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, Some(first), now, &mut out);
                 self.note_latest(sender_id, seq, now);
             }
             Body::Message { index, count, text } | Body::Repair { index, count, text } => {
@@ -435,7 +613,7 @@ impl Peer {
                 // sender's hello included): ask for a few, which a late joiner sees as recent
                 // history. The decoder checked that `index <= seq`.
                 let first = (seq - Seq::from(index)).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
-                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, Some(first), now, &mut out);
+                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, Some(first), now, &mut out);
                 self.hold(sender_id, seq, Fragment { index, count, text, unix_ms: datagram.unix_ms, arrived: now.mono }, now, &mut out);
                 self.deliver(sender_id, now, &mut out);
             }
@@ -495,12 +673,14 @@ impl Peer {
 
     /// Mark a peer as heard, creating its state on first contact. `start` is where delivery
     /// begins for a peer we have not heard before. True when the member list changed.
-    fn heard(&mut self, id: u64, addr: SocketAddr, size: usize, nick: &str, start: Option<Seq>, now: Now, out: &mut Output) -> bool {
+    #[allow(clippy::too_many_arguments)]
+    fn heard(&mut self, id: u64, addr: SocketAddr, size: usize, nick: &str, trust: Trust, start: Option<Seq>, now: Now, out: &mut Output) -> bool {
         let mut changed = false;
         let sender = self.senders.entry(id).or_insert_with(|| {
             changed = true;
             Sender {
                 nick: nick.to_string(),
+                trust,
                 addr,
                 last_heard: now.mono,
                 next: start,
@@ -518,12 +698,13 @@ impl Peer {
         if sender.next.is_none() {
             sender.next = start;
         }
-        if sender.nick != nick {
+        if sender.nick != nick || sender.trust != trust {
             sender.nick = nick.to_string();
+            sender.trust = trust;
             changed = true;
         }
         if changed {
-            out.events.push(Event::Joined { sender: id, nick: nick.to_string() });
+            out.events.push(Event::Joined { sender: id, nick: nick.to_string(), trust });
         }
         changed
     }
@@ -610,7 +791,7 @@ impl Peer {
             }
             next += count;
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            out.events.push(Event::Message { sender: id, nick: sender.nick.clone(), text, unix_ms });
+            out.events.push(Event::Message { sender: id, nick: sender.nick.clone(), text, unix_ms, trust: sender.trust });
         }
         sender.next = Some(next);
         if let Some(head) = sender.waiting.get(&next) {
@@ -711,7 +892,7 @@ impl Peer {
             let ask: Vec<u32> = ask.into_iter().map(|seq| seq as u32).collect();
             if !ask.is_empty() {
                 let latest = self.next_seq - 1;
-                let nack = self.header(latest, now, Body::Nack { target: id, seqs: ask }).encode();
+                let Some(nack) = self.make(latest, now, Body::Nack { target: id, seqs: ask }) else { continue };
                 let sender = self.senders.get_mut(&id).expect("listed above");
                 if let Some(left) = sender.nack_credit.checked_sub(nack.len() as u64) {
                     sender.nack_credit = left;
@@ -736,10 +917,67 @@ impl Peer {
     }
 
     fn emit_members(&self, out: &mut Output) {
-        let mut nicks: Vec<String> = self.senders.values().map(|s| s.nick.clone()).collect();
-        nicks.push(self.config.nick.clone());
-        nicks.sort();
-        out.events.push(Event::Members { nicks });
+        let mut members: Vec<Member> = self.senders.values().map(|s| Member { nick: s.nick.clone(), trust: s.trust }).collect();
+        let own = self.config.signer.as_ref().map_or(Trust::Unsigned, |signer| Trust::Signed(signer.public()));
+        members.push(Member { nick: self.config.nick.clone(), trust: own });
+        members.sort_by(|a, b| a.nick.cmp(&b.nick));
+        out.events.push(Event::Members { members });
+    }
+
+    /// Who a datagram claiming `nick` comes from: the first key seen for a nickname is pinned.
+    fn trust(&mut self, nick: &str, signer: Option<[u8; PUBLIC_KEY_LEN]>, out: &mut Output) -> Trust {
+        let trust = match (self.config.pins.get(nick), signer) {
+            (Some(pinned), Some(key)) if *pinned == key => Trust::Signed(key),
+            (Some(_), key) => Trust::Impostor(key),
+            (None, Some(key)) => {
+                // Pins are per nickname, so their number is bounded by what the user keeps;
+                // within a session they grow with the group (at most a few per sender).
+                if self.config.pins.len() < 64 * 1024 {
+                    self.config.pins.insert(nick.to_string(), key);
+                    out.events.push(Event::Pinned { nick: nick.to_string(), key });
+                }
+                Trust::Signed(key)
+            }
+            (None, None) => Trust::Unsigned,
+        };
+        if matches!(trust, Trust::Impostor(_)) {
+            self.counters.impostors += 1;
+        }
+        trust
+    }
+
+    /// An authenticated datagram's counter: new (then it is marked), or a replay. An id is
+    /// bound to the first key it signed with; another key under it counts as spoofed.
+    fn fresh(&mut self, datagram: &Datagram, signer: Option<[u8; PUBLIC_KEY_LEN]>, now: Now) -> bool {
+        let known = self.replay.contains_key(&datagram.sender);
+        if !known {
+            let age = now.unix_millis() - datagram.unix_ms.min(i64::MAX as u64) as i64;
+            if age.abs() > FRESH_FIRST_CONTACT_MS {
+                self.counters.replayed += 1;
+                return false;
+            }
+            if self.replay.len() >= MAX_REPLAY_IDS {
+                // Forget the id heard from longest ago (its sender is long gone: at most
+                // MAX_SENDERS are followed at once).
+                if let Some((&oldest, _)) = self.replay.iter().filter(|(id, _)| !self.senders.contains_key(id)).min_by_key(|(_, r)| r.last_used) {
+                    self.replay.remove(&oldest);
+                } else {
+                    self.counters.over_limit += 1;
+                    return false;
+                }
+            }
+        }
+        let entry = self.replay.entry(datagram.sender).or_insert_with(|| Replay { key: signer, window: ReplayWindow::default(), last_used: now.mono });
+        if entry.key != signer {
+            self.counters.spoofed += 1;
+            return false;
+        }
+        if !entry.window.accept(datagram.counter) {
+            self.counters.replayed += 1;
+            return false;
+        }
+        entry.last_used = now.mono;
+        true
     }
 }
 
@@ -805,11 +1043,30 @@ mod hostile {
     }
 
     fn datagram(sender: u64, seq: u32, body: Body) -> Datagram {
-        Datagram { flags: 0, sender, seq, unix_ms: 1, nick: format!("n{sender}"), body }
+        Datagram { counter: 0, sender, seq, unix_ms: 1, nick: format!("n{sender}"), body }
     }
 
     fn message(sender: u64, seq: u32, text: &str) -> Datagram {
         datagram(sender, seq, Body::Message { index: 0, count: 1, text: text.as_bytes().to_vec() })
+    }
+
+    #[test]
+    fn the_replay_window_takes_each_counter_once_within_its_span() {
+        let mut w = ReplayWindow::default();
+        assert!(w.accept(100));
+        assert!(!w.accept(100));
+        assert!(w.accept(99), "an earlier counter not yet seen (a backfill, a repair)");
+        assert!(!w.accept(99));
+        let top = 100 + REPLAY_WINDOW;
+        assert!(w.accept(top));
+        assert!(!w.accept(100), "fell out of the window");
+        assert!(!w.accept(top - REPLAY_WINDOW));
+        assert!(w.accept(top - REPLAY_WINDOW + 1));
+        assert!(w.accept(top + 5));
+        assert!(w.accept(top + 1), "skipped counters stay open");
+        assert!(!w.accept(top + 5));
+        assert!(w.accept(u32::MAX));
+        assert!(!w.accept(u32::MAX));
     }
 
     const HONEST: &str = "10.0.0.2:23333";
@@ -977,7 +1234,7 @@ mod hostile {
         let seq = prop_oneof![4 => 0u32..50, 1 => (u32::MAX - 40)..=u32::MAX];
         let structured = (0u64..6, seq, body, "\\PC{0,8}")
             .prop_filter("index within seq", |(_, seq, body, _)| !matches!(body, Body::Message { index, .. } if u32::from(*index) > *seq))
-            .prop_map(|(sender, seq, body, nick)| Datagram { flags: 0, sender, seq, unix_ms: 1, nick, body }.encode());
+            .prop_map(|(sender, seq, body, nick)| Datagram { counter: 0, sender, seq, unix_ms: 1, nick, body }.encode());
         let raw = prop::collection::vec(any::<u8>(), 0..64);
         (prop_oneof![4 => structured, 1 => raw], 0u8..3, prop_oneof![8 => 0u16..20, 1 => 0u16..1500])
     }
