@@ -99,6 +99,26 @@ Pane {
             Item {
                 Layout.fillWidth: true
             }
+            Label {
+                objectName: "callSecurity"
+                text: view.conference.encrypted ? qsTr("Call encrypted (passphrase)") : qsTr("Call not encrypted")
+                color: view.conference.encrypted ? "#2e7d32" : "#b35c00"
+                font.bold: true
+                ToolTip.visible: callSecurityArea.containsMouse
+                ToolTip.text: view.conference.encrypted
+                    ? qsTr("Only those with the passphrase see and hear the call")
+                    : qsTr("Anyone on the network can watch and hear the call; type a passphrase beside the group to encrypt it")
+                MouseArea {
+                    id: callSecurityArea
+                    anchors.fill: parent
+                    hoverEnabled: true
+                }
+            }
+            Label {
+                visible: view.conference.unopened > 0 // qmllint disable type
+                text: qsTr("%n packet(s) could not be opened (wrong passphrase?)", "", view.conference.unopened) // qmllint disable type
+                color: "#b35c00"
+            }
         }
 
         RowLayout {

@@ -231,6 +231,8 @@ ApplicationWindow {
         window.conference.nick = window.room.nick
         window.conference.interface = window.room.interface
         window.conference.ttl = window.room.ttl // qmllint disable type
+        // The call is encrypted with the passphrase of the multicast chat, where one is typed.
+        window.conference.passphrase = window.room.plain ? "" : window.room.passphrase
         window.conference.start()
         // Room for the tiles above the chat, as far as the screen allows.
         window.height = Math.max(window.height, Math.min(900, Screen.desktopAvailableHeight - 40))

@@ -120,17 +120,18 @@ ToolBar {
         }
         TextField {
             objectName: "passphraseField"
-            visible: bar.multicast
-            enabled: bar.offline && !bar.room.plain
+            // On multicast it keys the group chat and the call; with a relay (which has TLS)
+            // only the call.
+            enabled: !bar.multicast || (bar.offline && !bar.room.plain)
             echoMode: TextInput.Password
-            placeholderText: qsTr("Passphrase")
+            placeholderText: bar.multicast ? qsTr("Passphrase") : qsTr("Call passphrase")
             text: bar.room.passphrase
             Layout.preferredWidth: 130
             Accessible.name: qsTr("Group passphrase: only those who type the same one read the group; empty: not encrypted")
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Only those who type the same passphrase read the group and the call. Empty: not encrypted.")
             onTextEdited: bar.room.passphrase = text
-            onAccepted: bar.connectOrLeave()
+            onAccepted: if (bar.multicast) bar.connectOrLeave()
         }
         CheckBox {
             visible: bar.multicast

@@ -16,6 +16,7 @@ use crate::proto::irc::message::{split_utf8, Message, MAX_LINE, MAX_TAGS};
 use crate::proto::irc::server::{Action, Server, ServerConfig};
 use crate::proto::mchat::peer::{Event as PeerEvent, Peer, PeerConfig, MAX_HELD_BYTES, MAX_MISSING, MAX_SENDERS};
 use crate::proto::mchat::wire::{Body, Datagram, MAX_DATAGRAM};
+use crate::net::srtp::{Srtp, SrtpKey, MASTER_LEN};
 use crate::proto::mchat::seal::{GroupKey, Signer};
 use crate::proto::rtp::h264::{Depacketizer, Output as H264Output, MAX_ACCESS_UNIT};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
@@ -43,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("rtcp", rtcp_packets),
     ("sdp", sdp_description),
     ("jitter", jitter),
+    ("srtp", srtp),
 ];
 
 /// A script: steps read one after another from the input; it ends where the input ends.
@@ -580,7 +582,11 @@ pub fn sdp_description(data: &[u8]) {
         audio_port: (audio != 0).then_some(audio),
         payload_type: script.byte().unwrap_or(96) & 0x7f,
         session_id: u64::from(script.u32()),
+        crypto: None,
     };
+    // Any key text, read last so that earlier inputs keep their meaning.
+    let key = script.chunk();
+    let session = sdp::Session { crypto: (!key.is_empty()).then(|| String::from_utf8_lossy(key).into_owned()), ..session };
     let text = sdp::describe(&session);
     let body = text.strip_suffix("\r\n").expect("ends with CR LF");
     let mut names = 0;
@@ -615,5 +621,28 @@ pub fn jitter(data: &[u8]) {
         let target = buffer.target_frames();
         assert!((config.min_frames..=config.max_frames).contains(&target), "target {target}");
         assert!(buffer.held() <= 2 * config.max_frames, "{} packets held", buffer.held());
+    }
+}
+
+/// Anything opened as SRTP and SRTCP is refused cleanly, or opened to a shorter packet; an RTP
+/// packet protected opens back to itself.
+pub fn srtp(data: &[u8]) {
+    let key = SrtpKey::from_bytes([9; MASTER_LEN]);
+    let mut inbound = Srtp::inbound(&key).expect("a context");
+    for rtcp in [false, true] {
+        let mut packet = data.to_vec();
+        let opened = if rtcp { inbound.unprotect_rtcp(&mut packet) } else { inbound.unprotect_rtp(&mut packet) };
+        if opened.is_ok() {
+            assert!(packet.len() < data.len());
+        }
+    }
+    if packet::parse(data).is_ok() && data.len() <= 1500 {
+        let mut outbound = Srtp::outbound(&key).expect("a context");
+        let mut packet = data.to_vec();
+        if outbound.protect_rtp(&mut packet).is_ok() {
+            let mut fresh = Srtp::inbound(&key).expect("a context");
+            fresh.unprotect_rtp(&mut packet).expect("our own packet opens");
+            assert_eq!(packet, data);
+        }
     }
 }

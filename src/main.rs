@@ -74,6 +74,10 @@ struct ConferenceArgs {
     /// Seconds to run; without it, until interrupted.
     #[arg(long)]
     duration: Option<f64>,
+    /// The call's passphrase: video and audio are SRTP with a key made from it, and only those
+    /// who know it see and hear the call (with --sdp, the key goes into the description).
+    #[arg(long, env = "LANMEET_PASSPHRASE", hide_env_values = true)]
+    passphrase: Option<String>,
 }
 
 fn parse_size(text: &str) -> Result<(usize, usize), String> {
@@ -105,6 +109,9 @@ fn conference(args: ConferenceArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+    }
+    if let Some(passphrase) = &args.passphrase {
+        config.set_passphrase(passphrase);
     }
     if args.sdp {
         print!("{}", config.sdp());

@@ -535,3 +535,125 @@ fn ten_percent_loss_is_concealed() {
         assert!((0.4..2.0).contains(&ratio), "energy ratio {ratio}");
     }
 }
+
+/// Every packet sent to the video's RTP and RTCP ports, as a program that joined the group
+/// would get it.
+fn overhear_video(g: SocketAddrV4) -> (Arc<std::sync::Mutex<Vec<Vec<u8>>>>, Arc<std::sync::atomic::AtomicBool>) {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for port in [g.port(), g.port() + 1] {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, Some(socket2::Protocol::UDP)).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket.bind(&std::net::SocketAddr::from((*g.ip(), port)).into()).unwrap();
+        socket.join_multicast_v4(g.ip(), &Ipv4Addr::LOCALHOST).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let socket: UdpSocket = socket.into();
+        let (sink, done) = (heard.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 2048];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(n) = socket.recv(&mut buffer) {
+                    sink.lock().unwrap().push(buffer[..n].to_vec());
+                }
+            }
+        });
+    }
+    (heard, stop)
+}
+
+/// Whether a packet carries H.264's sequence parameter set of our profile (constrained
+/// baseline) in the clear.
+fn clear_sps(packet: &[u8]) -> bool {
+    packet.len() > 16 && packet[12..15] == [0x67, 0x42, 0xc0]
+}
+
+#[test]
+fn an_encrypted_call_is_seen_and_heard_only_with_its_passphrase() {
+    let g = video_group(9);
+    let (heard, stop) = overhear_video(g);
+    let with = |nick: &str, pitch: f32, passphrase: &str| {
+        let mut config = ConferenceConfig { audio: true, mic: MicChoice::Test, speaker: SpeakerChoice::Null, voice_pitch: pitch, ..loopback(g, nick) };
+        config.set_passphrase(passphrase);
+        join(config)
+    };
+    // Names long enough that ciphertext does not hold them by chance.
+    let a = with("参会者甲号", 150.0, "同一个口令");
+    let b = with("参会者乙号", 220.0, "同一个口令");
+    let outsider = with("参会者丙号", 300.0, "另一个口令");
+    let deadline = Duration::from_secs(20);
+    let seen = |s: &Stats, nick: &str| s.peers.iter().any(|p| p.nick == nick && p.frames > 0);
+    let heard_of = |s: &Stats, nick: &str| s.audio.as_ref().is_some_and(|a| a.peers.iter().any(|p| p.nick == nick && p.packets > 20));
+    let report = a.stats_until(deadline, |s| s.t >= 3.0 && seen(s, "参会者乙号") && heard_of(s, "参会者乙号"));
+    assert!(report.encrypted, "{report:?}");
+    b.stats_until(deadline, |s| s.t >= 3.0 && seen(s, "参会者甲号") && heard_of(s, "参会者甲号"));
+    // The outsider sees no picture, hears nothing, and counts what it could not open.
+    let report = outsider.stats_until(deadline, |s| s.t >= 3.0);
+    assert!(report.peers.is_empty(), "{report:?}");
+    let audio = report.audio.as_ref().unwrap();
+    assert!(audio.peers.is_empty(), "{report:?}");
+    assert!(report.unopened > 100 && audio.unopened > 100, "{report:?}");
+    assert!(a.stats_until(deadline, |_| true).unopened > 100, "the insiders count the outsider's packets too");
+    // Nothing on the wire is a picture in the clear: no parameter set, no payload that decodes.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let packets = heard.lock().unwrap().clone();
+    assert!(packets.len() > 200, "{} packets overheard", packets.len());
+    assert!(!packets.iter().any(|p| clear_sps(p)), "a parameter set in the clear");
+    let nicks = ["参会者甲号", "参会者乙号", "参会者丙号"];
+    assert!(!packets.iter().any(|p| nicks.iter().any(|n| p.windows(n.len()).any(|w| w == n.as_bytes()))));
+}
+
+#[test]
+fn a_plain_call_shows_its_pictures_to_anyone_listening() {
+    // The same overhearing on a call without a passphrase finds its pictures: the check above
+    // can fail.
+    let g = video_group(11);
+    let (heard, stop) = overhear_video(g);
+    let a = join(loopback(g, "参会者明文"));
+    a.stats_until(Duration::from_secs(10), |s| s.t >= 2.0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let heard = heard.lock().unwrap();
+    assert!(heard.iter().any(|p| clear_sps(p)));
+    assert!(heard.iter().any(|p| p.windows(15).any(|w| w == "参会者明文".as_bytes())), "the name travels in RTCP's SDES");
+}
+
+#[test]
+fn ffmpeg_decrypts_and_decodes_an_encrypted_call_from_its_sdp() {
+    let g = video_group(12);
+    let passphrase = [("LANMEET_PASSPHRASE", "只给有口令的人看")];
+    let args = ["--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"].map(String::from);
+    let sdp = Command::new(env!("CARGO_BIN_EXE_lanmeet")).args(["conference", "--sdp"]).args(&args).envs(passphrase).output().unwrap();
+    assert!(sdp.status.success());
+    let text = String::from_utf8(sdp.stdout).unwrap();
+    assert!(text.contains(&format!("m=video {} RTP/SAVP 96", g.port())), "{text}");
+    assert_eq!(text.matches("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:").count(), 2, "{text}");
+    let dir = common::scratch("srtp-sdp");
+    let path = dir.join("conference.sdp");
+    std::fs::write(&path, &text).unwrap();
+    let mut peer = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
+        .args(["conference", "--headless"])
+        .args(&args)
+        .args(["--nick", "camera", "--camera", "test", "--mic", "test", "--duration", "12"])
+        .envs(passphrase)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "file,udp,rtp,srtp", "-count_frames"])
+        .args(["-read_intervals", "%+3", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe from Debian's ffmpeg package (scripts/setup test installs it)");
+    let _ = peer.kill();
+    let _ = peer.wait();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let errors = String::from_utf8_lossy(&out.stderr);
+    let streams = report["streams"].as_array().unwrap_or_else(|| panic!("{report} {errors}"));
+    let frames = |codec: &str| -> u64 {
+        let stream = streams.iter().find(|s| s["codec_name"] == codec).unwrap_or_else(|| panic!("no {codec} stream: {report} {errors}"));
+        stream["nb_read_frames"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    assert!(frames("h264") >= 30, "{report} {errors}");
+    assert!(frames("opus") >= 50, "{report} {errors}");
+}

@@ -369,6 +369,8 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = xvfb();
     let g = common::video_group(70);
+    // The call is encrypted: the window and the peers share a passphrase.
+    let passphrase = "视频会议口令";
     // Two headless peers with synthetic cameras; their reports go to a channel.
     let (reports, heard) = crossbeam_channel::unbounded::<serde_json::Value>();
     let peers: Vec<Reaper> = ["p1", "参会者"]
@@ -377,6 +379,7 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
             let mut child = Command::new(env!("CARGO_BIN_EXE_lanmeet"))
                 .args(["conference", "--headless", "--multicast", &g.to_string(), "--interface", "127.0.0.1", "--ttl", "0"])
                 .args(["--nick", nick, "--duration", "60"])
+                .env("LANMEET_PASSPHRASE", passphrase)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -399,6 +402,7 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
         ("LANMEET_CAMERA", "test".into()),
         ("LANMEET_MIC", "test".into()),
         ("LANMEET_SPEAKER", "null".into()),
+        ("LANMEET_PASSPHRASE", passphrase.into()),
     ];
     let _window = open_window(&display, &log, &settings);
     wait_for_log(&log, "You joined #lobby");
@@ -430,6 +434,7 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     let mut seen = std::collections::HashSet::new();
     while seen.len() < 2 {
         let report = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("peers report the window's video");
+        assert!(report["type"] != "stats" || report["encrypted"] == true, "{report}");
         let sees_window = report["peers"].as_array().is_some_and(|peers| {
             peers.iter().any(|p| p["nick"] == "窗口" && p["fps"].as_f64().unwrap_or(0.0) >= 20.0)
         });

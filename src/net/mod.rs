@@ -5,6 +5,7 @@
 pub mod identity;
 pub mod multicast;
 pub mod rtp;
+pub mod srtp;
 pub mod tls;
 pub mod unicast;
 

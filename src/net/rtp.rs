@@ -3,11 +3,12 @@
 //! (and a waker to stop it); sending threads get blocking copies of the same sockets.
 
 use super::multicast::{open_group_socket, MulticastError};
+use super::srtp::{Srtp, SrtpError, SrtpKey};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const RTP: Token = Token(0);
@@ -23,6 +24,11 @@ pub struct SessionSockets {
     buffer: Vec<u8>,
     /// Wakes `receive` early (to stop the thread).
     pub waker: Arc<Waker>,
+    /// SRTP: what arrives is opened with the conference's key (None: plain RTP).
+    srtp: Option<Srtp>,
+    /// Packets that did not open (another key, or altered) and replays, dropped.
+    pub unopened: u64,
+    pub replayed: u64,
 }
 
 /// The sending side: copies of the same two sockets, and where they send to.
@@ -30,14 +36,23 @@ pub struct SendSockets {
     pub rtp: std::net::UdpSocket,
     pub rtcp: std::net::UdpSocket,
     pub group: SocketAddrV4,
+    /// SRTP for what we send, shared by every copy: one sending context per SSRC, so that no
+    /// packet index is ever used twice under the key.
+    srtp: Option<Arc<Mutex<Srtp>>>,
 }
 
 fn rtcp_of(group: SocketAddrV4) -> SocketAddrV4 {
     SocketAddrV4::new(*group.ip(), group.port().wrapping_add(1))
 }
 
-/// Joins `group` (RTP) and the next port (RTCP) on `interface`, sending with `ttl`.
-pub fn open(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32, receive_buffer: usize) -> Result<(SessionSockets, SendSockets), MulticastError> {
+/// Joins `group` (RTP) and the next port (RTCP) on `interface`, sending with `ttl`; with
+/// `key`, everything sent and received is SRTP and SRTCP.
+pub fn open(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32, receive_buffer: usize, key: Option<&SrtpKey>) -> Result<(SessionSockets, SendSockets), MulticastError> {
+    let srtp_error = |e: String| MulticastError::Socket(io::Error::other(e));
+    let (srtp_in, srtp_out) = match key {
+        Some(key) => (Some(Srtp::inbound(key).map_err(srtp_error)?), Some(Arc::new(Mutex::new(Srtp::outbound(key).map_err(srtp_error)?)))),
+        None => (None, None),
+    };
     let rtp = open_group_socket(group, interface, ttl)?;
     let rtcp = open_group_socket(rtcp_of(group), interface, ttl)?;
     let _ = rtp.set_recv_buffer_size(receive_buffer);
@@ -46,6 +61,7 @@ pub fn open(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32, receive_buffer: 
         rtp: rtp.try_clone().map_err(MulticastError::Socket)?.into(),
         rtcp: rtcp.try_clone().map_err(MulticastError::Socket)?.into(),
         group,
+        srtp: srtp_out,
     };
     let mut rtp = UdpSocket::from_std(rtp.into());
     let mut rtcp = UdpSocket::from_std(rtcp.into());
@@ -53,7 +69,7 @@ pub fn open(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32, receive_buffer: 
     poll.registry().register(&mut rtp, RTP, Interest::READABLE).map_err(MulticastError::Socket)?;
     poll.registry().register(&mut rtcp, RTCP, Interest::READABLE).map_err(MulticastError::Socket)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
-    let sockets = SessionSockets { rtp, rtcp, poll, events: Events::with_capacity(64), buffer: vec![0; 65536], waker };
+    let sockets = SessionSockets { rtp, rtcp, poll, events: Events::with_capacity(64), buffer: vec![0; 65536], waker, srtp: srtp_in, unopened: 0, replayed: 0 };
     Ok((sockets, send))
 }
 
@@ -75,7 +91,24 @@ impl SessionSockets {
             };
             loop {
                 match socket.recv_from(&mut self.buffer) {
-                    Ok((len, from)) => datagrams.push(Datagram { token, from, bytes: self.buffer[..len].to_vec() }),
+                    Ok((len, from)) => {
+                        let mut bytes = self.buffer[..len].to_vec();
+                        if let Some(srtp) = &mut self.srtp {
+                            let opened = if token == RTP { srtp.unprotect_rtp(&mut bytes) } else { srtp.unprotect_rtcp(&mut bytes) };
+                            match opened {
+                                Ok(()) => {}
+                                Err(SrtpError::Replay) => {
+                                    self.replayed += 1;
+                                    continue;
+                                }
+                                Err(_) => {
+                                    self.unopened += 1;
+                                    continue;
+                                }
+                            }
+                        }
+                        datagrams.push(Datagram { token, from, bytes });
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
                         log::debug!("receive: {e}");
@@ -116,21 +149,49 @@ pub fn dispatch(datagrams: Vec<Datagram>, session: &mut impl RtpSession) {
 
 impl SendSockets {
     pub fn try_clone(&self) -> io::Result<SendSockets> {
-        Ok(SendSockets { rtp: self.rtp.try_clone()?, rtcp: self.rtcp.try_clone()?, group: self.group })
+        Ok(SendSockets { rtp: self.rtp.try_clone()?, rtcp: self.rtcp.try_clone()?, group: self.group, srtp: self.srtp.clone() })
+    }
+
+    /// Whether what goes out is SRTP.
+    pub fn encrypted(&self) -> bool {
+        self.srtp.is_some()
     }
 
     pub fn send_rtp(&self, bytes: &[u8]) -> bool {
-        send(&self.rtp, bytes, self.group)
+        match self.protect(bytes, false) {
+            Some(packet) => send(&self.rtp, &packet, self.group),
+            None => send(&self.rtp, bytes, self.group),
+        }
     }
 
     pub fn send_rtcp(&self, bytes: &[u8]) -> bool {
-        send(&self.rtcp, bytes, rtcp_of(self.group))
+        match self.protect(bytes, true) {
+            Some(packet) => send(&self.rtcp, &packet, rtcp_of(self.group)),
+            None => send(&self.rtcp, bytes, rtcp_of(self.group)),
+        }
+    }
+
+    /// The packet protected, or None when the session is plain RTP. A packet that cannot be
+    /// protected is sent as nothing (an empty datagram is never sent: see `send`).
+    fn protect(&self, bytes: &[u8], rtcp: bool) -> Option<Vec<u8>> {
+        let srtp = self.srtp.as_ref()?;
+        let mut packet = bytes.to_vec();
+        let mut srtp = srtp.lock().unwrap_or_else(|e| e.into_inner());
+        let done = if rtcp { srtp.protect_rtcp(&mut packet) } else { srtp.protect_rtp(&mut packet) };
+        if let Err(e) = done {
+            log::warn!("cannot protect a packet: {e:?}");
+            packet.clear();
+        }
+        Some(packet)
     }
 }
 
 /// Sends one datagram, waiting a little when the socket's buffer is full (a keyframe is a burst
 /// of packets). False if it failed.
 fn send(socket: &std::net::UdpSocket, bytes: &[u8], to: SocketAddrV4) -> bool {
+    if bytes.is_empty() {
+        return false;
+    }
     // At most 40 ms of waiting: media that late is better dropped.
     match super::send_patiently(|| socket.send_to(bytes, SocketAddr::V4(to)), Duration::from_micros(200), 200) {
         Ok(()) => true,

@@ -66,6 +66,11 @@ pub mod qobject {
         #[qproperty(bool, muted)]
         /// What went wrong with the microphone or the speaker, in words; empty when nothing.
         #[qproperty(QString, audio_status, cxx_name = "audioStatus")]
+        /// The call's passphrase (empty: not encrypted), and whether the call in progress is
+        /// SRTP; packets of the call that did not open with it.
+        #[qproperty(QString, passphrase)]
+        #[qproperty(bool, encrypted)]
+        #[qproperty(i32, unopened)]
         type ConferenceRoom = super::ConferenceRoomRust;
     }
 
@@ -183,6 +188,9 @@ pub struct ConferenceRoomRust {
     speaker_names: QStringList,
     muted: bool,
     audio_status: QString,
+    passphrase: QString,
+    encrypted: bool,
+    unopened: i32,
     tiles: Vec<Tile>,
     handle: Option<ConferenceHandle>,
     /// The pictures of the call in progress, for the tiles to paint.
@@ -232,6 +240,9 @@ impl Default for ConferenceRoomRust {
             speaker_names,
             muted: false,
             audio_status: QString::default(),
+            passphrase: QString::default(),
+            encrypted: false,
+            unopened: 0,
             tiles: Vec::new(),
             handle: None,
             board: None,
@@ -263,6 +274,7 @@ impl qobject::ConferenceRoom {
         config.mic = MicChoice::parse(&self.mic().to_string());
         config.speaker = SpeakerChoice::parse(&self.speaker().to_string());
         (config.width, config.height) = parse_size(&self.size().to_string()).unwrap_or((640, 480));
+        config.set_passphrase(&self.passphrase().to_string());
         Ok(config)
     }
 
@@ -441,6 +453,12 @@ impl qobject::ConferenceRoom {
     }
 
     fn update_stats(mut self: Pin<&mut Self>, stats: &Stats) {
+        let unopened = stats.unopened + stats.audio.as_ref().map_or(0, |a| a.unopened);
+        if unopened > 0 && self.unopened == 0 {
+            log::info!("conference: {unopened} packet(s) did not open with our passphrase");
+        }
+        self.as_mut().set_encrypted(stats.encrypted);
+        self.as_mut().set_unopened(unopened.min(i32::MAX as u64) as i32);
         let mut tiles = self.tiles.clone();
         for tile in tiles.iter_mut() {
             if tile.own {

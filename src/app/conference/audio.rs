@@ -85,6 +85,8 @@ pub struct AudioConfig {
     /// Copies of sent and played frames (tests and benchmarks); the caller bounds the channel,
     /// and a frame is dropped when it is full, so a slow reader never slows the call.
     pub tap: Option<Sender<AudioTap>>,
+    /// SRTP with this key (None: plain RTP).
+    pub srtp: Option<crate::net::srtp::SrtpKey>,
 }
 
 /// Audio handed to tests: 20 ms frames keyed by RTP timestamp.
@@ -178,7 +180,7 @@ fn now_wall() -> Duration {
 /// Join the audio ports and start both threads. Device problems are reported in the stats
 /// (`mic`, `speaker`) and the call goes on without the device.
 pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -> Result<AudioHandle, MulticastError> {
-    let (sockets, send) = rtp::open(config.group, config.interface, config.ttl, 1 << 20)?;
+    let (sockets, send) = rtp::open(config.group, config.interface, config.ttl, 1 << 20, config.srtp.as_ref())?;
     let waker = sockets.waker.clone();
     let ssrc = random_id() as u32;
     let controls = Arc::new(AudioControls::default());

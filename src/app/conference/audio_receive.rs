@@ -115,6 +115,8 @@ impl AudioReceiver {
                     packets: sent.0 - last_sent.0,
                     kbps: ((sent.1 - last_sent.1) as f64 * 8.0 / 1000.0).round(),
                     peers: self.mixer.take_interval(now),
+                    unopened: self.sockets.unopened,
+                    replayed: self.sockets.replayed,
                     latency_ms_p50_all: self.mixer.latency_percentile(50.0),
                     latency_ms_p95_all: self.mixer.latency_percentile(95.0),
                 };

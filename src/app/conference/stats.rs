@@ -53,6 +53,12 @@ pub struct Stats {
     pub peers: Vec<PeerStats>,
     /// Audio sent and heard in the last second.
     pub audio: Option<AudioStats>,
+    /// The video is SRTP (the conference has a passphrase).
+    pub encrypted: bool,
+    /// Video packets since the start that did not open with our key (another passphrase, or
+    /// altered), and replays dropped.
+    pub unopened: u64,
+    pub replayed: u64,
 }
 
 /// Totals at the end of a conference.
@@ -150,6 +156,9 @@ pub struct AudioStats {
     pub packets: u64,
     pub kbps: f64,
     pub peers: Vec<AudioPeer>,
+    /// Audio packets since the start that did not open with our key, and replays dropped.
+    pub unopened: u64,
+    pub replayed: u64,
     /// Mouth-to-ear (as `AudioPeer::latency_ms_p50`) over every frame of every participant
     /// since the start: median and 95th percentile.
     pub latency_ms_p50_all: Option<f64>,

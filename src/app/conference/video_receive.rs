@@ -110,6 +110,9 @@ impl ReceiverThread {
                     },
                     peers,
                     audio,
+                    encrypted: self.send.encrypted(),
+                    unopened: self.sockets.unopened,
+                    replayed: self.sockets.replayed,
                 };
                 last_sent = sent;
                 (self.sink)(ConferenceEvent::Stats(stats));

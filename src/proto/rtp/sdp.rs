@@ -18,6 +18,9 @@ pub struct Session {
     /// RTP port of the audio (Opus, RFC 7587), if the conference has audio.
     pub audio_port: Option<u16>,
     pub payload_type: u8,
+    /// SRTP (RFC 3711) with this master key and salt, base64 as SDES gives it (RFC 4568):
+    /// the media are `RTP/SAVP` with an `a=crypto` line. None: plain `RTP/AVP`.
+    pub crypto: Option<String>,
     /// An id for the `o=` line; a new one for each description.
     pub session_id: u64,
 }
@@ -28,6 +31,11 @@ pub const PROFILE_LEVEL_ID: &str = "42e01f";
 const OPUS: u8 = 111;
 
 pub fn describe(session: &Session) -> String {
+    let (profile, crypto) = match &session.crypto {
+        // Only base64 reaches the line: nothing a caller passes can add a line of its own.
+        Some(key) => ("RTP/SAVP", format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n", key.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')).collect::<String>())),
+        None => ("RTP/AVP", String::new()),
+    };
     let name: String = session.name.chars().filter(|c| !c.is_control()).collect();
     let name = if name.trim().is_empty() { "lanmeet conference".to_string() } else { name };
     format!(
@@ -38,9 +46,9 @@ pub fn describe(session: &Session) -> String {
          t=0 0\r\n\
          a=tool:lanmeet\r\n\
          a=recvonly\r\n\
-         m=video {port} RTP/AVP {pt}\r\n\
+         m=video {port} {profile} {pt}\r\n\
          a=rtpmap:{pt} H264/90000\r\n\
-         a=fmtp:{pt} packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}\r\n{audio}",
+         a=fmtp:{pt} packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}\r\n{crypto}{audio}",
         id = session.session_id,
         origin = session.origin,
         group = session.group,
@@ -48,8 +56,10 @@ pub fn describe(session: &Session) -> String {
         port = session.video_port,
         pt = session.payload_type,
         audio = session.audio_port.map_or(String::new(), |port| format!(
-            "m=audio {port} RTP/AVP {OPUS}\r\na=rtpmap:{OPUS} opus/48000/2\r\na=fmtp:{OPUS} useinbandfec=1;stereo=0\r\n"
+            "m=audio {port} {profile} {OPUS}\r\na=rtpmap:{OPUS} opus/48000/2\r\na=fmtp:{OPUS} useinbandfec=1;stereo=0\r\n{crypto}"
         )),
+        profile = profile,
+        crypto = crypto,
     )
 }
 
@@ -67,6 +77,7 @@ mod tests {
             video_port: 23334,
             audio_port: Some(23336),
             payload_type: 96,
+            crypto: None,
             session_id: 42,
         });
         let lines: Vec<&str> = text.split("\r\n").collect();
@@ -92,6 +103,24 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_call_is_savp_with_its_key_on_each_medium() {
+        let text = describe(&Session {
+            name: "x".into(),
+            origin: Ipv4Addr::LOCALHOST,
+            group: Ipv4Addr::new(239, 0, 0, 222),
+            ttl: 1,
+            video_port: 23334,
+            audio_port: Some(23336),
+            payload_type: 96,
+            crypto: Some("QUJD+/=\r\na=evil".into()),
+            session_id: 42,
+        });
+        assert!(text.contains("m=video 23334 RTP/SAVP 96\r\n"), "{text}");
+        assert!(text.contains("m=audio 23336 RTP/SAVP 111\r\n"), "{text}");
+        assert_eq!(text.matches("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJD+/=a=evil\r\n").count(), 2, "{text}");
+    }
+
+    #[test]
     fn empty_name_gets_a_default() {
         let mut session = Session {
             name: " ".into(),
@@ -101,6 +130,7 @@ mod tests {
             video_port: 5000,
             audio_port: None,
             payload_type: 97,
+            crypto: None,
             session_id: 1,
         };
         assert!(describe(&session).contains("\r\ns=lanmeet conference\r\n"));
