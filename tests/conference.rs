@@ -360,6 +360,18 @@ fn four_headless_peers_each_receive_the_other_three() {
     }
 }
 
+/// What ffprobe reads in 3 s of the session an SDP file describes: each stream's codec, size
+/// and decoded frames, and what it complained of.
+fn ffprobe(sdp: &std::path::Path) -> (Value, String) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "file,udp,rtp,srtp", "-count_frames"])
+        .args(["-read_intervals", "%+3", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json"])
+        .arg(sdp)
+        .output()
+        .expect("ffprobe from Debian's ffmpeg package (scripts/setup test installs it)");
+    (serde_json::from_slice(&out.stdout).unwrap_or(Value::Null), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn ffmpeg_decodes_our_stream_from_the_sdp_description() {
     let g = video_group(5);
@@ -375,17 +387,11 @@ fn ffmpeg_decodes_our_stream_from_the_sdp_description() {
     let path = dir.join("conference.sdp");
     std::fs::write(&path, &text).unwrap();
     let mut peer = headless(g, "camera", 12, "640x480");
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-protocol_whitelist", "file,udp,rtp", "-select_streams", "v:0", "-count_frames"])
-        .args(["-read_intervals", "%+3", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json"])
-        .arg(&path)
-        .output()
-        .expect("ffprobe from Debian's ffmpeg package (scripts/setup test installs it)");
+    let (report, errors) = ffprobe(&path);
     let _ = peer.kill();
     let _ = peer.wait();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let stream = &report["streams"][0];
-    assert_eq!(stream["codec_name"], "h264", "{report} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stream["codec_name"], "h264", "{report} {errors}");
     assert_eq!((stream["width"].as_u64(), stream["height"].as_u64()), (Some(640), Some(480)));
     let frames: u64 = stream["nb_read_frames"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(frames >= 30, "ffprobe decoded {frames} frames: {report}");
@@ -639,16 +645,9 @@ fn ffmpeg_decrypts_and_decodes_an_encrypted_call_from_its_sdp() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-protocol_whitelist", "file,udp,rtp,srtp", "-count_frames"])
-        .args(["-read_intervals", "%+3", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json"])
-        .arg(&path)
-        .output()
-        .expect("ffprobe from Debian's ffmpeg package (scripts/setup test installs it)");
+    let (report, errors) = ffprobe(&path);
     let _ = peer.kill();
     let _ = peer.wait();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let errors = String::from_utf8_lossy(&out.stderr);
     let streams = report["streams"].as_array().unwrap_or_else(|| panic!("{report} {errors}"));
     let frames = |codec: &str| -> u64 {
         let stream = streams.iter().find(|s| s["codec_name"] == codec).unwrap_or_else(|| panic!("no {codec} stream: {report} {errors}"));

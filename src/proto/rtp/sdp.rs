@@ -67,19 +67,23 @@ pub fn describe(session: &Session) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn description_has_every_line_a_player_needs() {
-        let text = describe(&Session {
-            name: "周会\n".into(),
+    fn session(name: &str, crypto: Option<&str>) -> Session {
+        Session {
+            name: name.into(),
             origin: Ipv4Addr::LOCALHOST,
             group: Ipv4Addr::new(239, 0, 0, 222),
             ttl: 1,
             video_port: 23334,
             audio_port: Some(23336),
             payload_type: 96,
-            crypto: None,
+            crypto: crypto.map(String::from),
             session_id: 42,
-        });
+        }
+    }
+
+    #[test]
+    fn description_has_every_line_a_player_needs() {
+        let text = describe(&session("周会\n", None));
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(
             lines,
@@ -104,17 +108,7 @@ mod tests {
 
     #[test]
     fn an_encrypted_call_is_savp_with_its_key_on_each_medium() {
-        let text = describe(&Session {
-            name: "x".into(),
-            origin: Ipv4Addr::LOCALHOST,
-            group: Ipv4Addr::new(239, 0, 0, 222),
-            ttl: 1,
-            video_port: 23334,
-            audio_port: Some(23336),
-            payload_type: 96,
-            crypto: Some("QUJD+/=\r\na=evil".into()),
-            session_id: 42,
-        });
+        let text = describe(&session("x", Some("QUJD+/=\r\na=evil")));
         assert!(text.contains("m=video 23334 RTP/SAVP 96\r\n"), "{text}");
         assert!(text.contains("m=audio 23336 RTP/SAVP 111\r\n"), "{text}");
         assert_eq!(text.matches("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:QUJD+/=a=evil\r\n").count(), 2, "{text}");
