@@ -83,11 +83,16 @@ struct CallResult {
     frames_received: u64,
 }
 
-fn lanmeet_call() -> CallResult {
-    let g = group(44, 1);
+/// The call of `lanmeet conference --headless` processes; with `passphrase`, over SRTP.
+fn lanmeet_call(passphrase: Option<&str>) -> CallResult {
+    let g = group(44, if passphrase.is_some() { 2 } else { 1 });
+    let mut args = vec!["--mic", "off"];
+    if let Some(passphrase) = passphrase {
+        args.extend(["--passphrase", passphrase]);
+    }
     let mut children: Vec<Child> = (0..PARTIES)
         // Video only, as the other two ways below.
-        .map(|i| headless(g, &format!("p{i}"), CALL_SECONDS, &["--mic", "off"]))
+        .map(|i| headless(g, &format!("p{i}"), CALL_SECONDS, &args))
         .collect();
     let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
     std::thread::sleep(WARM_UP);
@@ -380,18 +385,21 @@ fn main() {
     codec_alone();
     println!("## 4-party call on loopback, {WIDTH}x{HEIGHT} at {FPS} fps, {} s measured", CALL_SECONDS - WARM_UP.as_secs());
     println!();
-    let lanmeet = lanmeet_call();
+    let lanmeet = lanmeet_call(None);
+    let srtp = lanmeet_call(Some("bench passphrase"));
     let raw = raw_call();
     let gst = gstreamer_call();
     println!("| call | CPU per process (of one core) | CPU of the call | kbit/s per sender | capture-to-display p50 | p95 | frames lost |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     row("lanmeet (OpenH264, RTP)", &lanmeet);
+    row("lanmeet encrypted (OpenH264, SRTP)", &srtp);
     row("report's way (raw RGB datagrams, one process)", &raw);
     if let Some(gst) = &gst {
         row("GStreamer (x264enc ultrafast, rtph264pay / avdec_h264)", gst);
     }
     println!();
     let call_cpu: f64 = lanmeet.cpu.iter().sum();
+    println!("lanmeet SRTP / RTP: CPU x{:.3}", srtp.cpu.iter().sum::<f64>() / call_cpu);
     println!("lanmeet / report's way: bitrate x{:.4}, CPU x{:.2}", lanmeet.kbps_per_sender / raw.kbps_per_sender, call_cpu / raw.cpu[0]);
     if let Some(gst) = gst {
         println!("lanmeet / GStreamer: bitrate x{:.2}, CPU x{:.2}", lanmeet.kbps_per_sender / gst.kbps_per_sender, call_cpu / gst.cpu.iter().sum::<f64>());

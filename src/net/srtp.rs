@@ -203,6 +203,15 @@ impl Srtp {
         }
     }
 
+    /// Drop the context of `ssrc`, if there is one: its next packet starts a new one.
+    pub fn forget(&mut self, ssrc: u32) {
+        self.streams.retain(|&s| s != ssrc);
+        // SAFETY: the context is ours; removing a stream it does not have is an error code.
+        unsafe {
+            srtp_remove_stream(self.ctx, ssrc.to_be());
+        }
+    }
+
     /// Keep the number of receiving contexts within [`MAX_STREAMS`].
     fn note_stream(&mut self, packet: &[u8]) {
         if !self.inbound || packet.len() < 8 {
@@ -219,10 +228,7 @@ impl Srtp {
         self.streams.push_back(ssrc);
         while self.streams.len() > MAX_STREAMS {
             let oldest = self.streams.pop_front().expect("longer than the limit");
-            // SAFETY: the context is ours; removing a stream it may not have is an error code.
-            unsafe {
-                srtp_remove_stream(self.ctx, oldest.to_be());
-            }
+            self.forget(oldest);
         }
     }
 }
