@@ -1,7 +1,8 @@
 //! Chat relay load: C clients join one room, S of them send M messages each as fast as the
 //! socket takes them, and every other client must receive every message. Runs the same load
-//! against `lanmeet serve` and against Debian's ngIRCd (penalties off) in one run, and prints
-//! deliveries per second, latency percentiles, losses and the ratios.
+//! against `lanmeet serve` in plain text and over TLS, and against Debian's ngIRCd (penalties
+//! off, plain text) in one run, and prints deliveries per second, latency percentiles, losses
+//! and the ratios.
 //!
 //! `cargo bench --bench chat -- [CLIENTS SENDERS MESSAGES]...` (default: 50 10 1000 500 20 200)
 //! Traffic goes to 127.0.0.1 only.
@@ -11,7 +12,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use lanmeet::net::tls::{self, KnownServers, Link};
+use rustls::ClientConnection;
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 /// A run gives up when no message arrives for this long (what is missing then counts as lost).
@@ -49,6 +52,63 @@ struct Server {
     child: Child,
     port: u16,
     _dir: Option<PathBuf>,
+    /// Clients speak TLS to it, pinning its certificate in this file.
+    tls: Option<KnownServers>,
+}
+
+/// A client's connection: plain, or TLS (the session shared by its writer and its reader).
+enum Conn {
+    Plain(TcpStream),
+    Tls(TcpStream, Arc<Mutex<ClientConnection>>),
+}
+
+impl Conn {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) | Conn::Tls(s, _) => s,
+        }
+    }
+
+    /// Writes all of `bytes`, waiting while the socket (which may be non-blocking) is full.
+    fn send(&self, bytes: &[u8]) {
+        match self {
+            Conn::Plain(socket) => {
+                let mut socket = socket;
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    match socket.write(rest) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_micros(20)),
+                        Err(e) => panic!("send: {e}"),
+                    }
+                }
+            }
+            Conn::Tls(socket, session) => {
+                session.lock().unwrap().writer().write_all(bytes).expect("TLS buffer");
+                tls_flush(socket, session);
+            }
+        }
+    }
+}
+
+/// Sends what the TLS session holds, waiting while the socket is full (without holding the
+/// session, so that its reader goes on).
+fn tls_flush(socket: &TcpStream, session: &Mutex<ClientConnection>) {
+    let mut socket = socket;
+    loop {
+        let mut session = session.lock().unwrap();
+        if !session.wants_write() {
+            return;
+        }
+        match session.write_tls(&mut socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                drop(session);
+                std::thread::sleep(Duration::from_micros(20));
+            }
+            Err(e) => panic!("TLS send: {e}"),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -102,7 +162,22 @@ fn start_lanmeet() -> Server {
         .spawn()
         .expect("lanmeet serve starts");
     wait_for(port);
-    Server { child, port, _dir: None }
+    Server { child, port, _dir: None, tls: None }
+}
+
+fn start_lanmeet_tls() -> Server {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("lanmeet-bench-tls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = server_command(env!("CARGO_BIN_EXE_lanmeet"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-flood-limit", "--max-per-ip", "0"])
+        .env("LANMEET_DATA_DIR", &dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("lanmeet serve starts");
+    wait_for(port);
+    let known = KnownServers::new(dir.join("known_servers"));
+    Server { child, port, _dir: Some(dir), tls: Some(known) }
 }
 
 fn start_ngircd() -> Server {
@@ -128,15 +203,25 @@ fn start_ngircd() -> Server {
         .spawn()
         .expect("ngircd is installed (scripts/bench installs it)");
     wait_for(port);
-    Server { child, port, _dir: Some(dir) }
+    Server { child, port, _dir: Some(dir), tls: None }
 }
 
-fn register(port: u16, nick: &str) -> (TcpStream, BufReader<TcpStream>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+/// A client in the room: its connection, and what it read past the end of the names list.
+fn register(server: &Server, nick: &str) -> (Conn, Vec<u8>) {
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     stream.set_nodelay(true).unwrap();
     stream.set_read_timeout(Some(STALL)).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    write!(stream, "NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #bench\r\n").unwrap();
+    let (conn, reader): (Conn, Box<dyn std::io::Read>) = match &server.tls {
+        None => (Conn::Plain(stream.try_clone().unwrap()), Box::new(stream)),
+        Some(known) => {
+            let (link, _) = tls::handshake(stream, &format!("127.0.0.1:{}", server.port), known, STALL).expect("TLS handshake");
+            let reader = link.reader().unwrap();
+            let Link::Tls { socket, session } = link else { unreachable!("a TLS link") };
+            (Conn::Tls(socket, session), Box::new(reader))
+        }
+    };
+    let mut reader = BufReader::new(reader);
+    conn.send(format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #bench\r\n").as_bytes());
     let mut line = String::new();
     loop {
         line.clear();
@@ -144,19 +229,19 @@ fn register(port: u16, nick: &str) -> (TcpStream, BufReader<TcpStream>) {
             panic!("{nick}: connection closed while joining");
         }
         if line.starts_with("PING") {
-            write!(stream, "PONG{}\r\n", &line[4..].trim_end()).unwrap();
+            conn.send(format!("PONG{}\r\n", &line[4..].trim_end()).as_bytes());
         }
         let mut words = line.split(' ');
         let _source = words.next();
         if words.next() == Some("366") {
-            return (stream, reader);
+            return (conn, reader.buffer().to_vec());
         }
     }
 }
 
 fn run(server: &Server, scenario: &Scenario) -> Outcome {
     let Scenario { clients, senders, messages } = *scenario;
-    let connections: Vec<_> = (0..clients).map(|i| register(server.port, &format!("b{i}"))).collect();
+    let connections: Vec<_> = (0..clients).map(|i| register(server, &format!("b{i}"))).collect();
     let expected_each: Vec<usize> =
         (0..clients).map(|i| if i < senders { (senders - 1) * messages } else { senders * messages }).collect();
     let expected: usize = expected_each.iter().sum();
@@ -166,9 +251,10 @@ fn run(server: &Server, scenario: &Scenario) -> Outcome {
     let go = Arc::new(Barrier::new(READER_THREADS + senders));
     let mut writers = Vec::new();
     let mut groups: Vec<Vec<Reading>> = (0..READER_THREADS).map(|_| Vec::new()).collect();
-    for (i, (stream, reader)) in connections.into_iter().enumerate() {
+    let connections: Vec<(Arc<Conn>, Vec<u8>)> = connections.into_iter().map(|(c, p)| (Arc::new(c), p)).collect();
+    for (i, (conn, pending)) in connections.into_iter().enumerate() {
         if i < senders {
-            let mut out = stream.try_clone().unwrap();
+            let out = conn.clone();
             let go = go.clone();
             writers.push(std::thread::spawn(move || {
                 go.wait();
@@ -177,16 +263,16 @@ fn run(server: &Server, scenario: &Scenario) -> Outcome {
                     let sent = start.elapsed().as_micros();
                     batch.push_str(&format!("PRIVMSG #bench :{i} {seq} {sent} lorem ipsum dolor sit amet 你好\r\n"));
                     if batch.len() > 1200 || seq + 1 == messages {
-                        out.write_all(batch.as_bytes()).expect("send");
+                        out.send(batch.as_bytes());
                         batch.clear();
                     }
                 }
             }));
         }
-        let pending = reader.buffer().to_vec();
-        stream.set_nonblocking(true).unwrap();
+        conn.socket().set_nonblocking(true).unwrap();
         groups[i % READER_THREADS].push(Reading {
-            stream: mio::net::TcpStream::from_std(stream),
+            stream: mio::net::TcpStream::from_std(conn.socket().try_clone().unwrap()),
+            conn,
             pending,
             want: expected_each[i],
             got: 0,
@@ -223,6 +309,7 @@ const REPEATS: usize = 3;
 
 struct Reading {
     stream: mio::net::TcpStream,
+    conn: Arc<Conn>,
     pending: Vec<u8>,
     want: usize,
     got: usize,
@@ -247,12 +334,34 @@ fn read_group(mut group: Vec<Reading>, start: Instant, go: &Barrier, delivered: 
     while open > 0 && last_progress.elapsed() < STALL {
         for i in ready.drain(..) {
             let r = &mut group[i];
-            loop {
-                match r.stream.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => r.pending.extend_from_slice(&buffer[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => break,
+            match &*r.conn {
+                Conn::Plain(_) => loop {
+                    match r.stream.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(n) => r.pending.extend_from_slice(&buffer[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => break,
+                    }
+                },
+                Conn::Tls(_, session) => {
+                    let mut session = session.lock().unwrap();
+                    loop {
+                        match session.read_tls(&mut r.stream) {
+                            Ok(0) => break,
+                            Ok(_) => {
+                                session.process_new_packets().expect("TLS records");
+                                loop {
+                                    match session.reader().read(&mut buffer) {
+                                        Ok(0) => break,
+                                        Ok(n) => r.pending.extend_from_slice(&buffer[..n]),
+                                        Err(_) => break,
+                                    }
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
             let before = r.got;
@@ -268,7 +377,7 @@ fn read_group(mut group: Vec<Reading>, start: Instant, go: &Barrier, delivered: 
                     let mut pong = b"PONG".to_vec();
                     pong.extend_from_slice(&line[4..]);
                     pong.push(b'\n');
-                    let _ = r.stream.write_all(&pong);
+                    r.conn.send(&pong);
                 }
             }
             r.pending.drain(..consumed);
@@ -310,16 +419,16 @@ fn main() {
         println!("servers pinned to core 0, load generator to core 1");
     }
     println!(
-        "{:<18} {:<8} {:>14} {:>9} {:>9} {:>8} {:>12}",
+        "{:<18} {:<12} {:>14} {:>9} {:>9} {:>8} {:>12}",
         "C/S/M", "server", "deliveries/s", "p50 ms", "p99 ms", "lost", "CPU us/dlv"
     );
     for scenario in &scenarios {
         let label = format!("{}/{}/{}", scenario.clients, scenario.senders, scenario.messages);
         // Alternate the servers and keep each one's median run: the two cores are shared
         // with the load generator, so single runs vary.
-        let mut runs: [Vec<Outcome>; 2] = [Vec::new(), Vec::new()];
+        let mut runs: [Vec<Outcome>; 3] = [Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..REPEATS {
-            for (which, start) in [start_lanmeet as fn() -> Server, start_ngircd].into_iter().enumerate() {
+            for (which, start) in [start_lanmeet as fn() -> Server, start_lanmeet_tls, start_ngircd].into_iter().enumerate() {
                 let server = start();
                 runs[which].push(run(&server, scenario));
             }
@@ -329,9 +438,9 @@ fn main() {
             outcomes.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
             let outcome = outcomes.swap_remove(outcomes.len() / 2);
             println!(
-                "{:<18} {:<8} {:>14.0} {:>9.2} {:>9.2} {:>8} {:>12.3}",
+                "{:<18} {:<12} {:>14.0} {:>9.2} {:>9.2} {:>8} {:>12.3}",
                 label,
-                ["lanmeet", "ngircd"][which],
+                ["lanmeet", "lanmeet+TLS", "ngircd"][which],
                 outcome.rate(),
                 outcome.percentile(0.5),
                 outcome.percentile(0.99),
@@ -340,7 +449,14 @@ fn main() {
             );
             results.push(outcome);
         }
-        let (ours, theirs) = (&results[0], &results[1]);
+        let (ours, tls, theirs) = (&results[0], &results[1], &results[2]);
+        println!(
+            "{:<18} TLS      rate x{:.2} of plain, x{:.2} of ngIRCd in plain text (target >= 2), server CPU per delivery x{:.2} of plain",
+            label,
+            tls.rate() / ours.rate(),
+            tls.rate() / theirs.rate(),
+            (tls.server_cpu / tls.deliveries.max(1) as f64) / (ours.server_cpu / ours.deliveries.max(1) as f64)
+        );
         println!(
             "{:<18} ratio    rate x{:.2} (target >= 2), p99 x{:.2} (target <= 1), lost {} (target 0), server CPU per delivery x{:.2}",
             label,
