@@ -169,7 +169,6 @@ ApplicationWindow {
                 visible: security.length > 0
                 text: (security === "tls" ? qsTr("Encrypted (TLS)")
                       : security === "sealed" ? qsTr("Encrypted (passphrase)")
-                      : security === "signed" ? qsTr("Not encrypted (names signed)")
                       : qsTr("Not encrypted"))
                 color: safe ? "#2e7d32" : "#b35c00"
                 font.bold: true
@@ -179,7 +178,7 @@ ApplicationWindow {
                     : security === "sealed"
                     ? qsTr("Only those with the group's passphrase can read this conversation. Your key: %1").arg(window.room.fingerprint)
                     : security === "signed"
-                    ? qsTr("Anyone on the network can read this conversation; names are signed (your key: %1). Type a passphrase to encrypt it.").arg(window.room.fingerprint)
+                    ? qsTr("Anyone on the network can read this conversation. Type a passphrase to encrypt it. Names are signed: someone using a name first seen here with another key is shown as an impostor (your key: %1).").arg(window.room.fingerprint)
                     : qsTr("Anyone on the network can read this conversation")
                 MouseArea {
                     id: securityArea

@@ -626,37 +626,49 @@ pub fn jitter(data: &[u8]) {
 
 /// Anything opened as SRTP and SRTCP is refused cleanly, or opened to a shorter packet; an RTP
 /// packet protected opens back to itself. The contexts live across inputs, as they do in a
-/// call (making one takes a millisecond); each round trip uses an SSRC of its own, forgotten
-/// after it, so that inputs do not meet in a context's rollover counter or replay window.
+/// call (making one takes a millisecond); each round trip uses an SSRC of its own, and the
+/// sending context is made anew every 1,000 round trips, so that inputs do not meet in a
+/// context's rollover counter or replay window.
 pub fn srtp(data: &[u8]) {
+    struct Contexts {
+        key: SrtpKey,
+        stranger: Srtp,
+        outbound: Srtp,
+        inbound: Srtp,
+        next_ssrc: u32,
+    }
     thread_local! {
-        static CONTEXTS: std::cell::RefCell<Option<(Srtp, Srtp, Srtp, u32)>> = const { std::cell::RefCell::new(None) };
+        static CONTEXTS: std::cell::RefCell<Option<Contexts>> = const { std::cell::RefCell::new(None) };
     }
     CONTEXTS.with(|contexts| {
         let mut contexts = contexts.borrow_mut();
-        let (stranger, outbound, inbound, next_ssrc) = contexts.get_or_insert_with(|| {
+        let c = contexts.get_or_insert_with(|| {
             let key = SrtpKey::from_bytes([9; MASTER_LEN]);
-            let make = |inbound| if inbound { Srtp::inbound(&key) } else { Srtp::outbound(&key) }.expect("a context");
-            (make(true), make(false), make(true), 0)
+            let stranger = Srtp::inbound(&SrtpKey::from_bytes([8; MASTER_LEN])).expect("a context");
+            let outbound = Srtp::outbound(&key).expect("a context");
+            let inbound = Srtp::inbound(&key).expect("a context");
+            Contexts { key, stranger, outbound, inbound, next_ssrc: 0 }
         });
         for rtcp in [false, true] {
             let mut packet = data.to_vec();
-            let opened = if rtcp { stranger.unprotect_rtcp(&mut packet) } else { stranger.unprotect_rtp(&mut packet) };
+            let opened = if rtcp { c.stranger.unprotect_rtcp(&mut packet) } else { c.stranger.unprotect_rtp(&mut packet) };
             if opened.is_ok() {
                 assert!(packet.len() < data.len());
             }
         }
         if packet::parse(data).is_ok() && data.len() <= 1500 {
-            *next_ssrc = next_ssrc.wrapping_add(1);
+            c.next_ssrc = c.next_ssrc.wrapping_add(1);
+            if c.next_ssrc % 1000 == 0 {
+                c.outbound = Srtp::outbound(&c.key).expect("a context");
+            }
             let mut original = data.to_vec();
-            original[8..12].copy_from_slice(&next_ssrc.to_be_bytes());
+            original[8..12].copy_from_slice(&c.next_ssrc.to_be_bytes());
             let mut packet = original.clone();
-            if outbound.protect_rtp(&mut packet).is_ok() {
-                inbound.unprotect_rtp(&mut packet).expect("our own packet opens");
+            if c.outbound.protect_rtp(&mut packet).is_ok() {
+                c.inbound.unprotect_rtp(&mut packet).expect("our own packet opens");
                 assert_eq!(packet, original);
             }
-            outbound.forget(*next_ssrc);
-            inbound.forget(*next_ssrc);
+            c.inbound.forget(c.next_ssrc);
         }
     });
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn exchange_with_loss(group: SocketAddrV4, loss: f64) {
-    let names = ["甲", "乙", "丙"];
+    let names = ["甲号发言人", "乙号听众们", "丙号局外人"];
     let members: Vec<Member> = names.iter().map(|n| Member::join(loopback(group, n, loss))).collect();
     for m in &members {
         // Presence: each member lists the other two.
@@ -212,10 +212,10 @@ fn only_those_with_the_passphrase_read_an_encrypted_group() {
     let args = |nick: &'static str| -> Vec<&str> { vec!["chat", "--multicast", &group_arg, "--interface", "127.0.0.1", "--ttl", "0", "--nick", nick] };
     let wire = overhear(g);
     let secret = [("LANMEET_PASSPHRASE", "春眠不觉晓")];
-    let mut talker = Process::start_with(&args("甲"), &secret);
-    let listener = Process::start_with(&args("乙"), &secret);
-    let outsider = Process::start_with(&args("丙"), &[("LANMEET_PASSPHRASE", "处处闻啼鸟")]);
-    let open = Process::start(&args("丁"));
+    let mut talker = Process::start_with(&args("甲号发言人"), &secret);
+    let listener = Process::start_with(&args("乙号听众们"), &secret);
+    let outsider = Process::start_with(&args("丙号局外人"), &[("LANMEET_PASSPHRASE", "处处闻啼鸟")]);
+    let open = Process::start(&args("丁号无口令"));
     let joined = talker.wait_for_line("joining", |l| l.contains("Joined multicast group"));
     assert!(joined.contains("encrypted with the group's passphrase (key "), "{joined}");
     let key_id = |line: &str| line.split("(key ").nth(1).unwrap().split(')').next().unwrap().to_string();
@@ -224,24 +224,24 @@ fn only_those_with_the_passphrase_read_an_encrypted_group() {
     assert_eq!(key_id(&joined), key_id(&same));
     assert_ne!(key_id(&joined), key_id(&other));
     assert!(open.wait_for_line("joining", |l| l.contains("Joined multicast group")).contains("not encrypted"));
-    listener.wait_for_line("the talker", |l| l.contains("甲 joined (key "));
+    listener.wait_for_line("the talker", |l| l.contains("甲号发言人 joined (key "));
     talker.type_lines("秘密消息 one\nline two\n");
-    listener.wait_for_line("the message", |l| l.ends_with("] <甲> 秘密消息 one"));
-    listener.wait_for_line("the second line", |l| l.ends_with("] <甲> line two"));
+    listener.wait_for_line("the message", |l| l.ends_with("] <甲号发言人> 秘密消息 one"));
+    listener.wait_for_line("the second line", |l| l.ends_with("] <甲号发言人> line two"));
     // The outsider counts what it could not open, and shows nothing of it.
     outsider.wait_for_line("the count", |l| l.contains("could not be opened") && l.contains("wrong passphrase?"));
     std::thread::sleep(Duration::from_millis(300));
     for (who, process) in [("outsider", &outsider), ("open", &open)] {
         let printed = process.printed().join("\n");
-        assert!(!printed.contains("秘密") && !printed.contains("甲") && !printed.contains("乙"), "{who} printed:\n{printed}");
+        assert!(!printed.contains("秘密") && !printed.contains("甲号发言人") && !printed.contains("乙号听众们"), "{who} printed:\n{printed}");
     }
     // On the wire: neither the text nor a nickname.
     let heard: Vec<Vec<u8>> = wire.try_iter().collect();
     assert!(heard.len() > 5, "{} datagrams overheard", heard.len());
-    let sealed: Vec<&Vec<u8>> = heard.iter().filter(|d| !contains(d, "丁")).collect();
-    assert!(sealed.iter().all(|d| !contains(d, "秘密") && !contains(d, "甲") && !contains(d, "乙") && !contains(d, "丙")));
+    let sealed: Vec<&Vec<u8>> = heard.iter().filter(|d| !contains(d, "丁号无口令")).collect();
+    assert!(sealed.iter().all(|d| !contains(d, "秘密") && !contains(d, "甲号发言人") && !contains(d, "乙号听众们") && !contains(d, "丙号局外人")));
     // Without a passphrase the group is readable, and the overhearing shows it.
-    assert!(heard.iter().any(|d| contains(d, "丁")), "the open peer's nickname travels in clear text");
+    assert!(heard.iter().any(|d| contains(d, "丁号无口令")), "the open peer's nickname travels in clear text");
 }
 
 #[test]

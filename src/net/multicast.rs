@@ -175,7 +175,13 @@ where
             peer_config.key = config.key.clone().filter(|_| !config.plain);
             peer_config.signer = config.signer.clone();
             let mut warning = None;
-            if let Some(known) = &config.known_peers {
+            // A group with a passphrase keeps its own pins: a name first claimed on an open
+            // group, where anyone can claim it, does not count there.
+            let known_peers = config.known_peers.as_ref().map(|known| match &peer_config.key {
+                Some(key) => KnownPeers::new(known.path().with_file_name(format!("known_peers-{}", key.id()))),
+                None => known.clone(),
+            });
+            if let Some(known) = &known_peers {
                 match known.load() {
                     Ok(pins) => peer_config.pins = pins,
                     Err(e) => warning = Some(format!("cannot read the pinned keys in {}: {e}", known.path().display())),
@@ -189,13 +195,14 @@ where
                     Some(_) => {}
                     None => {
                         peer_config.pins.insert(config.nick.clone(), signer.public());
-                        if let Some(known) = &config.known_peers {
+                        if let Some(known) = &known_peers {
                             let _ = known.pin(&config.nick, &signer.public());
                         }
                     }
                 }
             }
             let peer = Peer::new(peer_config);
+            let config = MulticastConfig { known_peers, ..config };
             let rng = Jitter::new(id ^ 0x9e37_79b9_7f4a_7c15);
             let mut worker = Worker { config, socket, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default(), unopened: (0, Instant::now()) };
             if let Some(warning) = warning {

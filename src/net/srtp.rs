@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 
 /// Master key (16 bytes) and master salt (14 bytes).
 pub const MASTER_LEN: usize = 30;
-/// What protection adds at most: RTP a 10-byte tag; RTCP 4 bytes of index and the tag.
-pub const MAX_TRAILER: usize = 16;
+/// Room left after a packet for what protection appends: this suite adds a 10-byte tag (RTCP
+/// also 4 bytes of index), but libsrtp2 asks for SRTP_MAX_TRAILER_LEN.
+pub const MAX_TRAILER: usize = 144;
 /// Sources a receiving context follows before the one heard of longest ago is dropped: a peer
 /// with the key could otherwise make it grow without end, one SSRC at a time.
 pub const MAX_STREAMS: usize = 64;
@@ -203,8 +204,12 @@ impl Srtp {
         }
     }
 
-    /// Drop the context of `ssrc`, if there is one: its next packet starts a new one.
+    /// Drop the receiving context of `ssrc`, if there is one: its next packet starts a new one.
+    /// Only receiving contexts: a sending one started again would reuse its keystream.
     pub fn forget(&mut self, ssrc: u32) {
+        if !self.inbound {
+            return;
+        }
         self.streams.retain(|&s| s != ssrc);
         // SAFETY: the context is ours; removing a stream it does not have is an error code.
         unsafe {

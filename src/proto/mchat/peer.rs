@@ -43,6 +43,8 @@ pub const MAX_MISSING: usize = 16 * 1024;
 /// departed participant's datagrams cannot be played again), and the width of each window in
 /// datagram counters.
 pub const MAX_REPLAY_IDS: usize = 2 * MAX_SENDERS;
+/// Nicknames one session pins at most (new ones beyond it are shown, not pinned).
+const MAX_NEW_PINS: usize = 4096;
 /// A sealed or signed datagram from an id we have no window for must carry a time within this
 /// much of ours: older ones are replays of a past session.
 const FRESH_FIRST_CONTACT_MS: i64 = 10 * 60 * 1000;
@@ -288,6 +290,17 @@ impl ReplayWindow {
         (&mut self.bits[at / 64], 1u64 << (at % 64))
     }
 
+    /// True if the counter is new and not too old (nothing is marked).
+    pub fn fresh(&self, counter: u32) -> bool {
+        match self.top {
+            Some(top) if counter <= top => {
+                let at = (counter % REPLAY_WINDOW) as usize;
+                top - counter < REPLAY_WINDOW && self.bits[at / 64] & (1u64 << (at % 64)) == 0
+            }
+            _ => true,
+        }
+    }
+
     /// True, and the counter marked, if it is new and not too old.
     pub fn accept(&mut self, counter: u32) -> bool {
         match self.top {
@@ -346,6 +359,8 @@ pub struct Peer {
     next_counter: u32,
     /// Counters seen per sender id, and the key each id first signed with.
     replay: HashMap<u64, Replay>,
+    /// Nicknames this session pinned.
+    new_pins: usize,
     history: VecDeque<(u32, Vec<u8>)>,
     senders: HashMap<u64, Sender>,
     next_announce: Option<Instant>,
@@ -373,6 +388,7 @@ impl Peer {
             next_seq: 1,
             next_counter: 1,
             replay: HashMap::new(),
+            new_pins: 0,
             history: VecDeque::new(),
             senders: HashMap::new(),
             next_announce: None,
@@ -556,26 +572,34 @@ impl Peer {
             }
             return out;
         }
-        if sealed || signer.is_some() {
+        let authenticated = sealed || signer.is_some();
+        if authenticated {
             // Authenticated: the id belongs to the key it first signed with, and each counter
-            // counts once, from wherever it comes (a participant may change address).
+            // counts once, from wherever it comes (a participant may change address). The
+            // counter is marked once the datagram is taken (below), so that one refused for a
+            // limit can still come as a repair.
             if !self.fresh(&datagram, signer, now) {
                 return out;
             }
             if let Some(sender) = self.senders.get_mut(&sender_id) {
                 sender.addr = from;
             }
-        } else if self.senders.get(&sender_id).is_some_and(|sender| sender.addr != from) {
-            // Anyone can write any id: it belongs to the address it was first heard from.
+        } else if self.replay.get(&sender_id).is_some_and(|r| r.key.is_some()) || self.senders.get(&sender_id).is_some_and(|sender| sender.addr != from) {
+            // Anyone can write any id: an unsigned datagram under an id that signs is not its
+            // sender's, and otherwise the id belongs to the address it was first heard from.
             self.counters.spoofed += 1;
             return out;
         }
+        let counter = datagram.counter;
         self.counters.received += 1;
         let claimed = truncate_utf8(&datagram.nick, 64).to_string();
-        let trust = self.trust(&claimed, signer, &mut out);
+        // Only what a participant says of itself pins its name, not requests or goodbyes.
+        let may_pin = matches!(datagram.body, Body::Announce | Body::Message { .. } | Body::Repair { .. });
+        let trust = self.trust(&claimed, signer, may_pin, &mut out);
         let nick = trust.shown(&claimed);
         let seq = Seq::from(datagram.seq);
         let mut members_changed = false;
+        let mut refused = false;
         match datagram.body {
             Body::Goodbye => {
                 if let Some(sender) = self.senders.remove(&sender_id) {
@@ -614,8 +638,15 @@ impl Peer {
                 // history. The decoder checked that `index <= seq`.
                 let first = (seq - Seq::from(index)).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
                 members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, Some(first), now, &mut out);
-                self.hold(sender_id, seq, Fragment { index, count, text, unix_ms: datagram.unix_ms, arrived: now.mono }, now, &mut out);
+                // Refused for a limit, it is asked for again, and its counter stays open.
+                refused = self.hold(sender_id, seq, Fragment { index, count, text, unix_ms: datagram.unix_ms, arrived: now.mono }, now, &mut out);
                 self.deliver(sender_id, now, &mut out);
+            }
+        }
+        if authenticated && !refused {
+            if let Some(replay) = self.replay.get_mut(&sender_id) {
+                replay.window.accept(counter);
+                replay.last_used = now.mono;
             }
         }
         if members_changed {
@@ -625,12 +656,13 @@ impl Peer {
     }
 
     /// Keep a fragment until the ones before it are here, within the window and the byte limit.
-    fn hold(&mut self, id: u64, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) {
-        let Some(sender) = self.senders.get_mut(&id) else { return };
-        let Some(next) = sender.next else { return };
+    /// True when it was refused for the byte limit (and will be asked for again).
+    fn hold(&mut self, id: u64, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) -> bool {
+        let Some(sender) = self.senders.get_mut(&id) else { return false };
+        let Some(next) = sender.next else { return false };
         if seq < next || sender.waiting.contains_key(&seq) {
             self.counters.duplicates += 1;
-            return;
+            return false;
         }
         if seq >= next + RECEIVE_WINDOW {
             // This far ahead, what is still missing behind the window is given up, and what is
@@ -642,7 +674,7 @@ impl Peer {
             self.counters.over_limit += 1;
             self.deliver_from(id, floor, given_up, now, out);
         }
-        let Some(sender) = self.senders.get_mut(&id) else { return };
+        let Some(sender) = self.senders.get_mut(&id) else { return false };
         let size = fragment.text.len();
         if Some(seq) != sender.next && (sender.held + size > MAX_HELD_PER_SENDER || self.held_bytes + size > MAX_HELD_BYTES) {
             // Too much held already: asked for again later.
@@ -658,7 +690,7 @@ impl Peer {
                 // No room to ask for it now: the next announcement looks for it again.
                 sender.noted = seq.checked_sub(1);
             }
-            return;
+            return true;
         }
         if sender.missing.remove(&seq).is_some() {
             self.missing_total -= 1;
@@ -669,6 +701,7 @@ impl Peer {
         if seq > 0 {
             self.note_latest(id, seq - 1, now);
         }
+        false
     }
 
     /// Mark a peer as heard, creating its state on first contact. `start` is where delivery
@@ -925,14 +958,14 @@ impl Peer {
     }
 
     /// Who a datagram claiming `nick` comes from: the first key seen for a nickname is pinned.
-    fn trust(&mut self, nick: &str, signer: Option<[u8; PUBLIC_KEY_LEN]>, out: &mut Output) -> Trust {
+    fn trust(&mut self, nick: &str, signer: Option<[u8; PUBLIC_KEY_LEN]>, may_pin: bool, out: &mut Output) -> Trust {
         let trust = match (self.config.pins.get(nick), signer) {
             (Some(pinned), Some(key)) if *pinned == key => Trust::Signed(key),
             (Some(_), key) => Trust::Impostor(key),
             (None, Some(key)) => {
-                // Pins are per nickname, so their number is bounded by what the user keeps;
-                // within a session they grow with the group (at most a few per sender).
-                if self.config.pins.len() < 64 * 1024 {
+                // Pins are per nickname; a session adds at most MAX_NEW_PINS of them.
+                if may_pin && self.new_pins < MAX_NEW_PINS {
+                    self.new_pins += 1;
                     self.config.pins.insert(nick.to_string(), key);
                     out.events.push(Event::Pinned { nick: nick.to_string(), key });
                 }
@@ -950,6 +983,10 @@ impl Peer {
     /// bound to the first key it signed with; another key under it counts as spoofed.
     fn fresh(&mut self, datagram: &Datagram, signer: Option<[u8; PUBLIC_KEY_LEN]>, now: Now) -> bool {
         let known = self.replay.contains_key(&datagram.sender);
+        if !known && matches!(datagram.body, Body::Goodbye | Body::Nack { .. }) {
+            // Nothing to say goodbye to or ask on behalf of: no state for it.
+            return false;
+        }
         if !known {
             let age = now.unix_millis() - datagram.unix_ms.min(i64::MAX as u64) as i64;
             if age.abs() > FRESH_FIRST_CONTACT_MS {
@@ -972,11 +1009,10 @@ impl Peer {
             self.counters.spoofed += 1;
             return false;
         }
-        if !entry.window.accept(datagram.counter) {
+        if !entry.window.fresh(datagram.counter) {
             self.counters.replayed += 1;
             return false;
         }
-        entry.last_used = now.mono;
         true
     }
 }
