@@ -521,7 +521,7 @@ pub fn rtp(data: &[u8]) {
 pub fn video_session(data: &[u8]) {
     let mut script = Script(data);
     let mut clock = Clock::new();
-    let mut session = VideoSession::new(SessionConfig { own_ssrc: 1, payload_type: 96, clock_rate: 90_000, start: clock.now });
+    let mut session = VideoSession::new(SessionConfig::new(1, 96, 90_000, clock.now, Duration::from_secs(1_800_000_000)));
     let mut requests = 0usize;
     let mut sequence = 0u16;
     while let Some(step) = script.byte() {

@@ -113,6 +113,11 @@ fn conference(args: ConferenceArgs) -> ExitCode {
     if let Some(passphrase) = &args.passphrase {
         config.set_passphrase(passphrase);
     }
+    match identity::own_signer() {
+        Ok(signer) => config.signer = Some(std::sync::Arc::new(signer)),
+        Err(e) => eprintln!("lanmeet conference: {e}; signing with a key for this session only"),
+    }
+    config.known_peers = Some(identity::KnownPeers::default_file());
     if args.sdp {
         print!("{}", config.sdp());
         return ExitCode::SUCCESS;

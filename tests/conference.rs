@@ -11,6 +11,8 @@ use lanmeet::app::conference::{self, cname_of, CameraChoice, ConferenceConfig, C
 use lanmeet::app::conference::audio::{AudioTap, MicChoice, SpeakerChoice};
 use lanmeet::media::audio::{best_correlation, energy};
 use lanmeet::media::frame::{psnr_y, Frame};
+use lanmeet::net::identity::KnownPeers;
+use lanmeet::proto::mchat::seal::{fingerprint, Signer};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -655,4 +657,29 @@ fn ffmpeg_decrypts_and_decodes_an_encrypted_call_from_its_sdp() {
     };
     assert!(frames("h264") >= 30, "{report} {errors}");
     assert!(frames("opus") >= 50, "{report} {errors}");
+}
+
+#[test]
+fn a_name_used_with_another_key_in_a_call_is_shown_as_an_impostor() {
+    let g = video_group(13);
+    let dir = common::scratch("call-pins");
+    let real = Arc::new(Signer::generate());
+    // The observer met the real 真王 before: the name is pinned to its key.
+    let known = KnownPeers::new(dir.join("known_peers"));
+    known.pin("真王本人", &real.public()).unwrap();
+    let observer = join(ConferenceConfig { known_peers: Some(known), ..loopback(g, "观察者") });
+    let _real = join(ConferenceConfig { signer: Some(real.clone()), ..loopback(g, "真王本人") });
+    let _fake = join(ConferenceConfig { signer: Some(Arc::new(Signer::generate())), ..loopback(g, "真王本人") });
+    let report = observer.stats_until(Duration::from_secs(15), |s| s.peers.len() == 2 && s.peers.iter().all(|p| p.key.is_some()));
+    let genuine = report.peers.iter().find(|p| p.nick == "真王本人").unwrap_or_else(|| panic!("{report:?}"));
+    assert!(!genuine.impostor);
+    assert_eq!(genuine.key.as_deref(), Some(fingerprint(&real.public()).as_str()));
+    let impostor = report.peers.iter().find(|p| p.nick == "impostor of 真王本人").unwrap_or_else(|| panic!("{report:?}"));
+    assert!(impostor.impostor);
+    assert_ne!(impostor.key, genuine.key);
+    // A name nobody pinned is pinned to the first key seen for it, in the observer's file.
+    let _new = join(loopback(g, "新来的人"));
+    observer.stats_until(Duration::from_secs(15), |s| s.peers.iter().any(|p| p.nick == "新来的人" && p.key.is_some()));
+    let pins = KnownPeers::new(dir.join("known_peers")).load().unwrap();
+    assert!(pins.contains_key("新来的人"), "{pins:?}");
 }

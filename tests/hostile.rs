@@ -357,7 +357,7 @@ fn forged_reports_do_not_lock_out_a_new_camera() {
     let rtcp_to = SocketAddr::V4(SocketAddrV4::new(*g.ip(), g.port() + 1));
     let forge = |round: u32| {
         for ssrc in 0..20u32 {
-            let report = Rtcp::SourceDescription { ssrc: 0xFA4E_0000 + ssrc, cname: format!("{ssrc}@x"), name: Some(format!("ghost{round}")), note: None };
+            let report = Rtcp::SourceDescription { ssrc: 0xFA4E_0000 + ssrc, cname: format!("{ssrc}@x"), name: Some(format!("ghost{round}")), note: None, signed: None };
             evil.send_to(&rtcp::write(&[report]), rtcp_to).unwrap();
         }
     };

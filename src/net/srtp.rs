@@ -41,6 +41,12 @@ impl SrtpKey {
         SrtpKey(bytes)
     }
 
+    /// Which key it is, to name what is kept for it (not secret: a hash of the key).
+    pub fn id(&self) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &self.0);
+        digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The key as SDP Security Descriptions give it (RFC 4568 `inline:`): base64 of key and salt.
     pub fn inline(&self) -> String {
         use base64::Engine;

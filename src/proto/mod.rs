@@ -4,6 +4,7 @@
 pub mod irc;
 pub mod mchat;
 pub mod rtp;
+pub mod trust;
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -2,6 +2,7 @@
 //! tile (self-view first), the device and size choices, and start/leave. The tiles
 //! (`video_tile.rs`) paint from the board of the call in progress, which the room holds.
 
+use crate::net::identity::{self, KnownPeers};
 use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, DeviceKind, DeviceState, PeerStats, Stats};
 use crate::app::conference::audio::{MicChoice, SpeakerChoice};
 use crate::media::sound;
@@ -275,6 +276,11 @@ impl qobject::ConferenceRoom {
         config.speaker = SpeakerChoice::parse(&self.speaker().to_string());
         (config.width, config.height) = parse_size(&self.size().to_string()).unwrap_or((640, 480));
         config.set_passphrase(&self.passphrase().to_string());
+        match identity::own_signer() {
+            Ok(signer) => config.signer = Some(Arc::new(signer)),
+            Err(e) => log::warn!("{e}; signing with a key for this call only"),
+        }
+        config.known_peers = Some(KnownPeers::default_file());
         Ok(config)
     }
 

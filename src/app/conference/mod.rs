@@ -33,6 +33,9 @@ use crate::media::pattern::TestPattern;
 use crate::net::multicast::{random_id, MulticastError};
 use crate::net::rtp::{self, SendSockets, SessionSockets};
 pub use crate::net::srtp::SrtpKey;
+use crate::net::identity::KnownPeers;
+use crate::proto::mchat::seal::Signer;
+use crate::proto::trust::Trust;
 use crate::proto::rtp::h264::Packetizer;
 use crate::proto::rtp::packet::Header;
 use crate::proto::rtp::rtcp::{self, Rtcp};
@@ -117,6 +120,11 @@ pub struct ConferenceConfig {
     pub audio_tap: Option<Sender<AudioTap>>,
     /// SRTP for video and audio, keyed from the conference's passphrase; None: plain RTP.
     pub srtp: Option<SrtpKey>,
+    /// Our signing key: our name in our reports is signed with it (`new` makes one for the
+    /// session; the front ends use the installation's, see `net::identity`).
+    pub signer: Option<Arc<Signer>>,
+    /// Where names are pinned to keys; None keeps the pins for this call only.
+    pub known_peers: Option<KnownPeers>,
 }
 
 impl ConferenceConfig {
@@ -141,6 +149,8 @@ impl ConferenceConfig {
             voice_pitch: 160.0,
             audio_tap: None,
             srtp: None,
+            signer: Some(Arc::new(Signer::generate())),
+            known_peers: None,
         }
     }
 
@@ -403,6 +413,21 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         commands: command_rx,
         sink: sink.clone(),
     };
+    // An encrypted call keeps pins of its own: a name first claimed on an open call, where
+    // anyone can claim it, does not count there.
+    let known_peers = config.known_peers.as_ref().map(|known| match &config.srtp {
+        Some(key) => KnownPeers::new(known.path().with_file_name(format!("known_peers-call-{}", key.id()))),
+        None => known.clone(),
+    });
+    let mut session_config = SessionConfig::new(ssrc, VIDEO_PAYLOAD_TYPE, VIDEO_CLOCK_RATE, clock.start, clock.start_wall);
+    session_config.signer = config.signer.clone();
+    if let Some(known) = &known_peers {
+        match known.load() {
+            Ok(pins) => session_config.pins = pins,
+            Err(e) => log::warn!("cannot read the pinned keys in {}: {e}", known.path().display()),
+        }
+    }
+    let config = ConferenceConfig { known_peers, ..config };
     let receiver = ReceiverThread {
         config,
         ssrc,
@@ -414,7 +439,7 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
         quit: quit.clone(),
         keyframes: commands.clone(),
         sink,
-        session: VideoSession::new(SessionConfig { own_ssrc: ssrc, payload_type: VIDEO_PAYLOAD_TYPE, clock_rate: VIDEO_CLOCK_RATE, start: clock.start }),
+        session: VideoSession::new(session_config),
         remotes: HashMap::new(),
         rng: Jitter::new(u64::from(ssrc) | 1),
         summary: Summary::default(),

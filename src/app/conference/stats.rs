@@ -19,7 +19,12 @@ pub struct SentStats {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct PeerStats {
     pub ssrc: u32,
+    /// As shown: an impostor's is marked.
     pub nick: String,
+    /// The fingerprint of the key its name is signed with; whether that name is pinned to
+    /// another key.
+    pub key: Option<String>,
+    pub impostor: bool,
     /// Pictures decoded in this interval.
     pub frames: u64,
     pub fps: f64,

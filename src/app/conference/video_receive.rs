@@ -161,6 +161,13 @@ impl ReceiverThread {
                     self.board.remove(ssrc);
                     (self.sink)(ConferenceEvent::Left { ssrc, nick });
                 }
+                SessionEvent::Pinned { nick, key } => {
+                    if let Some(known) = &self.config.known_peers {
+                        if let Err(e) = known.pin(&nick, &key) {
+                            log::warn!("cannot keep the key of {nick} in {}: {e}", known.path().display());
+                        }
+                    }
+                }
                 SessionEvent::KeyframeWanted => {
                     // Full queue: the sender is busy and will see earlier requests.
                     if let Err(TrySendError::Disconnected(_)) = self.keyframes.try_send(SendCommand::Keyframe) {
@@ -265,6 +272,8 @@ impl ReceiverThread {
                 let peer = PeerStats {
                     ssrc,
                     nick: source.nick.clone(),
+                    key: source.trust.fingerprint(),
+                    impostor: matches!(source.trust, Trust::Impostor(_)),
                     frames: remote.frames,
                     fps: (remote.frames as f64 / elapsed * 10.0).round() / 10.0,
                     kbps: (counts.octets as f64 * 8.0 / 1000.0 / elapsed).round(),

@@ -13,7 +13,9 @@
 //! by what their sender sent us, and repairs by the requests that ask for them (a
 //! [`TokenBucket`]), so that no datagram makes us send much more than it was.
 
-use super::seal::{fingerprint, GroupKey, Signer, PUBLIC_KEY_LEN};
+use super::seal::{GroupKey, Signer, PUBLIC_KEY_LEN};
+pub use crate::proto::trust::Trust;
+use crate::proto::trust::Pins;
 use super::wire::{as_repair, text_room, truncate_utf8, Body, Datagram, DecodeError, Opened, MAX_NACK};
 use crate::proto::{Jitter, Now, TokenBucket};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -43,8 +45,6 @@ pub const MAX_MISSING: usize = 16 * 1024;
 /// departed participant's datagrams cannot be played again), and the width of each window in
 /// datagram counters.
 pub const MAX_REPLAY_IDS: usize = 2 * MAX_SENDERS;
-/// Nicknames one session pins at most (new ones beyond it are shown, not pinned).
-const MAX_NEW_PINS: usize = 4096;
 /// A sealed or signed datagram from an id we have no window for must carry a time within this
 /// much of ours: older ones are replays of a past session.
 const FRESH_FIRST_CONTACT_MS: i64 = 10 * 60 * 1000;
@@ -105,35 +105,6 @@ impl PeerConfig {
             key: None,
             signer: None,
             pins: HashMap::new(),
-        }
-    }
-}
-
-/// What a datagram's signature says about who sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trust {
-    /// Not signed: whoever it claims to be.
-    Unsigned,
-    /// Signed with the key pinned to its nickname (or the first key seen for it, now pinned).
-    Signed([u8; PUBLIC_KEY_LEN]),
-    /// Its nickname is pinned to another key (or it is not signed at all): someone else is
-    /// using that name. It is never shown under it.
-    Impostor(Option<[u8; PUBLIC_KEY_LEN]>),
-}
-
-impl Trust {
-    /// The name to show for a participant claiming `nick`.
-    pub fn shown(&self, nick: &str) -> String {
-        match self {
-            Trust::Impostor(_) => format!("impostor of {nick}"),
-            _ => nick.to_string(),
-        }
-    }
-
-    pub fn fingerprint(&self) -> Option<String> {
-        match self {
-            Trust::Signed(key) | Trust::Impostor(Some(key)) => Some(fingerprint(key)),
-            _ => None,
         }
     }
 }
@@ -359,8 +330,8 @@ pub struct Peer {
     next_counter: u32,
     /// Counters seen per sender id, and the key each id first signed with.
     replay: HashMap<u64, Replay>,
-    /// Nicknames this session pinned.
-    new_pins: usize,
+    /// Nicknames and their keys (from `PeerConfig::pins`, and those pinned since).
+    pins: Pins,
     history: VecDeque<(u32, Vec<u8>)>,
     senders: HashMap<u64, Sender>,
     next_announce: Option<Instant>,
@@ -381,14 +352,15 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub fn new(config: PeerConfig) -> Peer {
+    pub fn new(mut config: PeerConfig) -> Peer {
         let rng = Jitter::new(config.id);
+        let pins = Pins::new(std::mem::take(&mut config.pins));
         Peer {
             config,
             next_seq: 1,
             next_counter: 1,
             replay: HashMap::new(),
-            new_pins: 0,
+            pins,
             history: VecDeque::new(),
             senders: HashMap::new(),
             next_announce: None,
@@ -959,20 +931,10 @@ impl Peer {
 
     /// Who a datagram claiming `nick` comes from: the first key seen for a nickname is pinned.
     fn trust(&mut self, nick: &str, signer: Option<[u8; PUBLIC_KEY_LEN]>, may_pin: bool, out: &mut Output) -> Trust {
-        let trust = match (self.config.pins.get(nick), signer) {
-            (Some(pinned), Some(key)) if *pinned == key => Trust::Signed(key),
-            (Some(_), key) => Trust::Impostor(key),
-            (None, Some(key)) => {
-                // Pins are per nickname; a session adds at most MAX_NEW_PINS of them.
-                if may_pin && self.new_pins < MAX_NEW_PINS {
-                    self.new_pins += 1;
-                    self.config.pins.insert(nick.to_string(), key);
-                    out.events.push(Event::Pinned { nick: nick.to_string(), key });
-                }
-                Trust::Signed(key)
-            }
-            (None, None) => Trust::Unsigned,
-        };
+        let (trust, pinned) = self.pins.judge(nick, signer, may_pin);
+        if let (true, Trust::Signed(key)) = (pinned, trust) {
+            out.events.push(Event::Pinned { nick: nick.to_string(), key });
+        }
         if matches!(trust, Trust::Impostor(_)) {
             self.counters.impostors += 1;
         }

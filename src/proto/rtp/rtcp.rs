@@ -2,6 +2,7 @@
 //! loss indication of RFC 4585 §6.3.1. Compound packets in and out, plus the receiver-side
 //! statistics (loss, interarrival jitter) that fill a report block.
 
+use crate::proto::mchat::seal::{verify, Signer, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -15,6 +16,12 @@ const PLI_FORMAT: u8 = 1;
 const SDES_CNAME: u8 = 1;
 const SDES_NAME: u8 = 2;
 const SDES_NOTE: u8 = 7;
+/// A private extension item (RFC 3550 §6.5.8): a prefix naming it, then its value.
+const SDES_PRIV: u8 = 8;
+/// The prefix of ours: the value is a signature binding the name to its sender's key.
+const NAME_SIGNATURE: &[u8] = b"lanmeet-sig";
+/// Its value: the public key, the signing time (Unix seconds, 8 bytes), the signature.
+pub const NAME_SIGNATURE_LEN: usize = PUBLIC_KEY_LEN + 8 + SIGNATURE_LEN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReportBlock {
@@ -36,9 +43,10 @@ pub struct ReportBlock {
 pub enum Rtcp {
     SenderReport { ssrc: u32, ntp: u64, rtp_timestamp: u32, packets: u32, octets: u32, reports: Vec<ReportBlock> },
     ReceiverReport { ssrc: u32, reports: Vec<ReportBlock> },
-    /// One SDES chunk: the canonical name, an optional display name and an optional note
-    /// (the sender's state in words, such as "camera off").
-    SourceDescription { ssrc: u32, cname: String, name: Option<String>, note: Option<String> },
+    /// One SDES chunk: the canonical name, an optional display name, an optional note (the
+    /// sender's state in words, such as "camera off"), and an optional signature binding the
+    /// name to the sender's key ([`sign_name`]).
+    SourceDescription { ssrc: u32, cname: String, name: Option<String>, note: Option<String>, signed: Option<Vec<u8>> },
     Bye { sources: Vec<u32> },
     /// "Send me a keyframe": `sender` asks `media` for one.
     PictureLoss { sender: u32, media: u32 },
@@ -98,20 +106,23 @@ pub fn write(packets: &[Rtcp]) -> Vec<u8> {
                 write_blocks(&mut out, reports);
                 finish(&mut out, at);
             }
-            Rtcp::SourceDescription { ssrc, cname, name, note } => {
+            Rtcp::SourceDescription { ssrc, cname, name, note, signed } => {
                 let at = header(&mut out, 1, SDES);
                 out.extend_from_slice(&ssrc.to_be_bytes());
                 let items = [(SDES_CNAME, Some(cname.as_str())), (SDES_NAME, name.as_deref()), (SDES_NOTE, note.as_deref())];
                 for (kind, text) in items {
                     let Some(text) = text else { continue };
-                    let mut cut = text.len().min(255);
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    let text = &text[..cut];
+                    let text = fit(text);
                     out.push(kind);
                     out.push(text.len() as u8);
                     out.extend_from_slice(text.as_bytes());
+                }
+                if let Some(value) = signed.as_ref().filter(|v| v.len() == NAME_SIGNATURE_LEN) {
+                    out.push(SDES_PRIV);
+                    out.push((1 + NAME_SIGNATURE.len() + value.len()) as u8);
+                    out.push(NAME_SIGNATURE.len() as u8);
+                    out.extend_from_slice(NAME_SIGNATURE);
+                    out.extend_from_slice(value);
                 }
                 // The end item, then padding to a word boundary (at least one zero octet).
                 out.push(0);
@@ -175,7 +186,7 @@ fn read_sdes(body: &[u8], count: usize) -> Result<Vec<Rtcp>, RtcpError> {
         }
         let ssrc = word(body, at);
         at += 4;
-        let (mut cname, mut name, mut note) = (String::new(), None, None);
+        let (mut cname, mut name, mut note, mut signed) = (String::new(), None, None, None);
         loop {
             let Some(&kind) = body.get(at) else { return Err(RtcpError::Malformed(SDES)) };
             if kind == 0 {
@@ -184,17 +195,23 @@ fn read_sdes(body: &[u8], count: usize) -> Result<Vec<Rtcp>, RtcpError> {
                 break;
             }
             let len = *body.get(at + 1).ok_or(RtcpError::Malformed(SDES))? as usize;
-            let text = body.get(at + 2..at + 2 + len).ok_or(RtcpError::Malformed(SDES))?;
-            let text = String::from_utf8_lossy(text).into_owned();
+            let item = body.get(at + 2..at + 2 + len).ok_or(RtcpError::Malformed(SDES))?;
+            let text = || String::from_utf8_lossy(item).into_owned();
             match kind {
-                SDES_CNAME => cname = text,
-                SDES_NAME => name = Some(text),
-                SDES_NOTE => note = Some(text),
+                SDES_CNAME => cname = text(),
+                SDES_NAME => name = Some(text()),
+                SDES_NOTE => note = Some(text()),
+                SDES_PRIV => {
+                    let prefix = usize::from(*item.first().unwrap_or(&0));
+                    if item.get(1..1 + prefix) == Some(NAME_SIGNATURE) && item.len() == 1 + prefix + NAME_SIGNATURE_LEN {
+                        signed = Some(item[1 + prefix..].to_vec());
+                    }
+                }
                 _ => {}
             }
             at += 2 + len;
         }
-        out.push(Rtcp::SourceDescription { ssrc, cname, name, note });
+        out.push(Rtcp::SourceDescription { ssrc, cname, name, note, signed });
     }
     Ok(out)
 }
@@ -359,10 +376,69 @@ impl ReceptionStats {
     }
 }
 
+/// An SDES item's text: at most 255 bytes, cut at a character boundary.
+fn fit(text: &str) -> &str {
+    let mut cut = text.len().min(255);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
+
+/// What a name signature covers: the source, its canonical name, the name (as SDES carries
+/// them), and when.
+fn name_message(ssrc: u32, cname: &str, name: &str, unix_s: u64) -> Vec<u8> {
+    let mut message = b"lanmeet sdes\0".to_vec();
+    message.extend_from_slice(&ssrc.to_be_bytes());
+    for text in [fit(cname), fit(name)] {
+        message.extend_from_slice(text.as_bytes());
+        message.push(0);
+    }
+    message.extend_from_slice(&unix_s.to_be_bytes());
+    message
+}
+
+/// The SDES signature binding `name` (and `cname`) of `ssrc` to `signer`'s key at `unix_s`.
+pub fn sign_name(signer: &Signer, ssrc: u32, cname: &str, name: &str, unix_s: u64) -> Vec<u8> {
+    let mut value = signer.public().to_vec();
+    value.extend_from_slice(&unix_s.to_be_bytes());
+    value.extend_from_slice(&signer.sign(&[&name_message(ssrc, cname, name, unix_s)]));
+    value
+}
+
+/// The key and signing time of a valid name signature.
+pub fn verified_name(value: &[u8], ssrc: u32, cname: &str, name: &str) -> Option<([u8; PUBLIC_KEY_LEN], u64)> {
+    if value.len() != NAME_SIGNATURE_LEN {
+        return None;
+    }
+    let public: [u8; PUBLIC_KEY_LEN] = value[..PUBLIC_KEY_LEN].try_into().ok()?;
+    let unix_s = u64::from_be_bytes(value[PUBLIC_KEY_LEN..PUBLIC_KEY_LEN + 8].try_into().ok()?);
+    verify(&public, &[&name_message(ssrc, cname, name, unix_s)], &value[PUBLIC_KEY_LEN + 8..]).then_some((public, unix_s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_signed_name_travels_in_sdes_and_checks_out_only_as_signed() {
+        let signer = Signer::generate();
+        let long = "名".repeat(100); // cut to 255 bytes on the wire, and signed as cut
+        for name in ["爱丽丝", long.as_str()] {
+            let signed = sign_name(&signer, 7, "7@lanmeet", name, 1_800_000_000);
+            let bytes = write(&[Rtcp::SourceDescription { ssrc: 7, cname: "7@lanmeet".into(), name: Some(name.into()), note: Some("test pattern".into()), signed: Some(signed.clone()) }]);
+            let parsed = parse(&bytes).unwrap();
+            let Rtcp::SourceDescription { ssrc, cname, name: Some(got), signed: Some(value), .. } = &parsed[0] else { panic!("{parsed:?}") };
+            assert_eq!(value, &signed);
+            assert_eq!(verified_name(value, *ssrc, cname, got), Some((signer.public(), 1_800_000_000)));
+            assert_eq!(verified_name(value, 8, cname, got), None, "another source");
+            assert_eq!(verified_name(value, *ssrc, cname, "mallory"), None, "another name");
+            let mut altered = value.clone();
+            altered[PUBLIC_KEY_LEN] ^= 1; // another time
+            assert_eq!(verified_name(&altered, *ssrc, cname, got), None);
+        }
+    }
 
     fn block(ssrc: u32, lost: i32) -> ReportBlock {
         ReportBlock { ssrc, fraction_lost: 25, cumulative_lost: lost, highest_sequence: 70_000, jitter: 12, last_sr: 0xabcd_0123, delay_since_last_sr: 65536 }
@@ -374,11 +450,11 @@ mod tests {
             vec![Rtcp::SenderReport { ssrc: 7, ntp: 0x1122_3344_5566_7788, rtp_timestamp: 90_000, packets: 10, octets: 12_000, reports: vec![] }],
             vec![
                 Rtcp::SenderReport { ssrc: 7, ntp: 1, rtp_timestamp: 2, packets: 3, octets: 4, reports: vec![block(8, 5), block(9, -3)] },
-                Rtcp::SourceDescription { ssrc: 7, cname: "alice@lanmeet".into(), name: Some("爱丽丝".into()), note: Some("camera off".into()) },
+                Rtcp::SourceDescription { ssrc: 7, cname: "alice@lanmeet".into(), name: Some("爱丽丝".into()), note: Some("camera off".into()), signed: None },
             ],
             vec![Rtcp::ReceiverReport { ssrc: 9, reports: vec![block(7, 0x7f_ffff)] }, Rtcp::PictureLoss { sender: 9, media: 7 }],
-            vec![Rtcp::SourceDescription { ssrc: 1, cname: "abc".into(), name: None, note: None }, Rtcp::Bye { sources: vec![1, 2] }],
-            vec![Rtcp::SourceDescription { ssrc: 1, cname: String::new(), name: Some("ab".into()), note: None }],
+            vec![Rtcp::SourceDescription { ssrc: 1, cname: "abc".into(), name: None, note: None, signed: None }, Rtcp::Bye { sources: vec![1, 2] }],
+            vec![Rtcp::SourceDescription { ssrc: 1, cname: String::new(), name: Some("ab".into()), note: None, signed: None }],
         ];
         for packets in cases {
             let bytes = write(&packets);
@@ -395,14 +471,14 @@ mod tests {
         // An empty receiver report.
         assert_eq!(write(&[Rtcp::ReceiverReport { ssrc: 5, reports: vec![] }]), [0x80, 201, 0, 1, 0, 0, 0, 5]);
         // SDES with a 3-byte CNAME: item 1,3,"abc", end, pad to 8 bytes of chunk data after the SSRC.
-        let sdes = write(&[Rtcp::SourceDescription { ssrc: 5, cname: "abc".into(), name: None, note: None }]);
+        let sdes = write(&[Rtcp::SourceDescription { ssrc: 5, cname: "abc".into(), name: None, note: None, signed: None }]);
         assert_eq!(sdes, [0x81, 202, 0, 3, 0, 0, 0, 5, 1, 3, b'a', b'b', b'c', 0, 0, 0]);
     }
 
     #[test]
     fn long_names_are_cut_at_a_character_boundary() {
         let name = "名".repeat(100);
-        let bytes = write(&[Rtcp::SourceDescription { ssrc: 1, cname: "c".into(), name: Some(name), note: None }]);
+        let bytes = write(&[Rtcp::SourceDescription { ssrc: 1, cname: "c".into(), name: Some(name), note: None, signed: None }]);
         match &parse(&bytes).unwrap()[0] {
             Rtcp::SourceDescription { name: Some(name), .. } => assert_eq!(name.chars().count(), 85),
             other => panic!("{other:?}"),
@@ -482,7 +558,7 @@ mod tests {
             let packets = vec![
                 Rtcp::SenderReport { ssrc, ntp, rtp_timestamp: ts, packets: 1, octets: 2, reports: blocks.clone() },
                 Rtcp::ReceiverReport { ssrc, reports: blocks },
-                Rtcp::SourceDescription { ssrc, cname: format!("{ssrc}@lanmeet"), name: Some(name.clone()), note: Some(name) },
+                Rtcp::SourceDescription { ssrc, cname: format!("{ssrc}@lanmeet"), name: Some(name.clone()), note: Some(name), signed: None },
                 Rtcp::PictureLoss { sender: ssrc, media: ts },
             ];
             prop_assert_eq!(parse(&write(&packets)).unwrap(), packets);

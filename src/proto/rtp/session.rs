@@ -12,9 +12,12 @@
 use super::h264::{Depacketizer, Output as H264Output};
 use super::packet::{self, SequenceExtender};
 use super::rtcp::{self, ReceptionStats, Rtcp};
+use crate::proto::mchat::seal::{Signer, PUBLIC_KEY_LEN};
+use crate::proto::trust::{Pins, Trust};
 use crate::proto::TokenBucket;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Sources followed at once.
@@ -46,6 +49,27 @@ pub struct SessionConfig {
     pub clock_rate: u32,
     /// The session's start: arrival times for the jitter estimate count from it.
     pub start: Instant,
+    /// The wall clock at `start`, Unix time: a name signature must be this recent.
+    pub start_unix: Duration,
+    /// Our key, to sign our name in our reports; names pinned to keys before.
+    pub signer: Option<Arc<Signer>>,
+    pub pins: HashMap<String, [u8; PUBLIC_KEY_LEN]>,
+}
+
+/// A name signature older (or newer) than this is not believed: it may be a recording of an
+/// earlier call played back.
+pub const NAME_SIGNATURE_AGE: Duration = Duration::from_secs(10 * 60);
+
+impl SessionConfig {
+    pub fn new(own_ssrc: u32, payload_type: u8, clock_rate: u32, start: Instant, start_unix: Duration) -> SessionConfig {
+        SessionConfig { own_ssrc, payload_type, clock_rate, start, start_unix, signer: None, pins: HashMap::new() }
+    }
+
+    /// Our name's signature, as of `now`, for our SDES.
+    pub fn sign_name(&self, cname: &str, nick: &str, now: Instant) -> Option<Vec<u8>> {
+        let unix = (self.start_unix + now.saturating_duration_since(self.start)).as_secs();
+        self.signer.as_ref().map(|signer| rtcp::sign_name(signer, self.own_ssrc, cname, nick, unix))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +86,9 @@ pub enum Event {
     Left { ssrc: u32, nick: String, lost: i64 },
     /// Someone asked us for a keyframe.
     KeyframeWanted,
+    /// The first key seen for this name: keep it, and pass it in [`SessionConfig::pins`] next
+    /// time.
+    Pinned { nick: String, key: [u8; PUBLIC_KEY_LEN] },
 }
 
 #[derive(Debug, Default)]
@@ -82,7 +109,9 @@ pub struct Source {
     /// It has sent RTP, not only reports.
     sent_media: bool,
     announced: bool,
+    /// The name to show (an impostor's is marked, see [`Trust::shown`]).
     pub nick: String,
+    pub trust: Trust,
     pub note: String,
     depacketizer: Depacketizer,
     extender: SequenceExtender,
@@ -114,6 +143,7 @@ impl Source {
             sent_media: false,
             announced: false,
             nick: String::new(),
+            trust: Trust::Unsigned,
             note: String::new(),
             depacketizer: Depacketizer::new(REORDER_WINDOW),
             extender: SequenceExtender::default(),
@@ -133,6 +163,7 @@ impl Source {
 #[derive(Debug)]
 pub struct VideoSession {
     config: SessionConfig,
+    pins: Pins,
     sources: HashMap<u32, Source>,
     keyframe_budget: TokenBucket,
     /// Datagrams of new sources refused because [`MAX_SOURCES`] are followed already.
@@ -140,9 +171,11 @@ pub struct VideoSession {
 }
 
 impl VideoSession {
-    pub fn new(config: SessionConfig) -> VideoSession {
+    pub fn new(mut config: SessionConfig) -> VideoSession {
+        let pins = Pins::new(std::mem::take(&mut config.pins));
         VideoSession {
             config,
+            pins,
             sources: HashMap::new(),
             keyframe_budget: TokenBucket::new(KEYFRAME_REQUESTS_PER_SECOND, KEYFRAME_REQUESTS_PER_SECOND),
             refused: 0,
@@ -242,8 +275,25 @@ impl VideoSession {
                     source.clock = Some((ntp, rtp_timestamp));
                     source.stats.sender_report(ntp, since_start);
                 }
-                Rtcp::SourceDescription { ssrc, name, note, .. } if ssrc != own => {
-                    let Some(source) = self.source_mut(ssrc, from, false, now, &mut out) else { continue };
+                Rtcp::SourceDescription { ssrc, cname, name, note, signed } if ssrc != own => {
+                    if self.source_mut(ssrc, from, false, now, &mut out).is_none() {
+                        continue;
+                    }
+                    // Who the name belongs to: a signature of it, made within the last minutes.
+                    let wall = (self.config.start_unix + since_start).as_secs();
+                    let judged = name.as_ref().map(|name| {
+                        let signer = signed
+                            .as_ref()
+                            .and_then(|value| rtcp::verified_name(value, ssrc, &cname, name))
+                            .filter(|(_, at)| at.abs_diff(wall) <= NAME_SIGNATURE_AGE.as_secs())
+                            .map(|(key, _)| key);
+                        let (trust, pinned) = self.pins.judge(name, signer, true);
+                        if let (true, Trust::Signed(key)) = (pinned, trust) {
+                            out.events.push(Event::Pinned { nick: name.clone(), key });
+                        }
+                        (trust.shown(name), trust)
+                    });
+                    let Some(source) = self.sources.get_mut(&ssrc) else { continue };
                     source.last_heard = now;
                     if let Some(note) = note {
                         if note != source.note {
@@ -253,10 +303,11 @@ impl VideoSession {
                             source.note = note;
                         }
                     }
-                    if let Some(name) = name.filter(|name| *name != source.nick) {
-                        source.nick = name.clone();
+                    if let Some((shown, trust)) = judged.filter(|(shown, trust)| *shown != source.nick || *trust != source.trust) {
+                        source.nick = shown.clone();
+                        source.trust = trust;
                         source.announced = true;
-                        out.events.push(Event::Participant { ssrc, nick: name });
+                        out.events.push(Event::Participant { ssrc, nick: shown });
                     }
                 }
                 Rtcp::Bye { sources } => {
@@ -350,7 +401,7 @@ impl VideoSession {
         let own = self.config.own_ssrc;
         rtcp::write(&[
             Rtcp::ReceiverReport { ssrc: own, reports },
-            Rtcp::SourceDescription { ssrc: own, cname: cname.to_string(), name: Some(nick.to_string()), note: None },
+            Rtcp::SourceDescription { ssrc: own, cname: cname.to_string(), name: Some(nick.to_string()), note: None, signed: self.config.sign_name(cname, nick, now) },
         ])
     }
 
@@ -448,7 +499,7 @@ mod tests {
     impl Sim {
         fn new(loss: f64, jitter: Duration, seed: u64) -> Sim {
             let now = Instant::now();
-            let config = SessionConfig { own_ssrc: 1, payload_type: 96, clock_rate: 90_000, start: now };
+            let config = SessionConfig::new(1, 96, 90_000, now, Duration::from_secs(1_800_000_000));
             let session = VideoSession::new(config);
             Sim { now, session, rng: Jitter::new(seed), loss, jitter, in_flight: BTreeMap::new(), counter: 0, events: Vec::new(), plis: Vec::new() }
         }
