@@ -517,9 +517,14 @@ fn write_queue(conn: &mut Connection) -> io::Result<bool> {
     Ok(true)
 }
 
-/// As `write_queue` through TLS: the records rustls holds go first, then one queued chunk at a
-/// time, so that rustls never holds more than one chunk the send-queue limit does not count.
-/// While the handshake is under way the queue waits; the client's next records wake us.
+/// Plaintext handed to rustls at once: one TLS record of the largest size. Lines queued for a
+/// client go out together, a record and a write for many lines rather than for each.
+const TLS_BATCH: usize = 16 * 1024;
+
+/// As `write_queue` through TLS: the records rustls holds go first, then up to [`TLS_BATCH`]
+/// bytes of queued lines at a time (at least one line), so that rustls never holds more than
+/// that beyond what the send-queue limit counts. While the handshake is under way the queue
+/// waits; the client's next records wake us.
 fn write_queue_tls(conn: &mut Connection) -> io::Result<bool> {
     let tls = conn.tls.as_mut().expect("a TLS connection");
     loop {
@@ -535,11 +540,21 @@ fn write_queue_tls(conn: &mut Connection) -> io::Result<bool> {
         if tls.is_handshaking() {
             return Ok(true);
         }
-        let Some(chunk) = conn.queue.pop_front() else { return Ok(true) };
-        let part = &chunk[conn.written..];
-        tls.writer().write_all(part)?;
-        conn.queued_bytes -= part.len();
-        conn.written = 0;
+        if conn.queue.is_empty() {
+            return Ok(true);
+        }
+        let mut batch = Vec::with_capacity(TLS_BATCH);
+        while let Some(chunk) = conn.queue.front() {
+            let part = &chunk[conn.written..];
+            if !batch.is_empty() && batch.len() + part.len() > TLS_BATCH {
+                break;
+            }
+            batch.extend_from_slice(part);
+            conn.queued_bytes -= part.len();
+            conn.written = 0;
+            conn.queue.pop_front();
+        }
+        tls.writer().write_all(&batch)?;
     }
 }
 
