@@ -262,6 +262,17 @@ fn a_person_switches_to_multicast_and_back() {
     outsider.say("can anyone read this?");
     wait_for_log(&log, "could not open");
     assert!(!std::fs::read_to_string(&log).unwrap().contains("can anyone read this"));
+    // Someone else (another key) who knows the passphrase takes the peer's name: the window
+    // shows them as an impostor, never as the peer.
+    let mut config = common::loopback(g, "peer", 0.0);
+    config.set_passphrase(passphrase);
+    let impostor = common::Member::join(config);
+    impostor.say("trust me, I am peer");
+    wait_for_log(&log, "chat view: [message] impostor of peer trust me, I am peer");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("chat view: [message] peer trust me"));
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-multicast-impostor.png");
+    drop(impostor);
     std::thread::sleep(Duration::from_millis(300));
     screenshot(&display, "window-multicast.png");
     // Back to the relay: the window leaves the group with a goodbye.
