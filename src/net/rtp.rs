@@ -29,6 +29,8 @@ pub struct SessionSockets {
     /// Packets that did not open (another key, or altered) and replays, dropped.
     pub unopened: u64,
     pub replayed: u64,
+    /// Our own source: its packets, looped back by multicast, are dropped unopened.
+    own_ssrc: Option<u32>,
 }
 
 /// The sending side: copies of the same two sockets, and where they send to.
@@ -69,11 +71,18 @@ pub fn open(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32, receive_buffer: 
     poll.registry().register(&mut rtp, RTP, Interest::READABLE).map_err(MulticastError::Socket)?;
     poll.registry().register(&mut rtcp, RTCP, Interest::READABLE).map_err(MulticastError::Socket)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
-    let sockets = SessionSockets { rtp, rtcp, poll, events: Events::with_capacity(64), buffer: vec![0; 65536], waker, srtp: srtp_in, unopened: 0, replayed: 0 };
+    let sockets = SessionSockets { rtp, rtcp, poll, events: Events::with_capacity(64), buffer: vec![0; 65536], waker, srtp: srtp_in, unopened: 0, replayed: 0, own_ssrc: None };
     Ok((sockets, send))
 }
 
 impl SessionSockets {
+    /// Drop our own packets (RTP and RTCP of `ssrc`) as they arrive, before any decryption:
+    /// the session would drop them anyway.
+    pub fn set_own_ssrc(&mut self, ssrc: u32) {
+        self.own_ssrc = Some(ssrc);
+    }
+
+
     /// Waits up to `timeout` for datagrams and returns all that arrived, with the socket
     /// (`RTP` or `RTCP`) each came on and where it came from. Empty on timeout or wake-up.
     pub fn receive(&mut self, timeout: Duration) -> io::Result<Vec<Datagram>> {
@@ -92,6 +101,12 @@ impl SessionSockets {
             loop {
                 match socket.recv_from(&mut self.buffer) {
                     Ok((len, from)) => {
+                        // The sender's SSRC is in the clear: bytes 8-11 of RTP, 4-7 of RTCP.
+                        let at = if token == RTP { 8 } else { 4 };
+                        let ssrc = self.buffer.get(at..at + 4).filter(|_| len >= at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                        if ssrc.is_some() && ssrc == self.own_ssrc {
+                            continue;
+                        }
                         let mut bytes = self.buffer[..len].to_vec();
                         if let Some(srtp) = &mut self.srtp {
                             let opened = if token == RTP { srtp.unprotect_rtp(&mut bytes) } else { srtp.unprotect_rtcp(&mut bytes) };

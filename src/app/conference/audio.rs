@@ -180,9 +180,10 @@ fn now_wall() -> Duration {
 /// Join the audio ports and start both threads. Device problems are reported in the stats
 /// (`mic`, `speaker`) and the call goes on without the device.
 pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -> Result<AudioHandle, MulticastError> {
-    let (sockets, send) = rtp::open(config.group, config.interface, config.ttl, 1 << 20, config.srtp.as_ref())?;
+    let (mut sockets, send) = rtp::open(config.group, config.interface, config.ttl, 1 << 20, config.srtp.as_ref())?;
     let waker = sockets.waker.clone();
     let ssrc = random_id() as u32;
+    sockets.set_own_ssrc(ssrc);
     let controls = Arc::new(AudioControls::default());
     let stats = Arc::new(Mutex::new(AudioStats::default()));
     let quit = Arc::new(AtomicBool::new(false));

@@ -368,10 +368,11 @@ fn now_wall() -> Duration {
 /// Join the group and start both threads. Set-up errors come back here, in words.
 pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, MulticastError> {
     // A keyframe at 720p is some 40 packets in a burst from each sender.
-    let (sockets, send) = rtp::open(config.group, config.interface, config.ttl, 4 << 20, config.srtp.as_ref())?;
+    let (mut sockets, send) = rtp::open(config.group, config.interface, config.ttl, 4 << 20, config.srtp.as_ref())?;
     let waker = sockets.waker.clone();
 
     let ssrc = random_id() as u32;
+    sockets.set_own_ssrc(ssrc);
     let audio = if config.audio {
         let audio_config = AudioConfig {
             group: config.audio_group(),
