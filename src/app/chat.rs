@@ -58,13 +58,15 @@ impl ChatSession {
         if settings.nick.trim().is_empty() {
             return Err(ChatError::NoNick);
         }
-        let relay = if settings.host_if_missing { host_relay_if_missing(&settings.server, settings.tls.is_some()) } else { None };
+        // A server typed without a port gets IRC's.
+        let server = unicast::with_default_port(&settings.server, settings.tls.is_some());
+        let relay = if settings.host_if_missing { host_relay_if_missing(&server, settings.tls.is_some()) } else { None };
         if let Some(relay) = &relay {
             sink(ChatEvent::HostingRelay(relay.local_addr()));
         }
         let mut client = ClientConfig::new(settings.nick.trim(), &settings.channel);
         client.password = settings.password.clone();
-        let config = UnicastConfig { server: settings.server.clone(), client, tls: settings.tls.clone() };
+        let config = UnicastConfig { server, client, tls: settings.tls.clone() };
         let handle = unicast::spawn(config, move |event| sink(ChatEvent::Unicast(event)))?;
         Ok(ChatSession { client: Some(handle), relay })
     }

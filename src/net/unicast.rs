@@ -116,10 +116,11 @@ impl Drop for UnicastHandle {
     }
 }
 
-pub fn spawn<F>(config: UnicastConfig, sink: F) -> io::Result<UnicastHandle>
+pub fn spawn<F>(mut config: UnicastConfig, sink: F) -> io::Result<UnicastHandle>
 where
     F: FnMut(UnicastEvent) + Send + 'static,
 {
+    config.server = with_default_port(&config.server, config.tls.is_some());
     let (commands, receiver) = bounded(1024);
     let thread = std::thread::Builder::new()
         .name("irc-client".into())
@@ -330,6 +331,22 @@ fn read_lines(mut stream: LinkReader, incoming: Sender<Incoming>) {
     let _ = incoming.send(Incoming::Closed(reason));
 }
 
+/// IRC's port where the address names none: 6697 over TLS (RFC 7194), 6667 in plain text.
+pub fn with_default_port(server: &str, tls: bool) -> String {
+    let server = server.trim();
+    let port = if tls { 6697 } else { 6667 };
+    if server.parse::<SocketAddr>().is_ok() {
+        return server.to_string();
+    }
+    if server.parse::<std::net::Ipv6Addr>().is_ok() {
+        return format!("[{server}]:{port}");
+    }
+    if (server.starts_with('[') && server.ends_with(']')) || !server.contains(':') {
+        return format!("{server}:{port}");
+    }
+    server.to_string()
+}
+
 fn connect(server: &str) -> Result<TcpStream, String> {
     let addrs: Vec<SocketAddr> = server
         .to_socket_addrs()
@@ -350,5 +367,25 @@ fn describe(e: &io::Error) -> String {
         io::ErrorKind::ConnectionRefused => "nothing is listening there".into(),
         io::ErrorKind::TimedOut => "no answer".into(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_without_a_port_gets_irc_s() {
+        for (typed, tls, wanted) in [
+            ("lan-server", true, "lan-server:6697"),
+            (" 192.168.1.5 ", false, "192.168.1.5:6667"),
+            ("192.168.1.5:7000", true, "192.168.1.5:7000"),
+            ("::1", true, "[::1]:6697"),
+            ("[fe80::1]", false, "[fe80::1]:6667"),
+            ("[::1]:6697", false, "[::1]:6697"),
+            ("host.lan:6697", false, "host.lan:6697"),
+        ] {
+            assert_eq!(with_default_port(typed, tls), wanted, "{typed}");
+        }
     }
 }
