@@ -680,6 +680,14 @@ fn a_name_used_with_another_key_in_a_call_is_shown_as_an_impostor() {
     // A name nobody pinned is pinned to the first key seen for it, in the observer's file.
     let _new = join(loopback(g, "新来的人"));
     observer.stats_until(Duration::from_secs(15), |s| s.peers.iter().any(|p| p.nick == "新来的人" && p.key.is_some()));
-    let pins = KnownPeers::new(dir.join("known_peers")).load().unwrap();
-    assert!(pins.contains_key("新来的人"), "{pins:?}");
+    // (Once it sends pictures: a source that only reports pins nothing.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pins = KnownPeers::new(dir.join("known_peers")).load().unwrap();
+        if pins.contains_key("新来的人") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never pinned: {pins:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -160,6 +160,15 @@ impl ConferenceConfig {
         self.srtp = (!passphrase.is_empty()).then(|| SrtpKey::from_passphrase(passphrase, self.group));
     }
 
+    /// What the participants' name signatures are bound to: this call's group and port, and
+    /// its key when it is encrypted.
+    pub fn name_scope(&self) -> String {
+        match &self.srtp {
+            Some(key) => format!("{} srtp {}", self.group, key.id()),
+            None => self.group.to_string(),
+        }
+    }
+
     fn audio_group(&self) -> SocketAddrV4 {
         SocketAddrV4::new(*self.group.ip(), self.group.port().wrapping_add(2))
     }
@@ -422,6 +431,7 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
     });
     let mut session_config = SessionConfig::new(ssrc, VIDEO_PAYLOAD_TYPE, VIDEO_CLOCK_RATE, clock.start, clock.start_wall);
     session_config.signer = config.signer.clone();
+    session_config.scope = config.name_scope();
     if let Some(known) = &known_peers {
         match known.load() {
             Ok(pins) => session_config.pins = pins,

@@ -186,7 +186,7 @@ impl SenderThread {
                 cname: cname_of(self.ssrc),
                 name: Some(self.config.nick.clone()),
                 note: Some(note),
-                signed: self.config.signer.as_ref().map(|signer| rtcp::sign_name(signer, self.ssrc, &cname_of(self.ssrc), &self.config.nick, self.clock.wall(now).as_secs())),
+                signed: self.config.signer.as_ref().map(|signer| rtcp::sign_name(signer, &self.config.name_scope(), self.ssrc, &cname_of(self.ssrc), &self.config.nick, self.clock.wall(now).as_secs())),
             },
         ];
         let bytes = rtcp::write(&packets);

@@ -385,35 +385,35 @@ fn fit(text: &str) -> &str {
     &text[..cut]
 }
 
-/// What a name signature covers: the source, its canonical name, the name (as SDES carries
-/// them), and when.
-fn name_message(ssrc: u32, cname: &str, name: &str, unix_s: u64) -> Vec<u8> {
-    let mut message = b"lanmeet sdes\0".to_vec();
+/// What a name signature covers: the call (`scope`), the source, its canonical name, the name
+/// (as SDES carries them), each after its length, and when.
+fn name_message(scope: &str, ssrc: u32, cname: &str, name: &str, unix_s: u64) -> Vec<u8> {
+    let mut message = b"lanmeet sdes 1".to_vec();
     message.extend_from_slice(&ssrc.to_be_bytes());
-    for text in [fit(cname), fit(name)] {
+    for text in [fit(scope), fit(cname), fit(name)] {
+        message.push(text.len() as u8);
         message.extend_from_slice(text.as_bytes());
-        message.push(0);
     }
     message.extend_from_slice(&unix_s.to_be_bytes());
     message
 }
 
 /// The SDES signature binding `name` (and `cname`) of `ssrc` to `signer`'s key at `unix_s`.
-pub fn sign_name(signer: &Signer, ssrc: u32, cname: &str, name: &str, unix_s: u64) -> Vec<u8> {
+pub fn sign_name(signer: &Signer, scope: &str, ssrc: u32, cname: &str, name: &str, unix_s: u64) -> Vec<u8> {
     let mut value = signer.public().to_vec();
     value.extend_from_slice(&unix_s.to_be_bytes());
-    value.extend_from_slice(&signer.sign(&[&name_message(ssrc, cname, name, unix_s)]));
+    value.extend_from_slice(&signer.sign(&[&name_message(scope, ssrc, cname, name, unix_s)]));
     value
 }
 
 /// The key and signing time of a valid name signature.
-pub fn verified_name(value: &[u8], ssrc: u32, cname: &str, name: &str) -> Option<([u8; PUBLIC_KEY_LEN], u64)> {
+pub fn verified_name(value: &[u8], scope: &str, ssrc: u32, cname: &str, name: &str) -> Option<([u8; PUBLIC_KEY_LEN], u64)> {
     if value.len() != NAME_SIGNATURE_LEN {
         return None;
     }
     let public: [u8; PUBLIC_KEY_LEN] = value[..PUBLIC_KEY_LEN].try_into().ok()?;
     let unix_s = u64::from_be_bytes(value[PUBLIC_KEY_LEN..PUBLIC_KEY_LEN + 8].try_into().ok()?);
-    verify(&public, &[&name_message(ssrc, cname, name, unix_s)], &value[PUBLIC_KEY_LEN + 8..]).then_some((public, unix_s))
+    verify(&public, &[&name_message(scope, ssrc, cname, name, unix_s)], &value[PUBLIC_KEY_LEN + 8..]).then_some((public, unix_s))
 }
 
 #[cfg(test)]
@@ -426,17 +426,20 @@ mod tests {
         let signer = Signer::generate();
         let long = "名".repeat(100); // cut to 255 bytes on the wire, and signed as cut
         for name in ["爱丽丝", long.as_str()] {
-            let signed = sign_name(&signer, 7, "7@lanmeet", name, 1_800_000_000);
+            let signed = sign_name(&signer, "239.1.2.3:5004", 7, "7@lanmeet", name, 1_800_000_000);
             let bytes = write(&[Rtcp::SourceDescription { ssrc: 7, cname: "7@lanmeet".into(), name: Some(name.into()), note: Some("test pattern".into()), signed: Some(signed.clone()) }]);
             let parsed = parse(&bytes).unwrap();
             let Rtcp::SourceDescription { ssrc, cname, name: Some(got), signed: Some(value), .. } = &parsed[0] else { panic!("{parsed:?}") };
             assert_eq!(value, &signed);
-            assert_eq!(verified_name(value, *ssrc, cname, got), Some((signer.public(), 1_800_000_000)));
-            assert_eq!(verified_name(value, 8, cname, got), None, "another source");
-            assert_eq!(verified_name(value, *ssrc, cname, "mallory"), None, "another name");
+            let scope = "239.1.2.3:5004";
+            assert_eq!(verified_name(value, scope, *ssrc, cname, got), Some((signer.public(), 1_800_000_000)));
+            assert_eq!(verified_name(value, "239.1.2.3:6004", *ssrc, cname, got), None, "another call");
+            assert_eq!(verified_name(value, scope, 8, cname, got), None, "another source");
+            assert_eq!(verified_name(value, scope, *ssrc, cname, "mallory"), None, "another name");
+            assert_eq!(verified_name(value, scope, *ssrc, &format!("{cname}\0"), got.strip_suffix('\0').unwrap_or(got)), None, "fields moved");
             let mut altered = value.clone();
             altered[PUBLIC_KEY_LEN] ^= 1; // another time
-            assert_eq!(verified_name(&altered, *ssrc, cname, got), None);
+            assert_eq!(verified_name(&altered, scope, *ssrc, cname, got), None);
         }
     }
 

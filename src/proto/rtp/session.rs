@@ -53,22 +53,28 @@ pub struct SessionConfig {
     pub start_unix: Duration,
     /// Our key, to sign our name in our reports; names pinned to keys before.
     pub signer: Option<Arc<Signer>>,
+    /// What a name signature is bound to besides the source: the call (its group and port,
+    /// and its key's id when it is encrypted), so that one is not taken for another.
+    pub scope: String,
     pub pins: HashMap<String, [u8; PUBLIC_KEY_LEN]>,
 }
 
 /// A name signature older (or newer) than this is not believed: it may be a recording of an
 /// earlier call played back.
 pub const NAME_SIGNATURE_AGE: Duration = Duration::from_secs(10 * 60);
+/// A source's name signature is checked at most this often (each check is an Ed25519
+/// verification, which a peer could otherwise ask for in every SDES chunk).
+const NAME_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 impl SessionConfig {
     pub fn new(own_ssrc: u32, payload_type: u8, clock_rate: u32, start: Instant, start_unix: Duration) -> SessionConfig {
-        SessionConfig { own_ssrc, payload_type, clock_rate, start, start_unix, signer: None, pins: HashMap::new() }
+        SessionConfig { own_ssrc, payload_type, clock_rate, start, start_unix, signer: None, scope: String::new(), pins: HashMap::new() }
     }
 
     /// Our name's signature, as of `now`, for our SDES.
     pub fn sign_name(&self, cname: &str, nick: &str, now: Instant) -> Option<Vec<u8>> {
         let unix = (self.start_unix + now.saturating_duration_since(self.start)).as_secs();
-        self.signer.as_ref().map(|signer| rtcp::sign_name(signer, self.own_ssrc, cname, nick, unix))
+        self.signer.as_ref().map(|signer| rtcp::sign_name(signer, &self.scope, self.own_ssrc, cname, nick, unix))
     }
 }
 
@@ -109,6 +115,10 @@ pub struct Source {
     /// It has sent RTP, not only reports.
     sent_media: bool,
     announced: bool,
+    /// The last name and signature judged, when, and whether it pinned a name.
+    name_seen: Option<(Option<String>, Option<Vec<u8>>)>,
+    name_checked: Option<Instant>,
+    pinned: bool,
     /// The name to show (an impostor's is marked, see [`Trust::shown`]).
     pub nick: String,
     pub trust: Trust,
@@ -142,6 +152,9 @@ impl Source {
             last_heard: now,
             sent_media: false,
             announced: false,
+            name_seen: None,
+            name_checked: None,
+            pinned: false,
             nick: String::new(),
             trust: Trust::Unsigned,
             note: String::new(),
@@ -280,20 +293,33 @@ impl VideoSession {
                         continue;
                     }
                     // Who the name belongs to: a signature of it, made within the last minutes.
+                    // A source's signature is checked when its name or signature changes, at
+                    // most once per NAME_CHECK_INTERVAL; only a source that sends media pins a
+                    // name, and one name at that.
                     let wall = (self.config.start_unix + since_start).as_secs();
-                    let judged = name.as_ref().map(|name| {
-                        let signer = signed
-                            .as_ref()
-                            .and_then(|value| rtcp::verified_name(value, ssrc, &cname, name))
-                            .filter(|(_, at)| at.abs_diff(wall) <= NAME_SIGNATURE_AGE.as_secs())
-                            .map(|(key, _)| key);
-                        let (trust, pinned) = self.pins.judge(name, signer, true);
-                        if let (true, Trust::Signed(key)) = (pinned, trust) {
-                            out.events.push(Event::Pinned { nick: name.clone(), key });
-                        }
-                        (trust.shown(name), trust)
-                    });
                     let Some(source) = self.sources.get_mut(&ssrc) else { continue };
+                    let seen = (name.clone(), signed.clone());
+                    let judged = match name.as_ref() {
+                        Some(_) if source.name_seen.as_ref() == Some(&seen) => None,
+                        Some(_) if source.name_checked.is_some_and(|at| now < at + NAME_CHECK_INTERVAL) => None,
+                        Some(name) => {
+                            source.name_checked = Some(now);
+                            source.name_seen = Some(seen);
+                            let signer = signed
+                                .as_ref()
+                                .and_then(|value| rtcp::verified_name(value, &self.config.scope, ssrc, &cname, name))
+                                .filter(|(_, at)| at.abs_diff(wall) <= NAME_SIGNATURE_AGE.as_secs())
+                                .map(|(key, _)| key);
+                            let may_pin = source.sent_media && !source.pinned;
+                            let (trust, pinned) = self.pins.judge(name, signer, may_pin);
+                            if let (true, Trust::Signed(key)) = (pinned, trust) {
+                                source.pinned = true;
+                                out.events.push(Event::Pinned { nick: name.clone(), key });
+                            }
+                            Some((trust.shown(name), trust))
+                        }
+                        None => None,
+                    };
                     source.last_heard = now;
                     if let Some(note) = note {
                         if note != source.note {
@@ -422,6 +448,34 @@ impl VideoSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_or_foreign_name_signature_is_not_believed() {
+        let now = Instant::now();
+        let signer = Signer::generate();
+        let unix = 1_800_000_000;
+        let mut config = SessionConfig::new(1, 96, 90_000, now, Duration::from_secs(unix));
+        config.scope = "239.1.2.3:5004".into();
+        config.pins.insert("alice".into(), signer.public());
+        let mut session = VideoSession::new(config);
+        let from: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let sdes = |at: u64, scope: &str| {
+            let signed = rtcp::sign_name(&signer, scope, 9, "9@x", "alice", at);
+            rtcp::write(&[Rtcp::SourceDescription { ssrc: 9, cname: "9@x".into(), name: Some("alice".into()), note: None, signed: Some(signed) }])
+        };
+        let names = |out: Output| out.events.into_iter().filter_map(|e| if let Event::Participant { nick, .. } = e { Some(nick) } else { None }).collect::<Vec<_>>();
+        let second = Duration::from_secs(1);
+        // An hour old: a recording played back.
+        assert_eq!(names(session.on_rtcp(&sdes(unix - 3600, "239.1.2.3:5004"), from, now)), ["impostor of alice"]);
+        // Signed for another call.
+        assert_eq!(names(session.on_rtcp(&sdes(unix + 1, "239.1.2.3:6004"), from, now + second)), Vec::<String>::new());
+        assert_eq!(session.source(9).unwrap().nick, "impostor of alice");
+        // Fresh, for this call.
+        assert_eq!(names(session.on_rtcp(&sdes(unix + 2, "239.1.2.3:5004"), from, now + 2 * second)), ["alice"]);
+        // Checked at most once per NAME_CHECK_INTERVAL, however many chunks come.
+        let stale = sdes(unix - 3600, "239.1.2.3:5004");
+        assert_eq!(names(session.on_rtcp(&stale, from, now + 2 * second + NAME_CHECK_INTERVAL / 2)), Vec::<String>::new());
+    }
     use crate::proto::rtp::h264::synthetic::access_unit;
     use crate::proto::rtp::h264::Packetizer;
     use crate::proto::rtp::packet::Header;
