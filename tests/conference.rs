@@ -478,7 +478,7 @@ fn the_microphone_and_speaker_change_during_a_call_without_restarting_it() {
     let (b, _b_sound) = join_audio(g, "b", 330.0, 0.0);
     assert!(a.handle.as_ref().unwrap().set_camera(CameraChoice::Test));
     let a_ssrc = a.ssrc();
-    let hears_a = |s: &Stats, packets: u64| s.audio.as_ref().and_then(|au| au.peer(&cname_of(a_ssrc))).is_some_and(|p| p.packets >= packets);
+    let hears_a = |s: &Stats, packets: u64| s.audio.as_ref().and_then(|au| au.peer(&cname_of(a_ssrc), None)).is_some_and(|p| p.packets >= packets);
     let sees_a = |s: &Stats| s.peers.iter().any(|p| p.ssrc == a_ssrc && p.fps >= 10.0);
     steady_stats_until(&b, Duration::from_secs(10), |s| hears_a(s, 40) && sees_a(s));
 
@@ -490,7 +490,7 @@ fn the_microphone_and_speaker_change_during_a_call_without_restarting_it() {
     // On again: the same participant speaks again.
     a.handle.as_ref().unwrap().set_sound(Some(MicChoice::Test), None);
     let again = steady_stats_until(&b, Duration::from_secs(5), |s| hears_a(s, 40) && sees_a(s));
-    let voice = again.audio.as_ref().and_then(|au| au.peer(&cname_of(a_ssrc))).unwrap();
+    let voice = again.audio.as_ref().and_then(|au| au.peer(&cname_of(a_ssrc), None)).unwrap();
     assert!(voice.speaking, "{voice:?}");
 
     // A speaker that cannot be opened is reported, and the call goes on; then none again.
@@ -667,10 +667,23 @@ fn a_name_used_with_another_key_in_a_call_is_shown_as_an_impostor() {
     // The observer met the real 真王 before: the name is pinned to its key.
     let known = KnownPeers::new(dir.join("known_peers"));
     known.pin("真王本人", &real.public()).unwrap();
-    let observer = join(ConferenceConfig { known_peers: Some(known), ..loopback(g, "观察者") });
-    let _real = join(ConferenceConfig { signer: Some(real.clone()), ..loopback(g, "真王本人") });
-    let _fake = join(ConferenceConfig { signer: Some(Arc::new(Signer::generate())), ..loopback(g, "真王本人") });
-    let report = observer.stats_until(Duration::from_secs(15), |s| s.peers.len() == 2 && s.peers.iter().all(|p| p.key.is_some()));
+    let observer_config = ConferenceConfig { known_peers: Some(known), ..loopback(g, "观察者") };
+    // With voices: each voice carries its signed name too.
+    let talking = |nick: &str, signer: Arc<Signer>, pitch: f32| ConferenceConfig { signer: Some(signer), audio: true, mic: MicChoice::Test, speaker: SpeakerChoice::Null, voice_pitch: pitch, ..loopback(g, nick) };
+    let real_party = join(talking("真王本人", real.clone(), 150.0));
+    let _fake = join(talking("真王本人", Arc::new(Signer::generate()), 250.0));
+    let observer = {
+        let mut config = ConferenceConfig { audio: true, mic: MicChoice::Off, speaker: SpeakerChoice::Null, ..observer_config };
+        config.known_peers = Some(KnownPeers::new(dir.join("known_peers")));
+        join(config)
+    };
+    let report = observer.stats_until(Duration::from_secs(15), |s| {
+        s.peers.len() == 2 && s.peers.iter().all(|p| p.key.is_some()) && s.audio.as_ref().is_some_and(|a| a.peers.len() == 2 && a.peers.iter().all(|v| v.key.is_some()))
+    });
+    // The real one's voice goes with the real one's picture, by CNAME and key.
+    let audio = report.audio.as_ref().unwrap();
+    let voice = audio.peer(&cname_of(real_party.ssrc()), Some(&fingerprint(&real.public()))).unwrap_or_else(|| panic!("{report:?}"));
+    assert_eq!(voice.nick, "真王本人");
     let genuine = report.peers.iter().find(|p| p.nick == "真王本人").unwrap_or_else(|| panic!("{report:?}"));
     assert!(!genuine.impostor);
     assert_eq!(genuine.key.as_deref(), Some(fingerprint(&real.public()).as_str()));

@@ -479,7 +479,7 @@ impl qobject::ConferenceRoom {
             if !peer.nick.is_empty() {
                 tile.nick = peer.nick.clone();
             }
-            let voice = stats.audio.as_ref().and_then(|a| a.peer(&cname_of(tile.ssrc)));
+            let voice = stats.audio.as_ref().and_then(|a| a.peer(&cname_of(tile.ssrc), peer.key.as_deref()));
             tile.speaking = voice.is_some_and(|v| v.speaking);
             tile.audio_latency_ms = voice.and_then(|v| v.latency_ms_p50);
         }

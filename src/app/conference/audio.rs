@@ -12,6 +12,7 @@ use super::stats::AudioStats;
 use crate::media::audio::SAMPLE_RATE;
 use crate::net::multicast::{random_id, MulticastError};
 use crate::net::rtp;
+use crate::proto::rtp::rtcp;
 use crate::proto::Jitter;
 use crossbeam_channel::Sender;
 use mio::Waker;
@@ -87,6 +88,16 @@ pub struct AudioConfig {
     pub tap: Option<Sender<AudioTap>>,
     /// SRTP with this key (None: plain RTP).
     pub srtp: Option<crate::net::srtp::SrtpKey>,
+    /// Our signing key, and the call our name signatures are bound to.
+    pub signer: Option<Arc<crate::proto::mchat::seal::Signer>>,
+    pub scope: String,
+}
+
+impl AudioConfig {
+    /// Our name's signature for our SDES, as of `unix` (seconds).
+    pub(super) fn signed_name(&self, ssrc: u32, unix: Duration) -> Option<Vec<u8>> {
+        self.signer.as_ref().map(|signer| rtcp::sign_name(signer, &self.scope, ssrc, &self.cname, &self.nick, unix.as_secs()))
+    }
 }
 
 /// Audio handed to tests: 20 ms frames keyed by RTP timestamp.
@@ -173,7 +184,7 @@ pub(super) fn device_name(name: &str, rate: u32) -> String {
     }
 }
 
-fn now_wall() -> Duration {
+pub(super) fn now_wall() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
@@ -211,7 +222,7 @@ pub fn spawn(config: AudioConfig, on_error: Arc<dyn Fn(String) + Send + Sync>) -
         on_error: on_error.clone(),
         far_end: far_out,
     };
-    let mixer = Mixer::new(MixerConfig { own_ssrc: ssrc, start, start_wall, tap: config.tap.clone() });
+    let mixer = Mixer::new(MixerConfig { own_ssrc: ssrc, start, start_wall, tap: config.tap.clone(), scope: config.scope.clone() });
     let receiver = AudioReceiver {
         config,
         ssrc,

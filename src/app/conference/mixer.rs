@@ -15,6 +15,7 @@ use super::stats::{percentile, AudioPeer, Histogram};
 use crate::media::audio::{self, OpusDecoder, FRAME, OPUS_PAYLOAD_TYPE, SAMPLE_RATE};
 use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::proto::rtp::packet;
+use crate::proto::mchat::seal::fingerprint;
 use crate::proto::rtp::rtcp::{self, ReceptionStats, Rtcp};
 use crossbeam_channel::Sender;
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +52,8 @@ pub struct MixerConfig {
     pub start_wall: Duration,
     /// Copies of played frames (tests and benchmarks); a frame is dropped when it is full.
     pub tap: Option<Sender<AudioTap>>,
+    /// The call name signatures are bound to (see `ConferenceConfig::name_scope`).
+    pub scope: String,
 }
 
 struct Remote {
@@ -60,6 +63,11 @@ struct Remote {
     bye_at: Option<Instant>,
     nick: String,
     cname: String,
+    /// The fingerprint of the key its name is signed with; when the signature was last
+    /// checked, and what it was.
+    key: Option<String>,
+    name_checked: Option<Instant>,
+    name_seen: Option<Vec<u8>>,
     buffer: JitterBuffer,
     decoder: Option<OpusDecoder>,
     reception: ReceptionStats,
@@ -94,6 +102,9 @@ impl Remote {
             bye_at: None,
             nick: String::new(),
             cname: String::new(),
+            key: None,
+            name_checked: None,
+            name_seen: None,
             // It is asked again every 5 ms while it waits for a late frame: 40 asks are 200 ms.
             buffer: JitterBuffer::new(JitterConfig { headroom: HEADROOM, rebuffer_after: 40, ..JitterConfig::opus_20ms() }),
             decoder: None,
@@ -178,10 +189,25 @@ impl Mixer {
                         remote.last_heard = now;
                     }
                 }
-                Rtcp::SourceDescription { ssrc, cname, name, .. } if ssrc != own => {
+                Rtcp::SourceDescription { ssrc, cname, name, signed, .. } if ssrc != own => {
                     if let Some(remote) = self.remotes.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
-                        remote.cname = cname;
-                        remote.nick = name.unwrap_or_default();
+                        let nick = name.unwrap_or_default();
+                        // Which key speaks under this name: checked when the signature changes,
+                        // at most twice a second (as the video's), so that a voice is put with
+                        // a picture only when both have the same key.
+                        let changed = remote.name_seen != signed || remote.nick != nick || remote.cname != cname;
+                        if changed && remote.name_checked.is_none_or(|at| now >= at + Duration::from_millis(500)) {
+                            remote.name_checked = Some(now);
+                            let wall = (self.config.start_wall + now.saturating_duration_since(self.config.start)).as_secs();
+                            remote.key = signed
+                                .as_ref()
+                                .and_then(|value| rtcp::verified_name(value, &self.config.scope, ssrc, &cname, &nick))
+                                .filter(|(_, at)| at.abs_diff(wall) <= crate::proto::rtp::session::NAME_SIGNATURE_AGE.as_secs())
+                                .map(|(key, _)| fingerprint(&key));
+                            remote.name_seen = signed;
+                            remote.cname = cname;
+                            remote.nick = nick;
+                        }
                     }
                 }
                 Rtcp::Bye { sources } => {
@@ -315,6 +341,7 @@ impl Mixer {
                     ssrc,
                     nick: r.nick.clone(),
                     cname: r.cname.clone(),
+                    key: r.key.clone(),
                     packets: r.packets,
                     lost: r.reception.lost(),
                     recovered: r.recovered,
@@ -374,7 +401,7 @@ mod tests {
         fn new() -> Call {
             let (tap, played) = bounded(10_000);
             let start = Instant::now();
-            let mixer = Mixer::new(MixerConfig { own_ssrc: 1, start, start_wall: Duration::from_secs(1_700_000_000), tap: Some(tap) });
+            let mixer = Mixer::new(MixerConfig { own_ssrc: 1, start, start_wall: Duration::from_secs(1_700_000_000), tap: Some(tap), scope: String::new() });
             Call { mixer, start, encoder: OpusEncoder::new(32_000, 0).unwrap(), played, started: HashMap::new() }
         }
 

@@ -397,6 +397,8 @@ pub fn spawn(config: ConferenceConfig, sink: Sink) -> Result<ConferenceHandle, M
             drop_incoming: config.drop_incoming,
             tap: config.audio_tap.clone(),
             srtp: config.srtp.clone(),
+            signer: config.signer.clone(),
+            scope: config.name_scope(),
         };
         let errors = sink.clone();
         Some(audio::spawn(audio_config, Arc::new(move |text| errors(ConferenceEvent::Error(text))))?)

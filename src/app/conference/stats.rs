@@ -129,6 +129,8 @@ pub struct AudioPeer {
     pub ssrc: u32,
     pub nick: String,
     pub cname: String,
+    /// The fingerprint of the key its name is signed with.
+    pub key: Option<String>,
     pub packets: u64,
     /// Packets lost since the start.
     pub lost: i64,
@@ -172,8 +174,10 @@ pub struct AudioStats {
 
 impl AudioStats {
     /// The participant whose CNAME is `cname`.
-    pub fn peer(&self, cname: &str) -> Option<&AudioPeer> {
-        self.peers.iter().find(|p| p.cname == cname)
+    /// The voice of the participant whose CNAME is `cname` and whose name is signed with
+    /// `key` (when the picture's is: an impostor's voice under that CNAME is not theirs).
+    pub fn peer(&self, cname: &str, key: Option<&str>) -> Option<&AudioPeer> {
+        self.peers.iter().find(|p| p.cname == cname && (key.is_none() || p.key.as_deref() == key))
     }
 }
 

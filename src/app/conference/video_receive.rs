@@ -89,7 +89,7 @@ impl ReceiverThread {
                 self.follow_sound(audio.as_ref());
                 if let Some(audio) = &audio {
                     for peer in peers.iter_mut() {
-                        let sound = audio.peer(&cname_of(peer.ssrc)).and_then(|v| v.latency_ms_p50);
+                        let sound = audio.peer(&cname_of(peer.ssrc), peer.key.as_deref()).and_then(|v| v.latency_ms_p50);
                         if let (Some(sound), Some(picture)) = (sound, peer.latency_ms_p50) {
                             peer.av_offset_ms = Some(((sound - picture) * 10.0).round() / 10.0);
                         }
@@ -253,7 +253,8 @@ impl ReceiverThread {
     /// sync), from the medians of the interval.
     fn follow_sound(&mut self, audio: Option<&AudioStats>) {
         for (ssrc, remote) in self.remotes.iter_mut() {
-            let voice = audio.and_then(|a| a.peer(&cname_of(*ssrc))).and_then(|v| v.latency_ms_p50);
+            let key = self.session.source(*ssrc).and_then(|s| s.trust.fingerprint());
+            let voice = audio.and_then(|a| a.peer(&cname_of(*ssrc), key.as_deref())).and_then(|v| v.latency_ms_p50);
             remote.sync.follow(voice);
         }
     }
