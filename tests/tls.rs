@@ -63,6 +63,33 @@ fn people_chat_over_tls_and_the_certificate_is_pinned_on_first_use() {
 }
 
 #[test]
+fn a_client_that_reads_late_gets_every_line_of_a_burst() {
+    // The relay hands rustls many lines at once, so records arrive back to back and larger than
+    // a read: the client must take them however they are split, never holding more plain text
+    // than rustls allows.
+    let dir = scratch("tls-burst");
+    let known = KnownServers::new(dir.join("known_servers"));
+    let tls = certificate(&dir, "relay");
+    let relay = tls_relay_at(SocketAddr::from(([127, 0, 0, 1], 0)), &tls);
+    let at = relay.tls_addr().unwrap();
+    let mut reader = Raw::connect_tls(at, &known).register("reader", "#burst");
+    let mut sender = Raw::connect_tls(at, &known).register("sender", "#burst");
+    const COUNT: usize = 3_000;
+    let line = "字".repeat(130);
+    for i in 0..COUNT {
+        sender.send(&format!("PRIVMSG #burst :{i} {line}"));
+    }
+    // Everything is on its way to the reader before it reads a byte.
+    sender.send("PING :sent");
+    sender.expect(|m| m.command == "PONG");
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..COUNT {
+        let m = reader.expect(|m| m.command == "PRIVMSG");
+        assert_eq!(m.param(1).unwrap(), format!("{i} {line}"));
+    }
+}
+
+#[test]
 fn a_changed_certificate_is_refused_with_both_fingerprints() {
     let dir = scratch("tls-changed");
     let known = KnownServers::new(dir.join("known_servers"));

@@ -171,7 +171,8 @@ pub enum Link {
 /// The reading half of a [`Link`].
 pub enum LinkReader {
     Plain(TcpStream),
-    Tls { socket: TcpStream, write: TcpStream, session: Arc<Mutex<ClientConnection>>, raw: Vec<u8> },
+    /// `raw[taken..filled]` came from the socket and is not yet handed to rustls.
+    Tls { socket: TcpStream, write: TcpStream, session: Arc<Mutex<ClientConnection>>, raw: Vec<u8>, taken: usize, filled: usize },
 }
 
 /// Opens TLS over `socket` to `server` (`host:port`, the name its pin is kept under) and
@@ -233,7 +234,7 @@ impl Link {
     pub fn reader(&self) -> io::Result<LinkReader> {
         Ok(match self {
             Link::Plain(socket) => LinkReader::Plain(socket.try_clone()?),
-            Link::Tls { socket, session } => LinkReader::Tls { socket: socket.try_clone()?, write: socket.try_clone()?, session: session.clone(), raw: vec![0; 16 * 1024] },
+            Link::Tls { socket, session } => LinkReader::Tls { socket: socket.try_clone()?, write: socket.try_clone()?, session: session.clone(), raw: vec![0; 16 * 1024], taken: 0, filled: 0 },
         })
     }
 
@@ -293,33 +294,40 @@ impl Read for LinkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             LinkReader::Plain(socket) => socket.read(buf),
-            LinkReader::Tls { socket, write, session, raw } => loop {
+            LinkReader::Tls { socket, write, session, raw, taken, filled } => loop {
                 {
                     let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
                     match session.reader().read(buf) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         other => return other,
                     }
+                    if *taken < *filled {
+                        // rustls holds at most 16 KiB of plain text: hand it records only until
+                        // some is ready, and keep the rest of what the socket gave for later.
+                        while *taken < *filled {
+                            let mut rest = &raw[*taken..*filled];
+                            let n = session.read_tls(&mut rest)?;
+                            // Nothing is taken after the server's goodbye: what follows is ignored.
+                            *taken = if n == 0 { *filled } else { *taken + n };
+                            let state = session.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                            if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+                                break;
+                            }
+                        }
+                        // Answers the protocol owes (a key update) go out at once.
+                        while session.wants_write() {
+                            session.write_tls(write)?;
+                        }
+                        continue;
+                    }
                 }
                 // Wait for the network without holding the session: the writer may need it.
                 let n = socket.read(raw)?;
-                let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
                 if n == 0 {
                     // The peer closed the socket without a TLS goodbye.
                     return Ok(0);
                 }
-                let mut rest = &raw[..n];
-                while !rest.is_empty() {
-                    // Nothing is taken after the server's goodbye: what follows it is ignored.
-                    if session.read_tls(&mut rest)? == 0 {
-                        break;
-                    }
-                    session.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                }
-                // Answers the protocol owes (a key update) go out at once.
-                while session.wants_write() {
-                    session.write_tls(write)?;
-                }
+                (*taken, *filled) = (0, n);
             },
         }
     }

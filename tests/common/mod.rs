@@ -106,6 +106,17 @@ impl Raw {
     pub fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect");
         let link = link(stream.try_clone().unwrap(), addr);
+        Raw::over(stream, link)
+    }
+
+    /// As `connect`, over TLS whatever the test run, trusting what `known` pins.
+    pub fn connect_tls(addr: SocketAddr, known: &KnownServers) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        let link = tls::handshake(stream.try_clone().unwrap(), &addr.to_string(), known, PATIENCE).expect("TLS handshake").0;
+        Raw::over(stream, link)
+    }
+
+    fn over(stream: TcpStream, link: Link) -> Raw {
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let reader = BufReader::new(link.reader().unwrap());
         Raw { stream, writer: link, reader, nick: String::new() }
@@ -113,11 +124,15 @@ impl Raw {
 
     /// Connect, register and join `channel`; returns once the join is confirmed.
     pub fn join(addr: SocketAddr, nick: &str, channel: &str) -> Raw {
-        let mut raw = Raw::connect(addr);
-        raw.nick = nick.to_string();
-        raw.send(&format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}"));
-        raw.expect(|m| m.command == "366");
-        raw
+        Raw::connect(addr).register(nick, channel)
+    }
+
+    /// Registers as `nick` and joins `channel`; returns once the join is confirmed.
+    pub fn register(mut self, nick: &str, channel: &str) -> Raw {
+        self.nick = nick.to_string();
+        self.send(&format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {channel}"));
+        self.expect(|m| m.command == "366");
+        self
     }
 
     pub fn send(&mut self, lines: &str) {
