@@ -625,10 +625,10 @@ pub fn jitter(data: &[u8]) {
 }
 
 /// Anything opened as SRTP and SRTCP is refused cleanly, or opened to a shorter packet; an RTP
-/// packet protected opens back to itself. The contexts live across inputs, as they do in a
-/// call (making one takes a millisecond); each round trip uses an SSRC of its own, and the
-/// sending context is made anew every 1,000 round trips, so that inputs do not meet in a
-/// context's rollover counter or replay window.
+/// or RTCP packet protected opens back to itself. The contexts live across inputs, as they do
+/// in a call; each round trip uses an SSRC of its own, and the sending context is made anew
+/// every 500 round trips (it follows at most `MAX_SENDING` sources), so that inputs do not
+/// meet in a context's rollover counter or replay window.
 pub fn srtp(data: &[u8]) {
     struct Contexts {
         key: SrtpKey,
@@ -636,6 +636,14 @@ pub fn srtp(data: &[u8]) {
         outbound: Srtp,
         inbound: Srtp,
         next_ssrc: u32,
+    }
+    impl Contexts {
+        fn fresh_ssrc(&mut self) {
+            self.next_ssrc = self.next_ssrc.wrapping_add(1);
+            if self.next_ssrc % 500 == 0 {
+                self.outbound = Srtp::outbound(&self.key).expect("a context");
+            }
+        }
     }
     thread_local! {
         static CONTEXTS: std::cell::RefCell<Option<Contexts>> = const { std::cell::RefCell::new(None) };
@@ -657,10 +665,7 @@ pub fn srtp(data: &[u8]) {
             }
         }
         if packet::parse(data).is_ok() && data.len() <= 1500 {
-            c.next_ssrc = c.next_ssrc.wrapping_add(1);
-            if c.next_ssrc % 1000 == 0 {
-                c.outbound = Srtp::outbound(&c.key).expect("a context");
-            }
+            c.fresh_ssrc();
             let mut original = data.to_vec();
             original[8..12].copy_from_slice(&c.next_ssrc.to_be_bytes());
             let mut packet = original.clone();
@@ -669,6 +674,26 @@ pub fn srtp(data: &[u8]) {
                 assert_eq!(packet, original);
             }
             c.inbound.forget(c.next_ssrc);
+        }
+        // SRTCP round trips too, and a sender report it carries leaves a hint behind.
+        if data.len() >= 8 && data.len() <= 1500 && data[0] >> 6 == 2 {
+            c.fresh_ssrc();
+            let mut original = data.to_vec();
+            original[4..8].copy_from_slice(&c.next_ssrc.to_be_bytes());
+            let mut packet = original.clone();
+            if c.outbound.protect_rtcp(&mut packet).is_ok() {
+                c.inbound.unprotect_rtcp(&mut packet).expect("our own report opens");
+                assert_eq!(packet, original);
+            }
+            c.inbound.forget(c.next_ssrc);
+        }
+        // The raw input, as if someone with the key had sent it.
+        for rtcp in [false, true] {
+            let mut packet = data.to_vec();
+            let opened = if rtcp { c.inbound.unprotect_rtcp(&mut packet) } else { c.inbound.unprotect_rtp(&mut packet) };
+            if opened.is_ok() {
+                assert!(packet.len() < data.len());
+            }
         }
     });
 }

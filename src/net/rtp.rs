@@ -3,7 +3,7 @@
 //! (and a waker to stop it); sending threads get blocking copies of the same sockets.
 
 use super::multicast::{open_group_socket, MulticastError};
-use super::srtp::{Srtp, SrtpError, SrtpKey};
+use super::srtp::{Srtp, SrtpError, SrtpKey, MAX_TRAILER};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io;
@@ -190,7 +190,8 @@ impl SendSockets {
     /// protected is sent as nothing (an empty datagram is never sent: see `send`).
     fn protect(&self, bytes: &[u8], rtcp: bool) -> Option<Vec<u8>> {
         let srtp = self.srtp.as_ref()?;
-        let mut packet = bytes.to_vec();
+        let mut packet = Vec::with_capacity(bytes.len() + MAX_TRAILER);
+        packet.extend_from_slice(bytes);
         let mut srtp = srtp.lock().unwrap_or_else(|e| e.into_inner());
         let done = if rtcp { srtp.protect_rtcp(&mut packet) } else { srtp.protect_rtp(&mut packet) };
         if let Err(e) = done {
