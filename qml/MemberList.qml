@@ -2,7 +2,7 @@ import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
 
-// Who is in the room; operators first, marked with @. Our own name is shown in bold. On
+// Who is in the room; operators first, marked with @, voiced members with +. Our own name is shown in bold. On
 // multicast each name has its key's fingerprint beneath, for two people to compare; an
 // impostor (a name pinned to another key) is shown in red.
 Pane {
@@ -37,11 +37,11 @@ Pane {
                 required property string modelData
                 required property int index
                 readonly property var list: ListView.view
-                readonly property string name: modelData.replace(/^[@+]/, "")
+                readonly property string name: modelData.replace(/^[@+%~&]+/, "")
                 readonly property string key: list.keys[index] ?? ""
                 readonly property bool impostor: key.startsWith("!")
                 width: ListView.view.width
-                text: (modelData.startsWith("@") ? "@ " : "") + name
+                text: (modelData.startsWith("@") ? "@ " : modelData.startsWith("+") ? "+ " : "") + name
                       + (key.length > 0 ? "\n" + key.replace(/^!/, "") : "")
                 font.bold: name === list.ownNick
                 palette.text: impostor ? "#c62828" : list.palette.text

@@ -13,6 +13,7 @@
 use crate::proto::irc::client::{Client, ClientConfig, Event as ClientEvent, MAX_MEMBERS};
 use crate::proto::irc::framing::{Frame, LineReader};
 use crate::proto::irc::message::{split_utf8, Message, MAX_LINE, MAX_TAGS};
+use crate::proto::irc::history::{self, Stored};
 use crate::proto::irc::server::{Action, Server, ServerConfig};
 use crate::proto::mchat::peer::{Event as PeerEvent, Peer, PeerConfig, MAX_HELD_BYTES, MAX_MISSING, MAX_SENDERS};
 use crate::proto::mchat::wire::{Body, Datagram, MAX_DATAGRAM};
@@ -23,7 +24,7 @@ use crate::proto::rtp::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::proto::rtp::session::{self, SessionConfig, VideoSession, MAX_SOURCES};
 use crate::proto::rtp::{packet, rtcp, sdp};
 use crate::proto::Now;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,7 +157,9 @@ const CONNECTIONS: usize = 4;
 pub fn irc_server(data: &[u8]) {
     let mut script = Script(data);
     let mut clock = Clock::new();
-    let mut server = Server::new(ServerConfig::default(), clock.now(), 1);
+    let mut server = Server::new(ServerConfig { history: true, ..ServerConfig::default() }, clock.now(), 1);
+    // The kept messages, as a store keeps them (the oldest dropped beyond a bound).
+    let mut kept: VecDeque<Stored> = VecDeque::new();
     let mut readers: Vec<Option<LineReader>> = (0..CONNECTIONS).map(|_| None).collect();
     let mut opened = 0usize;
     let mut received = 0usize;
@@ -197,8 +200,21 @@ pub fn irc_server(data: &[u8]) {
                 server.tick(clock.now())
             }
         };
-        for action in actions {
+        let mut actions: VecDeque<Action> = actions.into();
+        while let Some(action) = actions.pop_front() {
             match action {
+                Action::Store(message) => {
+                    kept.push_back(message);
+                    if kept.len() > 2000 {
+                        kept.pop_front();
+                    }
+                }
+                Action::History(request) => {
+                    let rows: Vec<Stored> = kept.iter().filter(|m| m.target == request.target).cloned().collect();
+                    let messages = history::select(&rows, &request.query, request.limit);
+                    assert!(messages.len() <= request.limit, "{} messages for a limit of {}", messages.len(), request.limit);
+                    actions.extend(server.history(history::Reply { conn: request.conn, shown: request.shown, messages }));
+                }
                 Action::Send(to, bytes) => {
                     let to = to as usize;
                     assert!(to < CONNECTIONS && readers[to].is_some(), "sent to connection {to}, which is not open");

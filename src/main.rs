@@ -6,6 +6,7 @@ use lanmeet::app::terminal;
 use lanmeet::proto::irc::server::{FloodLimit, ServerConfig};
 use lanmeet::net::identity;
 use lanmeet::net::tls::KnownServers;
+use lanmeet::server::history::HistoryConfig;
 use lanmeet::server::{self, RelayConfig};
 use lanmeet::app::multicast_chat::{resolve_interface, MulticastConfig};
 use std::path::PathBuf;
@@ -176,6 +177,16 @@ struct ServeArgs {
     /// Bytes that may wait for a slow client before it is cut off.
     #[arg(long, default_value_t = 4 << 20)]
     max_send_queue: usize,
+    /// Where to keep the messages of channels and private conversations (SQLite); by
+    /// default `history.sqlite3` in the data folder.
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Days messages are kept.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    history_days: u64,
+    /// Keep no messages (and offer no chat history).
+    #[arg(long, conflicts_with = "history")]
+    no_history: bool,
 }
 
 #[derive(Args)]
@@ -298,6 +309,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             ..ServerConfig::default()
         },
         max_send_queue: args.max_send_queue,
+        history: (!args.no_history).then(|| HistoryConfig {
+            path: args.history.unwrap_or_else(|| lanmeet::net::tls::data_dir().join("history.sqlite3")),
+            retention: Duration::from_secs(args.history_days.saturating_mul(86_400)),
+        }),
     };
     match server::spawn(config) {
         Ok(relay) => {

@@ -148,7 +148,7 @@ fn a_server_showing_the_pinned_certificate_without_its_key_is_refused() {
         .unwrap()
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(WrongKey(Arc::new(CertifiedKey::new(chain, signing)))));
-    let _impostor = server::spawn(RelayConfig { listen: None, listen_tls: Some((at, Arc::new(config))), irc: open_config(), max_send_queue: 4 << 20 }).unwrap();
+    let _impostor = server::spawn(RelayConfig { listen: None, listen_tls: Some((at, Arc::new(config))), irc: open_config(), max_send_queue: 4 << 20, history: None }).unwrap();
     let bob = Peer::start_tls(&at.to_string(), "bob", known.clone());
     let error = bob.wait_any("the refusal", |e| match e {
         lanmeet::app::chat::ChatEvent::Unicast(lanmeet::net::unicast::UnicastEvent::Status(Status::Reconnecting { error, .. })) => Some(error.clone()),

@@ -128,6 +128,8 @@ fn host_relay_if_missing(server: &str, tls: bool) -> Option<RelayHandle> {
             } else {
                 RelayConfig { listen: Some(addr), ..RelayConfig::default() }
             };
+            // The hosted relay keeps history as `lanmeet serve` does.
+            let config = RelayConfig { history: Some(server::history::HistoryConfig::default_place()), ..config };
             match server::spawn(config) {
                 Ok(relay) => Some(relay),
                 Err(e) => {

@@ -5,7 +5,7 @@
 use super::chat::ChatEvent;
 use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::UnicastEvent;
-use crate::proto::irc::client::{Event, LocalId};
+use crate::proto::irc::client::{Event, HistoryLine, LocalId};
 use crate::proto::mchat;
 use crate::proto::mchat::peer::Trust;
 use crate::proto::mchat::seal::fingerprint;
@@ -54,6 +54,42 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The lines an event shows: one for most, none for some, and for the relay's history its
+/// messages with a separator beneath them.
+pub fn lines(event: &ChatEvent, own_nick: &str) -> Vec<Line> {
+    if let ChatEvent::Unicast(UnicastEvent::Chat(Event::History { lines, missed, .. })) = event {
+        return history_lines(lines, *missed, own_nick);
+    }
+    line(event, own_nick).into_iter().collect()
+}
+
+/// Kept messages as they show, then the separator between them and what is new.
+fn history_lines(history: &[HistoryLine], missed: bool, own_nick: &str) -> Vec<Line> {
+    if history.is_empty() {
+        return Vec::new();
+    }
+    let mut shown: Vec<Line> = history
+        .iter()
+        .map(|h| {
+            let kind = match (h.own, h.action, h.notice) {
+                (_, true, _) => LineKind::Action,
+                (_, _, true) => LineKind::Notice,
+                (true, _, _) => LineKind::Own,
+                _ => LineKind::Message,
+            };
+            Line::said(kind, if h.own { own_nick } else { &h.from }, &h.text, h.unix_ms)
+        })
+        .collect();
+    let count = history.len();
+    let separator = if missed {
+        format!("── {count} message(s) you missed, above ──")
+    } else {
+        format!("── {count} earlier message(s), above ──")
+    };
+    shown.push(Line::info(separator));
+    shown
+}
+
 /// The line an event shows, if any. `own_nick` names our own messages.
 pub fn line(event: &ChatEvent, own_nick: &str) -> Option<Line> {
     match event {
@@ -87,7 +123,7 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Topic { channel, text } => Line::info(format!("Topic of {channel}: {text}")),
         Event::Info { text, error: false } => Line::info(text.clone()),
         Event::Info { text, error: true } => Line::error(text.clone()),
-        Event::Members { .. } | Event::Dead => return None,
+        Event::Members { .. } | Event::Dead | Event::History { .. } => return None,
     })
 }
 

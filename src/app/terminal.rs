@@ -33,11 +33,20 @@ fn clock(unix_ms: i64) -> String {
     }
 }
 
-/// The line printed for an event, and whether it belongs on standard error: the connection's
-/// status here, everything else as `lines` shows it.
-pub fn describe(event: &ChatEvent, own_nick: &str) -> Option<(String, bool)> {
+/// The lines printed for an event, and whether each belongs on standard error: the
+/// connection's status here, everything else as `lines` shows it.
+pub fn describe(event: &ChatEvent, own_nick: &str) -> Vec<(String, bool)> {
+    if let Some(status) = describe_status(event) {
+        return status.into_iter().collect();
+    }
+    lines::lines(event, own_nick).iter().filter_map(format_line).collect()
+}
+
+/// The connection's status as printed (Some(None) for a status not worth a line), or None for
+/// other events.
+fn describe_status(event: &ChatEvent) -> Option<Option<(String, bool)>> {
     if let ChatEvent::Unicast(UnicastEvent::Status(status)) = event {
-        return match status {
+        return Some(match status {
             Status::Connecting { server } => Some((format!("-!- connecting to {server}"), false)),
             Status::Connected { server, tls: None } => Some((format!("-!- connected to {server} (plain text, not encrypted)"), false)),
             Status::Connected { server, tls: Some(seen) } => {
@@ -49,9 +58,9 @@ pub fn describe(event: &ChatEvent, own_nick: &str) -> Option<(String, bool)> {
             }
             Status::Stopped { undelivered: 0 } => None,
             Status::Stopped { undelivered } => Some((format!("-!- {undelivered} message(s) could not be delivered"), true)),
-        };
+        });
     }
-    format_line(&lines::line(event, own_nick)?)
+    None
 }
 
 /// A line as the terminal prints it; our own lines only once the relay confirmed them.
@@ -129,8 +138,8 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-fn print_line(line: Option<(String, bool)>) {
-    if let Some((line, to_stderr)) = line {
+fn print_line(lines: impl IntoIterator<Item = (String, bool)>) {
+    for (line, to_stderr) in lines {
         let line = printable(&line);
         if to_stderr {
             eprintln!("{line}");

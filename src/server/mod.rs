@@ -8,11 +8,15 @@
 //! It listens for IRC over TLS (rustls), for plain-text IRC, or both; `tls.rs` keeps its
 //! certificate.
 
+pub mod history;
 pub mod tls;
 
 use crate::proto::irc::framing::LineReader;
 use crate::proto::irc::message::{MAX_LINE, MAX_TAGS};
+use crate::proto::irc::history::Reply;
 use crate::proto::irc::server::{Action, ConnId, Server, ServerConfig};
+use history::{HistoryConfig, HistoryStore};
+use crossbeam_channel::Receiver;
 use crate::net;
 use crate::proto::IdMap;
 use mio::net::{TcpListener, TcpStream};
@@ -48,6 +52,8 @@ pub struct RelayConfig {
     pub irc: ServerConfig,
     /// Bytes a connection may have waiting to be written before it is cut off.
     pub max_send_queue: usize,
+    /// Where to keep the channels' and private conversations' messages, if anywhere.
+    pub history: Option<HistoryConfig>,
 }
 
 impl Default for RelayConfig {
@@ -57,6 +63,7 @@ impl Default for RelayConfig {
             listen_tls: None,
             irc: ServerConfig::default(),
             max_send_queue: 4 << 20,
+            history: None,
         }
     }
 }
@@ -69,6 +76,8 @@ pub enum RelayError {
     Io(#[from] io::Error),
     #[error("the relay was given nowhere to listen")]
     NowhereToListen,
+    #[error("{0}")]
+    History(String),
 }
 
 /// A running relay. Dropping it stops the relay and waits for its thread.
@@ -122,7 +131,7 @@ impl Drop for RelayHandle {
 }
 
 /// Bind and start the relay on its own thread.
-pub fn spawn(config: RelayConfig) -> Result<RelayHandle, RelayError> {
+pub fn spawn(mut config: RelayConfig) -> Result<RelayHandle, RelayError> {
     raise_descriptor_limit();
     if config.listen.is_none() && config.listen_tls.is_none() {
         return Err(RelayError::NowhereToListen);
@@ -142,10 +151,20 @@ pub fn spawn(config: RelayConfig) -> Result<RelayHandle, RelayError> {
     let (plain_addr, tls_addr) = (plain.as_ref().map(|(_, a)| *a), tls.as_ref().map(|((_, a), _)| *a));
     let listeners = Listeners { plain: plain.map(|(l, _)| l), tls: tls.map(|((l, _), config)| (l, config)) };
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let history = match &config.history {
+        Some(history) => {
+            let (replies, answers) = crossbeam_channel::unbounded();
+            let store = HistoryStore::open(history, replies, waker.clone()).map_err(RelayError::History)?;
+            log::info!("keeping history in {} for {} days", history.path.display(), history.retention.as_secs() / 86_400);
+            Some((store, answers))
+        }
+        None => None,
+    };
+    config.irc.history = history.is_some();
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
     let thread = std::thread::Builder::new().name("relay".into()).spawn(move || {
-        let result = EventLoop::new(poll, listeners, config).run(&thread_stop);
+        let result = EventLoop::new(poll, listeners, config, history).run(&thread_stop);
         if let Err(e) = &result {
             log::error!("relay stopped: {e}");
         }
@@ -190,10 +209,12 @@ struct EventLoop {
     unfinished_reads: Vec<ConnId>,
     /// Accepting paused (descriptors ran out) until then.
     accept_paused_until: Option<Instant>,
+    /// The message store and its answers.
+    history: Option<(HistoryStore, Receiver<Reply>)>,
 }
 
 impl EventLoop {
-    fn new(poll: Poll, listeners: Listeners, config: RelayConfig) -> EventLoop {
+    fn new(poll: Poll, listeners: Listeners, config: RelayConfig, history: Option<(HistoryStore, Receiver<Reply>)>) -> EventLoop {
         let now = net::now();
         let seed = now.unix_millis() as u64;
         EventLoop {
@@ -207,6 +228,7 @@ impl EventLoop {
             dirty: Vec::new(),
             unfinished_reads: Vec::new(),
             accept_paused_until: None,
+            history,
         }
     }
 
@@ -241,7 +263,7 @@ impl EventLoop {
                 match event.token() {
                     LISTENER | TLS_LISTENER if self.accept_paused_until.is_none() => self.accept(event.token() == TLS_LISTENER)?,
                     LISTENER | TLS_LISTENER => {}
-                    WAKER => {}
+                    WAKER => self.answer_history(),
                     Token(id) => {
                         let id = id as ConnId;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -388,9 +410,31 @@ impl EventLoop {
         }
     }
 
+    /// Hands the store's answers to the protocol.
+    fn answer_history(&mut self) {
+        let replies: Vec<Reply> = match &self.history {
+            Some((_, answers)) => answers.try_iter().collect(),
+            None => return,
+        };
+        for reply in replies {
+            let actions = self.server.history(reply);
+            self.apply(actions);
+        }
+    }
+
     fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
+                Action::Store(message) => {
+                    if let Some((store, _)) = &mut self.history {
+                        store.store(message);
+                    }
+                }
+                Action::History(request) => {
+                    if let Some((store, _)) = &mut self.history {
+                        store.query(request);
+                    }
+                }
                 Action::Send(id, bytes) => {
                     let Some(conn) = self.connections.get_mut(&id) else { continue };
                     conn.queued_bytes += bytes.len();

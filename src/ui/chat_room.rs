@@ -476,10 +476,11 @@ impl qobject::ChatRoom {
             ChatEvent::Multicast(event) => self.as_mut().multicast_state(event),
         }
         let own = self.nick().to_string();
-        match lines::line(&event, &own) {
-            Some(Line { local_id: Some(id), pending: false, unix_ms, .. }) => self.delivered(id, unix_ms),
-            Some(line) => self.push(line),
-            None => {}
+        for line in lines::lines(&event, &own) {
+            match line {
+                Line { local_id: Some(id), pending: false, unix_ms, .. } => self.as_mut().delivered(id, unix_ms),
+                line => self.as_mut().push(line),
+            }
         }
     }
 

@@ -49,9 +49,9 @@ fn test_tls() -> &'static (RelayTls, KnownServers) {
 pub fn relay_at(listen: SocketAddr, irc: ServerConfig, max_send_queue: usize) -> RelayHandle {
     let _ = env_logger::builder().is_test(true).try_init();
     let config = if over_tls() {
-        RelayConfig { listen: None, listen_tls: Some((listen, test_tls().0.config.clone())), irc, max_send_queue }
+        RelayConfig { listen: None, listen_tls: Some((listen, test_tls().0.config.clone())), irc, max_send_queue, history: None }
     } else {
-        RelayConfig { listen: Some(listen), listen_tls: None, irc, max_send_queue }
+        RelayConfig { listen: Some(listen), listen_tls: None, irc, max_send_queue, history: None }
     };
     server::spawn(config).expect("relay starts")
 }
@@ -59,7 +59,7 @@ pub fn relay_at(listen: SocketAddr, irc: ServerConfig, max_send_queue: usize) ->
 /// A relay that takes IRC over TLS only, with the certificate `tls`.
 pub fn tls_relay_at(listen: SocketAddr, tls: &RelayTls) -> RelayHandle {
     let _ = env_logger::builder().is_test(true).try_init();
-    server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: open_config(), max_send_queue: 4 << 20 }).expect("relay starts")
+    server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: open_config(), max_send_queue: 4 << 20, history: None }).expect("relay starts")
 }
 
 /// A new self-signed certificate, kept in `dir` as NAME.pem and NAME-key.pem.

@@ -10,7 +10,15 @@ use crate::proto::Now;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-const WANTED_CAPS: &[&str] = &["echo-message", "message-tags", "multi-prefix", "server-time"];
+const WANTED_CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-tags", "multi-prefix", "server-time"];
+/// Messages asked of the server's history on first joining, and after a reconnect.
+pub const HISTORY_ON_JOIN: usize = 50;
+pub const HISTORY_ON_RECONNECT: usize = 100;
+/// Message ids remembered to drop what arrives twice (live and in history).
+const SEEN_IDS: usize = 1024;
+/// History batches open at once, and lines one may hold.
+const MAX_BATCHES: usize = 4;
+const MAX_BATCH_LINES: usize = 200;
 /// Messages written but not yet echoed, at most.
 const MAX_IN_FLIGHT: usize = 8;
 /// Silence after which the client asks the server whether it is still there.
@@ -71,6 +79,21 @@ pub enum Event {
     Info { text: String, error: bool },
     /// The server stopped answering; the caller should drop the connection and reconnect.
     Dead,
+    /// Messages from the server's history, oldest first: the latest ones on first joining, or
+    /// those missed while away (`missed`) after a reconnect. None was shown before.
+    History { channel: String, lines: Vec<HistoryLine>, missed: bool },
+}
+
+/// A message from the server's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub from: String,
+    pub text: String,
+    pub unix_ms: i64,
+    pub notice: bool,
+    pub action: bool,
+    /// Sent by us (from this or another connection).
+    pub own: bool,
 }
 
 /// What one input produced: lines to write (without CR LF) and events for the user.
@@ -109,6 +132,15 @@ pub struct Client {
     members_changed: bool,
     last_heard: Option<Instant>,
     ping_sent: Option<Instant>,
+    /// The server keeps history and we may ask for it (`draft/chathistory` with `batch`).
+    history_caps: (bool, bool),
+    /// The id of the newest message of our room seen, to ask for what came after it.
+    last_msgid: Option<String>,
+    seen_ids: VecDeque<String>,
+    /// Open history batches: reference -> (target, lines so far).
+    batches: HashMap<String, (String, Vec<HistoryLine>)>,
+    /// The history asked for is what was missed (a reconnect), not the first look.
+    asked_missed: bool,
 }
 
 impl Client {
@@ -129,6 +161,11 @@ impl Client {
             members_changed: false,
             last_heard: None,
             ping_sent: None,
+            history_caps: (false, false),
+            last_msgid: None,
+            seen_ids: VecDeque::new(),
+            batches: HashMap::new(),
+            asked_missed: false,
         }
     }
 
@@ -319,6 +356,15 @@ impl Client {
                     if key == fold(&self.config.channel) {
                         self.joined = true;
                         self.members.insert(key, HashMap::new());
+                        if self.history_caps == (true, true) {
+                            // What was said before: the latest, or since the last one seen.
+                            self.asked_missed = self.last_msgid.is_some();
+                            let (reference, limit) = match &self.last_msgid {
+                                Some(id) => (format!("msgid={id}"), HISTORY_ON_RECONNECT),
+                                None => ("*".to_string(), HISTORY_ON_JOIN),
+                            };
+                            out.send.push(Message::new("CHATHISTORY", &["LATEST", &channel, &reference, &limit.to_string()]).to_line());
+                        }
                         out.events.push(Event::Joined { channel });
                         self.flush(now, out);
                     }
@@ -406,6 +452,38 @@ impl Client {
                 text: last,
             }),
             "TOPIC" => out.events.push(Event::Topic { channel: message.param(0).unwrap_or("").to_string(), text: last }),
+            "MODE" => {
+                // A room's modes changed: say so, and where someone's status changed, ask for
+                // the member list again (it shows operators and voiced members).
+                let channel = message.param(0).unwrap_or("").to_string();
+                if self.members.contains_key(&fold(&channel)) && message.params.len() > 1 {
+                    let change = message.params[1..].join(" ");
+                    out.events.push(Event::Info { text: format!("{from} sets mode {change} on {channel}"), error: false });
+                    if message.params[1].contains(['o', 'v']) {
+                        out.send.push(Message::new("NAMES", &[&channel]).to_line());
+                    }
+                }
+            }
+            "INVITE" if message.param(0).is_some_and(|nick| self.is_me(nick)) => {
+                let channel = message.param(1).unwrap_or("");
+                out.events.push(Event::Info { text: format!("{from} invites you to {channel}"), error: false });
+            }
+            "301" => {
+                let nick = message.param(1).unwrap_or("");
+                out.events.push(Event::Info { text: format!("{nick} is away: {last}"), error: false });
+            }
+            "BATCH" => {
+                let reference = message.param(0).unwrap_or("");
+                if let Some(id) = reference.strip_prefix('+') {
+                    if message.param(1) == Some("chathistory") && self.batches.len() < MAX_BATCHES {
+                        self.batches.insert(id.to_string(), (message.param(2).unwrap_or("").to_string(), Vec::new()));
+                    }
+                } else if let Some((target, lines)) = reference.strip_prefix('-').and_then(|id| self.batches.remove(id)) {
+                    if fold(&target) == fold(&self.config.channel) {
+                        out.events.push(Event::History { channel: target, lines, missed: self.asked_missed });
+                    }
+                }
+            }
             "PRIVMSG" | "NOTICE" => self.chat(message, from, now, out),
             "ERROR" => out.events.push(Event::Info { text: last, error: true }),
             "372" => out.events.push(Event::Info { text: last, error: false }),
@@ -458,10 +536,15 @@ impl Client {
             }
             "ACK" => {
                 for cap in message.params.last().into_iter().flat_map(|l| l.split(' ')) {
-                    if cap == "echo-message" {
-                        self.echo_message = true;
-                    } else if cap == "-echo-message" {
-                        self.echo_message = false;
+                    let (name, on) = match cap.strip_prefix('-') {
+                        Some(name) => (name, false),
+                        None => (cap, true),
+                    };
+                    match name {
+                        "echo-message" => self.echo_message = on,
+                        "batch" => self.history_caps.0 = on,
+                        "draft/chathistory" => self.history_caps.1 = on,
+                        _ => {}
                     }
                 }
                 if !self.registered {
@@ -481,6 +564,31 @@ impl Client {
         if message.source.as_deref().is_none_or(|s| !s.contains('!')) {
             // From the server itself.
             out.events.push(Event::Info { text, error: false });
+            return;
+        }
+        let ours = fold(&target) == fold(&self.config.channel);
+        if let Some(id) = message.tag("msgid") {
+            if self.seen_ids.iter().any(|seen| seen == id) {
+                // Already shown: live, then again in history (or the other way round).
+                return;
+            }
+            self.seen_ids.push_back(id.to_string());
+            if self.seen_ids.len() > SEEN_IDS {
+                self.seen_ids.pop_front();
+            }
+            if ours {
+                self.last_msgid = Some(id.to_string());
+            }
+        }
+        let own = self.is_me(&from);
+        if let Some((_, lines)) = message.tag("batch").and_then(|id| self.batches.get_mut(id)) {
+            let (text, action) = match text.strip_prefix("\x01ACTION ") {
+                Some(act) => (act.strip_suffix('\x01').unwrap_or(act).to_string(), true),
+                None => (text, false),
+            };
+            if lines.len() < MAX_BATCH_LINES && !text.starts_with('\x01') {
+                lines.push(HistoryLine { from, text, unix_ms, notice, action, own });
+            }
             return;
         }
         if self.echo_message && self.is_me(&from) && !notice {

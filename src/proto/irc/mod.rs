@@ -1,8 +1,10 @@
 //! IRC (RFC 1459, RFC 2812, IRCv3): message syntax, line framing, and the server and client
 //! state machines. Nothing here touches a socket or reads a clock.
 
+pub mod channel;
 pub mod client;
 pub mod framing;
+pub mod history;
 pub mod message;
 pub mod names;
 pub mod server;
@@ -11,8 +13,8 @@ mod tests;
 
 pub use message::{Message, ParseError};
 
-/// The capabilities both sides of lanmeet understand (IRCv3).
-pub const CAPABILITIES: &[&str] = &["echo-message", "message-tags", "multi-prefix", "server-time"];
+/// The capabilities the relay offers (IRCv3); `draft/chathistory` only where it keeps history.
+pub const CAPABILITIES: &[&str] = &["away-notify", "batch", "draft/chathistory", "echo-message", "invite-notify", "message-tags", "multi-prefix", "server-time"];
 
 /// Formats a Unix time in milliseconds as IRCv3 `server-time` (RFC 3339, UTC, milliseconds).
 pub fn format_server_time(unix_ms: i64) -> String {

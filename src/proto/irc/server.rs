@@ -3,7 +3,9 @@
 //! clock ticks; every call returns the [`Action`]s to carry out, so none can be forgotten.
 //! It owns no socket, no thread and no clock.
 
+use super::channel::{self, mask_matches, normalize_mask, valid_key, Ban, Channel, MAX_BANS, MODES_PER_COMMAND};
 use super::framing::Frame;
+use super::history::{self, parse_reference, private_key, Query, Reference, Stored};
 use super::message::{Message, ParseError, MAX_LINE};
 use super::names::{fold, valid_channel, valid_nick, CHANNEL_LEN, NICK_LEN};
 use super::{format_server_time, CAPABILITIES};
@@ -21,6 +23,14 @@ pub const MAX_CHANNELS_PER_CLIENT: usize = 50;
 pub const MAX_NAMES_TARGETS: usize = 4;
 /// Bytes of a realname kept (WHO shows it).
 const REALNAME_LEN: usize = 100;
+/// Bytes of an away message, a kick reason (ISUPPORT `AWAYLEN`, `KICKLEN`).
+const AWAYLEN: usize = 300;
+const KICKLEN: usize = 300;
+/// Channels one client may hold invitations to; the oldest lapses first.
+const MAX_INVITES: usize = 64;
+/// Nicknames WHOWAS remembers, and entries one WHOWAS gives at most.
+const WHOWAS_KEPT: usize = 512;
+const WHOWAS_REPLIES: usize = 10;
 /// Under flood control, each this many bytes of reply to a client's own command cost it one
 /// more line: a command that makes the server say a lot (NAMES of a big room) is paid for.
 const REPLY_BYTES_PER_TOKEN: usize = 1024;
@@ -32,6 +42,10 @@ pub enum Action {
     Send(ConnId, Arc<[u8]>),
     /// Flush what is queued, then close. The server has already forgotten the connection.
     Close(ConnId),
+    /// Keep this relayed message (only where the server keeps history).
+    Store(Stored),
+    /// Look this up in the kept messages and hand the answer to [`Server::history`].
+    History(history::Request),
 }
 
 /// Per-connection flood control: a token bucket. Lines beyond it wait; too many waiting lines
@@ -61,6 +75,9 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     pub flood: Option<FloodLimit>,
     pub max_connections_per_ip: Option<usize>,
+    /// Whether messages are kept and `draft/chathistory` offered: the event loop then carries
+    /// out `Action::Store` and `Action::History`.
+    pub history: bool,
 }
 
 impl Default for ServerConfig {
@@ -74,13 +91,18 @@ impl Default for ServerConfig {
             ping_timeout: Duration::from_secs(60),
             flood: Some(FloodLimit::default()),
             max_connections_per_ip: Some(32),
+            history: false,
         }
     }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Caps {
+    away_notify: bool,
+    batch: bool,
+    chathistory: bool,
     echo_message: bool,
+    invite_notify: bool,
     message_tags: bool,
     multi_prefix: bool,
     server_time: bool,
@@ -89,7 +111,11 @@ struct Caps {
 impl Caps {
     fn set(&mut self, name: &str, on: bool) -> bool {
         match name {
+            "away-notify" => self.away_notify = on,
+            "batch" => self.batch = on,
+            "draft/chathistory" => self.chathistory = on,
             "echo-message" => self.echo_message = on,
+            "invite-notify" => self.invite_notify = on,
             "message-tags" => self.message_tags = on,
             "multi-prefix" => self.multi_prefix = on,
             "server-time" => self.server_time = on,
@@ -99,9 +125,22 @@ impl Caps {
     }
 
     fn names(&self) -> String {
-        let on = [self.echo_message, self.message_tags, self.multi_prefix, self.server_time];
-        let names: Vec<&str> = CAPABILITIES.iter().zip(on).filter(|(_, o)| *o).map(|(n, _)| *n).collect();
+        let names: Vec<&str> = CAPABILITIES.iter().copied().filter(|name| self.has(name)).collect();
         names.join(" ")
+    }
+
+    fn has(&self, name: &str) -> bool {
+        match name {
+            "away-notify" => self.away_notify,
+            "batch" => self.batch,
+            "draft/chathistory" => self.chathistory,
+            "echo-message" => self.echo_message,
+            "invite-notify" => self.invite_notify,
+            "message-tags" => self.message_tags,
+            "multi-prefix" => self.multi_prefix,
+            "server-time" => self.server_time,
+            _ => false,
+        }
     }
 
     /// Index into the per-variant cache of a broadcast line.
@@ -128,6 +167,12 @@ struct Client {
     tokens: f64,
     refilled_at: Instant,
     waiting: VecDeque<Vec<u8>>,
+    away: Option<String>,
+    signon_unix: i64,
+    /// When it last said something (WHOIS shows the idle time).
+    last_spoke: Instant,
+    /// Folded names of the channels it was invited to, the oldest first.
+    invites: VecDeque<String>,
 }
 
 impl Client {
@@ -140,13 +185,15 @@ impl Client {
     }
 }
 
+/// Who had a nickname: what WHOWAS answers.
 #[derive(Debug)]
-struct Channel {
-    name: String,
-    members: Vec<ConnId>,
-    operators: Vec<ConnId>,
-    topic: Option<(String, String, i64)>,
-    created_unix: i64,
+struct WhoWas {
+    key: String,
+    nick: String,
+    user: String,
+    host: String,
+    realname: String,
+    gone_unix: i64,
 }
 
 #[derive(Debug)]
@@ -156,8 +203,10 @@ pub struct Server {
     nicks: HashMap<String, ConnId>,
     channels: HashMap<String, Channel>,
     per_ip: HashMap<IpAddr, usize>,
+    whowas: VecDeque<WhoWas>,
     next_msgid: u64,
     msgid_prefix: String,
+    next_batch: u64,
     created: String,
 }
 
@@ -205,7 +254,9 @@ impl Server {
             nicks: HashMap::new(),
             channels: HashMap::new(),
             per_ip: HashMap::new(),
+            whowas: VecDeque::new(),
             next_msgid: 0,
+            next_batch: 0,
             msgid_prefix: format!("{seed:x}"),
             created,
         }
@@ -251,6 +302,10 @@ impl Server {
                 tokens,
                 refilled_at: now.mono,
                 waiting: VecDeque::new(),
+                away: None,
+                signon_unix: now.unix_millis() / 1000,
+                last_spoke: now.mono,
+                invites: VecDeque::new(),
             },
         );
         out
@@ -431,7 +486,15 @@ impl Server {
             "NAMES" => self.names(conn, &message, out),
             "TOPIC" => self.topic(conn, &message, now, out),
             "WHO" => self.who(conn, &message, out),
-            "MODE" => self.mode(conn, &message, out),
+            "MODE" => self.mode(conn, &message, now, out),
+            "KICK" => self.kick(conn, &message, now, out),
+            "INVITE" => self.invite(conn, &message, now, out),
+            "LIST" => self.list(conn, &message, out),
+            "WHOIS" => self.whois(conn, &message, now, out),
+            "WHOWAS" => self.whowas(conn, &message, out),
+            "AWAY" => self.away(conn, &message, now, out),
+            "INFO" => self.info(conn, out),
+            "CHATHISTORY" => self.chathistory(conn, &message, out),
             "MOTD" => self.motd(conn, out),
             "LUSERS" => self.lusers(conn, out),
             "ISON" => {
@@ -448,7 +511,7 @@ impl Server {
                     .params
                     .iter()
                     .filter_map(|n| self.nicks.get(&fold(n)).and_then(|id| self.clients.get(id)))
-                    .map(|c| format!("{}=+{}@{}", c.nick(), c.user.as_deref().unwrap_or("~u"), c.ip))
+                    .map(|c| format!("{}={}{}@{}", c.nick(), if c.away.is_some() { '-' } else { '+' }, c.user.as_deref().unwrap_or("~u"), c.ip))
                     .collect();
                 self.numeric(conn, "302", &[&replies.join(" ")], out);
             }
@@ -464,7 +527,7 @@ impl Server {
         let nick = self.clients[&conn].nick().to_string();
         match sub.as_str() {
             "LS" | "LIST" => {
-                let list = if sub == "LS" { CAPABILITIES.join(" ") } else { self.clients[&conn].caps.names() };
+                let list = if sub == "LS" { self.offered_caps().join(" ") } else { self.clients[&conn].caps.names() };
                 let client = self.clients.get_mut(&conn).expect("caller checked");
                 if sub == "LS" && !client.registered {
                     client.negotiating_caps = true;
@@ -480,9 +543,10 @@ impl Server {
                     client.negotiating_caps = true;
                 }
                 let mut caps = client.caps;
+                let history = self.config.history;
                 let all_known = request.split(' ').filter(|c| !c.is_empty()).all(|c| match c.strip_prefix('-') {
                     Some(name) => caps.set(name, false),
-                    None => caps.set(c, true),
+                    None => (history || c != "draft/chathistory") && caps.set(c, true),
                 });
                 let verdict = if all_known && fits {
                     client.caps = caps;
@@ -537,6 +601,11 @@ impl Server {
             self.nicks.remove(&fold(old));
         }
         self.nicks.insert(key, conn);
+        if client.registered && old.as_deref().is_some_and(|o| fold(o) != fold(wanted)) {
+            let (user, host, realname) = (client.user.clone().unwrap_or_default(), client.ip.to_string(), client.realname.clone());
+            self.remember(old.as_deref().unwrap_or_default(), user, host, realname, now);
+        }
+        let client = self.clients.get_mut(&conn).expect("caller checked");
         if client.registered {
             let old = old.unwrap_or_default();
             let source = format!("{}!{}@{}", old, client.user.as_deref().unwrap_or("~u"), client.ip);
@@ -584,23 +653,34 @@ impl Server {
         self.numeric(conn, "001", &[&welcome], out);
         self.numeric(conn, "002", &[&format!("Your host is {name}, running lanmeet-{}", env!("CARGO_PKG_VERSION"))], out);
         self.numeric(conn, "003", &[&format!("This server was created {}", self.created)], out);
-        self.numeric(conn, "004", &[&name, concat!("lanmeet-", env!("CARGO_PKG_VERSION")), "i", "bno"], out);
+        self.numeric(conn, "004", &[&name, concat!("lanmeet-", env!("CARGO_PKG_VERSION")), "i", "biklmnostv", "bklov"], out);
         let isupport = [
             "CASEMAPPING=ascii".to_string(),
             "CHANTYPES=#".into(),
-            "CHANMODES=b,,,n".into(),
-            "PREFIX=(o)@".into(),
+            "CHANMODES=b,k,l,imnst".into(),
+            "PREFIX=(ov)@+".into(),
+            format!("MODES={MODES_PER_COMMAND}"),
+            format!("MAXLIST=b:{MAX_BANS}"),
+            format!("KEYLEN={}", channel::KEY_LEN),
             format!("NICKLEN={NICK_LEN}"),
             format!("CHANNELLEN={CHANNEL_LEN}"),
             "TOPICLEN=390".into(),
+            format!("AWAYLEN={AWAYLEN}"),
+            format!("KICKLEN={KICKLEN}"),
             format!("NETWORK={}", self.config.network),
-            format!("TARGMAX=PRIVMSG:4,NOTICE:4,NAMES:{MAX_NAMES_TARGETS},JOIN:,PART:"),
+            format!("TARGMAX=PRIVMSG:4,NOTICE:4,NAMES:{MAX_NAMES_TARGETS},KICK:4,JOIN:,PART:"),
             format!("CHANLIMIT=#:{MAX_CHANNELS_PER_CLIENT}"),
+            "ELIST=MNU".into(),
             "UTF8ONLY".into(),
         ];
-        let mut params: Vec<&str> = isupport.iter().map(String::as_str).collect();
-        params.push("are supported by this server");
-        self.numeric(conn, "005", &params, out);
+        let history = [format!("CHATHISTORY={}", history::MAX_LIMIT), "MSGREFTYPES=timestamp,msgid".into()];
+        let isupport: Vec<String> = isupport.into_iter().chain(history.into_iter().filter(|_| self.config.history)).collect();
+        // At most 13 tokens in one 005 line.
+        for chunk in isupport.chunks(12) {
+            let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            params.push("are supported by this server");
+            self.numeric(conn, "005", &params, out);
+        }
         self.lusers(conn, out);
         self.motd(conn, out);
     }
@@ -618,7 +698,9 @@ impl Server {
             }
             return;
         }
+        let mut keys = message.param(1).unwrap_or("").split(',');
         for name in list.split(',').filter(|n| !n.is_empty()) {
+            let given_key = keys.next().filter(|k| !k.is_empty());
             if !valid_channel(name) {
                 self.numeric(conn, "476", &[name, "Bad Channel Mask"], out);
                 continue;
@@ -632,19 +714,40 @@ impl Server {
                 self.numeric(conn, "405", &[name, "You have joined too many channels"], out);
                 break;
             }
-            client.channels.push(key.clone());
             let prefix = client.prefix();
-            let channel = self.channels.entry(key.clone()).or_insert_with(|| Channel {
-                name: name.to_string(),
-                members: Vec::new(),
-                operators: vec![conn],
-                topic: None,
-                created_unix: now.unix_millis() / 1000,
-            });
+            // An invitation lets its holder past the key, the limit, invite-only and bans.
+            let invited = client.invites.contains(&key);
+            if let Some(channel) = self.channels.get(&key).filter(|_| !invited) {
+                let refusal = if channel.banned(&prefix) {
+                    Some(("474", "Cannot join channel (+b: you are banned)"))
+                } else if channel.flags.invite_only {
+                    Some(("473", "Cannot join channel (+i: by invitation only)"))
+                } else if channel.key.is_some() && channel.key.as_deref() != given_key {
+                    Some(("475", "Cannot join channel (+k: wrong or missing key)"))
+                } else if channel.limit.is_some_and(|limit| channel.members.len() >= limit) {
+                    Some(("471", "Cannot join channel (+l: the channel is full)"))
+                } else {
+                    None
+                };
+                if let Some((code, text)) = refusal {
+                    let shown = channel.name.clone();
+                    self.numeric(conn, code, &[&shown, text], out);
+                    continue;
+                }
+            }
+            let client = self.clients.get_mut(&conn).expect("caller checked");
+            client.invites.retain(|k| k != &key);
+            client.channels.push(key.clone());
+            let away = client.away.clone();
+            let channel = self.channels.entry(key.clone()).or_insert_with(|| Channel::new(name, conn, now.unix_millis() / 1000));
             channel.members.push(conn);
             let name = channel.name.clone();
             let members = channel.members.clone();
-            self.broadcast(&members, Message::new("JOIN", &[&name]).with_source(prefix), now, out);
+            self.broadcast(&members, Message::new("JOIN", &[&name]).with_source(prefix.clone()), now, out);
+            if let Some(away) = away {
+                let notified: Vec<ConnId> = members.iter().copied().filter(|&m| m != conn && self.clients[&m].caps.away_notify).collect();
+                self.broadcast(&notified, Message::new("AWAY", &[&away]).with_source(prefix), now, out);
+            }
             self.send_topic(conn, &key, false, out);
             self.send_names(conn, &key, out);
         }
@@ -687,6 +790,7 @@ impl Server {
         if let Some(channel) = self.channels.get_mut(key) {
             channel.members.retain(|&m| m != conn);
             channel.operators.retain(|&m| m != conn);
+            channel.voiced.retain(|&m| m != conn);
             if channel.members.is_empty() {
                 self.channels.remove(key);
             }
@@ -710,21 +814,22 @@ impl Server {
             }
             return;
         };
-        let client = &self.clients[&conn];
+        let client = self.clients.get_mut(&conn).expect("caller checked");
+        client.last_spoke = now.mono;
         let echo = client.caps.echo_message;
         let prefix = client.prefix();
         for target in targets.split(',').filter(|t| !t.is_empty()).take(4) {
             let key = fold(target);
             let mut recipients: Vec<ConnId> = if target.starts_with('#') {
                 match self.channels.get(&key) {
-                    Some(channel) if channel.members.contains(&conn) => {
-                        channel.members.iter().copied().filter(|&m| m != conn).collect()
-                    }
-                    Some(_) => {
-                        if !notice {
-                            self.numeric(conn, "404", &[target, "Cannot send to channel (you are not in it)"], out);
+                    Some(channel) => {
+                        if let Some(why) = channel.refuses_speech(conn, &prefix) {
+                            if !notice {
+                                self.numeric(conn, "404", &[target, why], out);
+                            }
+                            continue;
                         }
-                        continue;
+                        channel.members.iter().copied().filter(|&m| m != conn).collect()
                     }
                     None => {
                         if !notice {
@@ -735,7 +840,13 @@ impl Server {
                 }
             } else {
                 match self.nicks.get(&key) {
-                    Some(&to) => vec![to],
+                    Some(&to) => {
+                        if let Some(away) = self.clients[&to].away.clone().filter(|_| !notice) {
+                            let nick = self.clients[&to].nick().to_string();
+                            self.numeric(conn, "301", &[&nick, &away], out);
+                        }
+                        vec![to]
+                    }
                     None => {
                         if !notice {
                             self.numeric(conn, "401", &[target, "No such nick/channel"], out);
@@ -749,7 +860,14 @@ impl Server {
             }
             let mut relayed = Message::new(message.command.clone(), &[target, text]).with_source(prefix.clone());
             relayed.tags = message.tags.iter().filter(|(k, _)| k.starts_with('+')).cloned().collect();
+            let line = self.config.history.then(|| relayed.to_line());
             self.broadcast(&recipients, relayed, now, out);
+            if let Some(line) = line {
+                let nick = prefix.split('!').next().unwrap_or_default();
+                let conversation = if target.starts_with('#') { key } else { private_key(nick, target) };
+                let msgid = format!("{}-{}", self.msgid_prefix, self.next_msgid);
+                out.push(Action::Store(Stored { target: conversation, msgid, unix_ms: now.unix_millis(), line }));
+            }
         }
     }
 
@@ -767,7 +885,7 @@ impl Server {
                         break;
                     }
                     asked.push(key.clone());
-                    if self.channels.contains_key(&key) {
+                    if self.channels.get(&key).is_some_and(|c| !c.flags.secret || c.members.contains(&conn)) {
                         self.send_names(conn, &key, out);
                     } else {
                         self.numeric(conn, "366", &[name, "End of /NAMES list"], out);
@@ -780,21 +898,18 @@ impl Server {
 
     fn send_names(&mut self, conn: ConnId, key: &str, out: &mut Vec<Action>) {
         let channel = &self.channels[key];
+        let all = self.clients[&conn].caps.multi_prefix;
         let mut entries = Vec::with_capacity(channel.members.len());
         for member in &channel.members {
-            let nick = self.clients[member].nick();
-            if channel.operators.contains(member) {
-                entries.push(format!("@{nick}"));
-            } else {
-                entries.push(nick.to_string());
-            }
+            entries.push(format!("{}{}", channel.prefixes(*member, all), self.clients[member].nick()));
         }
+        let symbol = if channel.flags.secret { "@" } else { "=" };
         let name = channel.name.clone();
         let budget = MAX_LINE - 2 - self.config.name.len() - NICK_LEN - name.len() - 16;
         let mut line = String::new();
         for entry in entries {
             if !line.is_empty() && line.len() + 1 + entry.len() > budget {
-                self.numeric(conn, "353", &["=", &name, &line], out);
+                self.numeric(conn, "353", &[symbol, &name, &line], out);
                 line.clear();
             }
             if !line.is_empty() {
@@ -803,7 +918,7 @@ impl Server {
             line.push_str(&entry);
         }
         if !line.is_empty() {
-            self.numeric(conn, "353", &["=", &name, &line], out);
+            self.numeric(conn, "353", &[symbol, &name, &line], out);
         }
         self.numeric(conn, "366", &[&name, "End of /NAMES list"], out);
     }
@@ -824,6 +939,10 @@ impl Server {
         }
         match message.param(1) {
             None => self.send_topic(conn, &key, true, out),
+            Some(_) if channel.flags.topic_lock && !channel.is_op(conn) => {
+                let name = channel.name.clone();
+                self.numeric(conn, "482", &[&name, "You're not channel operator (+t: only operators set the topic)"], out);
+            }
             Some(text) => {
                 let text: String = text.chars().scan(0, |n, c| { *n += c.len_utf8(); (*n <= 390).then_some(c) }).collect();
                 let setter = self.clients[&conn].nick().to_string();
@@ -853,23 +972,26 @@ impl Server {
         let mask = message.param(0).unwrap_or("*").to_string();
         let key = fold(&mask);
         let mut rows = Vec::new();
+        let all = self.clients[&conn].caps.multi_prefix;
         if let Some(channel) = self.channels.get(&key) {
-            for member in &channel.members {
-                let op = if channel.operators.contains(member) { "@" } else { "" };
-                rows.push((channel.name.clone(), *member, op));
+            if !channel.flags.secret || channel.members.contains(&conn) {
+                for member in &channel.members {
+                    rows.push((channel.name.clone(), *member, channel.prefixes(*member, all)));
+                }
             }
         } else if let Some(&id) = self.nicks.get(&key) {
             rows.push(("*".to_string(), id, ""));
         }
         for (channel, id, op) in rows {
             let c = &self.clients[&id];
+            let here = if c.away.is_some() { 'G' } else { 'H' };
             let params = [
                 channel.as_str(),
                 c.user.as_deref().unwrap_or("~u"),
                 &c.ip.to_string(),
                 &self.config.name,
                 c.nick(),
-                &format!("H{op}"),
+                &format!("{here}{op}"),
                 &format!("0 {}", c.realname),
             ]
             .map(str::to_string);
@@ -879,36 +1001,549 @@ impl Server {
         self.numeric(conn, "315", &[&mask, "End of /WHO list"], out);
     }
 
-    fn mode(&mut self, conn: ConnId, message: &Message, out: &mut Vec<Action>) {
+    fn mode(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
         let Some(target) = message.param(0) else {
             self.numeric(conn, "461", &["MODE", "Not enough parameters"], out);
             return;
         };
         let key = fold(target);
-        if target.starts_with('#') {
-            let Some(channel) = self.channels.get(&key) else {
-                self.numeric(conn, "403", &[target, "No such channel"], out);
-                return;
-            };
-            let name = channel.name.clone();
-            let created = channel.created_unix.to_string();
-            let is_op = channel.operators.contains(&conn);
-            match message.param(1) {
-                None => {
-                    self.numeric(conn, "324", &[&name, "+n"], out);
-                    self.numeric(conn, "329", &[&name, &created], out);
-                }
-                Some(m) if m.trim_start_matches('+') == "b" => {
-                    self.numeric(conn, "368", &[&name, "End of channel ban list"], out)
-                }
-                Some(_) if !is_op => self.numeric(conn, "482", &[&name, "You're not channel operator"], out),
-                Some(m) => self.numeric(conn, "472", &[m, "is unknown mode char to me"], out),
+        if !target.starts_with('#') {
+            if self.nicks.get(&key) == Some(&conn) {
+                self.numeric(conn, "221", &["+i"], out);
+            } else {
+                self.numeric(conn, "502", &["Can't change mode for other users"], out);
             }
-        } else if self.nicks.get(&key) == Some(&conn) {
-            self.numeric(conn, "221", &["+i"], out);
-        } else {
-            self.numeric(conn, "502", &["Can't change mode for other users"], out);
+            return;
         }
+        let Some(channel) = self.channels.get(&key) else {
+            self.numeric(conn, "403", &[target, "No such channel"], out);
+            return;
+        };
+        let name = channel.name.clone();
+        let Some(changes) = message.param(1) else {
+            let mut params = vec![name.clone()];
+            params.extend(channel.mode_string(channel.members.contains(&conn)));
+            let refs: Vec<&str> = params.iter().map(String::as_str).collect();
+            self.numeric(conn, "324", &refs, out);
+            self.numeric(conn, "329", &[&name, &channel.created_unix.to_string()], out);
+            return;
+        };
+        let is_op = channel.is_op(conn);
+        let setter = self.clients[&conn].nick().to_string();
+        let mut args = message.params.iter().skip(2).map(String::as_str);
+        let mut adding = true;
+        let mut with_parameter = 0;
+        let mut listed_bans = false;
+        let mut refused = false;
+        // What changed, as the MODE line to the channel will say it.
+        let mut applied: Vec<(bool, char, Option<String>)> = Vec::new();
+        let mut replies: Vec<(&str, Vec<String>)> = Vec::new();
+        for letter in changes.chars() {
+            let channel = self.channels.get_mut(&key).expect("looked up above");
+            match letter {
+                '+' => adding = true,
+                '-' => adding = false,
+                'b' | 'o' | 'v' | 'k' | 'l' if with_parameter == MODES_PER_COMMAND => break,
+                'b' => {
+                    let Some(mask) = args.next() else {
+                        if !listed_bans {
+                            listed_bans = true;
+                            for ban in &channel.bans {
+                                replies.push(("367", vec![name.clone(), ban.mask.clone(), ban.setter.clone(), ban.set_unix.to_string()]));
+                            }
+                            replies.push(("368", vec![name.clone(), "End of channel ban list".into()]));
+                        }
+                        continue;
+                    };
+                    with_parameter += 1;
+                    if !is_op {
+                        refused = true;
+                        continue;
+                    }
+                    let Some(mask) = normalize_mask(mask) else {
+                        replies.push(("696", vec![name.clone(), "b".into(), mask.into(), "Invalid ban mask".into()]));
+                        continue;
+                    };
+                    let present = channel.bans.iter().position(|b| b.mask == mask);
+                    match (adding, present) {
+                        (true, None) if channel.bans.len() >= MAX_BANS => {
+                            replies.push(("478", vec![name.clone(), mask, "Channel ban list is full".into()]));
+                        }
+                        (true, None) => {
+                            channel.bans.push(Ban { mask: mask.clone(), setter: setter.clone(), set_unix: now.unix_millis() / 1000 });
+                            applied.push((true, 'b', Some(mask)));
+                        }
+                        (false, Some(at)) => {
+                            channel.bans.remove(at);
+                            applied.push((false, 'b', Some(mask)));
+                        }
+                        _ => {}
+                    }
+                }
+                'o' | 'v' => {
+                    let Some(nick) = args.next() else { continue };
+                    with_parameter += 1;
+                    if !is_op {
+                        refused = true;
+                        continue;
+                    }
+                    let Some(&member) = self.nicks.get(&fold(nick)) else {
+                        replies.push(("401", vec![nick.into(), "No such nick/channel".into()]));
+                        continue;
+                    };
+                    if !channel.members.contains(&member) {
+                        replies.push(("441", vec![nick.into(), name.clone(), "They aren't on that channel".into()]));
+                        continue;
+                    }
+                    let list = if letter == 'o' { &mut channel.operators } else { &mut channel.voiced };
+                    let has = list.contains(&member);
+                    if adding && !has {
+                        list.push(member);
+                    } else if !adding && has {
+                        list.retain(|&m| m != member);
+                    } else {
+                        continue;
+                    }
+                    applied.push((adding, letter, Some(self.clients[&member].nick().to_string())));
+                }
+                'k' => {
+                    let given = args.next();
+                    if adding && given.is_none() {
+                        continue;
+                    }
+                    with_parameter += 1;
+                    if !is_op {
+                        refused = true;
+                        continue;
+                    }
+                    if adding {
+                        let given = given.expect("checked above");
+                        if !valid_key(given) {
+                            replies.push(("525", vec![name.clone(), "Key is not well-formed".into()]));
+                            continue;
+                        }
+                        channel.key = Some(given.to_string());
+                        applied.push((true, 'k', Some(given.to_string())));
+                    } else if channel.key.take().is_some() {
+                        applied.push((false, 'k', Some("*".into())));
+                    }
+                }
+                'l' => {
+                    if !is_op {
+                        refused = true;
+                        continue;
+                    }
+                    if adding {
+                        let Some(given) = args.next() else { continue };
+                        with_parameter += 1;
+                        match given.parse::<usize>() {
+                            Ok(limit) if (1..=channel::MAX_LIMIT).contains(&limit) => {
+                                channel.limit = Some(limit);
+                                applied.push((true, 'l', Some(limit.to_string())));
+                            }
+                            _ => replies.push(("696", vec![name.clone(), "l".into(), given.into(), "The limit must be a number from 1 to 100000".into()])),
+                        }
+                    } else if channel.limit.take().is_some() {
+                        applied.push((false, 'l', None));
+                    }
+                }
+                letter => match channel.flags.get_mut(letter) {
+                    Some(_) if !is_op => refused = true,
+                    Some(flag) => {
+                        if *flag != adding {
+                            *flag = adding;
+                            applied.push((adding, letter, None));
+                        }
+                    }
+                    None => replies.push(("472", vec![letter.to_string(), "is unknown mode char to me".into()])),
+                },
+            }
+        }
+        if refused {
+            replies.push(("482", vec![name.clone(), "You're not channel operator".into()]));
+        }
+        for (code, params) in replies {
+            let refs: Vec<&str> = params.iter().map(String::as_str).collect();
+            self.numeric(conn, code, &refs, out);
+        }
+        if applied.is_empty() {
+            return;
+        }
+        let mut letters = String::new();
+        let mut sign = None;
+        let mut params = vec![name];
+        let mut values = Vec::new();
+        for (adding, letter, value) in applied {
+            if sign != Some(adding) {
+                letters.push(if adding { '+' } else { '-' });
+                sign = Some(adding);
+            }
+            letters.push(letter);
+            values.extend(value);
+        }
+        params.push(letters);
+        params.extend(values);
+        let refs: Vec<&str> = params.iter().map(String::as_str).collect();
+        let prefix = self.clients[&conn].prefix();
+        let members = self.channels[&key].members.clone();
+        self.broadcast(&members, Message::new("MODE", &refs).with_source(prefix), now, out);
+    }
+
+    fn kick(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
+        let (Some(name), Some(nicks)) = (message.param(0), message.param(1)) else {
+            self.numeric(conn, "461", &["KICK", "Not enough parameters"], out);
+            return;
+        };
+        let key = fold(name);
+        let Some(channel) = self.channels.get(&key) else {
+            self.numeric(conn, "403", &[name, "No such channel"], out);
+            return;
+        };
+        let name = channel.name.clone();
+        if !channel.members.contains(&conn) {
+            self.numeric(conn, "442", &[&name, "You're not on that channel"], out);
+            return;
+        }
+        if !channel.is_op(conn) {
+            self.numeric(conn, "482", &[&name, "You're not channel operator"], out);
+            return;
+        }
+        let kicker = self.clients[&conn].nick().to_string();
+        let reason = message.param(2).filter(|r| !r.is_empty()).unwrap_or(&kicker);
+        let reason = reason[..floor_char_boundary(reason, KICKLEN)].to_string();
+        for nick in nicks.split(',').filter(|n| !n.is_empty()).take(4) {
+            let target = self.nicks.get(&fold(nick)).copied().filter(|t| self.channels.get(&key).is_some_and(|c| c.members.contains(t)));
+            let Some(target) = target else {
+                self.numeric(conn, "441", &[nick, &name, "They aren't on that channel"], out);
+                continue;
+            };
+            let shown = self.clients[&target].nick().to_string();
+            let prefix = self.clients[&conn].prefix();
+            let members = self.channels[&key].members.clone();
+            self.broadcast(&members, Message::new("KICK", &[&name, &shown, &reason]).with_source(prefix), now, out);
+            self.drop_membership(target, &key);
+        }
+    }
+
+    fn invite(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
+        let (Some(nick), Some(name)) = (message.param(0), message.param(1)) else {
+            if message.params.is_empty() {
+                // The channels we are invited to.
+                let invites: Vec<String> = self.clients[&conn].invites.iter().filter_map(|k| self.channels.get(k)).map(|c| c.name.clone()).collect();
+                for name in invites {
+                    self.numeric(conn, "336", &[&name], out);
+                }
+                self.numeric(conn, "337", &["End of /INVITE list"], out);
+            } else {
+                self.numeric(conn, "461", &["INVITE", "Not enough parameters"], out);
+            }
+            return;
+        };
+        let Some(&target) = self.nicks.get(&fold(nick)) else {
+            self.numeric(conn, "401", &[nick, "No such nick/channel"], out);
+            return;
+        };
+        let key = fold(name);
+        let mut name = name.to_string();
+        let mut notify = Vec::new();
+        if let Some(channel) = self.channels.get(&key) {
+            name = channel.name.clone();
+            if !channel.members.contains(&conn) {
+                self.numeric(conn, "442", &[&name, "You're not on that channel"], out);
+                return;
+            }
+            if channel.flags.invite_only && !channel.is_op(conn) {
+                self.numeric(conn, "482", &[&name, "You're not channel operator"], out);
+                return;
+            }
+            if channel.members.contains(&target) {
+                let shown = self.clients[&target].nick().to_string();
+                self.numeric(conn, "443", &[&shown, &name, "is already on channel"], out);
+                return;
+            }
+            notify = channel.members.iter().copied().filter(|&m| m != conn && self.clients[&m].caps.invite_notify).collect();
+        } else if !valid_channel(&name) {
+            self.numeric(conn, "476", &[&name, "Bad Channel Mask"], out);
+            return;
+        }
+        let invited = self.clients.get_mut(&target).expect("nicks index clients");
+        invited.invites.retain(|k| k != &key);
+        invited.invites.push_back(key);
+        if invited.invites.len() > MAX_INVITES {
+            invited.invites.pop_front();
+        }
+        let shown = invited.nick().to_string();
+        let away = invited.away.clone();
+        self.numeric(conn, "341", &[&shown, &name], out);
+        if let Some(away) = away {
+            self.numeric(conn, "301", &[&shown, &away], out);
+        }
+        let line = Message::new("INVITE", &[&shown, &name]).with_source(self.clients[&conn].prefix());
+        notify.push(target);
+        self.broadcast(&notify, line, now, out);
+    }
+
+    fn list(&mut self, conn: ConnId, message: &Message, out: &mut Vec<Action>) {
+        // Targets are channel names, masks (`*` and `?`), `!mask` to leave out, and `>N`, `<N`
+        // on the number of members (ELIST=MNU).
+        let (mut names, mut masks, mut not_masks) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut more_than, mut fewer_than) = (None, None);
+        for target in message.param(0).unwrap_or("").split(',').filter(|t| !t.is_empty()).take(16) {
+            if let Some(n) = target.strip_prefix('>') {
+                more_than = n.parse::<usize>().ok();
+            } else if let Some(n) = target.strip_prefix('<') {
+                fewer_than = n.parse::<usize>().ok();
+            } else if let Some(mask) = target.strip_prefix('!') {
+                not_masks.push(fold(mask));
+            } else if target.contains(['*', '?']) {
+                masks.push(fold(target));
+            } else {
+                names.push(fold(target));
+            }
+        }
+        let mut rows: Vec<(String, usize, String)> = self
+            .channels
+            .iter()
+            .filter(|(key, c)| {
+                (!c.flags.secret || c.members.contains(&conn))
+                    && (names.is_empty() || names.contains(key))
+                    && (masks.is_empty() || masks.iter().any(|m| mask_matches(m, key)))
+                    && !not_masks.iter().any(|m| mask_matches(m, key))
+                    && more_than.is_none_or(|n| c.members.len() > n)
+                    && fewer_than.is_none_or(|n| c.members.len() < n)
+            })
+            .map(|(_, c)| (c.name.clone(), c.members.len(), c.topic.as_ref().map(|t| t.0.clone()).unwrap_or_default()))
+            .collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.numeric(conn, "321", &["Channel", "Users  Name"], out);
+        for (name, count, topic) in rows {
+            self.numeric(conn, "322", &[&name, &count.to_string(), &topic], out);
+        }
+        self.numeric(conn, "323", &["End of /LIST"], out);
+    }
+
+    fn whois(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
+        // WHOIS [server] nick: the nick is the last parameter.
+        let Some(nick) = message.params.last().and_then(|p| p.split(',').next()).filter(|n| !n.is_empty()) else {
+            self.numeric(conn, "431", &["No nickname given"], out);
+            return;
+        };
+        let nick = nick.to_string();
+        let Some(&id) = self.nicks.get(&fold(&nick)) else {
+            self.numeric(conn, "401", &[&nick, "No such nick/channel"], out);
+            self.numeric(conn, "318", &[&nick, "End of /WHOIS list"], out);
+            return;
+        };
+        let c = &self.clients[&id];
+        let shown = c.nick().to_string();
+        let (user, host, realname) = (c.user.clone().unwrap_or_default(), c.ip.to_string(), c.realname.clone());
+        let away = c.away.clone();
+        let idle = now.mono.saturating_duration_since(c.last_spoke).as_secs().to_string();
+        let signon = c.signon_unix.to_string();
+        let channels: Vec<String> = c
+            .channels
+            .iter()
+            .filter_map(|k| self.channels.get(k))
+            .filter(|ch| !ch.flags.secret || ch.members.contains(&conn))
+            .map(|ch| format!("{}{}", ch.prefixes(id, false), ch.name))
+            .collect();
+        self.numeric(conn, "311", &[&shown, &user, &host, "*", &realname], out);
+        // As many channels to a line as fit.
+        for chunk in channels.chunks(10) {
+            self.numeric(conn, "319", &[&shown, &chunk.join(" ")], out);
+        }
+        let server = self.config.name.clone();
+        self.numeric(conn, "312", &[&shown, &server, "lanmeet relay"], out);
+        if let Some(away) = away {
+            self.numeric(conn, "301", &[&shown, &away], out);
+        }
+        self.numeric(conn, "317", &[&shown, &idle, &signon, "seconds idle, signon time"], out);
+        self.numeric(conn, "318", &[&shown, "End of /WHOIS list"], out);
+    }
+
+    fn whowas(&mut self, conn: ConnId, message: &Message, out: &mut Vec<Action>) {
+        let Some(nick) = message.param(0).filter(|n| !n.is_empty()) else {
+            self.numeric(conn, "431", &["No nickname given"], out);
+            return;
+        };
+        let wanted = message.param(1).and_then(|n| n.parse::<usize>().ok()).filter(|&n| n > 0).unwrap_or(WHOWAS_REPLIES).min(WHOWAS_REPLIES);
+        let key = fold(nick);
+        let rows: Vec<(String, String, String, String, i64)> = self
+            .whowas
+            .iter()
+            .rev()
+            .filter(|w| w.key == key)
+            .take(wanted)
+            .map(|w| (w.nick.clone(), w.user.clone(), w.host.clone(), w.realname.clone(), w.gone_unix))
+            .collect();
+        if rows.is_empty() {
+            self.numeric(conn, "406", &[nick, "There was no such nickname"], out);
+        }
+        let server = self.config.name.clone();
+        for (shown, user, host, realname, gone) in rows {
+            self.numeric(conn, "314", &[&shown, &user, &host, "*", &realname], out);
+            let when = chrono::DateTime::from_timestamp(gone, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default();
+            self.numeric(conn, "312", &[&shown, &server, &when], out);
+        }
+        self.numeric(conn, "369", &[nick, "End of WHOWAS"], out);
+    }
+
+    fn away(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
+        let text = message.param(0).filter(|t| !t.is_empty()).map(|t| t[..floor_char_boundary(t, AWAYLEN)].to_string());
+        let client = self.clients.get_mut(&conn).expect("caller checked");
+        let changed = client.away != text;
+        client.away = text.clone();
+        let prefix = client.prefix();
+        match &text {
+            Some(_) => self.numeric(conn, "306", &["You have been marked as being away"], out),
+            None => self.numeric(conn, "305", &["You are no longer marked as being away"], out),
+        }
+        if changed {
+            let line = match &text {
+                Some(text) => Message::new("AWAY", &[text]),
+                None => Message::new("AWAY", &[]),
+            };
+            let notified: Vec<ConnId> = self.neighbours(conn).into_iter().filter(|m| self.clients[m].caps.away_notify).collect();
+            self.broadcast(&notified, line.with_source(prefix), now, out);
+        }
+    }
+
+    fn info(&mut self, conn: ConnId, out: &mut Vec<Action>) {
+        for line in [
+            concat!("lanmeet ", env!("CARGO_PKG_VERSION"), ": a chat relay for the local network"),
+            "IRC (RFC 1459, RFC 2812) with IRCv3 capabilities, over TLS or plain TCP",
+        ] {
+            self.numeric(conn, "371", &[line], out);
+        }
+        self.numeric(conn, "374", &["End of /INFO list"], out);
+    }
+
+    /// Keep who had `nick` for WHOWAS.
+    fn remember(&mut self, nick: &str, user: String, host: String, realname: String, now: Now) {
+        self.whowas.push_back(WhoWas { key: fold(nick), nick: nick.to_string(), user, host, realname, gone_unix: now.unix_millis() / 1000 });
+        if self.whowas.len() > WHOWAS_KEPT {
+            self.whowas.pop_front();
+        }
+    }
+
+    /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <ref> <limit>` and `BETWEEN <target>
+    /// <ref> <ref> <limit>`: a channel's history for its members, a private conversation's
+    /// for its two parties.
+    fn chathistory(&mut self, conn: ConnId, message: &Message, out: &mut Vec<Action>) {
+        let fail = |server: &Server, code: &str, context: &[&str], text: &str, out: &mut Vec<Action>| {
+            let mut params = vec!["CHATHISTORY", code];
+            params.extend_from_slice(context);
+            params.push(text);
+            let mut reply = server.server_msg("FAIL", &params);
+            fit_line(&mut reply);
+            server.send(conn, reply, out);
+        };
+        if !self.config.history {
+            self.numeric(conn, "421", &["CHATHISTORY", "Unknown command"], out);
+            return;
+        }
+        let sub = message.param(0).unwrap_or("").to_ascii_uppercase();
+        let (Some(target), Some(first)) = (message.param(1), message.param(2)) else {
+            fail(self, "INVALID_PARAMS", &[&sub], "Not enough parameters", out);
+            return;
+        };
+        let reference = |text: &str| parse_reference(text);
+        let (query, limit) = match sub.as_str() {
+            "LATEST" | "BEFORE" | "AFTER" | "AROUND" => {
+                let (Some(r), Some(limit)) = (reference(first), message.param(3).and_then(|l| l.parse::<usize>().ok())) else {
+                    fail(self, "INVALID_PARAMS", &[&sub], "Expected a reference (*, timestamp= or msgid=) and a limit", out);
+                    return;
+                };
+                if r == Reference::Unbounded && sub != "LATEST" {
+                    fail(self, "INVALID_PARAMS", &[&sub], "Only LATEST takes *", out);
+                    return;
+                }
+                let query = match sub.as_str() {
+                    "LATEST" => Query::Latest(r),
+                    "BEFORE" => Query::Before(r),
+                    "AFTER" => Query::After(r),
+                    _ => Query::Around(r),
+                };
+                (query, limit)
+            }
+            "BETWEEN" => {
+                let parsed = (reference(first), message.param(3).and_then(reference), message.param(4).and_then(|l| l.parse::<usize>().ok()));
+                let (Some(a), Some(b), Some(limit)) = parsed else {
+                    fail(self, "INVALID_PARAMS", &[&sub], "Expected two references and a limit", out);
+                    return;
+                };
+                if a == Reference::Unbounded || b == Reference::Unbounded {
+                    fail(self, "INVALID_PARAMS", &[&sub], "BETWEEN takes no *", out);
+                    return;
+                }
+                (Query::Between(a, b), limit)
+            }
+            _ => {
+                fail(self, "UNKNOWN_COMMAND", &[&sub], "Unknown subcommand", out);
+                return;
+            }
+        };
+        let nick = self.clients[&conn].nick().to_string();
+        let conversation = if target.starts_with('#') {
+            let key = fold(target);
+            if !self.channels.get(&key).is_some_and(|c| c.members.contains(&conn)) {
+                fail(self, "INVALID_TARGET", &[&sub, target], "You are not in that channel", out);
+                return;
+            }
+            key
+        } else if valid_nick(target) {
+            private_key(&nick, target)
+        } else {
+            fail(self, "INVALID_TARGET", &[&sub, target], "No such channel or nickname", out);
+            return;
+        };
+        let limit = limit.clamp(1, history::MAX_LIMIT);
+        out.push(Action::History(history::Request { conn, target: conversation, shown: target.to_string(), query, limit }));
+    }
+
+    /// The store's answer to a `CHATHISTORY` request: the messages as a `chathistory` batch
+    /// (for a client with `batch`), each with its time and msgid where the client asked for
+    /// them.
+    pub fn history(&mut self, reply: history::Reply) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Some(client) = self.clients.get(&reply.conn) else { return out };
+        let caps = client.caps;
+        self.next_batch += 1;
+        let batch = format!("h{}", self.next_batch);
+        if caps.batch {
+            self.send(reply.conn, self.server_msg("BATCH", &[&format!("+{batch}"), "chathistory", &reply.shown]), &mut out);
+        }
+        for stored in reply.messages {
+            let Ok(mut message) = Message::parse(&stored.line) else { continue };
+            if !caps.message_tags {
+                message.tags.clear();
+            } else {
+                message.tags.insert(0, ("msgid".into(), Some(stored.msgid)));
+            }
+            if caps.server_time {
+                message.tags.insert(0, ("time".into(), Some(format_server_time(stored.unix_ms))));
+            }
+            if caps.batch {
+                message.tags.insert(0, ("batch".into(), Some(batch.clone())));
+            }
+            self.send(reply.conn, message, &mut out);
+        }
+        if caps.batch {
+            self.send(reply.conn, self.server_msg("BATCH", &[&format!("-{batch}")]), &mut out);
+        }
+        // Under flood control the answer is paid for as other long replies are.
+        if self.config.flood.is_some() {
+            let bytes: usize = out.iter().map(|a| if let Action::Send(_, b) = a { b.len() } else { 0 }).sum();
+            if let Some(client) = self.clients.get_mut(&reply.conn) {
+                client.tokens -= (bytes / REPLY_BYTES_PER_TOKEN) as f64;
+            }
+        }
+        out
+    }
+
+    /// The capabilities offered in `CAP LS`.
+    fn offered_caps(&self) -> Vec<&'static str> {
+        CAPABILITIES.iter().copied().filter(|c| self.config.history || *c != "draft/chathistory").collect()
     }
 
     fn motd(&mut self, conn: ConnId, out: &mut Vec<Action>) {
@@ -968,6 +1603,11 @@ impl Server {
             self.broadcast(&neighbours, quit, now, out);
         }
         let client = self.clients.remove(&conn).expect("checked above");
+        if client.registered {
+            if let Some(nick) = &client.nick {
+                self.remember(nick, client.user.clone().unwrap_or_default(), client.ip.to_string(), client.realname.clone(), now);
+            }
+        }
         for key in &client.channels {
             self.drop_membership(conn, key);
         }
@@ -1019,7 +1659,8 @@ impl Server {
 
 /// Commands a registered client may send; before registration they get 451, others 421.
 const KNOWN: &[&str] = &[
-    "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "TOPIC", "WHO", "MODE", "MOTD", "LUSERS", "ISON", "USERHOST",
+    "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "TOPIC", "WHO", "MODE", "MOTD", "LUSERS", "ISON", "USERHOST", "KICK",
+    "INVITE", "LIST", "WHOIS", "WHOWAS", "AWAY", "INFO", "CHATHISTORY",
 ];
 
 /// Shorten the longest parameters until the line fits in [`MAX_LINE`] bytes with its CR LF.

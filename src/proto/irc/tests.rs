@@ -3,6 +3,7 @@
 
 use super::client::{Client, ClientConfig, Event};
 use super::framing::Frame;
+use super::history::{self, Stored};
 use super::message::Message;
 use super::server::{Action, ConnId, FloodLimit, Server, ServerConfig};
 use crate::proto::Now;
@@ -31,12 +32,14 @@ struct Raw {
     clock: Clock,
     inbox: HashMap<ConnId, Vec<String>>,
     closed: Vec<ConnId>,
+    /// Messages kept, answered from as a store would.
+    kept: Vec<Stored>,
 }
 
 impl Raw {
     fn new(config: ServerConfig) -> Raw {
         let clock = Clock::new();
-        Raw { server: Server::new(config, clock.0, 7), clock, inbox: HashMap::new(), closed: Vec::new() }
+        Raw { server: Server::new(config, clock.0, 7), clock, inbox: HashMap::new(), closed: Vec::new(), kept: Vec::new() }
     }
 
     fn apply(&mut self, actions: Vec<Action>) {
@@ -49,6 +52,13 @@ impl Raw {
                     }
                 }
                 Action::Close(conn) => self.closed.push(conn),
+                Action::Store(message) => self.kept.push(message),
+                Action::History(request) => {
+                    let rows: Vec<Stored> = self.kept.iter().filter(|m| m.target == request.target).cloned().collect();
+                    let messages = history::select(&rows, &request.query, request.limit);
+                    let actions = self.server.history(history::Reply { conn: request.conn, shown: request.shown, messages });
+                    self.apply(actions);
+                }
             }
         }
     }
@@ -101,7 +111,7 @@ fn registration_waits_for_cap_end() {
     raw.send(1, "USER alice 0 * :Alice");
     let lines = raw.take(1);
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("CAP * LS :echo-message message-tags multi-prefix server-time"), "{lines:?}");
+    assert!(lines[0].contains("CAP * LS :away-notify batch echo-message invite-notify message-tags multi-prefix server-time"), "{lines:?}");
     raw.send(1, "CAP REQ :server-time echo-message");
     assert!(raw.take(1)[0].ends_with("ACK :server-time echo-message"));
     raw.send(1, "CAP REQ :server-time bogus");
@@ -207,6 +217,249 @@ fn channel_messages_reach_each_other_member_once_with_caps_honoured() {
     }
 }
 
+/// A room with alice (its operator), bob and carol in it, every inbox emptied.
+fn classroom() -> Raw {
+    let mut raw = Raw::new(no_flood());
+    for (conn, nick) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        raw.register(conn, nick);
+        raw.send(conn, "JOIN #class");
+    }
+    for conn in 1..=3 {
+        raw.take(conn);
+    }
+    raw
+}
+
+/// What `conn` was sent, parsed.
+fn messages(raw: &mut Raw, conn: ConnId) -> Vec<Message> {
+    raw.take(conn).iter().map(|l| Message::parse(l).unwrap()).collect()
+}
+
+#[test]
+fn a_moderated_room_hears_only_operators_and_voiced_members() {
+    let mut raw = classroom();
+    raw.send(2, "MODE #class +m");
+    assert_eq!(raw.commands(2), ["482"], "only an operator sets modes");
+    raw.send(1, "MODE #class +m");
+    assert_eq!(raw.take(3), [":alice!~alice@127.0.0.1 MODE #class :+m"]);
+    raw.take(1);
+    raw.take(2);
+    raw.send(2, "PRIVMSG #class :may I?");
+    let refused = messages(&mut raw, 2);
+    assert_eq!(refused[0].command, "404");
+    assert!(raw.take(3).is_empty(), "nobody heard it");
+    raw.send(1, "MODE #class +v bob");
+    assert_eq!(raw.take(3), [":alice!~alice@127.0.0.1 MODE #class +v :bob"]);
+    raw.take(2);
+    raw.send(2, "PRIVMSG #class :thank you");
+    assert_eq!(raw.take(3), [":bob!~bob@127.0.0.1 PRIVMSG #class :thank you"]);
+    raw.send(3, "PRIVMSG #class :me too");
+    assert_eq!(raw.commands(3), ["404"]);
+    // NAMES shows the status; with multi-prefix both marks of someone who has both.
+    raw.send(1, "MODE #class +v alice");
+    raw.take(1);
+    raw.take(3);
+    raw.send(3, "NAMES #class");
+    let names = messages(&mut raw, 3);
+    assert_eq!(names[0].param(3), Some("@alice +bob carol"));
+    raw.send(1, "CAP REQ multi-prefix");
+    raw.take(1);
+    raw.send(1, "NAMES #class");
+    assert_eq!(messages(&mut raw, 1)[0].param(3), Some("@+alice +bob carol"));
+    raw.send(3, "MODE #class");
+    let modes = messages(&mut raw, 3);
+    assert_eq!((modes[0].command.as_str(), modes[0].param(2)), ("324", Some("+mn")));
+    // An operator gives operator status; a change to nobody is refused.
+    raw.send(1, "MODE #class +o-v+o carol bob nobody");
+    let said = messages(&mut raw, 1);
+    assert!(said.iter().any(|m| m.command == "401"), "{said:?}");
+    let change = said.iter().find(|m| m.command == "MODE").unwrap();
+    assert_eq!(&change.params, &["#class", "+o-v", "carol", "bob"]);
+}
+
+#[test]
+fn keys_limits_invitations_and_bans_guard_the_door() {
+    let mut raw = classroom();
+    raw.register(4, "dave");
+    raw.register(5, "eve");
+    raw.take(4);
+    raw.take(5);
+    raw.send(1, "MODE #class +kl sesame 4");
+    assert_eq!(raw.take(2), [":alice!~alice@127.0.0.1 MODE #class +kl sesame :4"]);
+    raw.send(4, "MODE #class");
+    assert_eq!(messages(&mut raw, 4)[0].params[2..], ["+kln", "*", "4"], "the key is only for members");
+    raw.send(4, "JOIN #class");
+    assert_eq!(raw.commands(4), ["475"]);
+    raw.send(4, "JOIN #class wrong");
+    assert_eq!(raw.commands(4), ["475"]);
+    raw.send(4, "JOIN #other,#class x,sesame");
+    let joined = raw.commands(4);
+    assert_eq!(joined.iter().filter(|c| *c == "JOIN").count(), 2, "{joined:?}");
+    raw.send(5, "JOIN #class sesame");
+    assert_eq!(raw.commands(5), ["471"], "four members: full");
+    raw.send(1, "MODE #class -kl+i");
+    raw.take(1);
+    raw.send(5, "JOIN #class");
+    assert_eq!(raw.commands(5), ["473"]);
+    // A member who is not an operator cannot invite into an invite-only room.
+    raw.take(2);
+    raw.send(2, "INVITE eve #class");
+    assert_eq!(raw.commands(2), ["482"]);
+    raw.send(3, "CAP REQ invite-notify");
+    raw.take(3);
+    raw.send(1, "INVITE eve #class");
+    assert_eq!(raw.commands(1), ["341"]);
+    assert_eq!(raw.take(5), [":alice!~alice@127.0.0.1 INVITE eve :#class"]);
+    assert_eq!(raw.take(3), [":alice!~alice@127.0.0.1 INVITE eve :#class"], "invite-notify");
+    assert!(raw.take(2).is_empty(), "without invite-notify nothing");
+    raw.send(5, "INVITE");
+    assert_eq!(raw.commands(5), ["336", "337"]);
+    raw.send(5, "JOIN #class");
+    assert!(raw.commands(5).contains(&"JOIN".to_string()));
+    raw.take(1);
+    raw.send(1, "INVITE eve #class");
+    assert_eq!(raw.commands(1), ["443"]);
+    // A ban: the banned member is silenced, and kept out once gone.
+    raw.take(2);
+    raw.send(1, "MODE #class -i+b eve");
+    assert_eq!(raw.take(2), [":alice!~alice@127.0.0.1 MODE #class -i+b :eve!*@*"]);
+    raw.take(5);
+    raw.send(5, "PRIVMSG #class :hello?");
+    assert_eq!(raw.commands(5), ["404"]);
+    raw.take(3);
+    raw.send(3, "MODE #class b");
+    let list = messages(&mut raw, 3);
+    assert_eq!((list[0].command.as_str(), list[0].param(2), list[0].param(3)), ("367", Some("eve!*@*"), Some("alice")));
+    assert_eq!(list[1].command, "368");
+    raw.send(5, "PART #class");
+    raw.send(5, "JOIN #class");
+    assert_eq!(raw.commands(5).last().map(String::as_str), Some("474"));
+    raw.send(1, "MODE #class -b EVE");
+    raw.send(5, "JOIN #class");
+    assert!(raw.commands(5).contains(&"JOIN".to_string()), "unbanned, in the same case mapping");
+}
+
+#[test]
+fn operators_kick_and_lock_the_topic() {
+    let mut raw = classroom();
+    raw.send(2, "KICK #class carol");
+    assert_eq!(raw.commands(2), ["482"]);
+    raw.send(1, "KICK #class carol,nobody :be nice");
+    assert_eq!(raw.take(2), [":alice!~alice@127.0.0.1 KICK #class carol :be nice"]);
+    assert_eq!(raw.take(3), [":alice!~alice@127.0.0.1 KICK #class carol :be nice"]);
+    assert_eq!(raw.commands(1), ["KICK", "441"]);
+    raw.send(3, "PRIVMSG #class :still here?");
+    assert_eq!(raw.commands(3), ["404"]);
+    raw.send(2, "TOPIC #class :anyone sets it");
+    assert_eq!(raw.commands(2), ["TOPIC"]);
+    raw.take(1);
+    raw.send(1, "MODE #class +t");
+    raw.take(1);
+    raw.take(2);
+    raw.send(2, "TOPIC #class :not now");
+    assert_eq!(raw.commands(2), ["482"]);
+    raw.send(1, "TOPIC #class :Lesson 3");
+    assert_eq!(raw.take(2), [":alice!~alice@127.0.0.1 TOPIC #class :Lesson 3"]);
+}
+
+#[test]
+fn list_finds_rooms_by_name_and_size_and_hides_secret_ones() {
+    let mut raw = classroom();
+    raw.register(4, "dave");
+    raw.send(4, "JOIN #quiet,#秘密");
+    raw.send(1, "TOPIC #class :Lesson 3");
+    raw.send(4, "MODE #秘密 +s");
+    raw.take(1);
+    raw.take(4);
+    raw.send(1, "LIST");
+    let rows: Vec<(String, String, String)> = messages(&mut raw, 1)
+        .iter()
+        .filter(|m| m.command == "322")
+        .map(|m| (m.params[1].clone(), m.params[2].clone(), m.params[3].clone()))
+        .collect();
+    assert_eq!(rows, [("#class".into(), "3".into(), "Lesson 3".into()), ("#quiet".into(), "1".into(), String::new())]);
+    raw.send(4, "LIST");
+    assert_eq!(messages(&mut raw, 4).iter().filter(|m| m.command == "322").count(), 3, "a member sees its secret room");
+    for (query, expected) in [(">1", vec!["#class"]), ("<2", vec!["#quiet"]), ("#q*", vec!["#quiet"]), ("!#c*", vec!["#quiet"]), ("#CLASS", vec!["#class"])] {
+        raw.send(1, &format!("LIST {query}"));
+        let names: Vec<String> = messages(&mut raw, 1).iter().filter(|m| m.command == "322").map(|m| m.params[1].clone()).collect();
+        assert_eq!(names, expected, "LIST {query}");
+    }
+    raw.send(1, "NAMES #秘密");
+    assert_eq!(raw.commands(1), ["366"], "a secret room's members are not shown to others");
+}
+
+#[test]
+fn whois_whowas_and_away() {
+    let mut raw = classroom();
+    raw.send(3, "CAP REQ away-notify");
+    raw.take(3);
+    raw.clock.advance(Duration::from_secs(5));
+    raw.send(2, "AWAY :at lunch 午饭");
+    assert_eq!(raw.commands(2), ["306"]);
+    assert_eq!(raw.take(3), [":bob!~bob@127.0.0.1 AWAY :at lunch 午饭"], "away-notify");
+    assert!(raw.take(1).is_empty(), "without away-notify nothing");
+    raw.send(1, "PRIVMSG bob :are you there?");
+    raw.take(2);
+    let reply = messages(&mut raw, 1);
+    assert_eq!((reply[0].command.as_str(), reply[0].param(2)), ("301", Some("at lunch 午饭")));
+    raw.send(1, "WHO #class");
+    let flags: Vec<String> = messages(&mut raw, 1).iter().filter(|m| m.command == "352").map(|m| format!("{}{}", m.params[5], m.params[6])).collect();
+    assert_eq!(flags, ["aliceH@", "bobG", "carolH"]);
+    raw.send(1, "USERHOST bob");
+    assert_eq!(messages(&mut raw, 1)[0].param(1), Some("bob=-~bob@127.0.0.1"));
+    raw.send(1, "WHOIS BOB");
+    let whois = messages(&mut raw, 1);
+    let codes: Vec<&str> = whois.iter().map(|m| m.command.as_str()).collect();
+    assert_eq!(codes, ["311", "319", "312", "301", "317", "318"]);
+    assert_eq!(whois[0].params[1..], ["bob", "~bob", "127.0.0.1", "*", "bob"]);
+    assert_eq!(whois[1].param(2), Some("#class"));
+    assert_eq!(whois[4].param(2), Some("5"), "idle since it last spoke");
+    raw.send(2, "AWAY");
+    assert_eq!(raw.commands(2), ["305"]);
+    assert_eq!(raw.take(3), [":bob!~bob@127.0.0.1 AWAY"]);
+    raw.send(1, "WHOWAS bob");
+    assert_eq!(raw.commands(1), ["406", "369"]);
+    raw.send(2, "NICK robert");
+    raw.send(2, "QUIT :bye");
+    raw.take(1);
+    raw.send(1, "WHOWAS robert");
+    assert_eq!(raw.commands(1), ["314", "312", "369"]);
+    raw.send(1, "WHOWAS Bob");
+    let was = messages(&mut raw, 1);
+    assert_eq!((was[0].command.as_str(), was[0].param(1)), ("314", Some("bob")));
+    raw.send(1, "WHOIS nobody");
+    assert_eq!(raw.commands(1), ["401", "318"]);
+    raw.send(1, "INFO");
+    assert_eq!(raw.commands(1), ["371", "371", "374"]);
+}
+
+#[test]
+fn mode_changes_are_checked_and_bounded() {
+    let mut raw = classroom();
+    raw.send(1, "MODE #class +z");
+    assert_eq!(raw.commands(1), ["472"]);
+    raw.send(1, "MODE #class +l many");
+    assert_eq!(raw.commands(1), ["696"]);
+    raw.send(1, "MODE #class +k :bad key");
+    assert_eq!(raw.commands(1), ["525"]);
+    raw.send(1, "MODE #class +o dave");
+    assert_eq!(raw.commands(1), ["401"]);
+    // At most six modes with a parameter in one command.
+    raw.send(1, "MODE #class +bbbbbbbb a b c d e f g h");
+    let change = messages(&mut raw, 1).into_iter().find(|m| m.command == "MODE").unwrap();
+    assert_eq!(change.params.len(), 2 + 6, "{change:?}");
+    // The ban list has a limit.
+    for i in 0..200 {
+        raw.send(1, &format!("MODE #class +b x{i}"));
+    }
+    let said = raw.commands(1);
+    assert!(said.contains(&"478".to_string()));
+    raw.take(2);
+    raw.send(2, "MODE #class b");
+    assert_eq!(raw.commands(2).len(), super::channel::MAX_BANS + 1);
+}
+
 #[test]
 fn nick_change_and_quit_reach_channel_members() {
     let mut raw = Raw::new(no_flood());
@@ -274,13 +527,17 @@ fn flood_control_holds_lines_back_then_cuts_off() {
     raw.register(2, "bob");
     raw.send(2, "JOIN #lobby");
     raw.take(2);
+    // Registration's long replies were paid for (bob's JOIN may still be waiting): wait until
+    // it is done and the bucket is full again.
+    raw.tick(Duration::from_secs(10));
     raw.tick(Duration::from_secs(10));
     raw.take(1);
     raw.take(2);
     for i in 0..5 {
         raw.send(2, &format!("PRIVMSG #lobby :m{i}"));
     }
-    assert_eq!(raw.take(1).len(), 3, "burst of three passes at once");
+    let first = raw.take(1);
+    assert_eq!(first.len(), 3, "burst of three passes at once: {first:?} {:?}", raw.take(2));
     raw.tick(Duration::from_secs(2));
     let later = raw.take(1);
     assert_eq!(later.len(), 2, "held lines follow in order: {later:?}");
@@ -329,17 +586,40 @@ struct Sim {
 
 impl Sim {
     fn new(nicks: &[&str]) -> Sim {
-        let mut sim = Sim { raw: Raw::new(no_flood()), clients: Vec::new(), events: Vec::new() };
-        for (i, nick) in nicks.iter().enumerate() {
-            sim.clients.push(Client::new(ClientConfig::new(nick, "#lobby")));
-            sim.events.push(Vec::new());
-            sim.raw.connect(i as ConnId);
-            let out = sim.clients[i].connected(sim.raw.clock.0);
-            sim.feed(i, out.send);
-            sim.events[i].extend(out.events);
-            sim.pump();
+        Sim::with(no_flood(), nicks)
+    }
+
+    fn with(config: ServerConfig, nicks: &[&str]) -> Sim {
+        let mut sim = Sim { raw: Raw::new(config), clients: Vec::new(), events: Vec::new() };
+        for nick in nicks {
+            sim.add(nick);
         }
         sim
+    }
+
+    /// Another client, connected and in the room.
+    fn add(&mut self, nick: &str) -> usize {
+        let i = self.clients.len();
+        self.clients.push(Client::new(ClientConfig::new(nick, "#lobby")));
+        self.events.push(Vec::new());
+        self.connect(i);
+        i
+    }
+
+    /// Client `i` (re)connects as connection `i`.
+    fn connect(&mut self, i: usize) {
+        self.raw.connect(i as ConnId);
+        let out = self.clients[i].connected(self.raw.clock.0);
+        self.feed(i, out.send);
+        self.events[i].extend(out.events);
+        self.pump();
+    }
+
+    /// Client `i`'s connection breaks.
+    fn disconnect(&mut self, i: usize) {
+        self.clients[i].disconnected();
+        let actions = self.raw.server.disconnected(i as ConnId, "reset", self.raw.clock.0);
+        self.raw.apply(actions);
     }
 
     fn feed(&mut self, i: usize, lines: Vec<String>) {
@@ -481,6 +761,119 @@ fn unconfirmed_messages_are_resent_after_a_reconnect() {
     assert_eq!(alice.undelivered(), 0);
     let got: Vec<String> = sim.messages(1).into_iter().map(|(_, t)| t).collect();
     assert_eq!(got, ["lost in transit?", "typed while offline"]);
+}
+
+fn historian() -> ServerConfig {
+    ServerConfig { history: true, ..no_flood() }
+}
+
+#[test]
+fn chathistory_serves_rooms_to_members_and_private_talk_to_its_two_people() {
+    let mut raw = Raw::new(historian());
+    raw.register(1, "alice");
+    raw.register(2, "bob");
+    raw.send(1, "JOIN #class");
+    raw.send(2, "JOIN #class");
+    for i in 0..5 {
+        raw.clock.advance(Duration::from_secs(1));
+        raw.send(1, &format!("PRIVMSG #class :line {i} 第{i}行"));
+    }
+    raw.send(2, "PRIVMSG Alice :私聊");
+    raw.take(1);
+    raw.take(2);
+    raw.connect(3);
+    raw.send(3, "CAP LS 302");
+    assert!(raw.take(3)[0].contains("draft/chathistory"), "offered where history is kept");
+    raw.send(3, "CAP REQ :batch draft/chathistory server-time message-tags");
+    raw.send(3, "NICK carol");
+    raw.send(3, "USER carol 0 * :carol");
+    raw.send(3, "CAP END");
+    assert!(raw.take(3).iter().any(|l| l.contains(" CHATHISTORY=100 ") && l.contains("MSGREFTYPES=timestamp,msgid")));
+    raw.send(3, "CHATHISTORY LATEST #class * 3");
+    let refused = messages(&mut raw, 3);
+    assert_eq!((refused[0].command.as_str(), refused[0].param(1)), ("FAIL", Some("INVALID_TARGET")), "only members read a room");
+    raw.send(3, "JOIN #class");
+    raw.take(3);
+    raw.send(3, "CHATHISTORY LATEST #class * 3");
+    let got = messages(&mut raw, 3);
+    let texts = |got: &[Message]| -> Vec<String> { got.iter().filter(|m| m.command == "PRIVMSG").map(|m| m.params[1].clone()).collect() };
+    assert_eq!(texts(&got), ["line 2 第2行", "line 3 第3行", "line 4 第4行"]);
+    assert_eq!((got[0].command.as_str(), got[0].param(1)), ("BATCH", Some("chathistory")));
+    let batch = got[0].params[0].trim_start_matches('+').to_string();
+    assert_eq!(got.last().unwrap().params[0], format!("-{batch}"));
+    for m in got.iter().filter(|m| m.command == "PRIVMSG") {
+        assert_eq!(m.tag("batch"), Some(batch.as_str()));
+        assert!(m.tag("time").is_some() && m.tag("msgid").is_some(), "{m:?}");
+        assert_eq!(m.source_nick(), Some("alice"));
+    }
+    let oldest = got[1].tag("msgid").unwrap().to_string();
+    let time_of_oldest = got[1].tag("time").unwrap().to_string();
+    raw.send(3, &format!("CHATHISTORY BEFORE #class msgid={oldest} 10"));
+    assert_eq!(texts(&messages(&mut raw, 3)), ["line 0 第0行", "line 1 第1行"]);
+    raw.send(3, &format!("CHATHISTORY AFTER #class timestamp={time_of_oldest} 1"));
+    assert_eq!(texts(&messages(&mut raw, 3)), ["line 3 第3行"]);
+    raw.send(3, &format!("CHATHISTORY BETWEEN #class msgid={oldest} * 10"));
+    assert_eq!(messages(&mut raw, 3)[0].param(1), Some("INVALID_PARAMS"));
+    // Private talk: each of the two reads it under the other's name; nobody else does.
+    raw.send(1, "CHATHISTORY LATEST bob * 10");
+    assert_eq!(raw.take(1).iter().filter(|l| l.contains("私聊")).count(), 1);
+    raw.send(3, "CHATHISTORY LATEST alice * 10");
+    assert!(!raw.take(3).iter().any(|l| l.contains("私聊")));
+    for (line, code) in [("CHATHISTORY LATEST #class", "INVALID_PARAMS"), ("CHATHISTORY SOON #class * 1", "UNKNOWN_COMMAND"), ("CHATHISTORY BEFORE #class * 1", "INVALID_PARAMS")] {
+        raw.send(3, line);
+        assert_eq!(messages(&mut raw, 3)[0].param(1), Some(code), "{line}");
+    }
+    // Without history the command is unknown.
+    let mut plain = Raw::new(no_flood());
+    plain.register(1, "x");
+    plain.take(1);
+    plain.send(1, "CHATHISTORY LATEST #a * 1");
+    assert_eq!(plain.commands(1), ["421"]);
+}
+
+#[test]
+fn a_client_sees_what_was_said_before_it_came_and_exactly_what_it_missed() {
+    let mut sim = Sim::with(historian(), &["alice"]);
+    for text in ["早上好", "first", "second"] {
+        sim.raw.clock.advance(Duration::from_millis(10));
+        sim.say(0, text);
+    }
+    let bob = sim.add("bob");
+    let history = |events: &[Event]| -> Vec<(Vec<String>, bool)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::History { lines, missed, .. } => Some((lines.iter().map(|l| format!("{}: {}", l.from, l.text)).collect(), *missed)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(history(&sim.events[bob]), [(vec!["alice: 早上好".to_string(), "alice: first".into(), "alice: second".into()], false)]);
+    sim.say(bob, "hello");
+    sim.say(0, "live one");
+    sim.disconnect(bob);
+    sim.events[bob].clear();
+    for text in ["while you slept", "and this"] {
+        sim.raw.clock.advance(Duration::from_millis(10));
+        sim.say(0, text);
+    }
+    sim.connect(bob);
+    assert_eq!(history(&sim.events[bob]), [(vec!["alice: while you slept".to_string(), "alice: and this".into()], true)], "exactly what was missed");
+    assert!(sim.messages(bob).is_empty(), "nothing shown twice");
+    // A fresh start under the same name: our own messages come back marked as ours.
+    sim.disconnect(0);
+    sim.clients[0] = Client::new(ClientConfig::new("alice", "#lobby"));
+    sim.events[0].clear();
+    sim.connect(0);
+    let lines = sim.events[0]
+        .iter()
+        .find_map(|e| match e {
+            Event::History { lines, missed: false, .. } => Some(lines.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(lines.iter().filter(|l| l.own).count(), 6);
+    assert_eq!(lines.iter().filter(|l| !l.own).map(|l| l.text.as_str()).collect::<Vec<_>>(), ["hello"]);
 }
 
 #[test]
