@@ -44,15 +44,93 @@ ApplicationWindow {
             SplitView.fillWidth: true
             spacing: 0
 
-            Label {
+            // The room's topic and modes; an operator (or anyone, without +t) double-clicks
+            // the topic to change it.
+            Rectangle {
+                id: topicBar
                 Layout.fillWidth: true
-                visible: window.room.topic.length > 0
-                text: window.room.topic
-                textFormat: Text.PlainText
-                elide: Text.ElideRight
-                padding: 8
-                font.italic: true
-                background: Rectangle { color: palette.alternateBase }
+                visible: window.room.mode !== "multicast" && window.room.state === "online"
+                implicitHeight: topicRow.implicitHeight + 8
+                color: palette.alternateBase
+                readonly property string modes: window.room.modes // qmllint disable type
+                readonly property bool mayEdit: modes.indexOf("t") < 0
+                    || window.room.members.indexOf("@" + window.room.nick) >= 0
+                    || window.room.members.indexOf("@+" + window.room.nick) >= 0
+
+                RowLayout {
+                    id: topicRow
+                    anchors.fill: parent
+                    anchors.leftMargin: 8
+                    anchors.rightMargin: 8
+                    spacing: 8
+                    Label {
+                        id: topicLabel
+                        objectName: "topicLabel"
+                        Layout.fillWidth: true
+                        visible: !topicEditor.visible
+                        text: window.room.topic.length > 0 ? window.room.topic
+                              : topicBar.mayEdit ? qsTr("No topic — double-click to set one") : qsTr("No topic")
+                        textFormat: Text.PlainText
+                        elide: Text.ElideRight
+                        font.italic: true
+                        color: window.room.topic.length > 0 ? palette.text : palette.placeholderText
+                        TapHandler {
+                            onDoubleTapped: topicBar.edit()
+                        }
+                    }
+                    TextField {
+                        id: topicEditor
+                        objectName: "topicEditor"
+                        Layout.fillWidth: true
+                        visible: false
+                        placeholderText: qsTr("The room's topic — Enter sets it, Escape cancels")
+                        Accessible.name: qsTr("Topic")
+                        onAccepted: {
+                            window.room.send("/topic " + text)
+                            visible = false
+                            input.forceActiveFocus()
+                        }
+                        Keys.onEscapePressed: {
+                            visible = false
+                            input.forceActiveFocus()
+                        }
+                    }
+                    Label {
+                        objectName: "modesLabel"
+                        visible: topicBar.modes.length > 0
+                        text: topicBar.describe(topicBar.modes)
+                        color: palette.placeholderText
+                        ToolTip.visible: modesArea.containsMouse
+                        ToolTip.text: qsTr("The room's modes: %1").arg(topicBar.modes)
+                        MouseArea {
+                            id: modesArea
+                            anchors.fill: parent
+                            hoverEnabled: true
+                        }
+                    }
+                }
+
+                function edit() {
+                    if (!mayEdit)
+                        return
+                    topicEditor.text = window.room.topic
+                    topicEditor.visible = true
+                    topicEditor.forceActiveFocus()
+                    topicEditor.selectAll()
+                }
+
+                // "+klmnt key 30" in words.
+                function describe(modes) {
+                    const letters = modes.split(" ")[0]
+                    const words = []
+                    if (letters.indexOf("m") >= 0) words.push(qsTr("moderated"))
+                    if (letters.indexOf("t") >= 0) words.push(qsTr("topic locked"))
+                    if (letters.indexOf("i") >= 0) words.push(qsTr("invitation only"))
+                    if (letters.indexOf("k") >= 0) words.push(qsTr("key needed"))
+                    if (letters.indexOf("l") >= 0) words.push(qsTr("limited to %1").arg(modes.split(" ").pop()))
+                    if (letters.indexOf("s") >= 0) words.push(qsTr("secret"))
+                    return words.length > 0 ? words.join(" · ") : qsTr("open room")
+                }
             }
 
             ChatView {
@@ -118,7 +196,10 @@ ApplicationWindow {
             SplitView.minimumWidth: 120
             members: window.room.members
             keys: window.room.memberKeys
+            away: window.room.awayMembers // qmllint disable type
+            relay: window.room.mode !== "multicast"
             ownNick: window.room.nick
+            onCommand: (text) => window.room.send(text)
         }
     }
     }

@@ -2,14 +2,22 @@ import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
 
-// Who is in the room; operators first, marked with @, voiced members with +. Our own name is shown in bold. On
-// multicast each name has its key's fingerprint beneath, for two people to compare; an
-// impostor (a name pinned to another key) is shown in red.
+// Who is in the room; operators first, marked with @, voiced members with +. Our own name is
+// shown in bold, members who are away greyed. On multicast each name has its key's fingerprint
+// beneath, for two people to compare; an impostor (a name pinned to another key) is shown in
+// red. On a relay, right-click (or the Menu key) on a name offers what we may do to it: an
+// operator gives voice, makes operators, kicks and bans.
 Pane {
     id: pane
     property var members: []
     property var keys: []
+    property var away: []
     property string ownNick: ""
+    /// Whether names offer the relay's actions.
+    property bool relay: false
+    readonly property bool operator: members.indexOf("@" + ownNick) >= 0 || members.indexOf("@+" + ownNick) >= 0
+    /// A typed command to carry out ("/kick bob").
+    signal command(string text)
     padding: 0
 
     ColumnLayout {
@@ -40,11 +48,68 @@ Pane {
                 readonly property string name: modelData.replace(/^[@+%~&]+/, "")
                 readonly property string key: list.keys[index] ?? ""
                 readonly property bool impostor: key.startsWith("!")
+                readonly property bool isAway: pane.away.indexOf(name) >= 0
+                readonly property bool voiced: /^@?\+/.test(modelData)
+                readonly property bool op: modelData.startsWith("@")
                 width: ListView.view.width
-                text: (modelData.startsWith("@") ? "@ " : modelData.startsWith("+") ? "+ " : "") + name
+                text: (op ? "@ " : voiced ? "+ " : "") + name
+                      + (isAway ? "  " + qsTr("(away)") : "")
                       + (key.length > 0 ? "\n" + key.replace(/^!/, "") : "")
                 font.bold: name === list.ownNick
+                opacity: isAway ? 0.55 : 1.0
                 palette.text: impostor ? "#c62828" : list.palette.text
+                Accessible.name: name + (op ? " " + qsTr("operator") : voiced ? " " + qsTr("voiced") : "") + (isAway ? " " + qsTr("away") : "")
+
+                function openMenu() {
+                    if (pane.relay && name !== list.ownNick)
+                        actions.popup(row, row.width / 3, row.height / 2)
+                }
+                TapHandler {
+                    acceptedButtons: Qt.RightButton
+                    onTapped: row.openMenu()
+                }
+                Keys.onPressed: (event) => {
+                    if (event.key === Qt.Key_Menu || (event.key === Qt.Key_F10 && (event.modifiers & Qt.ShiftModifier))) {
+                        row.openMenu()
+                        event.accepted = true
+                    }
+                }
+                Menu {
+                    id: actions
+                    objectName: "memberMenu"
+                    MenuItem {
+                        text: qsTr("Who is %1?").arg(row.name)
+                        onTriggered: pane.command("/whois " + row.name)
+                    }
+                    MenuItem {
+                        visible: pane.operator
+                        height: visible ? implicitHeight : 0
+                        text: row.voiced ? qsTr("Take voice") : qsTr("Give voice")
+                        onTriggered: pane.command((row.voiced ? "/devoice " : "/voice ") + row.name)
+                    }
+                    MenuItem {
+                        visible: pane.operator
+                        height: visible ? implicitHeight : 0
+                        text: row.op ? qsTr("Remove operator status") : qsTr("Make operator")
+                        onTriggered: pane.command((row.op ? "/deop " : "/op ") + row.name)
+                    }
+                    MenuItem {
+                        objectName: "kickItem"
+                        visible: pane.operator
+                        height: visible ? implicitHeight : 0
+                        text: qsTr("Kick %1 out of the room").arg(row.name)
+                        onTriggered: pane.command("/kick " + row.name)
+                    }
+                    MenuItem {
+                        visible: pane.operator
+                        height: visible ? implicitHeight : 0
+                        text: qsTr("Ban %1").arg(row.name)
+                        onTriggered: {
+                            pane.command("/ban " + row.name)
+                            pane.command("/kick " + row.name + " " + qsTr("banned"))
+                        }
+                    }
+                }
                 ToolTip.visible: hovered && key.length > 0
                 ToolTip.text: impostor ? qsTr("Not the key this name was first seen with: someone else is using it")
                                        : qsTr("Key fingerprint: compare it with the person's own")

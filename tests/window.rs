@@ -576,3 +576,93 @@ fn nicknames_with_markup_are_shown_as_they_are() {
     assert_eq!(requests.load(Ordering::Relaxed), 0, "the window fetched an image named in a nickname");
     assert!(window.0.try_wait().unwrap().is_none(), "the window died");
 }
+
+#[test]
+fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let dir = scratch("window-moderation");
+    let tls = certificate(&dir, "relay");
+    let relay = lanmeet::server::spawn(lanmeet::server::RelayConfig {
+        listen: None,
+        listen_tls: Some((std::net::SocketAddr::from(([127, 0, 0, 1], 0)), tls.config.clone())),
+        irc: common::open_config(),
+        max_send_queue: 4 << 20,
+        history: Some(lanmeet::server::history::HistoryConfig { path: dir.join("history.sqlite3"), retention: Duration::from_secs(86_400) }),
+    })
+    .unwrap();
+    let addr = relay.tls_addr().unwrap();
+    let known = KnownServers::new(dir.join("known_servers"));
+    // Someone spoke in the room and left before the window came: the window shows it.
+    let early = Peer::start_tls(&addr.to_string(), "early", known.clone());
+    early.joined();
+    early.say("said before you came 早上好");
+    early.wait_for("the echo", |e| matches!(e, Event::Delivered { .. }).then_some(()));
+    drop(early);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let log = artifacts().join("window-moderation-test.log");
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.to_string())]);
+    wait_for_log(&log, "You joined #lobby");
+    wait_for_log(&log, "chat view: [message] early said before you came 早上好");
+    wait_for_log(&log, "1 earlier message(s), above");
+    wait_for_log(&log, "modes: +n");
+    // The window came first to the empty room, so it is the room's operator.
+    wait_for_log(&log, "members: @窗口");
+    let mut student = common::Raw::connect_tls(addr, &known).register("student", "#lobby");
+    let watcher = Peer::start_tls(&addr.to_string(), "watcher", known.clone());
+    watcher.joined();
+    wait_for_log(&log, "members: @窗口 student watcher");
+
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    // The moderation bar says the room is open; typed commands set modes.
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "/mode +mt"]);
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "command: /mode +mt");
+    wait_for_log(&log, "modes: +mnt");
+    student.send("PRIVMSG #lobby :can anyone hear me?");
+    student.expect(|m| m.command == "404");
+    screenshot(&display, "window-moderation-before.png");
+
+    // Right-click the student's name, then Give voice from the menu (second item).
+    let (x, y) = member_row(2);
+    xdotool(&display, &["mousemove", "--window", &id, &x.to_string(), &y.to_string(), "click", "3"]);
+    std::thread::sleep(Duration::from_millis(400));
+    screenshot(&display, "window-member-menu.png");
+    xdotool(&display, &["key", "Down", "Down", "Return"]);
+    wait_for_log(&log, "command: /voice student");
+    student.expect(|m| m.command == "MODE" && m.params.get(1).map(String::as_str) == Some("+v"));
+    student.send("PRIVMSG #lobby :thank you, teacher");
+    wait_for_log(&log, "chat view: [message] student thank you, teacher");
+    wait_for_log(&log, "members: @窗口 +student watcher");
+
+    // The topic: double-click the bar, type, Enter.
+    xdotool(&display, &["mousemove", "--window", &id, "200", "38", "click", "--repeat", "2", "--delay", "80", "1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    xdotool(&display, &["key", "ctrl+a"]);
+    xdotool(&display, &["type", "--delay", "15", "Lesson 3: "]);
+    paste(&display, "分数");
+    xdotool(&display, &["key", "Return"]);
+    watcher.wait_for("the topic", |e| matches!(e, Event::Topic { text, .. } if text == "Lesson 3: 分数").then_some(()));
+
+    // Someone away is greyed out.
+    watcher.say("/away back in five");
+    wait_for_log(&log, "(away: watcher)");
+
+    // Kick: the fourth item of the student's menu.
+    xdotool(&display, &["mousemove", "--window", &id, &x.to_string(), &y.to_string(), "click", "3"]);
+    std::thread::sleep(Duration::from_millis(400));
+    xdotool(&display, &["key", "Down", "Down", "Down", "Down", "Return"]);
+    wait_for_log(&log, "command: /kick student");
+    student.expect(|m| m.command == "KICK" && m.params.get(1).map(String::as_str) == Some("student"));
+    wait_for_log(&log, "members: @窗口 watcher");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-moderation.png");
+}
+
+/// Where the member list's `n`th row (from 1) is, in a window of the default size.
+fn member_row(n: u32) -> (u32, u32) {
+    (1140 - 140, 72 + (n - 1) * 27)
+}

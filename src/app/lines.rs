@@ -102,7 +102,7 @@ pub fn line(event: &ChatEvent, own_nick: &str) -> Option<Line> {
 
 fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
     Some(match event {
-        Event::Message { from, text, unix_ms, notice, action, .. } => {
+        Event::Message { from, target, text, unix_ms, notice, action } => {
             let kind = if *action {
                 LineKind::Action
             } else if *notice {
@@ -110,10 +110,15 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
             } else {
                 LineKind::Message
             };
-            Line::said(kind, from, text, *unix_ms)
+            if target.starts_with('#') {
+                Line::said(kind, from, text, *unix_ms)
+            } else {
+                Line::said(kind, from, &format!("(private) {text}"), *unix_ms)
+            }
         }
-        Event::Queued { id, text, .. } => Line { pending: true, local_id: Some(*id), ..Line::said(LineKind::Own, own_nick, text, now_ms()) },
-        Event::Delivered { id, text, unix_ms } => Line { local_id: Some(*id), ..Line::said(LineKind::Own, own_nick, text, *unix_ms) },
+        Event::Queued { id, target, text } => Line { pending: true, local_id: Some(*id), ..own_line(own_nick, target, text, now_ms()) },
+        Event::Delivered { id, target, text, unix_ms } => Line { local_id: Some(*id), ..own_line(own_nick, target, text, *unix_ms) },
+        Event::Modes { .. } => return None,
         Event::Registered { nick } => Line::info(format!("Registered as {nick}")),
         Event::Joined { channel } => Line::info(format!("You joined {channel}")),
         Event::MemberJoined { channel, nick } => Line::info(format!("{nick} joined {channel}")),
@@ -125,6 +130,17 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Info { text, error: true } => Line::error(text.clone()),
         Event::Members { .. } | Event::Dead | Event::History { .. } => return None,
     })
+}
+
+/// Something we said: to the room, to one person (`/msg`), or an action (`/me`).
+fn own_line(own_nick: &str, target: &str, text: &str, unix_ms: i64) -> Line {
+    if let Some(action) = text.strip_prefix("\x01ACTION ") {
+        return Line::said(LineKind::Action, own_nick, action.trim_end_matches('\x01'), unix_ms);
+    }
+    if !target.starts_with('#') {
+        return Line::said(LineKind::Own, own_nick, &format!("→ {target}: {text}"), unix_ms);
+    }
+    Line::said(LineKind::Own, own_nick, text, unix_ms)
 }
 
 fn multicast_line(event: &MulticastEvent) -> Option<Line> {
@@ -173,12 +189,12 @@ mod tests {
         assert_eq!(line(&message, "me"), Some(Line::said(LineKind::Action, "李", "你好", 5)));
         let queued = line(&relay(Event::Queued { id: 3, target: "#lobby".into(), text: "hi".into() }), "me").unwrap();
         assert_eq!((queued.kind, queued.sender.as_str(), queued.pending, queued.local_id), (LineKind::Own, "me", true, Some(3)));
-        let delivered = line(&relay(Event::Delivered { id: 3, text: "hi".into(), unix_ms: 9 }), "me").unwrap();
+        let delivered = line(&relay(Event::Delivered { id: 3, target: "#lobby".into(), text: "hi".into(), unix_ms: 9 }), "me").unwrap();
         assert_eq!((delivered.pending, delivered.local_id, delivered.unix_ms), (false, Some(3), 9));
         let left = relay(Event::MemberLeft { channel: "#c".into(), nick: "bob".into(), reason: "Quit: bye".into() });
         assert_eq!(line(&left, "me").unwrap().text, "bob left #c (Quit: bye)");
         assert_eq!(line(&relay(Event::Info { text: "no".into(), error: true }), "me").unwrap().kind, LineKind::Error);
-        assert_eq!(line(&relay(Event::Members { channel: "#c".into(), nicks: vec![] }), "me"), None);
+        assert_eq!(line(&relay(Event::Members { channel: "#c".into(), nicks: vec![], away: vec![] }), "me"), None);
         let group = SocketAddrV4::new(Ipv4Addr::new(239, 0, 0, 222), 23333);
         let joined = ChatEvent::Multicast(MulticastEvent::Joined { group, interface: Ipv4Addr::LOCALHOST, id: 1, sealed: None, fingerprint: None });
         assert_eq!(line(&joined, "me").unwrap().text, "Joined multicast group 239.0.0.222:23333 on interface 127.0.0.1, not encrypted");

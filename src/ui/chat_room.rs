@@ -68,6 +68,10 @@ pub mod qobject {
         /// Sealed datagrams of the group that did not open with our passphrase.
         #[qproperty(i32, unopened)]
         #[qproperty(QString, topic)]
+        /// The relay room's modes as the server gives them ("+mnt", "+kn *"), or empty.
+        #[qproperty(QString, modes)]
+        /// Members of the relay room marked away (without status prefixes).
+        #[qproperty(QStringList, away_members, cxx_name = "awayMembers")]
         #[qproperty(QString, mode)]
         #[qproperty(QString, group)]
         #[qproperty(QString, interface)]
@@ -193,6 +197,8 @@ pub struct ChatRoomRust {
     passphrase: QString,
     unopened: i32,
     topic: QString,
+    modes: QString,
+    away_members: QStringList,
     mode: QString,
     group: QString,
     interface: QString,
@@ -228,6 +234,8 @@ impl Default for ChatRoomRust {
             passphrase: QString::from(std::env::var("LANMEET_PASSPHRASE").unwrap_or_default().as_str()),
             unopened: 0,
             topic: QString::default(),
+            modes: QString::default(),
+            away_members: QStringList::default(),
             mode: QString::from(std::env::var("LANMEET_MODE").unwrap_or_else(|_| MODE_UNICAST.into()).as_str()),
             group: QString::from(std::env::var("LANMEET_GROUP").unwrap_or_else(|_| DEFAULT_GROUP.into()).as_str()),
             interface: QString::from(std::env::var("LANMEET_INTERFACE").unwrap_or_default().as_str()),
@@ -292,6 +300,8 @@ impl qobject::ChatRoom {
         self.as_mut().stop_session();
         self.as_mut().set_members(QStringList::default());
         self.as_mut().set_member_keys(QStringList::default());
+        self.as_mut().set_away_members(QStringList::default());
+        self.as_mut().set_modes(QString::default());
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
         self.as_mut().show_status("Disconnected");
@@ -322,6 +332,9 @@ impl qobject::ChatRoom {
         let text = text.to_string();
         if text.trim().is_empty() {
             return true;
+        }
+        if text.starts_with('/') && !text.starts_with("//") {
+            log::info!("command: {}", text.lines().next().unwrap_or_default());
         }
         let taken = match &self.session {
             Some(Session::Unicast(session)) => session.try_say(&text),
@@ -354,6 +367,8 @@ impl qobject::ChatRoom {
         self.as_mut().set_mode(QString::from(mode));
         self.as_mut().set_members(QStringList::default());
         self.as_mut().set_member_keys(QStringList::default());
+        self.as_mut().set_away_members(QStringList::default());
+        self.as_mut().set_modes(QString::default());
         self.connect_to_server();
     }
 
@@ -529,9 +544,16 @@ impl qobject::ChatRoom {
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
             }
-            Event::Members { nicks, .. } => {
+            Event::Members { nicks, away, .. } => {
+                log::info!("members: {} (away: {})", nicks.join(" "), away.join(" "));
                 let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
+                let away: QStringList = away.iter().map(|n| QString::from(n.as_str())).collect();
+                self.as_mut().set_away_members(away);
                 self.set_members(list);
+            }
+            Event::Modes { modes, .. } => {
+                log::info!("modes: {modes}");
+                self.set_modes(QString::from(modes.as_str()));
             }
             Event::Topic { text, .. } => self.set_topic(QString::from(text.as_str())),
             _ => {}

@@ -10,7 +10,26 @@ use crate::proto::Now;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-const WANTED_CAPS: &[&str] = &["batch", "draft/chathistory", "echo-message", "message-tags", "multi-prefix", "server-time"];
+const WANTED_CAPS: &[&str] = &["away-notify", "batch", "draft/chathistory", "echo-message", "message-tags", "multi-prefix", "server-time"];
+/// What a user may type after `/`, with what it does (`/help` shows this).
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("/me TEXT", "an action: * you TEXT"),
+    ("/msg NICK TEXT", "a private message to NICK"),
+    ("/nick NAME", "change your nickname"),
+    ("/join #ROOM [KEY]", "go to another room"),
+    ("/part [REASON]", "leave the room"),
+    ("/topic [TEXT]", "show the room's topic, or set it"),
+    ("/away [TEXT]", "mark yourself away; without text, back"),
+    ("/whois NICK", "who someone is and where"),
+    ("/list [FILTER]", "the server's rooms (>5: more than five people)"),
+    ("/invite NICK", "invite someone to this room"),
+    ("/kick NICK [REASON]", "(operators) send someone out of the room"),
+    ("/ban NICK, /unban NICK", "(operators) keep someone out, or let them back"),
+    ("/op, /deop, /voice, /devoice NICK", "(operators) give or take operator status or voice"),
+    ("/mode MODES [ARGS]", "(operators) +m moderated, +t topic lock, +k KEY, +l LIMIT, +i invite only, +s secret"),
+    ("/quote LINE", "send a raw IRC line"),
+    ("/help", "this list"),
+];
 /// Messages asked of the server's history on first joining, and after a reconnect.
 pub const HISTORY_ON_JOIN: usize = 50;
 pub const HISTORY_ON_RECONNECT: usize = 100;
@@ -68,12 +87,15 @@ pub enum Event {
     Queued { id: LocalId, target: String, text: String },
     /// The server confirmed it relayed our message (echo-message), or it was written to a server
     /// without echo-message.
-    Delivered { id: LocalId, text: String, unix_ms: i64 },
+    Delivered { id: LocalId, target: String, text: String, unix_ms: i64 },
     MemberJoined { channel: String, nick: String },
     MemberLeft { channel: String, nick: String, reason: String },
     NickChanged { old: String, new: String },
-    /// The whole member list of a channel after any change, operators marked with `@`.
-    Members { channel: String, nicks: Vec<String> },
+    /// The whole member list of a channel after any change, operators marked with `@` and
+    /// voiced members with `+`; `away` names those marked away.
+    Members { channel: String, nicks: Vec<String>, away: Vec<String> },
+    /// The room's modes as the server says them (`+mnt`, with `k` and `l` values).
+    Modes { channel: String, modes: String },
     Topic { channel: String, text: String },
     /// Something from the server a person should read: errors in words, the message of the day.
     Info { text: String, error: bool },
@@ -141,6 +163,8 @@ pub struct Client {
     batches: HashMap<String, (String, Vec<HistoryLine>)>,
     /// The history asked for is what was missed (a reconnect), not the first look.
     asked_missed: bool,
+    /// Folded nicks of our room's members who are away.
+    away: std::collections::HashSet<String>,
 }
 
 impl Client {
@@ -166,6 +190,7 @@ impl Client {
             seen_ids: VecDeque::new(),
             batches: HashMap::new(),
             asked_missed: false,
+            away: std::collections::HashSet::new(),
         }
     }
 
@@ -221,8 +246,22 @@ impl Client {
     /// The user typed `text` for the room. Each line becomes one message; a line too long for
     /// IRC is cut at UTF-8 boundaries. Nothing is dropped: it waits for a connection if need be.
     pub fn say(&mut self, text: &str, now: Now) -> Output {
-        let target = self.config.channel.clone();
         let mut out = Output::default();
+        // `/command`; `//text` is text that starts with a slash.
+        if let Some(command) = text.strip_prefix('/').filter(|c| !c.starts_with('/')) {
+            let first = command.split('\n').next().unwrap_or("").trim_end_matches('\r');
+            self.command(first, now, &mut out);
+            return out;
+        }
+        let text = text.strip_prefix('/').unwrap_or(text);
+        let target = self.config.channel.clone();
+        self.queue(&target, text, now, &mut out);
+        out
+    }
+
+    /// Queues `text` for `target`, a message per line and per piece that fits a line.
+    fn queue(&mut self, target: &str, text: &str, now: Now, out: &mut Output) {
+        let target = target.to_string();
         let budget = self.text_budget(&target);
         for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
             if line.trim().is_empty() {
@@ -235,8 +274,98 @@ impl Client {
                 self.outbox.push_back(Outgoing { id, target: target.clone(), text: piece.to_string() });
             }
         }
-        self.flush(now, &mut out);
-        out
+        self.flush(now, out);
+    }
+
+    /// A typed `/command` (without its slash).
+    fn command(&mut self, line: &str, now: Now, out: &mut Output) {
+        let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let rest = rest.trim();
+        let name = name.to_ascii_lowercase();
+        let channel = self.config.channel.clone();
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let info = |out: &mut Output, text: String, error: bool| out.events.push(Event::Info { text, error });
+        if !self.registered && !matches!(name.as_str(), "me" | "msg" | "help") {
+            info(out, format!("Not connected yet: /{name} needs the connection; try again once connected"), true);
+            return;
+        }
+        let send = |out: &mut Output, params: &[&str], command: &str| out.send.push(Message::new(command, params).to_line());
+        match (name.as_str(), words.as_slice()) {
+            ("help", _) => {
+                let list: Vec<String> = COMMANDS.iter().map(|(c, what)| format!("{c}: {what}")).collect();
+                info(out, format!("Commands: {}", list.join("; ")), false);
+            }
+            ("me", _) if !rest.is_empty() => {
+                let action = format!("\x01ACTION {rest}\x01");
+                self.queue(&channel, &action, now, out);
+            }
+            ("msg", [nick, ..]) if words.len() > 1 && valid_nick(nick) => {
+                let text = rest[nick.len()..].trim_start().to_string();
+                self.queue(nick, &text, now, out);
+            }
+            ("nick", [nick]) if valid_nick(nick) => {
+                self.config.nick = nick.to_string();
+                send(out, &[nick], "NICK");
+            }
+            ("join", [room, key @ ..]) if super::names::valid_channel(room) && key.len() <= 1 => {
+                if fold(room) != fold(&channel) {
+                    let mut params = vec![*room];
+                    params.extend(key);
+                    send(out, &[&channel], "PART");
+                    self.joined = false;
+                    self.members.remove(&fold(&channel));
+                    self.last_msgid = None;
+                    self.config.channel = room.to_string();
+                    send(out, &params, "JOIN");
+                }
+            }
+            ("part", _) => send(out, &[&channel, if rest.is_empty() { "Leaving" } else { rest }], "PART"),
+            ("topic", []) => send(out, &[&channel], "TOPIC"),
+            ("topic", _) => send(out, &[&channel, rest], "TOPIC"),
+            ("away", []) => send(out, &[], "AWAY"),
+            ("away", _) => send(out, &[rest], "AWAY"),
+            ("whois", [nick]) => send(out, &[nick], "WHOIS"),
+            ("list", []) => send(out, &[], "LIST"),
+            ("list", [filter]) => send(out, &[filter], "LIST"),
+            ("invite", [nick]) => send(out, &[nick, &channel], "INVITE"),
+            ("kick", [nick, ..]) => {
+                let reason = rest[nick.len()..].trim_start();
+                let reason = if reason.is_empty() { self.nick.clone() } else { reason.to_string() };
+                send(out, &[&channel, nick, &reason], "KICK");
+            }
+            ("ban" | "unban", [nick]) => {
+                let sign = if name == "ban" { "+b" } else { "-b" };
+                send(out, &[&channel, sign, nick], "MODE");
+            }
+            ("op" | "deop" | "voice" | "devoice", [nick]) => {
+                let change = match name.as_str() {
+                    "op" => "+o",
+                    "deop" => "-o",
+                    "voice" => "+v",
+                    _ => "-v",
+                };
+                send(out, &[&channel, change, nick], "MODE");
+            }
+            ("mode", [first, ..]) => {
+                let mut params: Vec<&str> = Vec::new();
+                if !first.starts_with('#') {
+                    params.push(&channel);
+                }
+                params.extend(words.iter().copied());
+                send(out, &params, "MODE");
+            }
+            ("quote", _) if !rest.is_empty() => match Message::parse(rest) {
+                Ok(message) => out.send.push(message.to_line()),
+                Err(e) => info(out, format!("/quote: not an IRC line ({e})"), true),
+            },
+            _ => {
+                let usage = COMMANDS.iter().find(|(c, _)| c.trim_start_matches('/').split([' ', ',']).next() == Some(name.as_str()));
+                match usage {
+                    Some((c, _)) => info(out, format!("Usage: {c}"), true),
+                    None => info(out, format!("Unknown command /{name}; /help lists them (//text sends text that starts with a slash)"), true),
+                }
+            }
+        }
     }
 
     /// Leave politely.
@@ -269,7 +398,7 @@ impl Client {
             if self.echo_message {
                 self.in_flight.push_back(message);
             } else {
-                out.events.push(Event::Delivered { id: message.id, text: message.text, unix_ms: now.unix_millis() });
+                out.events.push(Event::Delivered { id: message.id, target: message.target, text: message.text, unix_ms: now.unix_millis() });
             }
         }
     }
@@ -365,6 +494,10 @@ impl Client {
                             };
                             out.send.push(Message::new("CHATHISTORY", &["LATEST", &channel, &reference, &limit.to_string()]).to_line());
                         }
+                        // The room's modes, and who is away.
+                        out.send.push(Message::new("MODE", &[&channel]).to_line());
+                        out.send.push(Message::new("WHO", &[&channel]).to_line());
+                        self.away.clear();
                         out.events.push(Event::Joined { channel });
                         self.flush(now, out);
                     }
@@ -462,12 +595,48 @@ impl Client {
                     if message.params[1].contains(['o', 'v']) {
                         out.send.push(Message::new("NAMES", &[&channel]).to_line());
                     }
+                    if message.params[1].contains(['i', 'k', 'l', 'm', 'n', 's', 't']) {
+                        out.send.push(Message::new("MODE", &[&channel]).to_line());
+                    }
                 }
             }
             "INVITE" if message.param(0).is_some_and(|nick| self.is_me(nick)) => {
                 let channel = message.param(1).unwrap_or("");
                 out.events.push(Event::Info { text: format!("{from} invites you to {channel}"), error: false });
             }
+            "324" if message.param(1).is_some_and(|c| fold(c) == fold(&self.config.channel)) => {
+                let channel = message.params[1].clone();
+                out.events.push(Event::Modes { channel, modes: message.params[2..].join(" ") });
+            }
+            "352" if message.param(1).is_some_and(|c| fold(c) == fold(&self.config.channel)) => {
+                let nick = fold(message.param(5).unwrap_or(""));
+                let gone = message.param(6).is_some_and(|f| f.starts_with('G'));
+                if self.set_away(&nick, gone) {
+                    self.members_changed = true;
+                }
+            }
+            "AWAY" => {
+                if self.set_away(&fold(&from), message.param(0).is_some()) {
+                    self.members_changed = true;
+                }
+            }
+            "311" => {
+                let (nick, user, host, name) = (message.param(1).unwrap_or(""), message.param(2).unwrap_or(""), message.param(3).unwrap_or(""), &last);
+                out.events.push(Event::Info { text: format!("{nick} is {user}@{host} ({name})"), error: false });
+            }
+            "319" => out.events.push(Event::Info { text: format!("{} is in {last}", message.param(1).unwrap_or("")), error: false }),
+            "317" => {
+                let nick = message.param(1).unwrap_or("");
+                let idle: u64 = message.param(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+                out.events.push(Event::Info { text: format!("{nick} has been idle {} min {} s", idle / 60, idle % 60), error: false });
+            }
+            "322" => {
+                let (room, count) = (message.param(1).unwrap_or(""), message.param(2).unwrap_or(""));
+                let topic = if message.params.len() > 3 { format!(": {last}") } else { String::new() };
+                out.events.push(Event::Info { text: format!("{room} ({count}){topic}"), error: false });
+            }
+            "341" => out.events.push(Event::Info { text: format!("Invited {} to {}", message.param(1).unwrap_or(""), message.param(2).unwrap_or("")), error: false }),
+            "305" | "306" => out.events.push(Event::Info { text: last, error: false }),
             "301" => {
                 let nick = message.param(1).unwrap_or("");
                 out.events.push(Event::Info { text: format!("{nick} is away: {last}"), error: false });
@@ -594,7 +763,7 @@ impl Client {
         if self.echo_message && self.is_me(&from) && !notice {
             if let Some(pos) = self.in_flight.iter().position(|m| m.text == text && fold(&m.target) == fold(&target)) {
                 let sent = self.in_flight.remove(pos).expect("position is valid");
-                out.events.push(Event::Delivered { id: sent.id, text: sent.text, unix_ms });
+                out.events.push(Event::Delivered { id: sent.id, target: sent.target, text: sent.text, unix_ms });
                 self.flush(now, out);
                 return;
             }
@@ -620,9 +789,23 @@ impl Client {
         let channel = &self.config.channel;
         if let Some(list) = self.members.get(&fold(channel)) {
             let mut nicks: Vec<(&String, &String)> = list.iter().collect();
-            nicks.sort_by_key(|(folded, entry)| (!entry.starts_with('@'), *folded));
+            nicks.sort_by_key(|(folded, entry)| (!entry.starts_with('@'), !entry.starts_with('+'), *folded));
+            let away = nicks.iter().filter(|(folded, _)| self.away.contains(*folded)).map(|(_, entry)| strip_prefix(entry).to_string()).collect();
             let nicks = nicks.into_iter().map(|(_, entry)| entry.clone()).collect();
-            out.events.push(Event::Members { channel: channel.to_string(), nicks });
+            out.events.push(Event::Members { channel: channel.to_string(), nicks, away });
+        }
+    }
+
+    /// Marks a member of our room away or back; true if that changed anything.
+    fn set_away(&mut self, folded: &str, away: bool) -> bool {
+        let member = self.members.get(&fold(&self.config.channel)).is_some_and(|list| list.contains_key(folded));
+        if !member {
+            return false;
+        }
+        if away {
+            self.away.len() < MAX_MEMBERS && self.away.insert(folded.to_string())
+        } else {
+            self.away.remove(folded)
         }
     }
 }

@@ -877,6 +877,69 @@ fn a_client_sees_what_was_said_before_it_came_and_exactly_what_it_missed() {
 }
 
 #[test]
+fn typed_commands_moderate_talk_and_change_names() {
+    let mut sim = Sim::new(&["alice", "bob"]);
+    let last_info = |sim: &Sim, i: usize| -> String {
+        sim.events[i].iter().rev().find_map(|e| match e {
+            Event::Info { text, .. } => Some(text.clone()),
+            _ => None,
+        }).unwrap_or_default()
+    };
+    sim.say(0, "/mode +mt");
+    let modes = sim.events[1].iter().rev().find_map(|e| match e {
+        Event::Modes { modes, .. } => Some(modes.clone()),
+        _ => None,
+    });
+    assert_eq!(modes.as_deref(), Some("+mnt"), "bob's client learns the room's modes");
+    sim.say(1, "may I speak?");
+    assert!(last_info(&sim, 1).contains("+m"), "{}", last_info(&sim, 1));
+    assert!(sim.messages(0).is_empty());
+    sim.say(0, "/voice bob");
+    let members = sim.events[0].iter().rev().find_map(|e| match e {
+        Event::Members { nicks, .. } => Some(nicks.clone()),
+        _ => None,
+    });
+    assert_eq!(members.unwrap(), ["@alice", "+bob"]);
+    sim.say(1, "thank you");
+    sim.say(0, "/me waves 挥手");
+    sim.say(0, "/msg bob just for you");
+    sim.say(0, "//slash at the start");
+    let got: Vec<(String, String, bool)> = sim.events[1].iter().filter_map(|e| match e {
+        Event::Message { from, target, text, action, .. } => Some((format!("{from}>{target}"), text.clone(), *action)),
+        _ => None,
+    }).collect();
+    assert_eq!(got, [
+        ("alice>#lobby".to_string(), "waves 挥手".to_string(), true),
+        ("alice>bob".into(), "just for you".into(), false),
+        ("alice>#lobby".into(), "/slash at the start".into(), false),
+    ]);
+    assert_eq!(sim.messages(0), [("bob".to_string(), "thank you".to_string())]);
+    sim.say(0, "/topic Lesson 3");
+    assert!(sim.events[1].iter().any(|e| matches!(e, Event::Topic { text, .. } if text == "Lesson 3")));
+    sim.say(1, "/topic mine now");
+    assert!(last_info(&sim, 1).contains("operator"), "+t: {}", last_info(&sim, 1));
+    sim.say(1, "/away at lunch");
+    let away = sim.events[0].iter().rev().find_map(|e| match e {
+        Event::Members { away, .. } => Some(away.clone()),
+        _ => None,
+    });
+    assert_eq!(away.unwrap(), ["bob"], "away-notify greys bob out");
+    sim.say(0, "/whois bob");
+    assert!(sim.events[0].iter().any(|e| matches!(e, Event::Info { text, .. } if text.contains("bob is away: at lunch") || text == "bob is ~bob@127.0.0.1 (bob)")));
+    sim.say(0, "/nick alicia");
+    assert!(sim.events[1].iter().any(|e| matches!(e, Event::NickChanged { new, .. } if new == "alicia")));
+    assert_eq!(sim.clients[0].nick(), "alicia");
+    sim.say(0, "/kick bob enough");
+    assert!(sim.events[1].iter().any(|e| matches!(e, Event::Info { text, .. } if text.contains("kicked: enough"))));
+    sim.say(0, "/bogus");
+    assert!(last_info(&sim, 0).contains("Unknown command /bogus"));
+    sim.say(0, "/kick");
+    assert_eq!(last_info(&sim, 0), "Usage: /kick NICK [REASON]");
+    sim.say(0, "/help");
+    assert!(last_info(&sim, 0).contains("/ban NICK"));
+}
+
+#[test]
 fn client_notices_a_silent_server() {
     let mut clock = Clock::new();
     let mut client = Client::new(ClientConfig::new("alice", "#lobby"));
