@@ -3,52 +3,12 @@
 
 mod common;
 
-use common::{certificate, free_port, open_config, relay, scratch, tls_relay_at, Peer, Raw, PATIENCE};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use common::{certificate, free_port, open_config, relay, scratch, tls_relay_at, Daemon, Peer, Raw, PATIENCE};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills the child when the test ends, however it ends.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + PATIENCE;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn start_ngircd(port: u16) -> Reaper {
-    let dir = scratch("ngircd");
-    let config = dir.join("ngircd.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "[Global]\nName = irc.interop.test\nInfo = interop\nListen = 127.0.0.1\nPorts = {port}\n\
-             PidFile = {pid}\n[Limits]\nMaxConnectionsIP = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\n\
-             [Options]\nPAM = no\nIdent = no\nDNS = no\n",
-            pid = dir.join("pid").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("ngircd")
-        .args(["--nodaemon", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ngircd is installed (scripts/test installs it)");
-    let reaper = Reaper(child);
-    wait_for_port(port);
-    reaper
+fn start_ngircd(port: u16) -> Daemon {
+    common::ngircd("irc.interop.test", port, &[])
 }
 
 #[test]
@@ -72,7 +32,7 @@ fn our_client_chats_through_ngircd() {
 }
 
 /// Debian's WeeChat without a terminal, its home in `dir`, running `script`.
-fn weechat(dir: &std::path::Path, script: &str) -> Reaper {
+fn weechat(dir: &std::path::Path, script: &str) -> Daemon {
     let child = Command::new("weechat-headless")
         .arg("--dir")
         .arg(dir)
@@ -82,7 +42,7 @@ fn weechat(dir: &std::path::Path, script: &str) -> Reaper {
         .stderr(Stdio::null())
         .spawn()
         .expect("weechat-headless is installed (scripts/test installs it)");
-    Reaper(child)
+    Daemon(child)
 }
 
 #[test]
@@ -132,4 +92,24 @@ fn weechat_chats_on_our_relay_over_tls_with_a_pinned_fingerprint() {
     let _weechat = weechat(&dir.join("weechat"), &script);
     let heard = pinned.messages(1);
     assert_eq!(heard, vec![("weetls".to_string(), "over TLS 加密".to_string())]);
+}
+
+#[test]
+fn our_client_and_terminal_chat_across_two_linked_ngircd_servers() {
+    let (_first, _second, a, b) = common::linked_ngircds();
+    let here = Peer::start_with(&format!("127.0.0.1:{a}"), "here", false, None);
+    here.joined();
+    // The terminal client on the other server.
+    let terminal = common::Process::start(&["chat", "--server", &format!("127.0.0.1:{b}"), "--plain", "--nick", "there"]);
+    terminal.wait_for_line("joining", |l| l.contains("You joined #lobby"));
+    // The servers link a moment after they start; the join reaches the other side then.
+    here.wait_for("the other server's user", |e| match e {
+        lanmeet::proto::irc::client::Event::MemberJoined { nick, .. } if nick == "there" => Some(()),
+        _ => None,
+    });
+    here.say("across the link 跨服务器");
+    terminal.wait_for_line("the message", |l| l.contains("<here> across the link 跨服务器"));
+    let mut terminal = terminal;
+    terminal.type_lines("and back again 回来\n");
+    assert_eq!(here.messages(1), [("there".to_string(), "and back again 回来".to_string())]);
 }

@@ -666,3 +666,30 @@ fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
 fn member_row(n: u32) -> (u32, u32) {
     (1140 - 140, 72 + (n - 1) * 27)
 }
+
+#[test]
+fn a_window_and_a_terminal_chat_across_two_linked_ngircd_servers() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let (_first, _second, a, b) = common::linked_ngircds();
+    let log = artifacts().join("window-network-test.log");
+    // ngIRCd speaks plain text here: `irc://` in the server field asks for it.
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", format!("irc://127.0.0.1:{a}")), ("LANMEET_NICK", "teacher".into())]);
+    wait_for_log(&log, "(not encrypted), joining");
+    wait_for_log(&log, "You joined #lobby");
+    let mut terminal = common::Process::start(&["chat", "--server", &format!("127.0.0.1:{b}"), "--plain", "--nick", "faraway"]);
+    terminal.wait_for_line("joining", |l| l.contains("You joined #lobby"));
+    // The servers link a moment after they start; the join reaches the window then.
+    wait_for_log(&log, "faraway joined #lobby");
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "hello across the servers "]);
+    paste(&display, "你好");
+    xdotool(&display, &["key", "Return"]);
+    terminal.wait_for_line("the window's message", |l| l.contains("<teacher> hello across the servers 你好"));
+    terminal.type_lines("and back from the other server 回来\n");
+    wait_for_log(&log, "chat view: [message] faraway and back from the other server 回来");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-network.png");
+}

@@ -250,6 +250,20 @@ impl Default for ChatRoomRust {
     }
 }
 
+/// The server as typed, and whether to speak TLS to it: `irc://HOST:PORT` asks for plain text
+/// (a server that has no TLS), `ircs://` or nothing for TLS.
+fn server_and_security(typed: &str) -> (String, bool) {
+    let typed = typed.trim();
+    let (rest, tls) = match typed.get(..6).map(str::to_ascii_lowercase).as_deref() {
+        Some("irc://") => (&typed[6..], false),
+        _ => match typed.get(..7).map(str::to_ascii_lowercase).as_deref() {
+            Some("ircs://") => (&typed[7..], true),
+            _ => (typed, true),
+        },
+    };
+    (rest.trim_end_matches('/').to_string(), tls)
+}
+
 fn clock(unix_ms: i64) -> String {
     use chrono::TimeZone;
     match chrono::Local.timestamp_millis_opt(unix_ms) {
@@ -265,13 +279,14 @@ impl qobject::ChatRoom {
             self.join_group();
             return;
         }
+        let (server, tls) = server_and_security(&self.server().to_string());
         let settings = ChatSettings {
-            server: self.server().to_string().trim().to_string(),
+            server,
             nick: self.nick().to_string().trim().to_string(),
             channel: normalise_channel(&self.channel().to_string()),
             password: None,
             host_if_missing: true,
-            tls: Some(KnownServers::default_file()),
+            tls: tls.then(KnownServers::default_file),
         };
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;

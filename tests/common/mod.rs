@@ -439,3 +439,72 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// A process killed when the test ends, however it ends.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something takes connections at 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + PATIENCE;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A server another ngIRCd links to: its name, port and the passwords each side gives.
+pub struct Link2 {
+    pub name: String,
+    pub port: u16,
+    /// Whether this server makes the connection (the other only accepts it).
+    pub connect: bool,
+    pub my_password: String,
+    pub peer_password: String,
+}
+
+/// Debian's ngIRCd named `name` on 127.0.0.1:`port` (plain text), linked to `links`.
+pub fn ngircd(name: &str, port: u16, links: &[Link2]) -> Daemon {
+    let dir = scratch(&format!("ngircd-{name}"));
+    let config = dir.join("ngircd.conf");
+    let mut text = format!(
+        "[Global]\nName = {name}\nInfo = lanmeet test\nListen = 127.0.0.1\nPorts = {port}\nPidFile = {pid}\n\
+         [Limits]\nMaxConnectionsIP = 0\nMaxNickLength = 30\nMaxPenaltyTime = 0\nConnectRetry = 5\n\
+         [Options]\nPAM = no\nIdent = no\nDNS = no\n",
+        pid = dir.join("pid").display()
+    );
+    for link in links {
+        text.push_str(&format!(
+            "[Server]\nName = {}\nHost = 127.0.0.1\n{}MyPassword = {}\nPeerPassword = {}\n",
+            link.name,
+            if link.connect { format!("Port = {}\n", link.port) } else { String::new() },
+            link.my_password,
+            link.peer_password
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let child = Command::new("ngircd")
+        .args(["--nodaemon", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ngircd is installed (scripts/test installs it)");
+    let daemon = Daemon(child);
+    wait_for_port(port);
+    daemon
+}
+
+/// Two ngIRCd servers linked on loopback, the first connecting to the second; their ports.
+pub fn linked_ngircds() -> (Daemon, Daemon, u16, u16) {
+    let (a, b) = (free_port(), free_port());
+    let second = ngircd("irc2.lanmeet.test", b, &[Link2 { name: "irc1.lanmeet.test".into(), port: a, connect: false, my_password: "two2one".into(), peer_password: "one2two".into() }]);
+    let first = ngircd("irc1.lanmeet.test", a, &[Link2 { name: "irc2.lanmeet.test".into(), port: b, connect: true, my_password: "one2two".into(), peer_password: "two2one".into() }]);
+    (first, second, a, b)
+}
