@@ -15,6 +15,7 @@ fn window() {
             .qml_file("qml/ConferenceView.qml")
             .qml_file("qml/VideoTileView.qml")
             .qml_file("qml/PlainItemDelegate.qml")
+            .qml_file("qml/PlainMenuItem.qml")
             .qml_file("qml/PlainComboBox.qml"),
     )
     .qt_module("Quick")

@@ -53,9 +53,7 @@ ApplicationWindow {
                 implicitHeight: topicRow.implicitHeight + 8
                 color: palette.alternateBase
                 readonly property string modes: window.room.modes // qmllint disable type
-                readonly property bool mayEdit: modes.indexOf("t") < 0
-                    || window.room.members.indexOf("@" + window.room.nick) >= 0
-                    || window.room.members.indexOf("@+" + window.room.nick) >= 0
+                readonly property bool mayEdit: modes.indexOf("t") < 0 || memberList.operator
 
                 RowLayout {
                     id: topicRow
@@ -120,16 +118,17 @@ ApplicationWindow {
                 }
 
                 // "+klmnt key 30" in words.
-                function describe(modes) {
+                function describe(modes: string): string {
                     const letters = modes.split(" ")[0]
-                    const words = []
-                    if (letters.indexOf("m") >= 0) words.push(qsTr("moderated"))
-                    if (letters.indexOf("t") >= 0) words.push(qsTr("topic locked"))
-                    if (letters.indexOf("i") >= 0) words.push(qsTr("invitation only"))
-                    if (letters.indexOf("k") >= 0) words.push(qsTr("key needed"))
-                    if (letters.indexOf("l") >= 0) words.push(qsTr("limited to %1").arg(modes.split(" ").pop()))
-                    if (letters.indexOf("s") >= 0) words.push(qsTr("secret"))
-                    return words.length > 0 ? words.join(" · ") : qsTr("open room")
+                    const values = modes.split(" ")
+                    let text = ""
+                    if (letters.indexOf("m") >= 0) text += " · " + qsTr("moderated")
+                    if (letters.indexOf("t") >= 0) text += " · " + qsTr("topic locked")
+                    if (letters.indexOf("i") >= 0) text += " · " + qsTr("invitation only")
+                    if (letters.indexOf("k") >= 0) text += " · " + qsTr("key needed")
+                    if (letters.indexOf("l") >= 0) text += " · " + qsTr("limited to %1").arg(values[values.length - 1])
+                    if (letters.indexOf("s") >= 0) text += " · " + qsTr("secret")
+                    return text.length > 0 ? text.substring(3) : qsTr("open room")
                 }
             }
 
@@ -192,6 +191,7 @@ ApplicationWindow {
         }
 
         MemberList {
+            id: memberList
             SplitView.preferredWidth: 190
             SplitView.minimumWidth: 120
             members: window.room.members

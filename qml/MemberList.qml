@@ -38,6 +38,50 @@ Pane {
             model: pane.members
             readonly property string ownNick: pane.ownNick
             readonly property var keys: pane.keys
+            readonly property var away: pane.away
+            readonly property bool relay: pane.relay
+            function openMenu(item, name, voiced, op) {
+                actions.name = name
+                actions.voiced = voiced
+                actions.op = op
+                actions.popup(item, item.width / 3, item.height / 2)
+            }
+
+            // What we may do to a member: one menu for the list, filled in for the name.
+            Menu {
+                id: actions
+                objectName: "memberMenu"
+                property string name: ""
+                property bool voiced: false
+                property bool op: false
+                PlainMenuItem {
+                    text: qsTr("Who is %1?").arg(actions.name)
+                    onTriggered: pane.command("/whois " + actions.name)
+                }
+                PlainMenuItem {
+                    visible: pane.operator
+                    text: actions.voiced ? qsTr("Take voice") : qsTr("Give voice")
+                    onTriggered: pane.command((actions.voiced ? "/devoice " : "/voice ") + actions.name)
+                }
+                PlainMenuItem {
+                    visible: pane.operator
+                    text: actions.op ? qsTr("Remove operator status") : qsTr("Make operator")
+                    onTriggered: pane.command((actions.op ? "/deop " : "/op ") + actions.name)
+                }
+                PlainMenuItem {
+                    visible: pane.operator
+                    text: qsTr("Kick %1 out of the room").arg(actions.name)
+                    onTriggered: pane.command("/kick " + actions.name)
+                }
+                PlainMenuItem {
+                    visible: pane.operator
+                    text: qsTr("Ban %1").arg(actions.name)
+                    onTriggered: {
+                        pane.command("/ban " + actions.name)
+                        pane.command("/kick " + actions.name + " " + qsTr("banned"))
+                    }
+                }
+            }
             Accessible.name: qsTr("Members")
             ScrollBar.vertical: ScrollBar { }
             delegate: PlainItemDelegate {
@@ -48,7 +92,7 @@ Pane {
                 readonly property string name: modelData.replace(/^[@+%~&]+/, "")
                 readonly property string key: list.keys[index] ?? ""
                 readonly property bool impostor: key.startsWith("!")
-                readonly property bool isAway: pane.away.indexOf(name) >= 0
+                readonly property bool isAway: list.away.indexOf(name) >= 0
                 readonly property bool voiced: /^@?\+/.test(modelData)
                 readonly property bool op: modelData.startsWith("@")
                 width: ListView.view.width
@@ -61,8 +105,8 @@ Pane {
                 Accessible.name: name + (op ? " " + qsTr("operator") : voiced ? " " + qsTr("voiced") : "") + (isAway ? " " + qsTr("away") : "")
 
                 function openMenu() {
-                    if (pane.relay && name !== list.ownNick)
-                        actions.popup(row, row.width / 3, row.height / 2)
+                    if (list.relay && name !== list.ownNick)
+                        list.openMenu(row, name, voiced, op)
                 }
                 TapHandler {
                     acceptedButtons: Qt.RightButton
@@ -74,45 +118,6 @@ Pane {
                         event.accepted = true
                     }
                 }
-                Menu {
-                    id: actions
-                    objectName: "memberMenu"
-                    MenuItem {
-                        text: qsTr("Who is %1?").arg(row.name)
-                        onTriggered: pane.command("/whois " + row.name)
-                    }
-                    MenuItem {
-                        visible: pane.operator
-                        height: visible ? implicitHeight : 0
-                        text: row.voiced ? qsTr("Take voice") : qsTr("Give voice")
-                        onTriggered: pane.command((row.voiced ? "/devoice " : "/voice ") + row.name)
-                    }
-                    MenuItem {
-                        visible: pane.operator
-                        height: visible ? implicitHeight : 0
-                        text: row.op ? qsTr("Remove operator status") : qsTr("Make operator")
-                        onTriggered: pane.command((row.op ? "/deop " : "/op ") + row.name)
-                    }
-                    MenuItem {
-                        objectName: "kickItem"
-                        visible: pane.operator
-                        height: visible ? implicitHeight : 0
-                        text: qsTr("Kick %1 out of the room").arg(row.name)
-                        onTriggered: pane.command("/kick " + row.name)
-                    }
-                    MenuItem {
-                        visible: pane.operator
-                        height: visible ? implicitHeight : 0
-                        text: qsTr("Ban %1").arg(row.name)
-                        onTriggered: {
-                            pane.command("/ban " + row.name)
-                            pane.command("/kick " + row.name + " " + qsTr("banned"))
-                        }
-                    }
-                }
-                ToolTip.visible: hovered && key.length > 0
-                ToolTip.text: impostor ? qsTr("Not the key this name was first seen with: someone else is using it")
-                                       : qsTr("Key fingerprint: compare it with the person's own")
             }
         }
     }
