@@ -154,15 +154,27 @@ fn wait_for(port: u16) {
     }
 }
 
-fn start_lanmeet() -> Server {
+/// `lanmeet serve` in plain text, keeping history (as it does by default) or not.
+fn start_lanmeet_with(history: bool) -> Server {
     let port = free_port();
-    let child = server_command(env!("CARGO_BIN_EXE_lanmeet"))
-        .args(["serve", "--no-tls", "--plain-listen", &format!("127.0.0.1:{port}"), "--no-flood-limit", "--max-per-ip", "0"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("lanmeet serve starts");
+    let dir = std::env::temp_dir().join(format!("lanmeet-bench-plain-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut command = server_command(env!("CARGO_BIN_EXE_lanmeet"));
+    command.args(["serve", "--no-tls", "--plain-listen", &format!("127.0.0.1:{port}"), "--no-flood-limit", "--max-per-ip", "0"]);
+    if !history {
+        command.arg("--no-history");
+    }
+    let child = command.env("LANMEET_DATA_DIR", &dir).stdout(Stdio::null()).spawn().expect("lanmeet serve starts");
     wait_for(port);
-    Server { child, port, _dir: None, tls: None }
+    Server { child, port, _dir: Some(dir), tls: None }
+}
+
+fn start_lanmeet() -> Server {
+    start_lanmeet_with(true)
+}
+
+fn start_lanmeet_without_history() -> Server {
+    start_lanmeet_with(false)
 }
 
 fn start_lanmeet_tls() -> Server {
@@ -407,6 +419,68 @@ fn bench_timestamp(line: &[u8]) -> Option<u128> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// The time a client takes to fetch the last 10,000 messages of a room through CHATHISTORY,
+/// 100 at a time (the most one request returns), from `lanmeet serve` keeping history.
+fn history_fetch() -> (Duration, usize) {
+    const COUNT: usize = 10_000;
+    let server = start_lanmeet();
+    let connect = |nick: &str, caps: &str| -> (TcpStream, BufReader<TcpStream>) {
+        let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        stream.set_read_timeout(Some(STALL)).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        writer.write_all(format!("{caps}NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nCAP END\r\nJOIN #archive\r\n").as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while !line.contains(" 366 ") {
+            line.clear();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "closed while joining");
+        }
+        (writer, reader)
+    };
+    let (mut writer, mut writer_reader) = connect("writer", "");
+    let mut batch = String::new();
+    for i in 0..COUNT {
+        batch.push_str(&format!("PRIVMSG #archive :message {i} of the archive\r\n"));
+        if batch.len() > 32 * 1024 {
+            writer.write_all(batch.as_bytes()).unwrap();
+            batch.clear();
+        }
+    }
+    batch.push_str("PING :written\r\n");
+    writer.write_all(batch.as_bytes()).unwrap();
+    let mut line = String::new();
+    while !line.contains("PONG") {
+        line.clear();
+        assert!(writer_reader.read_line(&mut line).unwrap() > 0);
+    }
+    let (mut reader_out, mut reader) = connect("reader", "CAP REQ :batch draft/chathistory message-tags\r\n");
+    let started = Instant::now();
+    let mut fetched = 0;
+    let mut request = "CHATHISTORY LATEST #archive * 100".to_string();
+    loop {
+        reader_out.write_all(format!("{request}\r\n").as_bytes()).unwrap();
+        let (mut oldest, mut page) = (None, 0);
+        loop {
+            line.clear();
+            assert!(reader.read_line(&mut line).unwrap() > 0, "closed while fetching");
+            if line.contains(" PRIVMSG ") {
+                page += 1;
+                if oldest.is_none() {
+                    oldest = line.split(';').chain(line.split(' ')).find_map(|t| t.strip_prefix("msgid=").map(|id| id.split([' ', ';']).next().unwrap_or("").to_string()));
+                }
+            } else if line.contains(" BATCH -") {
+                break;
+            }
+        }
+        fetched += page;
+        match oldest {
+            Some(id) if page > 0 => request = format!("CHATHISTORY BEFORE #archive msgid={id} 100"),
+            _ => break,
+        }
+    }
+    (started.elapsed(), fetched)
+}
+
 fn main() {
     let numbers: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let numbers = if numbers.len() >= 3 { numbers } else { vec![50, 10, 1000, 500, 20, 200] };
@@ -415,6 +489,7 @@ fn main() {
         .map(|c| Scenario { clients: c[0], senders: c[1], messages: c[2] })
         .collect();
     println!("chat relay load on 127.0.0.1: C clients in one room, S send M messages each");
+    println!("lanmeet and lanmeet+TLS keep history in SQLite (their default); lanmeet-hist keeps none");
     if std::env::var_os("LANMEET_BENCH_PIN").is_some() {
         println!("servers pinned to core 0, load generator to core 1");
     }
@@ -426,9 +501,9 @@ fn main() {
         let label = format!("{}/{}/{}", scenario.clients, scenario.senders, scenario.messages);
         // Alternate the servers and keep each one's median run: the two cores are shared
         // with the load generator, so single runs vary.
-        let mut runs: [Vec<Outcome>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        let mut runs: [Vec<Outcome>; 4] = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         for _ in 0..REPEATS {
-            for (which, start) in [start_lanmeet as fn() -> Server, start_lanmeet_tls, start_ngircd].into_iter().enumerate() {
+            for (which, start) in [start_lanmeet as fn() -> Server, start_lanmeet_tls, start_ngircd, start_lanmeet_without_history].into_iter().enumerate() {
                 let server = start();
                 runs[which].push(run(&server, scenario));
             }
@@ -440,7 +515,7 @@ fn main() {
             println!(
                 "{:<18} {:<12} {:>14.0} {:>9.2} {:>9.2} {:>8} {:>12.3}",
                 label,
-                ["lanmeet", "lanmeet+TLS", "ngircd"][which],
+                ["lanmeet", "lanmeet+TLS", "ngircd", "lanmeet-hist"][which],
                 outcome.rate(),
                 outcome.percentile(0.5),
                 outcome.percentile(0.99),
@@ -449,7 +524,13 @@ fn main() {
             );
             results.push(outcome);
         }
-        let (ours, tls, theirs) = (&results[0], &results[1], &results[2]);
+        let (ours, tls, theirs, bare) = (&results[0], &results[1], &results[2], &results[3]);
+        println!(
+            "{:<18} history  rate x{:.2} of the relay without history, server CPU per delivery x{:.2}",
+            label,
+            ours.rate() / bare.rate(),
+            (ours.server_cpu / ours.deliveries.max(1) as f64) / (bare.server_cpu / bare.deliveries.max(1) as f64)
+        );
         println!(
             "{:<18} TLS      rate x{:.2} of plain, x{:.2} of ngIRCd in plain text (target >= 2), server CPU per delivery x{:.2} of plain",
             label,
@@ -466,4 +547,6 @@ fn main() {
             (ours.server_cpu / ours.deliveries.max(1) as f64) / (theirs.server_cpu / theirs.deliveries.max(1) as f64)
         );
     }
+    let (took, fetched) = history_fetch();
+    println!("history: {fetched} messages fetched in pages of 100 in {:.0} ms ({:.2} ms a page)", took.as_secs_f64() * 1000.0, took.as_secs_f64() * 1000.0 / (fetched as f64 / 100.0).max(1.0));
 }

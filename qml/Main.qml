@@ -200,6 +200,7 @@ ApplicationWindow {
             relay: window.room.mode !== "multicast"
             ownNick: window.room.nick
             onCommand: (text) => window.room.send(text)
+            onEditTopic: topicBar.edit()
         }
     }
     }

@@ -18,6 +18,8 @@ Pane {
     readonly property bool operator: members.indexOf("@" + ownNick) >= 0 || members.indexOf("@+" + ownNick) >= 0
     /// A typed command to carry out ("/kick bob").
     signal command(string text)
+    /// The operator asked to change the room's topic.
+    signal editTopic()
     padding: 0
 
     ColumnLayout {
@@ -72,6 +74,11 @@ Pane {
                     visible: pane.operator
                     text: qsTr("Kick %1 out of the room").arg(actions.name)
                     onTriggered: pane.command("/kick " + actions.name)
+                }
+                PlainMenuItem {
+                    visible: pane.operator
+                    text: qsTr("Set the room's topic…")
+                    onTriggered: pane.editTopic()
                 }
                 PlainMenuItem {
                     visible: pane.operator

@@ -105,3 +105,48 @@ fn a_reconnecting_client_gets_exactly_what_it_missed() {
     assert!(extra.is_empty(), "shown twice: {extra:?}");
     drop(relay);
 }
+
+#[test]
+fn ten_thousand_messages_come_back_in_pages() {
+    let dir = scratch("history-pages");
+    let relay = relay_keeping(&dir.join("history.sqlite3"), SocketAddr::from(([127, 0, 0, 1], 0)));
+    let at = relay.local_addr();
+    let mut writer = Raw::join(at, "writer", "#archive");
+    const COUNT: usize = 10_000;
+    for i in 0..COUNT {
+        writer.send(&format!("PRIVMSG #archive :message {i} 消息"));
+    }
+    writer.send("PING :all-sent");
+    writer.expect(|m| m.command == "PONG");
+    let mut reader = Raw::connect(at);
+    reader.nick = "reader".into();
+    reader.send("CAP REQ :batch draft/chathistory server-time message-tags\r\nNICK reader\r\nUSER reader 0 * :reader\r\nCAP END\r\nJOIN #archive");
+    reader.expect(|m| m.command == "366");
+    let started = std::time::Instant::now();
+    let mut texts: Vec<String> = Vec::new();
+    let mut request = "CHATHISTORY LATEST #archive * 100".to_string();
+    loop {
+        reader.send(&request);
+        reader.expect(|m| m.command == "BATCH" && m.params[0].starts_with('+'));
+        let mut page = Vec::new();
+        loop {
+            let m = reader.expect(|m| m.command == "PRIVMSG" || m.command == "BATCH");
+            if m.command == "BATCH" {
+                break;
+            }
+            page.push((m.tag("msgid").unwrap().to_string(), m.params[1].clone()));
+        }
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 100);
+        request = format!("CHATHISTORY BEFORE #archive msgid={} 100", page[0].0);
+        let mut older: Vec<String> = page.into_iter().map(|(_, t)| t).collect();
+        older.append(&mut texts);
+        texts = older;
+    }
+    let expected: Vec<String> = (0..COUNT).map(|i| format!("message {i} 消息")).collect();
+    assert_eq!(texts, expected, "every message once, in order");
+    println!("10,000 messages in 100 pages: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
+    drop(relay);
+}

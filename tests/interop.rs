@@ -113,3 +113,42 @@ fn our_client_and_terminal_chat_across_two_linked_ngircd_servers() {
     terminal.type_lines("and back again 回来\n");
     assert_eq!(here.messages(1), [("there".to_string(), "and back again 回来".to_string())]);
 }
+
+#[test]
+fn weechat_moderates_on_our_relay() {
+    let relay = relay(open_config());
+    let addr = relay.local_addr();
+    let dir = scratch("weechat-moderates");
+    // WeeChat comes first to the room, so it is its operator; it makes the room moderated,
+    // gives the pupil voice, then kicks it, from the room's buffer as a person types there.
+    let script = format!(
+        "/set irc.server_default.autojoin \"#class\"; /server add lm 127.0.0.1/{} -notls -nicks=teacher; /connect lm; \
+         /wait 3 /command -buffer irc.lm.#class irc /mode +m; \
+         /wait 4 /command -buffer irc.lm.#class irc /voice pupil; \
+         /wait 5 /command -buffer irc.lm.#class irc /kick pupil that is enough",
+        addr.port()
+    );
+    let _weechat = weechat(&dir, &script);
+    // The pupil joins once the teacher is the room's operator.
+    let mut pupil = Raw::connect(addr);
+    pupil.nick = "pupil".into();
+    pupil.send("NICK pupil\r\nUSER pupil 0 * :pupil");
+    pupil.expect(|m| m.command == "001");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        pupil.send("NAMES #class");
+        let names = pupil.expect(|m| m.command == "353" || m.command == "366");
+        if names.command == "353" && names.param(3).is_some_and(|n| n.split(' ').any(|n| n == "@teacher")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "weechat never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pupil.send("JOIN #class");
+    let moderated = pupil.expect(|m| m.command == "MODE");
+    assert_eq!((moderated.source_nick(), moderated.params[1].as_str()), (Some("teacher"), "+m"));
+    let voiced = pupil.expect(|m| m.command == "MODE");
+    assert_eq!(voiced.params[1..], ["+v", "pupil"]);
+    let kick = pupil.expect(|m| m.command == "KICK");
+    assert_eq!((kick.source_nick(), kick.param(1), kick.param(2)), (Some("teacher"), Some("pupil"), Some("that is enough")));
+}

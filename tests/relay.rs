@@ -340,3 +340,56 @@ fn terminal_client_sends_stdin_and_prints_the_room() {
     }
     assert!(output.status.success());
 }
+
+#[test]
+fn a_teacher_runs_the_room_with_real_clients() {
+    let relay = relay_at(SocketAddr::from(([127, 0, 0, 1], 0)), open_config(), 4 << 20);
+    let addr = relay.local_addr();
+    let mut teacher = Raw::join(addr, "Teacher", "#Class");
+    let mut pupil = Raw::join(addr, "pupil", "#class");
+    let mut late = Raw::connect(addr);
+    late.nick = "late".into();
+    late.send("CAP REQ :away-notify\r\nNICK late\r\nUSER late 0 * :late\r\nCAP END");
+    late.expect(|m| m.command == "001");
+    // One case mapping: #CLASS, #Class and #class are one room, TEACHER and Teacher one person.
+    teacher.expect(|m| m.command == "JOIN" && m.source_nick() == Some("pupil"));
+    teacher.send("MODE #CLASS +mk sesame");
+    pupil.expect(|m| m.command == "MODE" && m.params[1] == "+mk");
+    pupil.send("PRIVMSG #class :hello?");
+    pupil.expect(|m| m.command == "404");
+    late.send("JOIN #class");
+    late.expect(|m| m.command == "475");
+    late.send("JOIN #class sesame");
+    late.expect(|m| m.command == "366");
+    teacher.send("MODE #class +v PUPIL");
+    pupil.expect(|m| m.command == "MODE" && m.params[1] == "+v");
+    pupil.send("PRIVMSG #class :now I may speak");
+    late.expect(|m| m.command == "PRIVMSG" && m.params[1] == "now I may speak");
+    // Away, told to those who asked for it.
+    pupil.send("AWAY :back soon");
+    let away = late.expect(|m| m.command == "AWAY");
+    assert_eq!((away.source_nick(), away.param(0)), (Some("pupil"), Some("back soon")));
+    // A ban by mask keeps someone out after a kick; the room turns secret and invite-only.
+    teacher.send("MODE #class +b late!*@127.0.0.*");
+    teacher.send("KICK #class late :enough");
+    let kicked = late.expect(|m| m.command == "KICK");
+    assert_eq!(kicked.param(2), Some("enough"));
+    late.send("JOIN #class sesame");
+    late.expect(|m| m.command == "474");
+    teacher.send("MODE #class +si-b late!*@127.0.0.*");
+    late.send("LIST");
+    let listed = late.expect(|m| m.command == "322" || m.command == "323");
+    assert_eq!(listed.command, "323", "a secret room is not listed: {listed:?}");
+    late.send("NAMES #class");
+    assert_eq!(late.expect(|m| m.command == "353" || m.command == "366").command, "366");
+    late.send("JOIN #class sesame");
+    late.expect(|m| m.command == "473");
+    teacher.send("INVITE late #class");
+    late.expect(|m| m.command == "INVITE");
+    late.send("JOIN #class");
+    late.expect(|m| m.command == "366");
+    // A nick change that only changes case works.
+    teacher.send("NICK TEACHER");
+    let renamed = pupil.expect(|m| m.command == "NICK");
+    assert_eq!(renamed.param(0), Some("TEACHER"));
+}

@@ -461,6 +461,108 @@ fn mode_changes_are_checked_and_bounded() {
 }
 
 #[test]
+fn every_refusal_has_its_numeric() {
+    // (set-up lines of alice, the operator; who tries; the line; the reply expected first)
+    let rows: &[(&[&str], u64, &str, &str)] = &[
+        (&[], 2, "KICK #class", "461"),
+        (&[], 2, "KICK #nowhere carol", "403"),
+        (&[], 4, "KICK #class carol", "442"),
+        (&[], 2, "KICK #class carol", "482"),
+        (&[], 1, "KICK #class dave", "441"),
+        (&[], 2, "INVITE dave", "461"),
+        (&[], 2, "INVITE nobody #class", "401"),
+        (&[], 4, "INVITE alice #class", "442"),
+        (&[], 2, "INVITE carol #class", "443"),
+        (&["MODE #class +i"], 2, "INVITE dave #class", "482"),
+        (&[], 2, "INVITE dave #bad,name", "476"),
+        (&[], 1, "MODE #class +z", "472"),
+        (&[], 1, "MODE #class +l none", "696"),
+        (&[], 1, "MODE #class +b a@b!c", "696"),
+        (&[], 1, "MODE #class +k :two words", "525"),
+        (&[], 1, "MODE #class +o nobody", "401"),
+        (&[], 1, "MODE #class +v dave", "441"),
+        (&[], 2, "MODE #class +m", "482"),
+        (&[], 2, "MODE #class -n", "482"),
+        (&[], 2, "MODE alice +i", "502"),
+        (&[], 1, "MODE", "461"),
+        (&["MODE #class +k sesame"], 4, "JOIN #class", "475"),
+        (&["MODE #class +l 3"], 4, "JOIN #class", "471"),
+        (&["MODE #class +i"], 4, "JOIN #class", "473"),
+        (&["MODE #class +b dave"], 4, "JOIN #class", "474"),
+        (&["MODE #class +b *!*@127.0.0.*"], 2, "PRIVMSG #class :hi", "404"),
+        (&["MODE #class +m"], 2, "PRIVMSG #class :hi", "404"),
+        (&[], 4, "PRIVMSG #class :from outside", "404"),
+        (&["MODE #class +t"], 2, "TOPIC #class :mine", "482"),
+        (&[], 4, "TOPIC #class :mine", "442"),
+        (&[], 2, "WHOIS nobody", "401"),
+        (&[], 2, "WHOIS", "431"),
+        (&[], 2, "WHOWAS nobody", "406"),
+        (&[], 2, "WHOWAS", "431"),
+        (&[], 2, "AWAY :out", "306"),
+        (&[], 2, "AWAY", "305"),
+        (&[], 2, "LIST", "321"),
+        (&[], 2, "INFO", "371"),
+        (&[], 2, "INVITE", "337"),
+        (&[], 2, "CHATHISTORY LATEST #class * 10", "421"),
+    ];
+    for (setup, who, line, want) in rows {
+        let mut raw = classroom();
+        raw.register(4, "dave");
+        for l in *setup {
+            raw.send(1, l);
+        }
+        for conn in 1..=4 {
+            raw.take(conn);
+        }
+        raw.send(*who, line);
+        let got = raw.commands(*who);
+        assert_eq!(got.first().map(String::as_str), Some(*want), "{setup:?} then {who}: {line} -> {got:?}");
+        assert!(raw.closed.is_empty(), "{line} closed a connection");
+    }
+}
+
+#[test]
+fn hostile_modes_masks_and_many_rooms_stay_bounded() {
+    let mut raw = classroom();
+    // Missing and extra parameters: what has no parameter is skipped, extras are ignored.
+    raw.send(1, "MODE #class +k");
+    raw.send(1, "MODE #class +l");
+    raw.send(1, "MODE #class +o");
+    raw.send(1, "MODE #class +m extra parameters here");
+    let said = messages(&mut raw, 1);
+    assert_eq!(said.iter().filter(|m| m.command == "MODE").map(|m| m.params[1..].join(" ")).collect::<Vec<_>>(), ["+m"]);
+    // A ban mask of 500 bytes makes a line too long for IRC; one of 400 fits a line but not
+    // a mask. Both are refused in words, within one line.
+    raw.send(1, &format!("MODE #class +b {}", "x".repeat(500)));
+    raw.send(1, &format!("MODE #class +b {}", "x".repeat(400)));
+    let refused = raw.take(1);
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused[0].contains(" 417 ") && refused[1].contains(" 696 ") && refused.iter().all(|l| l.len() + 2 <= 512), "{refused:?}");
+    // Ten thousand bans: a hundred are kept; each refusal is one short line.
+    for i in 0..10_000 {
+        raw.send(1, &format!("MODE #class +b ban{i}"));
+    }
+    let replies = raw.take(1);
+    assert_eq!(replies.iter().filter(|l| l.contains(" MODE ")).count(), super::channel::MAX_BANS);
+    assert_eq!(replies.iter().filter(|l| l.contains(" 478 ")).count(), 10_000 - super::channel::MAX_BANS);
+    assert!(replies.iter().all(|l| l.len() + 2 <= 512));
+    // LIST over 20,000 rooms: one line each, then the end.
+    let mut many = Raw::new(ServerConfig { max_connections_per_ip: None, ..no_flood() });
+    for client in 0..400u64 {
+        many.register(100 + client, &format!("u{client}"));
+        let rooms: Vec<String> = (0..50).map(|r| format!("#r{client}x{r}")).collect();
+        many.send(100 + client, &format!("JOIN {}", rooms.join(",")));
+        many.take(100 + client);
+    }
+    many.send(100, "LIST");
+    let listed = many.take(100);
+    assert_eq!(listed.len(), 20_000 + 2);
+    assert!(listed.iter().all(|l| l.len() + 2 <= 512));
+    many.send(100, "LIST >1");
+    assert_eq!(many.take(100).len(), 2, "no room has more than one member");
+}
+
+#[test]
 fn nick_change_and_quit_reach_channel_members() {
     let mut raw = Raw::new(no_flood());
     raw.register(1, "alice");
