@@ -177,7 +177,7 @@ struct ServeArgs {
     /// Bytes that may wait for a slow client before it is cut off.
     #[arg(long, default_value_t = 4 << 20)]
     max_send_queue: usize,
-    /// Where to keep the messages of channels and private conversations (SQLite); by
+    /// Where to keep the messages of channels (SQLite); by
     /// default `history.sqlite3` in the data folder.
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,

@@ -211,6 +211,7 @@ pub fn select(db: &Connection, target: &str, query: &Query, limit: usize) -> rus
         let order = if newest { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT target, msgid, unix_ms, line FROM messages WHERE target = ?1
+               AND unix_ms BETWEEN ?2 AND ?4
                AND (unix_ms > ?2 OR (unix_ms = ?2 AND id > ?3))
                AND (unix_ms < ?4 OR (unix_ms = ?4 AND id < ?5))
              ORDER BY unix_ms {order}, id {order} LIMIT ?6"

@@ -52,7 +52,7 @@ pub struct RelayConfig {
     pub irc: ServerConfig,
     /// Bytes a connection may have waiting to be written before it is cut off.
     pub max_send_queue: usize,
-    /// Where to keep the channels' and private conversations' messages, if anywhere.
+    /// Where to keep the channels' messages, if anywhere.
     pub history: Option<HistoryConfig>,
 }
 

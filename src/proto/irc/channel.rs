@@ -53,6 +53,8 @@ pub struct Channel {
     pub voiced: Vec<ConnId>,
     pub topic: Option<(String, String, i64)>,
     pub created_unix: i64,
+    /// Which channel of this name it is: each one made gets a new number.
+    pub instance: u64,
     pub flags: Flags,
     pub key: Option<String>,
     pub limit: Option<usize>,
@@ -61,7 +63,7 @@ pub struct Channel {
 
 impl Channel {
     /// A new channel, its first member its operator, with `+n` (only members speak in it).
-    pub fn new(name: &str, founder: ConnId, created_unix: i64) -> Channel {
+    pub fn new(name: &str, founder: ConnId, created_unix: i64, instance: u64) -> Channel {
         Channel {
             name: name.to_string(),
             members: Vec::new(),
@@ -69,6 +71,7 @@ impl Channel {
             voiced: Vec::new(),
             topic: None,
             created_unix,
+            instance,
             flags: Flags { no_external: true, ..Flags::default() },
             key: None,
             limit: None,
@@ -171,12 +174,12 @@ pub fn mask_matches(mask: &str, text: &str) -> bool {
     let (mut m, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if m < mask.len() && (mask[m] == '?' || mask[m] == text[t]) {
-            m += 1;
-            t += 1;
-        } else if m < mask.len() && mask[m] == '*' {
+        if m < mask.len() && mask[m] == '*' {
             star = Some((m, t));
             m += 1;
+        } else if m < mask.len() && (mask[m] == '?' || mask[m] == text[t]) {
+            m += 1;
+            t += 1;
         } else if let Some((sm, st)) = star {
             m = sm + 1;
             t = st + 1;
@@ -213,6 +216,7 @@ mod tests {
             ("张*!*@*", "张三!~z@::1", true),
             ("*a*a*a*a*a*b", &"a".repeat(60), false),
             ("*", "", true),
+            ("*!~e*@*", "eve!~e*x@h", true),
         ] {
             assert_eq!(mask_matches(mask, text), matches, "{mask} {text}");
         }
@@ -220,7 +224,7 @@ mod tests {
 
     #[test]
     fn modes_read_back_with_key_only_for_members() {
-        let mut channel = Channel::new("#c", 1, 0);
+        let mut channel = Channel::new("#c", 1, 0, 1);
         channel.flags.moderated = true;
         channel.key = Some("sesame".into());
         channel.limit = Some(10);

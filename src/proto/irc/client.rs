@@ -219,6 +219,8 @@ impl Client {
         self.offered_caps.clear();
         self.members.clear();
         self.names_in_progress.clear();
+        self.batches.clear();
+        self.history_caps = (false, false);
         self.last_heard = Some(now.mono);
         self.ping_sent = None;
         let mut out = Output::default();
@@ -657,6 +659,16 @@ impl Client {
             "ERROR" => out.events.push(Event::Info { text: last, error: true }),
             "372" => out.events.push(Event::Info { text: last, error: false }),
             "FAIL" => out.events.push(Event::Info { text: last, error: true }),
+            "401" | "403" | "404" if message.params.len() > 2 => {
+                // A message refused (no such nick, a moderated room, a ban) will never be
+                // echoed: it stops waiting, so that what follows it goes out.
+                let target = fold(&message.params[1]);
+                if let Some(at) = self.in_flight.iter().position(|m| fold(&m.target) == target) {
+                    self.in_flight.remove(at);
+                    self.flush(now, out);
+                }
+                out.events.push(Event::Info { text: format!("{}: {last}", message.params[1]), error: true });
+            }
             code if code.len() == 3 && (code.starts_with('4') || code.starts_with('5')) => {
                 let subject = if message.params.len() > 2 { format!("{}: ", message.params[1]) } else { String::new() };
                 out.events.push(Event::Info { text: format!("{subject}{last}"), error: true });

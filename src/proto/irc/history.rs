@@ -3,7 +3,6 @@
 //! and what was asked; a store (SQLite in `crate::server::history`, or [`select`] over a slice)
 //! answers. Both order messages by time, then by the order they were kept in.
 
-use super::names::fold;
 
 /// Messages one request returns at most (ISUPPORT `CHATHISTORY`).
 pub const MAX_LIMIT: usize = 100;
@@ -11,7 +10,7 @@ pub const MAX_LIMIT: usize = 100;
 /// A relayed message as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
-    /// The conversation: a folded channel name, or two folded nicks (see [`private_key`]).
+    /// The conversation: a folded channel name.
     pub target: String,
     pub msgid: String,
     pub unix_ms: i64,
@@ -55,16 +54,6 @@ pub struct Reply {
     pub conn: super::server::ConnId,
     pub shown: String,
     pub messages: Vec<Stored>,
-}
-
-/// The key of the private conversation between two nicks, the same from either side.
-pub fn private_key(a: &str, b: &str) -> String {
-    let (a, b) = (fold(a), fold(b));
-    if a <= b {
-        format!("{a} {b}")
-    } else {
-        format!("{b} {a}")
-    }
 }
 
 /// Parses `*`, `timestamp=2026-01-02T03:04:05.678Z` or `msgid=ID`.

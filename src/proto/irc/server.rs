@@ -5,7 +5,7 @@
 
 use super::channel::{self, mask_matches, normalize_mask, valid_key, Ban, Channel, MAX_BANS, MODES_PER_COMMAND};
 use super::framing::Frame;
-use super::history::{self, parse_reference, private_key, Query, Reference, Stored};
+use super::history::{self, parse_reference, Query, Reference, Stored};
 use super::message::{Message, ParseError, MAX_LINE};
 use super::names::{fold, valid_channel, valid_nick, CHANNEL_LEN, NICK_LEN};
 use super::{format_server_time, CAPABILITIES};
@@ -171,8 +171,10 @@ struct Client {
     signon_unix: i64,
     /// When it last said something (WHOIS shows the idle time).
     last_spoke: Instant,
-    /// Folded names of the channels it was invited to, the oldest first.
-    invites: VecDeque<String>,
+    /// Invitations, the oldest first: the channel (folded), when that channel was made (an
+    /// invitation lapses with it), and whether an operator sent it (then it also lets past the
+    /// key, the limit and bans; any invitation lets past invite-only).
+    invites: VecDeque<(String, u64, bool)>,
 }
 
 impl Client {
@@ -207,6 +209,7 @@ pub struct Server {
     next_msgid: u64,
     msgid_prefix: String,
     next_batch: u64,
+    next_instance: u64,
     created: String,
 }
 
@@ -257,6 +260,7 @@ impl Server {
             whowas: VecDeque::new(),
             next_msgid: 0,
             next_batch: 0,
+            next_instance: 0,
             msgid_prefix: format!("{seed:x}"),
             created,
         }
@@ -628,7 +632,7 @@ impl Server {
             self.numeric(conn, "461", &["USER", "Not enough parameters"], out);
             return;
         }
-        let user: String = message.params[0].chars().filter(|c| !"@!".contains(*c)).take(10).collect();
+        let user: String = message.params[0].chars().filter(|c| !"@!*?".contains(*c)).take(10).collect();
         client.user = Some(format!("~{user}"));
         client.realname = message.params[3][..floor_char_boundary(&message.params[3], REALNAME_LEN)].to_string();
         self.try_register(conn, now, out);
@@ -715,12 +719,12 @@ impl Server {
                 break;
             }
             let prefix = client.prefix();
-            // An invitation lets its holder past the key, the limit, invite-only and bans.
-            let invited = client.invites.contains(&key);
-            if let Some(channel) = self.channels.get(&key).filter(|_| !invited) {
+            let invitation = self.channels.get(&key).and_then(|c| client.invites.iter().find(|(k, made, _)| *k == key && *made == c.instance));
+            let (invited, by_operator) = (invitation.is_some(), invitation.is_some_and(|i| i.2));
+            if let Some(channel) = self.channels.get(&key).filter(|_| !by_operator) {
                 let refusal = if channel.banned(&prefix) {
                     Some(("474", "Cannot join channel (+b: you are banned)"))
-                } else if channel.flags.invite_only {
+                } else if channel.flags.invite_only && !invited {
                     Some(("473", "Cannot join channel (+i: by invitation only)"))
                 } else if channel.key.is_some() && channel.key.as_deref() != given_key {
                     Some(("475", "Cannot join channel (+k: wrong or missing key)"))
@@ -736,10 +740,15 @@ impl Server {
                 }
             }
             let client = self.clients.get_mut(&conn).expect("caller checked");
-            client.invites.retain(|k| k != &key);
+            client.invites.retain(|(k, _, _)| k != &key);
             client.channels.push(key.clone());
             let away = client.away.clone();
-            let channel = self.channels.entry(key.clone()).or_insert_with(|| Channel::new(name, conn, now.unix_millis() / 1000));
+            let instance = self.next_instance + 1;
+            let channel = self.channels.entry(key.clone()).or_insert_with(|| Channel::new(name, conn, now.unix_millis() / 1000, instance));
+            if channel.instance == instance {
+                self.next_instance = instance;
+            }
+            let channel = self.channels.get_mut(&key).expect("just made");
             channel.members.push(conn);
             let name = channel.name.clone();
             let members = channel.members.clone();
@@ -860,11 +869,11 @@ impl Server {
             }
             let mut relayed = Message::new(message.command.clone(), &[target, text]).with_source(prefix.clone());
             relayed.tags = message.tags.iter().filter(|(k, _)| k.starts_with('+')).cloned().collect();
-            let line = self.config.history.then(|| relayed.to_line());
+            // Only rooms keep history: private talk is keyed by nicknames, which change hands.
+            let line = (self.config.history && target.starts_with('#')).then(|| relayed.to_line());
             self.broadcast(&recipients, relayed, now, out);
             if let Some(line) = line {
-                let nick = prefix.split('!').next().unwrap_or_default();
-                let conversation = if target.starts_with('#') { key } else { private_key(nick, target) };
+                let conversation = key;
                 let msgid = format!("{}-{}", self.msgid_prefix, self.next_msgid);
                 out.push(Action::Store(Stored { target: conversation, msgid, unix_ms: now.unix_millis(), line }));
             }
@@ -1020,6 +1029,10 @@ impl Server {
             return;
         };
         let name = channel.name.clone();
+        if channel.flags.secret && !channel.members.contains(&conn) {
+            self.numeric(conn, "403", &[target, "No such channel"], out);
+            return;
+        }
         let Some(changes) = message.param(1) else {
             let mut params = vec![name.clone()];
             params.extend(channel.mode_string(channel.members.contains(&conn)));
@@ -1067,7 +1080,7 @@ impl Server {
                     let present = channel.bans.iter().position(|b| b.mask == mask);
                     match (adding, present) {
                         (true, None) if channel.bans.len() >= MAX_BANS => {
-                            replies.push(("478", vec![name.clone(), mask, "Channel ban list is full".into()]));
+                            replies.push(("478", vec![name.clone(), "b".into(), "Channel ban list is full".into()]));
                         }
                         (true, None) => {
                             channel.bans.push(Ban { mask: mask.clone(), setter: setter.clone(), set_unix: now.unix_millis() / 1000 });
@@ -1229,7 +1242,12 @@ impl Server {
         let (Some(nick), Some(name)) = (message.param(0), message.param(1)) else {
             if message.params.is_empty() {
                 // The channels we are invited to.
-                let invites: Vec<String> = self.clients[&conn].invites.iter().filter_map(|k| self.channels.get(k)).map(|c| c.name.clone()).collect();
+                let invites: Vec<String> = self.clients[&conn]
+                    .invites
+                    .iter()
+                    .filter_map(|(k, made, _)| self.channels.get(k).filter(|c| c.instance == *made))
+                    .map(|c| c.name.clone())
+                    .collect();
                 for name in invites {
                     self.numeric(conn, "336", &[&name], out);
                 }
@@ -1244,10 +1262,16 @@ impl Server {
             return;
         };
         let key = fold(name);
-        let mut name = name.to_string();
-        let mut notify = Vec::new();
-        if let Some(channel) = self.channels.get(&key) {
-            name = channel.name.clone();
+        // An invitation is to a room that exists, from one of its members, for someone else.
+        let Some(channel) = self.channels.get(&key) else {
+            self.numeric(conn, "403", &[name, "No such channel"], out);
+            return;
+        };
+        let name = channel.name.clone();
+        let made = channel.instance;
+        let by_operator = channel.is_op(conn);
+        let notify: Vec<ConnId>;
+        {
             if !channel.members.contains(&conn) {
                 self.numeric(conn, "442", &[&name, "You're not on that channel"], out);
                 return;
@@ -1262,13 +1286,11 @@ impl Server {
                 return;
             }
             notify = channel.members.iter().copied().filter(|&m| m != conn && self.clients[&m].caps.invite_notify).collect();
-        } else if !valid_channel(&name) {
-            self.numeric(conn, "476", &[&name, "Bad Channel Mask"], out);
-            return;
         }
+        let mut notify = notify;
         let invited = self.clients.get_mut(&target).expect("nicks index clients");
-        invited.invites.retain(|k| k != &key);
-        invited.invites.push_back(key);
+        invited.invites.retain(|(k, _, _)| k != &key);
+        invited.invites.push_back((key, made, by_operator));
         if invited.invites.len() > MAX_INVITES {
             invited.invites.pop_front();
         }
@@ -1427,8 +1449,8 @@ impl Server {
     }
 
     /// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <ref> <limit>` and `BETWEEN <target>
-    /// <ref> <ref> <limit>`: a channel's history for its members, a private conversation's
-    /// for its two parties.
+    /// <ref> <ref> <limit>`: a channel's history, for its members, to a client that negotiated
+    /// `batch` and `draft/chathistory`.
     fn chathistory(&mut self, conn: ConnId, message: &Message, out: &mut Vec<Action>) {
         let fail = |server: &Server, code: &str, context: &[&str], text: &str, out: &mut Vec<Action>| {
             let mut params = vec!["CHATHISTORY", code];
@@ -1483,20 +1505,16 @@ impl Server {
                 return;
             }
         };
-        let nick = self.clients[&conn].nick().to_string();
-        let conversation = if target.starts_with('#') {
-            let key = fold(target);
-            if !self.channels.get(&key).is_some_and(|c| c.members.contains(&conn)) {
-                fail(self, "INVALID_TARGET", &[&sub, target], "You are not in that channel", out);
-                return;
-            }
-            key
-        } else if valid_nick(target) {
-            private_key(&nick, target)
-        } else {
-            fail(self, "INVALID_TARGET", &[&sub, target], "No such channel or nickname", out);
+        let caps = self.clients[&conn].caps;
+        if !(caps.batch && caps.chathistory) {
+            fail(self, "INVALID_PARAMS", &[&sub], "Ask for the batch and draft/chathistory capabilities first", out);
             return;
-        };
+        }
+        let conversation = fold(target);
+        if !target.starts_with('#') || !self.channels.get(&conversation).is_some_and(|c| c.members.contains(&conn)) {
+            fail(self, "INVALID_TARGET", &[&sub, target], "Only the history of a channel you are in is kept", out);
+            return;
+        }
         let limit = limit.clamp(1, history::MAX_LIMIT);
         out.push(Action::History(history::Request { conn, target: conversation, shown: target.to_string(), query, limit }));
     }

@@ -474,7 +474,8 @@ fn every_refusal_has_its_numeric() {
         (&[], 4, "INVITE alice #class", "442"),
         (&[], 2, "INVITE carol #class", "443"),
         (&["MODE #class +i"], 2, "INVITE dave #class", "482"),
-        (&[], 2, "INVITE dave #bad,name", "476"),
+        (&[], 2, "INVITE dave #nowhere", "403"),
+        (&["MODE #class +s"], 4, "MODE #class", "403"),
         (&[], 1, "MODE #class +z", "472"),
         (&[], 1, "MODE #class +l none", "696"),
         (&[], 1, "MODE #class +b a@b!c", "696"),
@@ -870,7 +871,7 @@ fn historian() -> ServerConfig {
 }
 
 #[test]
-fn chathistory_serves_rooms_to_members_and_private_talk_to_its_two_people() {
+fn chathistory_serves_rooms_to_their_members_and_keeps_no_private_talk() {
     let mut raw = Raw::new(historian());
     raw.register(1, "alice");
     raw.register(2, "bob");
@@ -916,11 +917,14 @@ fn chathistory_serves_rooms_to_members_and_private_talk_to_its_two_people() {
     assert_eq!(texts(&messages(&mut raw, 3)), ["line 3 第3行"]);
     raw.send(3, &format!("CHATHISTORY BETWEEN #class msgid={oldest} * 10"));
     assert_eq!(messages(&mut raw, 3)[0].param(1), Some("INVALID_PARAMS"));
-    // Private talk: each of the two reads it under the other's name; nobody else does.
-    raw.send(1, "CHATHISTORY LATEST bob * 10");
-    assert_eq!(raw.take(1).iter().filter(|l| l.contains("私聊")).count(), 1);
+    // Private talk is not kept: nicknames change hands, and a new holder must not read it.
+    assert!(raw.kept.iter().all(|m| !m.line.contains("私聊")));
     raw.send(3, "CHATHISTORY LATEST alice * 10");
-    assert!(!raw.take(3).iter().any(|l| l.contains("私聊")));
+    assert_eq!(messages(&mut raw, 3)[0].param(1), Some("INVALID_TARGET"));
+    // Without batch and draft/chathistory, history would look like live talk: refused.
+    raw.take(1);
+    raw.send(1, "CHATHISTORY LATEST #class * 10");
+    assert_eq!(messages(&mut raw, 1)[0].param(1), Some("INVALID_PARAMS"));
     for (line, code) in [("CHATHISTORY LATEST #class", "INVALID_PARAMS"), ("CHATHISTORY SOON #class * 1", "UNKNOWN_COMMAND"), ("CHATHISTORY BEFORE #class * 1", "INVALID_PARAMS")] {
         raw.send(3, line);
         assert_eq!(messages(&mut raw, 3)[0].param(1), Some(code), "{line}");
@@ -1039,6 +1043,49 @@ fn typed_commands_moderate_talk_and_change_names() {
     assert_eq!(last_info(&sim, 0), "Usage: /kick NICK [REASON]");
     sim.say(0, "/help");
     assert!(last_info(&sim, 0).contains("/ban NICK"));
+}
+
+#[test]
+fn refused_messages_do_not_hold_up_what_follows() {
+    let mut sim = Sim::new(&["alice", "bob"]);
+    sim.say(0, "/mode +m");
+    for i in 0..12 {
+        sim.say(1, &format!("unheard {i}"));
+    }
+    assert!(sim.messages(0).is_empty());
+    sim.say(0, "/voice bob");
+    sim.say(1, "finally heard");
+    assert_eq!(sim.messages(0), [("bob".to_string(), "finally heard".to_string())]);
+}
+
+#[test]
+fn invitations_are_to_rooms_that_exist_and_only_an_operators_opens_every_lock() {
+    let mut raw = classroom();
+    raw.register(4, "dave");
+    raw.register(5, "eve");
+    raw.send(1, "MODE #class +k sesame");
+    // A member who is not an operator invites: that opens invite-only, not the key.
+    raw.send(2, "INVITE dave #class");
+    raw.take(4);
+    raw.send(4, "JOIN #class");
+    assert_eq!(raw.commands(4), ["475"]);
+    // The operator's invitation opens it.
+    raw.send(1, "INVITE dave #class");
+    raw.take(4);
+    raw.send(4, "JOIN #class");
+    assert!(raw.commands(4).contains(&"JOIN".to_string()));
+    // No invitation to a room that does not exist yet, and none outlives its room.
+    raw.take(5);
+    raw.send(5, "INVITE eve #later");
+    assert_eq!(raw.commands(5), ["403"]);
+    raw.send(5, "JOIN #mine");
+    raw.send(5, "INVITE dave #mine");
+    raw.send(5, "PART #mine");
+    raw.send(2, "JOIN #mine");
+    raw.send(2, "MODE #mine +i");
+    raw.take(4);
+    raw.send(4, "JOIN #mine");
+    assert_eq!(raw.commands(4), ["473"], "the invitation was to the room that went away");
 }
 
 #[test]
