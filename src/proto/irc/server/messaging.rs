@@ -1,0 +1,76 @@
+//! Messages: PRIVMSG and NOTICE to rooms and people, and what of them history keeps.
+
+use super::*;
+
+impl Server {
+    pub(super) fn privmsg(&mut self, conn: ConnId, message: &Message, now: Now, out: &mut Vec<Action>) {
+        let notice = message.command == "NOTICE";
+        let Some(targets) = message.param(0).filter(|t| !t.is_empty()) else {
+            if !notice {
+                self.numeric(conn, "411", &[&format!("No recipient given ({})", message.command)], out);
+            }
+            return;
+        };
+        let Some(text) = message.param(1).filter(|t| !t.is_empty()) else {
+            if !notice {
+                self.numeric(conn, "412", &["No text to send"], out);
+            }
+            return;
+        };
+        let client = self.clients.get_mut(&conn).expect("caller checked");
+        client.last_spoke = now.mono;
+        let echo = client.caps.echo_message;
+        let prefix = client.prefix();
+        for target in targets.split(',').filter(|t| !t.is_empty()).take(4) {
+            let key = fold(target);
+            let mut recipients: Vec<ConnId> = if target.starts_with('#') {
+                match self.channels.get(&key) {
+                    Some(channel) => {
+                        if let Some(why) = channel.refuses_speech(conn, &prefix) {
+                            if !notice {
+                                self.numeric(conn, "404", &[target, why], out);
+                            }
+                            continue;
+                        }
+                        channel.members.iter().copied().filter(|&m| m != conn).collect()
+                    }
+                    None => {
+                        if !notice {
+                            self.numeric(conn, "403", &[target, "No such channel"], out);
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                match self.nicks.get(&key) {
+                    Some(&to) => {
+                        if let Some(away) = self.clients[&to].away.clone().filter(|_| !notice) {
+                            let nick = self.clients[&to].nick().to_string();
+                            self.numeric(conn, "301", &[&nick, &away], out);
+                        }
+                        vec![to]
+                    }
+                    None => {
+                        if !notice {
+                            self.numeric(conn, "401", &[target, "No such nick/channel"], out);
+                        }
+                        continue;
+                    }
+                }
+            };
+            if echo && !recipients.contains(&conn) {
+                recipients.push(conn);
+            }
+            let mut relayed = Message::new(message.command.clone(), &[target, text]).with_source(prefix.clone());
+            relayed.tags = message.tags.iter().filter(|(k, _)| k.starts_with('+')).cloned().collect();
+            // Only rooms keep history: private talk is keyed by nicknames, which change hands.
+            let line = (self.config.history && target.starts_with('#')).then(|| relayed.to_line());
+            self.broadcast(&recipients, relayed, now, out);
+            if let Some(line) = line {
+                let conversation = key;
+                let msgid = format!("{}-{}", self.msgid_prefix, self.next_msgid);
+                out.push(Action::Store(Stored { target: conversation, msgid, unix_ms: now.unix_millis(), line }));
+            }
+        }
+    }
+}
