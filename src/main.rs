@@ -184,6 +184,9 @@ struct ServeArgs {
     /// Days messages are kept.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     history_days: u64,
+    /// Messages kept at most, over all channels; the oldest go first.
+    #[arg(long, default_value_t = lanmeet::server::history::DEFAULT_MAX_MESSAGES, value_name = "COUNT")]
+    history_max: u64,
     /// Keep no messages (and offer no chat history).
     #[arg(long, conflicts_with = "history")]
     no_history: bool,
@@ -310,8 +313,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         },
         max_send_queue: args.max_send_queue,
         history: (!args.no_history).then(|| HistoryConfig {
-            path: args.history.unwrap_or_else(|| lanmeet::net::tls::data_dir().join("history.sqlite3")),
             retention: Duration::from_secs(args.history_days.saturating_mul(86_400)),
+            max_messages: args.history_max,
+            ..args.history.map_or_else(HistoryConfig::default_place, HistoryConfig::at)
         }),
     };
     match server::spawn(config) {

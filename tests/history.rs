@@ -17,7 +17,7 @@ fn relay_keeping(path: &Path, at: SocketAddr) -> RelayHandle {
         listen_tls: None,
         irc: open_config(),
         max_send_queue: 4 << 20,
-        history: Some(HistoryConfig { path: path.to_path_buf(), retention: Duration::from_secs(30 * 86_400) }),
+        history: Some(HistoryConfig::at(path.to_path_buf())),
     })
     .expect("relay starts")
 }

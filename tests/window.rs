@@ -588,7 +588,7 @@ fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
         listen_tls: Some((std::net::SocketAddr::from(([127, 0, 0, 1], 0)), tls.config.clone())),
         irc: common::open_config(),
         max_send_queue: 4 << 20,
-        history: Some(lanmeet::server::history::HistoryConfig { path: dir.join("history.sqlite3"), retention: Duration::from_secs(86_400) }),
+        history: Some(lanmeet::server::history::HistoryConfig::at(dir.join("history.sqlite3"))),
     })
     .unwrap();
     let addr = relay.tls_addr().unwrap();

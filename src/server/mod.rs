@@ -23,7 +23,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustls::{ServerConfig as TlsConfig, ServerConnection};
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -203,6 +203,8 @@ struct EventLoop {
     next_id: u64,
     max_send_queue: usize,
     read_buffer: Vec<u8>,
+    /// Where queued lines are gathered into one write.
+    write_buffer: Vec<u8>,
     /// Connections with bytes to write after this round of events.
     dirty: Vec<ConnId>,
     /// Connections whose readable data was not all read in the last round.
@@ -216,15 +218,17 @@ struct EventLoop {
 impl EventLoop {
     fn new(poll: Poll, listeners: Listeners, config: RelayConfig, history: Option<(HistoryStore, Receiver<Reply>)>) -> EventLoop {
         let now = net::now();
-        let seed = now.unix_millis() as u64;
+        // Ids above every kept one (a clock set back must not repeat them).
+        let first_msgid = history.as_ref().map_or(0, |(store, _)| store.last_id()) + 1;
         EventLoop {
             poll,
             listeners,
             connections: IdMap::default(),
-            server: Server::new(config.irc, now, seed),
+            server: Server::new(config.irc, now, first_msgid),
             next_id: FIRST_CONN,
             max_send_queue: config.max_send_queue,
             read_buffer: vec![0; 64 * 1024],
+            write_buffer: Vec::with_capacity(WRITE_BATCH),
             dirty: Vec::new(),
             unfinished_reads: Vec::new(),
             accept_paused_until: None,
@@ -236,7 +240,8 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
-            let wake_at = self.accept_paused_until.map_or(next_tick, |t| t.min(next_tick));
+            let store_due = self.history.as_ref().and_then(|(store, _)| store.deadline());
+            let wake_at = [self.accept_paused_until, store_due].into_iter().flatten().fold(next_tick, Instant::min);
             let timeout = if self.unfinished_reads.is_empty() {
                 wake_at.saturating_duration_since(Instant::now())
             } else {
@@ -281,6 +286,11 @@ impl EventLoop {
                 self.apply(actions);
                 let deadline = self.server.next_deadline().unwrap_or(now + TICK);
                 next_tick = deadline.clamp(now + Duration::from_millis(10), now + TICK);
+            }
+            if let Some((store, _)) = &mut self.history {
+                if store.deadline().is_some_and(|due| now >= due) {
+                    store.flush();
+                }
             }
             self.flush_dirty();
         }
@@ -440,7 +450,7 @@ impl EventLoop {
                     conn.queued_bytes += bytes.len();
                     conn.queue.push_back(bytes);
                     // Before judging the client slow, let the kernel take what it will.
-                    if conn.queued_bytes > self.max_send_queue && write_queue(conn).is_err() {
+                    if conn.queued_bytes > self.max_send_queue && write_queue(conn, &mut self.write_buffer).is_err() {
                         conn.queued_bytes = usize::MAX;
                     }
                     if conn.queued_bytes > self.max_send_queue {
@@ -455,7 +465,7 @@ impl EventLoop {
                 }
                 Action::Close(id) => {
                     if let Some(mut conn) = self.connections.remove(&id) {
-                        let _ = write_queue(&mut conn);
+                        let _ = write_queue(&mut conn, &mut self.write_buffer);
                         let _ = self.poll.registry().deregister(&mut conn.stream);
                         let _ = conn.stream.shutdown(std::net::Shutdown::Both);
                     }
@@ -468,7 +478,7 @@ impl EventLoop {
         let dirty = std::mem::take(&mut self.dirty);
         for id in dirty {
             let Some(conn) = self.connections.get_mut(&id) else { continue };
-            match write_queue(conn) {
+            match write_queue(conn, &mut self.write_buffer) {
                 Ok(true) => {
                     conn.wants_write = false;
                     let _ = self.poll.registry().reregister(&mut conn.stream, Token(id as usize), Interest::READABLE);
@@ -527,17 +537,30 @@ fn read_tls(stream: &mut TcpStream, tls: &mut ServerConnection, buffer: &mut [u8
     Ok((raw.max(1), plain))
 }
 
+/// Bytes of queued lines gathered into one write: a few large writes cost the kernel far less
+/// than many small pieces (in one writev or not).
+const WRITE_BATCH: usize = 64 * 1024;
+
 /// Write as much of the queue as the socket takes. True when nothing is left to write for now.
-fn write_queue(conn: &mut Connection) -> io::Result<bool> {
+fn write_queue(conn: &mut Connection, scratch: &mut Vec<u8>) -> io::Result<bool> {
     if conn.tls.is_some() {
         return write_queue_tls(conn);
     }
-    while !conn.queue.is_empty() {
-        let mut slices = Vec::with_capacity(conn.queue.len().min(64));
-        for (i, chunk) in conn.queue.iter().take(64).enumerate() {
-            slices.push(IoSlice::new(if i == 0 { &chunk[conn.written..] } else { chunk }));
-        }
-        match conn.stream.write_vectored(&slices) {
+    while let Some(front) = conn.queue.front() {
+        let result = if conn.queue.len() == 1 {
+            conn.stream.write(&front[conn.written..])
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(&front[conn.written..]);
+            for chunk in conn.queue.iter().skip(1) {
+                if scratch.len() + chunk.len() > WRITE_BATCH {
+                    break;
+                }
+                scratch.extend_from_slice(chunk);
+            }
+            conn.stream.write(scratch)
+        };
+        match result {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(mut n) => {
                 conn.queued_bytes -= n;

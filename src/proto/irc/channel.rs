@@ -79,6 +79,13 @@ impl Channel {
         }
     }
 
+    /// Whether what is said here is kept. A room locked by a key, by invitation or as secret
+    /// keeps nothing: the lock ends with the room (and with a restart), and whoever makes the
+    /// room again must not read what was said behind it.
+    pub fn keeps_history(&self) -> bool {
+        self.key.is_none() && !self.flags.invite_only && !self.flags.secret
+    }
+
     pub fn is_op(&self, conn: ConnId) -> bool {
         self.operators.contains(&conn)
     }

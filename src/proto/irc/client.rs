@@ -58,6 +58,8 @@ pub struct ClientConfig {
     pub realname: String,
     pub password: Option<String>,
     pub channel: String,
+    /// The room's key (`+k`), given with `/join #room KEY`, kept for rejoining.
+    pub key: Option<String>,
 }
 
 impl ClientConfig {
@@ -69,6 +71,7 @@ impl ClientConfig {
             realname: nick.to_string(),
             password: None,
             channel: channel.to_string(),
+            key: None,
         }
     }
 }
@@ -140,6 +143,14 @@ pub struct Client {
     registered: bool,
     joined: bool,
     echo_message: bool,
+    /// `multi-prefix`: member entries carry every status (`@+`), not only the highest.
+    multi_prefix: bool,
+    /// `/join` asked for this room (and key): we move there when the server lets us in,
+    /// and stay where we are if it refuses.
+    moving_to: Option<(String, Option<String>)>,
+    /// Our room's modes were asked for (MODE) and the answer (324) has not come; changes
+    /// meanwhile ask once more when it comes, not once each.
+    modes_asked: Option<bool>,
     offered_caps: Vec<String>,
     /// Typed, not yet written to the current connection.
     outbox: VecDeque<Outgoing>,
@@ -176,6 +187,9 @@ impl Client {
             registered: false,
             joined: false,
             echo_message: false,
+            multi_prefix: false,
+            moving_to: None,
+            modes_asked: None,
             offered_caps: Vec::new(),
             outbox: VecDeque::new(),
             in_flight: VecDeque::new(),
@@ -216,6 +230,9 @@ impl Client {
         self.registered = false;
         self.joined = false;
         self.echo_message = false;
+        self.multi_prefix = false;
+        self.moving_to = None;
+        self.modes_asked = None;
         self.offered_caps.clear();
         self.members.clear();
         self.names_in_progress.clear();
@@ -310,14 +327,10 @@ impl Client {
                 send(out, &[nick], "NICK");
             }
             ("join", [room, key @ ..]) if super::names::valid_channel(room) && key.len() <= 1 => {
-                if fold(room) != fold(&channel) {
+                if fold(room) != fold(&channel) || !self.joined {
                     let mut params = vec![*room];
                     params.extend(key);
-                    send(out, &[&channel], "PART");
-                    self.joined = false;
-                    self.members.remove(&fold(&channel));
-                    self.last_msgid = None;
-                    self.config.channel = room.to_string();
+                    self.moving_to = Some((room.to_string(), key.first().map(|k| k.to_string())));
                     send(out, &params, "JOIN");
                 }
             }
@@ -468,7 +481,9 @@ impl Client {
                     self.nick = nick.to_string();
                 }
                 out.events.push(Event::Registered { nick: self.nick.clone() });
-                out.send.push(Message::new("JOIN", &[&self.config.channel]).to_line());
+                let mut join = vec![self.config.channel.as_str()];
+                join.extend(self.config.key.as_deref());
+                out.send.push(Message::new("JOIN", &join).to_line());
             }
             "433" | "432" | "437" if !self.registered => {
                 let reason = if message.command == "433" { "is taken" } else { "is not accepted by this server" };
@@ -484,6 +499,16 @@ impl Client {
                 let channel = message.param(0).unwrap_or("").to_string();
                 let key = fold(&channel);
                 if self.is_me(&from) {
+                    if let Some((room, room_key)) = self.moving_to.take_if(|(room, _)| fold(room) == key) {
+                        // In: leave the room we were in, and talk here from now on.
+                        let old = std::mem::replace(&mut self.config.channel, room);
+                        self.config.key = room_key;
+                        if fold(&old) != key {
+                            out.send.push(Message::new("PART", &[&old, "Leaving"]).to_line());
+                            self.members.remove(&fold(&old));
+                            self.last_msgid = None;
+                        }
+                    }
                     if key == fold(&self.config.channel) {
                         self.joined = true;
                         self.members.insert(key, HashMap::new());
@@ -588,17 +613,23 @@ impl Client {
             }),
             "TOPIC" => out.events.push(Event::Topic { channel: message.param(0).unwrap_or("").to_string(), text: last }),
             "MODE" => {
-                // A room's modes changed: say so, and where someone's status changed, ask for
-                // the member list again (it shows operators and voiced members).
+                // A room's modes changed: say so, show changed statuses in the member list,
+                // and ask for the room's modes again (once, however many changes come).
                 let channel = message.param(0).unwrap_or("").to_string();
                 if self.members.contains_key(&fold(&channel)) && message.params.len() > 1 {
                     let change = message.params[1..].join(" ");
                     out.events.push(Event::Info { text: format!("{from} sets mode {change} on {channel}"), error: false });
-                    if message.params[1].contains(['o', 'v']) {
+                    if self.apply_statuses(&channel, &message.params[1..]) {
                         out.send.push(Message::new("NAMES", &[&channel]).to_line());
                     }
-                    if message.params[1].contains(['i', 'k', 'l', 'm', 'n', 's', 't']) {
-                        out.send.push(Message::new("MODE", &[&channel]).to_line());
+                    if message.params[1].contains(['i', 'k', 'l', 'm', 'n', 's', 't']) && fold(&channel) == fold(&self.config.channel) {
+                        match self.modes_asked {
+                            None => {
+                                self.modes_asked = Some(false);
+                                out.send.push(Message::new("MODE", &[&channel]).to_line());
+                            }
+                            Some(_) => self.modes_asked = Some(true),
+                        }
                     }
                 }
             }
@@ -608,6 +639,10 @@ impl Client {
             }
             "324" if message.param(1).is_some_and(|c| fold(c) == fold(&self.config.channel)) => {
                 let channel = message.params[1].clone();
+                if self.modes_asked.take() == Some(true) {
+                    self.modes_asked = Some(false);
+                    out.send.push(Message::new("MODE", &[&channel]).to_line());
+                }
                 out.events.push(Event::Modes { channel, modes: message.params[2..].join(" ") });
             }
             "352" if message.param(1).is_some_and(|c| fold(c) == fold(&self.config.channel)) => {
@@ -659,6 +694,14 @@ impl Client {
             "ERROR" => out.events.push(Event::Info { text: last, error: true }),
             "372" => out.events.push(Event::Info { text: last, error: false }),
             "FAIL" => out.events.push(Event::Info { text: last, error: true }),
+            "403" | "405" | "471" | "473" | "474" | "475" | "476" | "477"
+                if self.moving_to.as_ref().is_some_and(|(room, _)| message.param(1).is_some_and(|c| fold(c) == fold(room))) =>
+            {
+                // Refused: we stay in the room we are in.
+                let (room, _) = self.moving_to.take().expect("checked above");
+                let staying = if self.joined { format!("; you are still in {}", self.config.channel) } else { String::new() };
+                out.events.push(Event::Info { text: format!("Cannot join {room}: {last}{staying}"), error: true });
+            }
             "401" | "403" | "404" if message.params.len() > 2 => {
                 // A message refused (no such nick, a moderated room, a ban) will never be
                 // echoed: it stops waiting, so that what follows it goes out.
@@ -723,6 +766,7 @@ impl Client {
                     };
                     match name {
                         "echo-message" => self.echo_message = on,
+                        "multi-prefix" => self.multi_prefix = on,
                         "batch" => self.history_caps.0 = on,
                         "draft/chathistory" => self.history_caps.1 = on,
                         _ => {}
@@ -806,6 +850,49 @@ impl Client {
             let nicks = nicks.into_iter().map(|(_, entry)| entry.clone()).collect();
             out.events.push(Event::Members { channel: channel.to_string(), nicks, away });
         }
+    }
+
+    /// Applies `+o`, `-v` and the like of a MODE line to the member list. True when the list
+    /// must be asked for again: a status taken away where entries show only the highest one
+    /// (the member may hold another, which is not shown).
+    fn apply_statuses(&mut self, channel: &str, modes: &[String]) -> bool {
+        let Some(list) = self.members.get_mut(&fold(channel)) else { return false };
+        let mut values = modes[1..].iter();
+        let mut adding = true;
+        let mut ask = false;
+        for letter in modes[0].chars() {
+            match letter {
+                '+' | '-' => adding = letter == '+',
+                'o' | 'v' => {
+                    let Some(nick) = values.next() else { break };
+                    let Some(entry) = list.get_mut(&fold(nick)) else { continue };
+                    let name = strip_prefix(entry).to_string();
+                    let had = &entry[..entry.len() - name.len()];
+                    let (mut op, mut voice) = (had.contains('@'), had.contains('+'));
+                    if !adding && !self.multi_prefix {
+                        ask = true;
+                    }
+                    if letter == 'o' { op = adding } else { voice = adding }
+                    let prefix = match (op, voice, self.multi_prefix) {
+                        (true, true, true) => "@+",
+                        (true, _, _) => "@",
+                        (false, true, _) => "+",
+                        (false, false, _) => "",
+                    };
+                    *entry = format!("{prefix}{name}");
+                    self.members_changed = true;
+                }
+                // Modes with a value: a ban mask, a key (both ways), a limit (when set).
+                'b' | 'k' => {
+                    values.next();
+                }
+                'l' if adding => {
+                    values.next();
+                }
+                _ => {}
+            }
+        }
+        ask
     }
 
     /// Marks a member of our room away or back; true if that changed anything.

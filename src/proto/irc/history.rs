@@ -4,6 +4,32 @@
 //! answers. Both order messages by time, then by the order they were kept in.
 
 
+/// The number of the message relayed after `last` at `unix_ms`: the time in milliseconds times
+/// 1024, plus a count within the millisecond. Numbers only grow (a clock set back, or more
+/// than 1024 messages in a millisecond, borrow from the next), and a message's number tells
+/// its time: see [`msgid_time`].
+pub fn next_msgid(last: u64, unix_ms: i64) -> u64 {
+    (last + 1).max((unix_ms.max(0) as u64) << 10)
+}
+
+/// The time (Unix ms) a message number stands for.
+pub fn msgid_time(number: u64) -> i64 {
+    (number >> 10) as i64
+}
+
+/// A message's id on the wire (the `msgid` tag): its number in hexadecimal. The store keys
+/// messages by it.
+pub fn msgid(number: u64) -> String {
+    format!("{number:x}")
+}
+
+/// The number a msgid stands for; None for anything [`msgid`] does not make (another
+/// server's id, leading zeros, upper case).
+pub fn msgid_number(text: &str) -> Option<i64> {
+    let number = u64::from_str_radix(text, 16).ok()?;
+    (msgid(number) == text).then_some(number).and_then(|n| i64::try_from(n).ok())
+}
+
 /// Messages one request returns at most (ISUPPORT `CHATHISTORY`).
 pub const MAX_LIMIT: usize = 100;
 

@@ -4,7 +4,7 @@
 use super::client::{Client, ClientConfig, Event};
 use super::framing::Frame;
 use super::history::{self, Stored};
-use super::message::Message;
+use super::message::{Message, MAX_LINE};
 use super::server::{Action, ConnId, FloodLimit, Server, ServerConfig};
 use crate::proto::Now;
 use std::collections::HashMap;
@@ -871,6 +871,31 @@ fn historian() -> ServerConfig {
 }
 
 #[test]
+fn a_locked_room_keeps_nothing_and_msgids_count_up() {
+    let mut raw = Raw::new(historian());
+    raw.register(1, "alice");
+    raw.send(1, "JOIN #team");
+    let said = |raw: &mut Raw, text: &str| {
+        raw.send(1, &format!("PRIVMSG #team :{text}"));
+        raw.kept.iter().any(|m| m.line.ends_with(text))
+    };
+    assert!(said(&mut raw, "open 1"));
+    for (lock, unlock) in [("+k sesame", "-k sesame"), ("+i", "-i"), ("+s", "-s")] {
+        raw.send(1, &format!("MODE #team {lock}"));
+        assert!(!said(&mut raw, &format!("behind {lock}")), "{lock} keeps nothing");
+        raw.send(1, &format!("MODE #team {unlock}"));
+        assert!(said(&mut raw, &format!("after {unlock}")), "{unlock} keeps again");
+    }
+    raw.send(1, "MODE #team +m");
+    assert!(said(&mut raw, "moderated"), "a moderated room is not locked");
+    let numbers: Vec<i64> = raw.kept.iter().map(|m| history::msgid_number(&m.msgid).expect("our own form")).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(history::msgid_number("00ff"), None);
+    assert_eq!(history::msgid_number("FF"), None);
+    assert_eq!(history::msgid_number("ff"), Some(255));
+}
+
+#[test]
 fn chathistory_serves_rooms_to_their_members_and_keeps_no_private_talk() {
     let mut raw = Raw::new(historian());
     raw.register(1, "alice");
@@ -1321,4 +1346,82 @@ mod hostile {
             prop_assert_eq!(client.say("still talking", now).send.len(), 1);
         }
     }
+}
+
+#[test]
+fn a_banned_member_cannot_slip_past_the_ban_by_a_new_nick() {
+    let mut raw = Raw::new(no_flood());
+    raw.register(1, "op");
+    raw.register(2, "bob");
+    raw.send(1, "JOIN #r");
+    raw.send(2, "JOIN #r");
+    raw.send(1, "MODE #r +b bob!*@*");
+    raw.take(2);
+    raw.send(2, "NICK robert");
+    let refused = raw.take(2);
+    assert!(refused.len() == 1 && refused[0].contains(" 435 bob robert #r :"), "{refused:?}");
+    raw.send(1, "MODE #r -b bob!*@*");
+    raw.send(1, "MODE #r +b carol!*@*");
+    raw.take(2);
+    raw.send(2, "NICK carol");
+    assert_eq!(raw.commands(2), ["435"], "nor into a banned name");
+    raw.send(2, "NICK dave");
+    assert_eq!(raw.commands(2), ["NICK"]);
+    raw.send(1, "MODE #r +v dave");
+    raw.send(1, "MODE #r +b dave!*@*");
+    raw.take(2);
+    raw.send(2, "NICK carol");
+    assert_eq!(raw.commands(2), ["NICK"], "a voiced member is not held by bans");
+}
+
+#[test]
+fn replies_that_list_much_are_split_into_lines_that_fit() {
+    let mut raw = Raw::new(no_flood());
+    raw.register(1, "op");
+    raw.send(1, "JOIN #r");
+    raw.take(1);
+    // Five masks of 95 bytes fit in what a client may send, not in one relayed MODE.
+    let masks: Vec<String> = (0..5).map(|i| format!("{}{i}!*@*", "x".repeat(90))).collect();
+    raw.send(1, &format!("MODE #r +bbbbb {}", masks.join(" ")));
+    let lines = raw.take(1);
+    assert!(lines.len() >= 2 && lines.iter().all(|l| l.len() <= MAX_LINE && l.contains(" MODE #r +b")), "{lines:?}");
+    for mask in &masks {
+        assert_eq!(lines.iter().filter(|l| l.contains(mask.as_str())).count(), 1, "{mask}");
+    }
+    // Forty rooms of long names in WHOIS: every name, every line within the limit.
+    let rooms: Vec<String> = (0..40).map(|i| format!("#{}{i:02}", "room".repeat(11))).collect();
+    for room in &rooms {
+        raw.send(1, &format!("JOIN {room}"));
+    }
+    raw.take(1);
+    raw.send(1, "WHOIS op");
+    let lines: Vec<String> = raw.take(1).into_iter().filter(|l| l.contains(" 319 ")).collect();
+    assert!(lines.iter().all(|l| l.len() <= MAX_LINE), "{lines:?}");
+    for room in &rooms {
+        assert!(lines.iter().any(|l| l.split([' ', ':', '@']).any(|w| w == room)), "{room} missing");
+    }
+}
+
+#[test]
+fn join_moves_only_when_let_in_and_keeps_the_key_for_rejoining() {
+    let mut sim = Sim::new(&["alice", "bob", "carol"]);
+    sim.say(0, "/join #vault");
+    assert_eq!(sim.clients[0].channel(), "#vault");
+    sim.say(0, "/mode +k sesame");
+    sim.say(1, "/join #vault wrong");
+    assert_eq!(sim.clients[1].channel(), "#lobby", "refused: bob stays where he was");
+    let refused = sim.events[1].iter().rev().find_map(|e| match e {
+        Event::Info { text, error: true } => Some(text.clone()),
+        _ => None,
+    });
+    assert!(refused.as_deref().is_some_and(|t| t.starts_with("Cannot join #vault") && t.ends_with("you are still in #lobby")), "{refused:?}");
+    sim.say(1, "still here");
+    assert_eq!(sim.messages(2), [("bob".to_string(), "still here".to_string())]);
+    sim.say(1, "/join #vault sesame");
+    assert_eq!(sim.clients[1].channel(), "#vault");
+    assert!(sim.events[2].iter().any(|e| matches!(e, Event::MemberLeft { nick, .. } if nick == "bob")), "bob left #lobby once in");
+    sim.disconnect(1);
+    sim.connect(1);
+    let joined = sim.events[1].iter().filter(|e| matches!(e, Event::Joined { channel } if channel == "#vault")).count();
+    assert_eq!(joined, 2, "the key is kept for rejoining after a reconnect");
 }

@@ -157,19 +157,7 @@ impl Server {
         }
         let symbol = if channel.flags.secret { "@" } else { "=" };
         let name = channel.name.clone();
-        let budget = MAX_LINE - 2 - self.config.name.len() - NICK_LEN - name.len() - 16;
-        let mut line = String::new();
-        for entry in entries {
-            if !line.is_empty() && line.len() + 1 + entry.len() > budget {
-                self.numeric(conn, "353", &[symbol, &name, &line], out);
-                line.clear();
-            }
-            if !line.is_empty() {
-                line.push(' ');
-            }
-            line.push_str(&entry);
-        }
-        if !line.is_empty() {
+        for line in self.pack_words(&entries, &[symbol, &name]) {
             self.numeric(conn, "353", &[symbol, &name, &line], out);
         }
         self.numeric(conn, "366", &[&name, "End of /NAMES list"], out);

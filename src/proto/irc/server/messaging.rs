@@ -63,13 +63,15 @@ impl Server {
             }
             let mut relayed = Message::new(message.command.clone(), &[target, text]).with_source(prefix.clone());
             relayed.tags = message.tags.iter().filter(|(k, _)| k.starts_with('+')).cloned().collect();
-            // Only rooms keep history: private talk is keyed by nicknames, which change hands.
-            let line = (self.config.history && target.starts_with('#')).then(|| relayed.to_line());
+            // Only open rooms keep history: private talk is keyed by nicknames, which change
+            // hands, and a room's lock does not outlive the room.
+            let kept = self.config.history && self.channels.get(&key).is_some_and(Channel::keeps_history);
+            let line = kept.then(|| relayed.to_line());
             self.broadcast(&recipients, relayed, now, out);
             if let Some(line) = line {
                 let conversation = key;
-                let msgid = format!("{}-{}", self.msgid_prefix, self.next_msgid);
-                out.push(Action::Store(Stored { target: conversation, msgid, unix_ms: now.unix_millis(), line }));
+                let (msgid, unix_ms) = (history::msgid(self.next_msgid), history::msgid_time(self.next_msgid));
+                out.push(Action::Store(Stored { target: conversation, msgid, unix_ms, line }));
             }
         }
     }

@@ -218,7 +218,6 @@ pub struct Server {
     per_ip: HashMap<IpAddr, usize>,
     whowas: VecDeque<WhoWas>,
     next_msgid: u64,
-    msgid_prefix: String,
     next_batch: u64,
     next_instance: u64,
     created: String,
@@ -235,7 +234,7 @@ struct Broadcast {
 impl Broadcast {
     /// The line as a recipient with these capabilities gets it. Tags are written only for
     /// recipients that asked for them, and each variant only once.
-    fn line_for(&mut self, caps: Caps, msgid_prefix: &str) -> Arc<[u8]> {
+    fn line_for(&mut self, caps: Caps) -> Arc<[u8]> {
         let variant = caps.variant();
         if let Some(line) = &self.variants[variant] {
             return line.clone();
@@ -245,7 +244,7 @@ impl Broadcast {
             message.tags.clear();
         } else {
             message.tags.retain(|(k, _)| k.starts_with('+'));
-            message.tags.insert(0, ("msgid".into(), Some(format!("{msgid_prefix}-{}", self.msgid))));
+            message.tags.insert(0, ("msgid".into(), Some(history::msgid(self.msgid))));
         }
         if caps.server_time {
             message.tags.insert(0, ("time".into(), Some(format_server_time(self.unix_ms))));
@@ -257,8 +256,9 @@ impl Broadcast {
 }
 
 impl Server {
-    /// `seed` makes message ids unique across restarts (the caller passes the start time).
-    pub fn new(config: ServerConfig, now: Now, seed: u64) -> Server {
+    /// Message ids count up from `first_msgid` (see [`history::next_msgid`]): the caller picks
+    /// one above every id it has kept.
+    pub fn new(config: ServerConfig, now: Now, first_msgid: u64) -> Server {
         let created = chrono::DateTime::from_timestamp_millis(now.unix_millis())
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default();
@@ -269,10 +269,9 @@ impl Server {
             channels: HashMap::new(),
             per_ip: HashMap::new(),
             whowas: VecDeque::new(),
-            next_msgid: 0,
+            next_msgid: first_msgid.saturating_sub(1),
             next_batch: 0,
             next_instance: 0,
-            msgid_prefix: format!("{seed:x}"),
             created,
         }
     }
@@ -575,15 +574,37 @@ impl Server {
     }
 
     fn broadcast(&mut self, recipients: &[ConnId], message: Message, now: Now, out: &mut Vec<Action>) {
-        self.next_msgid += 1;
-        let mut broadcast =
-            Broadcast { message, unix_ms: now.unix_millis(), msgid: self.next_msgid, variants: Default::default() };
+        self.next_msgid = history::next_msgid(self.next_msgid, now.unix_millis());
+        let unix_ms = history::msgid_time(self.next_msgid);
+        let mut broadcast = Broadcast { message, unix_ms, msgid: self.next_msgid, variants: Default::default() };
         out.reserve(recipients.len());
         for &to in recipients {
             if let Some(client) = self.clients.get(&to) {
-                out.push(Action::Send(to, broadcast.line_for(client.caps, &self.msgid_prefix)));
+                out.push(Action::Send(to, broadcast.line_for(client.caps)));
             }
         }
+    }
+
+    /// `words` joined by spaces into as few lines as fit a numeric reply whose other
+    /// parameters are `beside`.
+    fn pack_words(&self, words: &[String], beside: &[&str]) -> Vec<String> {
+        let fixed = self.config.name.len() + NICK_LEN + beside.iter().map(|p| p.len() + 1).sum::<usize>() + 16;
+        let budget = MAX_LINE.saturating_sub(fixed);
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        for word in words {
+            if !line.is_empty() && line.len() + 1 + word.len() > budget {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+        lines
     }
 
     fn server_msg(&self, command: &str, params: &[&str]) -> Message {

@@ -175,23 +175,38 @@ impl Server {
         if applied.is_empty() {
             return;
         }
-        let mut letters = String::new();
-        let mut sign = None;
-        let mut params = vec![name];
-        let mut values = Vec::new();
-        for (adding, letter, value) in applied {
-            if sign != Some(adding) {
-                letters.push(if adding { '+' } else { '-' });
-                sign = Some(adding);
-            }
-            letters.push(letter);
-            values.extend(value);
-        }
-        params.push(letters);
-        params.extend(values);
-        let refs: Vec<&str> = params.iter().map(String::as_str).collect();
         let prefix = self.clients[&conn].prefix();
         let members = self.channels[&key].members.clone();
-        self.broadcast(&members, Message::new("MODE", &refs).with_source(prefix), now, out);
+        // Six ban masks fill more than a line: as many changes to a MODE line as fit.
+        let budget = MAX_LINE - 2 - prefix.len() - " MODE  :".len() - name.len() - 2;
+        let mut groups: Vec<Vec<(bool, char, Option<String>)>> = vec![Vec::new()];
+        let mut used = 0;
+        for change in applied {
+            let cost = 2 + change.2.as_ref().map_or(0, |v| v.len() + 1);
+            if used + cost > budget && !groups.last().is_some_and(Vec::is_empty) {
+                groups.push(Vec::new());
+                used = 0;
+            }
+            used += cost;
+            groups.last_mut().expect("one group at least").push(change);
+        }
+        for group in groups {
+            let mut letters = String::new();
+            let mut sign = None;
+            let mut params = vec![name.clone()];
+            let mut values = Vec::new();
+            for (adding, letter, value) in group {
+                if sign != Some(adding) {
+                    letters.push(if adding { '+' } else { '-' });
+                    sign = Some(adding);
+                }
+                letters.push(letter);
+                values.extend(value);
+            }
+            params.push(letters);
+            params.extend(values);
+            let refs: Vec<&str> = params.iter().map(String::as_str).collect();
+            self.broadcast(&members, Message::new("MODE", &refs).with_source(prefix.clone()), now, out);
+        }
     }
 }

@@ -103,9 +103,8 @@ impl Server {
             .map(|ch| format!("{}{}", ch.prefixes(id, false), ch.name))
             .collect();
         self.numeric(conn, "311", &[&shown, &user, &host, "*", &realname], out);
-        // As many channels to a line as fit.
-        for chunk in channels.chunks(10) {
-            self.numeric(conn, "319", &[&shown, &chunk.join(" ")], out);
+        for line in self.pack_words(&channels, &[&shown]) {
+            self.numeric(conn, "319", &[&shown, &line], out);
         }
         let server = self.config.name.clone();
         self.numeric(conn, "312", &[&shown, &server, "lanmeet relay"], out);

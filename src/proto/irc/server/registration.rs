@@ -79,6 +79,19 @@ impl Server {
                 return;
             }
         }
+        // A new name must not slip past a ban (ERR_BANONCHAN), as on other servers.
+        let client = &self.clients[&conn];
+        if client.registered {
+            let new_prefix = format!("{wanted}!{}@{}", client.user.as_deref().unwrap_or("~u"), client.ip);
+            let barred = client.channels.iter().filter_map(|k| self.channels.get(k)).find(|ch| {
+                !ch.is_op(conn) && !ch.is_voiced(conn) && (ch.banned(&new_prefix) || ch.banned(&client.prefix()))
+            });
+            if let Some(channel) = barred {
+                let name = channel.name.clone();
+                self.numeric(conn, "435", &[wanted, &name, "Cannot change nickname while banned on channel"], out);
+                return;
+            }
+        }
         let client = self.clients.get_mut(&conn).expect("caller checked");
         let old = client.nick.replace(wanted.to_string());
         if let Some(old) = &old {
