@@ -137,6 +137,11 @@ ApplicationWindow {
                 Layout.fillWidth: true
                 Layout.fillHeight: true
                 room: window.room
+                onMention: (nick) => {
+                    input.insert(0, nick + ": ")
+                    input.cursorPosition = input.length
+                    input.forceActiveFocus()
+                }
             }
 
             Rectangle {
@@ -282,6 +287,13 @@ ApplicationWindow {
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
             }
+            Button {
+                objectName: "retryNow"
+                visible: window.room.state === "reconnecting" && window.room.mode !== "multicast"
+                text: qsTr("Retry now")
+                flat: true
+                onClicked: window.room.retryNow()
+            }
             Label {
                 // Why a conference could not start, or that it ended.
                 visible: !window.conference.active && window.conference.status.length > 0
@@ -324,7 +336,7 @@ ApplicationWindow {
             return
         if (window.room.send(input.text)) {
             input.clear()
-            chatView.follow = true
+            chatView.toEnd()
         }
     }
 }

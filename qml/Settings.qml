@@ -53,13 +53,20 @@ ToolBar {
         Label { text: qsTr("Nickname") }
         TextField {
             id: nickField
-            enabled: bar.offline
+            // On a relay the nickname changes while connected too (Enter asks the server).
+            enabled: bar.offline || !bar.multicast
             text: bar.room.nick
             Layout.preferredWidth: 100
             maximumLength: 30
             selectByMouse: true
             Accessible.name: qsTr("Nickname")
-            onEditingFinished: bar.room.nick = text
+            onEditingFinished: if (bar.offline) bar.room.nick = text
+            onAccepted: {
+                if (bar.offline)
+                    bar.connectOrLeave()
+                else if (text.trim().length > 0)
+                    bar.room.send("/nick " + text.trim())
+            }
         }
         Label { text: qsTr("Server"); visible: !bar.multicast }
         TextField {
@@ -71,6 +78,7 @@ ToolBar {
             selectByMouse: true
             Accessible.name: qsTr("Server address")
             onEditingFinished: bar.room.server = text
+            onAccepted: if (bar.offline) bar.connectOrLeave()
         }
         Label { text: qsTr("Room"); visible: !bar.multicast }
         TextField {
@@ -82,6 +90,7 @@ ToolBar {
             selectByMouse: true
             Accessible.name: qsTr("Room")
             onEditingFinished: bar.room.channel = text
+            onAccepted: if (bar.offline) bar.connectOrLeave()
         }
         Label { text: qsTr("Group"); visible: bar.multicast }
         TextField {
@@ -105,7 +114,12 @@ ToolBar {
                          && (entry === bar.room.interface || entry.endsWith(" " + bar.room.interface))) + 1)
             Layout.preferredWidth: 140
             Accessible.name: qsTr("Network interface")
-            onActivated: (index) => bar.room.interface = index === 0 ? "" : currentText
+            onActivated: (index) => {
+                bar.room.interface = index === 0 ? "" : currentText
+                // Loopback keeps everything on this host: TTL 0 says so.
+                if (/ 127\./.test(currentText))
+                    bar.room.ttl = 0
+            }
         }
         Label { text: qsTr("TTL"); visible: bar.multicast }
         SpinBox {

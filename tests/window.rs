@@ -150,17 +150,33 @@ fn wait_for_log(log: &Path, needle: &str) {
     wait_for_count(log, needle, 1);
 }
 
-#[test]
-fn a_person_chats_from_the_window() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (_xvfb, display) = xvfb();
-    let dir = scratch("window-chat");
+/// A relay over TLS on loopback, and a client of our own stack in its #lobby to watch what
+/// the window says and to answer.
+struct Watched {
+    tls: lanmeet::server::tls::RelayTls,
+    relay: lanmeet::server::RelayHandle,
+    addr: String,
+    /// The certificates the watcher pinned.
+    known: KnownServers,
+    watcher: Peer,
+}
+
+fn watched_relay(name: &str) -> Watched {
+    let dir = scratch(name);
     let tls = certificate(&dir, "relay");
     let relay = tls_relay_at(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &tls);
     let addr = relay.local_addr().to_string();
     let known = KnownServers::new(dir.join("known_servers"));
     let watcher = Peer::start_tls(&addr, "watcher", known.clone());
     watcher.joined();
+    Watched { tls, relay, addr, known, watcher }
+}
+
+#[test]
+fn a_person_chats_from_the_window() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let Watched { tls, relay, addr, known, watcher } = watched_relay("window-chat");
 
     let log = artifacts().join("window-test.log");
     let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone())]);
@@ -238,10 +254,12 @@ fn a_person_switches_to_multicast_and_back() {
     let settings = [
         ("LANMEET_SERVER", server),
         ("LANMEET_GROUP", g.to_string()),
-        ("LANMEET_INTERFACE", "127.0.0.1".into()),
+        // By name: the chooser shows the interface and the TTL the session uses.
+        ("LANMEET_INTERFACE", "lo".into()),
         ("LANMEET_PASSPHRASE", passphrase.into()),
     ];
     let _window = open_window(&display, &log, &settings);
+    wait_for_log(&log, "multicast settings: interface lo 127.0.0.1, TTL 0");
     // Alone, the window hosts a relay and joins it; then the person switches modes.
     wait_for_log(&log, "You joined #lobby");
     let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
@@ -692,4 +710,97 @@ fn a_window_and_a_terminal_chat_across_two_linked_ngircd_servers() {
     wait_for_log(&log, "chat view: [message] faraway and back from the other server 回来");
     std::thread::sleep(Duration::from_millis(300));
     screenshot(&display, "window-network.png");
+}
+
+/// The longest horizontal run of pixels that `pick` accepts in `area` of a `width`-wide
+/// picture, as (x0, x1, y): a link's underline, for one.
+fn longest_run(pixels: &[[u8; 3]], width: usize, area: (usize, usize, usize, usize), pick: impl Fn(&[u8; 3]) -> bool) -> Option<(usize, usize, usize)> {
+    let (ax, ay, aw, ah) = area;
+    let mut best: Option<(usize, usize, usize)> = None;
+    for y in ay..ay + ah {
+        let mut start = None;
+        for x in ax..=ax + aw {
+            let hit = x < ax + aw && pixels.get(y * width + x).is_some_and(&pick);
+            match (hit, start) {
+                (true, None) => start = Some(x),
+                (false, Some(x0)) => {
+                    if best.is_none_or(|(b0, b1, _)| x - x0 > b1 - b0) {
+                        best = Some((x0, x, y));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    best
+}
+
+/// Lines from one sender share a header, a link in a message opens when clicked, the message
+/// menu copies the link and starts a reply to the sender, and while the person reads further
+/// up, a button counts what came meanwhile.
+#[test]
+fn a_person_reads_grouped_lines_opens_a_link_and_answers_from_the_menu() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let Watched { relay: _relay, addr, watcher, .. } = watched_relay("window-lines");
+    let log = artifacts().join("window-lines-test.log");
+    // Links point at a loopback port where nobody listens; a browser, if any, is `true`.
+    let link = format!("http://127.0.0.1:{}/讲义", common::free_port());
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone()), ("BROWSER", "true".into())]);
+    wait_for_log(&log, "You joined #lobby");
+    watcher.wait_for("the window to join", |e| match e {
+        Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
+        _ => None,
+    });
+    watcher.say("第一行：早上好");
+    watcher.say(&format!("the slides: {link} (page 2)"));
+    watcher.say("third line");
+    wait_for_log(&log, "chat view: [message] watcher third line (same header)");
+    wait_for_log(&log, &format!("chat view: [message] watcher the slides: {link} (page 2) (same header)"));
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("watcher 第一行：早上好 (same header)"), "the first line has the header");
+    std::thread::sleep(Duration::from_millis(500));
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    let pixels = window_pixels(&display, &id, "window-grouped.png");
+    let width = 1140;
+    // The link is the blue underlined text in the chat column.
+    let blue = |p: &[u8; 3]| p[2] >= 150 && p[0] <= 100 && p[1] <= 130;
+    let (x0, x1, underline) = longest_run(&pixels, width, (0, 40, 800, 480), blue).expect("a link drawn in the chat");
+    assert!(x1 - x0 > 100, "the link is underlined: {x0}..{x1} at {underline}");
+    let (x, y) = (((x0 + x1) / 2).to_string(), (underline - 5).to_string());
+    xdotool(&display, &["mousemove", "--window", &id, &x, &y, "click", "1"]);
+    wait_for_log(&log, &format!("open link: {link}"));
+
+    // Right-click on the link: the menu copies the message, copies the link, mentions the sender.
+    xdotool(&display, &["mousemove", "--window", &id, &x, &y, "click", "3"]);
+    std::thread::sleep(Duration::from_millis(400));
+    screenshot(&display, "window-message-menu.png");
+    xdotool(&display, &["key", "Down", "Down", "Return"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let copied = Command::new("xclip").env("DISPLAY", &display).args(["-selection", "clipboard", "-o"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&copied.stdout), link, "Copy link");
+    xdotool(&display, &["mousemove", "--window", &id, &x, &y, "click", "3"]);
+    std::thread::sleep(Duration::from_millis(400));
+    xdotool(&display, &["key", "Down", "Down", "Down", "Return"]);
+    xdotool(&display, &["type", "--delay", "15", "thanks"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "watcher: thanks".to_string())]);
+
+    // Enough lines to scroll; the person scrolls up and something new comes.
+    for i in 0..30 {
+        watcher.say(&format!("line {i}"));
+    }
+    wait_for_log(&log, "chat view: [message] watcher line 29 (same header)");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-followed.png");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("view: new messages button"), "at the bottom, the chat follows");
+    for _ in 0..15 {
+        xdotool(&display, &["mousemove", "--window", &id, "300", "300", "click", "4"]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    watcher.say("while you were reading");
+    wait_for_log(&log, "view: new messages button: 1");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-new-messages.png");
 }

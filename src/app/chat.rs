@@ -83,6 +83,13 @@ impl ChatSession {
         self.client.as_ref().is_some_and(|client| client.try_say(text))
     }
 
+    /// While waiting to reconnect, try at once.
+    pub fn retry_now(&self) {
+        if let Some(client) = &self.client {
+            client.retry_now();
+        }
+    }
+
     pub fn hosting(&self) -> Option<SocketAddr> {
         self.relay.as_ref().map(RelayHandle::local_addr)
     }

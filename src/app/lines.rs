@@ -177,9 +177,92 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
     })
 }
 
+/// Lines from one sender this close together show under one header.
+const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
+
+/// Whether `line` continues `previous` under its header: the same kind of talk (a message,
+/// our own, a notice) from the same sender, within five minutes.
+pub fn continues(previous: &Line, line: &Line) -> bool {
+    let talk = matches!(line.kind, LineKind::Message | LineKind::Own | LineKind::Notice);
+    talk && previous.kind == line.kind
+        && previous.sender == line.sender
+        && (0..GROUP_WITHIN_MS).contains(&(line.unix_ms - previous.unix_ms))
+}
+
+/// Text as Qt rich text that shows exactly what was typed (markup escaped, spaces and line
+/// breaks kept), with web addresses as links.
+pub fn rich_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    out.push_str("<span style=\"white-space: pre-wrap\">");
+    let mut rest = text;
+    while let Some(at) = find_link(rest) {
+        escape_into(&rest[..at.0], &mut out);
+        let link = &rest[at.0..at.1];
+        out.push_str("<a href=\"");
+        escape_into(link, &mut out);
+        out.push_str("\">");
+        escape_into(link, &mut out);
+        out.push_str("</a>");
+        rest = &rest[at.1..];
+    }
+    escape_into(rest, &mut out);
+    out.push_str("</span>");
+    out
+}
+
+/// The first web address in `text`: its byte range. It ends at white space, at characters
+/// that cannot be in one, or before punctuation that ends a sentence.
+fn find_link(text: &str) -> Option<(usize, usize)> {
+    let start = ["https://", "http://"].iter().filter_map(|scheme| {
+        text.match_indices(scheme).map(|(i, _)| i).find(|&i| i == 0 || !text[..i].ends_with(|c: char| c.is_alphanumeric()))
+    }).min()?;
+    let tail = &text[start..];
+    let mut end = tail.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '，' | '。' | '、' | '！' | '？' | '」' | '）')).unwrap_or(tail.len());
+    while end > 0 && tail[..end].ends_with(['.', ',', ';', ':', '!', '?', ')', '\'', ']']) {
+        end -= 1;
+    }
+    let scheme = if tail.starts_with("https://") { 8 } else { 7 };
+    (end > scheme).then_some((start, start + end))
+}
+
+fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_from_one_sender_group_under_one_header() {
+        let at = |kind, sender: &str, ms| Line::said(kind, sender, "x", ms);
+        let first = at(LineKind::Message, "李雷", 1_000);
+        assert!(continues(&first, &at(LineKind::Message, "李雷", 61_000)));
+        assert!(!continues(&first, &at(LineKind::Message, "bob", 2_000)), "another sender");
+        assert!(!continues(&first, &at(LineKind::Message, "李雷", 1_000 + GROUP_WITHIN_MS)), "five minutes later");
+        assert!(!continues(&first, &at(LineKind::Action, "李雷", 2_000)), "an action stands alone");
+        assert!(!continues(&at(LineKind::Info, "", 1_000), &at(LineKind::Info, "", 2_000)));
+        assert!(continues(&at(LineKind::Own, "me", 1_000), &at(LineKind::Own, "me", 1_500)));
+    }
+
+    #[test]
+    fn rich_text_shows_what_was_typed_and_links_addresses() {
+        assert_eq!(rich_text("<b>&</b>  two"), "<span style=\"white-space: pre-wrap\">&lt;b&gt;&amp;&lt;/b&gt;  two</span>");
+        let linked = rich_text("see https://example.org/a?b=1&c=2. 以及 http://例子.测试/页，好");
+        assert!(linked.contains("<a href=\"https://example.org/a?b=1&amp;c=2\">https://example.org/a?b=1&amp;c=2</a>. 以及 "), "{linked}");
+        assert!(linked.contains("<a href=\"http://例子.测试/页\">http://例子.测试/页</a>，好"), "{linked}");
+        assert!(!rich_text("xhttps://a.b nothttp://").contains("<a"), "only whole addresses");
+        assert!(!rich_text("https://").contains("<a"));
+        assert_eq!(find_link("(see https://a.b/c)"), Some((5, 18)));
+    }
     use std::net::{Ipv4Addr, SocketAddrV4};
 
     #[test]

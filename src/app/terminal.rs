@@ -56,6 +56,7 @@ fn describe_status(event: &ChatEvent) -> Option<Option<(String, bool)>> {
             Status::Reconnecting { in_ms, error } => {
                 Some((format!("-!- {error}; reconnecting in {:.1} s", *in_ms as f64 / 1000.0), true))
             }
+            Status::Failed { error } => Some((format!("-!- {error}; check the server address"), true)),
             Status::Stopped { undelivered: 0 } => None,
             Status::Stopped { undelivered } => Some((format!("-!- {undelivered} message(s) could not be delivered"), true)),
         });

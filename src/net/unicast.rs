@@ -44,6 +44,9 @@ pub enum Status {
     /// Connected; over TLS, with what was seen of the server's certificate.
     Connected { server: SocketAddr, tls: Option<Seen> },
     Reconnecting { in_ms: u64, error: String },
+    /// The server's name does not resolve and never did in this session: a typing mistake
+    /// more likely than an outage, so no retrying (`Stopped` follows).
+    Failed { error: String },
     /// The thread ended. `undelivered` messages could not be sent.
     Stopped { undelivered: usize },
 }
@@ -58,6 +61,8 @@ enum Command {
     Say(String),
     /// Deliver what is queued (waiting at most this long), then leave.
     Finish(Duration),
+    /// Waiting to reconnect: try now.
+    RetryNow,
     Quit,
 }
 
@@ -85,6 +90,11 @@ impl UnicastHandle {
     }
 
     /// Deliver everything typed so far (up to `patience`), say goodbye and wait for the thread.
+    /// While waiting to reconnect, try at once.
+    pub fn retry_now(&self) {
+        let _ = self.commands.try_send(Command::RetryNow);
+    }
+
     pub fn finish(mut self, patience: Duration) {
         let _ = self.commands.send(Command::Finish(patience));
         if let Some(thread) = self.thread.take() {
@@ -144,9 +154,21 @@ enum Outcome {
 impl<F: FnMut(UnicastEvent)> Worker<F> {
     fn run(mut self) {
         let mut attempt = 0usize;
+        let mut ever_resolved = false;
         loop {
             (self.sink)(UnicastEvent::Status(Status::Connecting { server: self.config.server.clone() }));
-            let link = connect(&self.config.server).and_then(|socket| match &self.config.tls {
+            let addrs = match resolve(&self.config.server) {
+                Ok(addrs) => {
+                    ever_resolved = true;
+                    Ok(addrs)
+                }
+                Err(error) if !ever_resolved => {
+                    (self.sink)(UnicastEvent::Status(Status::Failed { error }));
+                    break;
+                }
+                Err(error) => Err(error),
+            };
+            let link = addrs.and_then(|addrs| connect(&self.config.server, addrs)).and_then(|socket| match &self.config.tls {
                 Some(known) => tls::handshake(socket, &self.config.server, known, CONNECT_TIMEOUT).map(|(link, seen)| (link, Some(seen))),
                 None => Ok((Link::Plain(socket), None)),
             });
@@ -193,6 +215,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                     self.emit(out.events);
                 }
                 Ok(Command::Finish(patience)) => self.finish_by = Some(Instant::now() + patience),
+                Ok(Command::RetryNow) => return true,
                 Err(RecvTimeoutError::Disconnected) if self.finish_by.is_some() => self.commands = crossbeam_channel::never(),
                 Ok(Command::Quit) | Err(RecvTimeoutError::Disconnected) => return false,
                 Err(RecvTimeoutError::Timeout) => return !self.finish_due(),
@@ -245,6 +268,7 @@ impl<F: FnMut(UnicastEvent)> Worker<F> {
                         self.finish_by = Some(Instant::now() + patience);
                         Output::default()
                     }
+                    Ok(Command::RetryNow) => Output::default(),
                     // Asked to finish and then left alone: no more commands will come.
                     Err(_) if self.finish_by.is_some() => {
                         self.commands = crossbeam_channel::never();
@@ -347,11 +371,15 @@ pub fn with_default_port(server: &str, tls: bool) -> String {
     server.to_string()
 }
 
-fn connect(server: &str) -> Result<TcpStream, String> {
-    let addrs: Vec<SocketAddr> = server
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {server}: {e}"))?
-        .collect();
+fn resolve(server: &str) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = server.to_socket_addrs().map_err(|e| format!("cannot resolve {server}: {e}"))?.collect();
+    if addrs.is_empty() {
+        return Err(format!("{server} has no address"));
+    }
+    Ok(addrs)
+}
+
+fn connect(server: &str, addrs: Vec<SocketAddr>) -> Result<TcpStream, String> {
     let mut last = format!("{server} has no address");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
@@ -387,5 +415,46 @@ mod tests {
         ] {
             assert_eq!(with_default_port(typed, tls), wanted, "{typed}");
         }
+    }
+
+    fn statuses(server: &str) -> (UnicastHandle, crossbeam_channel::Receiver<(Instant, Status)>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let config = UnicastConfig { server: server.into(), client: ClientConfig::new("t", "#t"), tls: None };
+        let handle = spawn(config, move |event| {
+            if let UnicastEvent::Status(status) = event {
+                let _ = tx.send((Instant::now(), status));
+            }
+        })
+        .unwrap();
+        (handle, rx)
+    }
+
+    /// A name that cannot resolve (here one the resolver refuses before asking anyone) is a
+    /// mistake to show, not a reason to retry for ever.
+    #[test]
+    fn a_server_name_that_never_resolved_is_an_error_not_a_retry_loop() {
+        let (_handle, events) = statuses("bad\0name");
+        let seen: Vec<Status> = events.iter().take(3).map(|(_, s)| s).collect();
+        assert!(matches!(&seen[0], Status::Connecting { .. }), "{seen:?}");
+        assert!(matches!(&seen[1], Status::Failed { error } if error.starts_with("cannot resolve")), "{seen:?}");
+        assert!(matches!(&seen[2], Status::Stopped { .. }), "{seen:?}");
+    }
+
+    /// Waiting 4 s to reconnect to a port where nobody listens, "retry now" tries at once.
+    #[test]
+    fn retry_now_cuts_the_wait_short() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let (handle, events) = statuses(&addr.to_string());
+        let wait = loop {
+            match events.recv_timeout(Duration::from_secs(30)).expect("the worker goes on") {
+                (at, Status::Reconnecting { in_ms, .. }) if in_ms >= 4000 => break (at, Duration::from_millis(in_ms)),
+                _ => {}
+            }
+        };
+        handle.retry_now();
+        let (again, _) = events.iter().find(|(_, s)| matches!(s, Status::Connecting { .. })).unwrap();
+        assert!(again - wait.0 < wait.1, "tried again after {:?} of a {:?} wait", again - wait.0, wait.1);
     }
 }

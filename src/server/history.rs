@@ -8,7 +8,7 @@
 use crate::proto::irc::history::{bound, msgid, msgid_number, msgid_time, Position, Query, Reference, Reply, Request, Stored, MAX_LIMIT};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Waker;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ impl HistoryConfig {
 }
 
 /// Messages kept at most unless the operator says otherwise: a lively room for its month,
-/// and a bound on the disk (lines are at most 512 bytes).
+/// and a bound on the disk of about 1 GB (a kept line is at most about 1 KB with its tags).
 pub const DEFAULT_MAX_MESSAGES: u64 = 1_000_000;
 
 /// How long messages are kept unless the operator says otherwise.
@@ -155,8 +155,11 @@ impl HistoryStore {
                 };
                 self.lost(count);
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Disconnected(job)) => {
                 log::warn!("history: the store has stopped");
+                if let Job::Store(_, bytes) = job {
+                    self.queued.fetch_sub(bytes, Ordering::Relaxed);
+                }
                 self.jobs = None;
             }
         }
@@ -165,7 +168,11 @@ impl HistoryStore {
 
 impl Drop for HistoryStore {
     fn drop(&mut self) {
-        self.flush();
+        // The last messages wait for room in the queue rather than be lost.
+        if let (Some(jobs), false) = (&self.jobs, self.round.is_empty()) {
+            let batch = std::mem::take(&mut self.round);
+            let _ = jobs.send(Job::Store(batch, std::mem::take(&mut self.round_bytes)));
+        }
         self.jobs.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -205,8 +212,9 @@ fn migrate(db: &Connection) -> rusqlite::Result<()> {
              DROP INDEX IF EXISTS messages_by_time;
              DROP INDEX IF EXISTS messages_by_msgid;",
             "INSERT OR IGNORE INTO messages (target, unix_ms, id, line)
-               SELECT target, unix_ms, (unix_ms << 10) + (row_number() OVER (PARTITION BY unix_ms ORDER BY id) - 1), line
-               FROM messages_v0 WHERE unix_ms >= 0;
+               SELECT target, id >> 10, id, line FROM (
+                 SELECT target, (unix_ms << 10) + (row_number() OVER (PARTITION BY unix_ms ORDER BY id) - 1) AS id, line
+                 FROM messages_v0 WHERE unix_ms >= 0);
              DROP TABLE messages_v0;",
         )
     } else {
@@ -305,14 +313,6 @@ fn prune(db: &Connection, (retention, max_messages): (Duration, u64)) {
 /// [`crate::proto::irc::history::select`], in SQL.
 pub fn select(db: &Connection, target: &str, query: &Query, limit: usize) -> rusqlite::Result<Vec<Stored>> {
     let limit = limit.min(MAX_LIMIT) as i64;
-    let find = |msgid: &str| -> Option<Position> {
-        let id = msgid_number(msgid)?;
-        let sql = "SELECT unix_ms, id FROM messages WHERE target = ?1 AND unix_ms = ?2 AND id = ?3";
-        db.query_row(sql, params![target, msgid_time(id as u64), id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
-            .ok()
-            .flatten()
-    };
     // Messages strictly between two positions: the first `n` going up, or the last `n`.
     let range = |lo: Position, hi: Position, n: i64, newest: bool| -> rusqlite::Result<Vec<Stored>> {
         let order = if newest { "DESC" } else { "ASC" };
@@ -335,8 +335,8 @@ pub fn select(db: &Connection, target: &str, query: &Query, limit: usize) -> rus
     };
     const LOWEST: Position = (i64::MIN, i64::MIN);
     const HIGHEST: Position = (i64::MAX, i64::MAX);
-    let lower = |r: &Reference| bound(r, true, find);
-    let upper = |r: &Reference| bound(r, false, find);
+    let lower = |r: &Reference| bound(r, true);
+    let upper = |r: &Reference| bound(r, false);
     match query {
         Query::Latest(Reference::Unbounded) => range(LOWEST, HIGHEST, limit, true),
         Query::Latest(r) => lower(r).map_or(Ok(Vec::new()), |lo| range(lo, HIGHEST, limit, true)),
@@ -453,6 +453,18 @@ mod tests {
         assert_eq!(left, rows[1..]);
     }
 
+    /// A client whose last seen message was not kept (said behind a lock, or lost in a crash)
+    /// still gets exactly what came after it.
+    #[test]
+    fn a_msgid_that_was_not_kept_still_marks_a_place() {
+        let rows = [row("#a", 10, 0, "before"), row("#a", 20, 0, "after")];
+        let db = database(&rows);
+        let unkept = msgid(15 << 10);
+        let got = select(&db, "#a", &Query::Latest(Reference::MsgId(unkept.clone())), 10).unwrap();
+        assert_eq!(got, rows[1..]);
+        assert_eq!(select(&db, "#a", &Query::Before(Reference::MsgId(unkept)), 10).unwrap(), rows[..1]);
+    }
+
     #[test]
     fn beyond_the_most_kept_the_oldest_go_in_every_room() {
         let now = crate::net::now().unix_millis();
@@ -477,7 +489,8 @@ mod tests {
              CREATE INDEX messages_by_time ON messages (target, unix_ms, id);
              CREATE INDEX messages_by_msgid ON messages (target, msgid);
              INSERT INTO messages (target, msgid, unix_ms, line) VALUES
-               ('#a', 'x-2', 20, ':b PRIVMSG #a :second'), ('#a', 'x-1', 10, ':a PRIVMSG #a :first'), ('#b', 'x-3', 30, ':c PRIVMSG #b :other');",
+               ('#a', 'x-2', 20, ':b PRIVMSG #a :second'), ('#a', 'x-1', 10, ':a PRIVMSG #a :first'), ('#b', 'x-3', 30, ':c PRIVMSG #b :other'),
+               ('#b', 'x-4', 20, ':d PRIVMSG #b :same moment');",
         )
         .unwrap();
         drop(old);
@@ -486,6 +499,11 @@ mod tests {
         assert_eq!(kept.iter().map(|s| s.line.as_str()).collect::<Vec<_>>(), [":a PRIVMSG #a :first", ":b PRIVMSG #a :second"]);
         let after_first = select(&db, "#a", &Query::After(Reference::MsgId(kept[0].msgid.clone())), 10).unwrap();
         assert_eq!(after_first, kept[1..]);
+        // Two messages of one millisecond (in two rooms) get two numbers, each found again.
+        let other = select(&db, "#b", &Query::Latest(Reference::Unbounded), 10).unwrap();
+        assert_eq!(other.iter().map(|s| s.line.as_str()).collect::<Vec<_>>(), [":d PRIVMSG #b :same moment", ":c PRIVMSG #b :other"]);
+        assert_ne!(other[0].msgid, kept[1].msgid);
+        assert_eq!(select(&db, "#b", &Query::After(Reference::MsgId(other[0].msgid.clone())), 10).unwrap(), other[1..]);
         drop(db);
         let (replies, _answers) = crossbeam_channel::unbounded();
         let poll = mio::Poll::new().unwrap();

@@ -218,8 +218,14 @@ struct EventLoop {
 impl EventLoop {
     fn new(poll: Poll, listeners: Listeners, config: RelayConfig, history: Option<(HistoryStore, Receiver<Reply>)>) -> EventLoop {
         let now = net::now();
-        // Ids above every kept one (a clock set back must not repeat them).
+        // Ids above every kept one (a clock set back must not repeat them). Message times come
+        // from ids, so after a clock set back they stay at the last one until the clock is
+        // past it again.
         let first_msgid = history.as_ref().map_or(0, |(store, _)| store.last_id()) + 1;
+        let ahead = crate::proto::irc::history::msgid_time(first_msgid) - now.unix_millis();
+        if ahead > 60_000 {
+            log::warn!("history: the last kept message is {} s in the future; the clock was set back, and new messages carry its time until it is passed", ahead / 1000);
+        }
         EventLoop {
             poll,
             listeners,

@@ -109,6 +109,22 @@ pub mod qobject {
         #[qinvokable]
         fn send(self: Pin<&mut ChatRoom>, text: &QString) -> bool;
 
+        /// While waiting to reconnect to the relay, try now.
+        #[qinvokable]
+        #[cxx_name = "retryNow"]
+        fn retry_now(self: &ChatRoom);
+
+        /// The user opened a link in a message (QML opens it; logged for tests and reports).
+        #[qinvokable]
+        #[cxx_name = "linkOpened"]
+        fn link_opened(self: &ChatRoom, url: &QString);
+
+        /// Something the view showed of its own accord (the new-messages button), logged for
+        /// tests and bug reports.
+        #[qinvokable]
+        #[cxx_name = "viewShows"]
+        fn view_shows(self: &ChatRoom, what: &QString);
+
         /// A line of our own was added to the view; QML scrolls when it should.
         #[qsignal]
         #[cxx_name = "lineAdded"]
@@ -182,6 +198,10 @@ const ROLE_SENDER: i32 = 0x0102;
 const ROLE_TEXT: i32 = 0x0103;
 const ROLE_TIME: i32 = 0x0104;
 const ROLE_PENDING: i32 = 0x0105;
+/// Under the previous line's header (the same sender, a moment later).
+const ROLE_CONTINUES: i32 = 0x0106;
+/// The text as rich text: escaped, with links.
+const ROLE_RICH: i32 = 0x0107;
 
 pub struct ChatRoomRust {
     nick: QString,
@@ -214,6 +234,16 @@ pub struct ChatRoomRust {
 
 impl Default for ChatRoomRust {
     fn default() -> Self {
+        // The chooser shows "name address": an interface given by name or by address shows
+        // as its entry, and loopback starts at TTL 0, as the session will use it.
+        let interfaces = multicast_chat::interfaces();
+        let wanted = std::env::var("LANMEET_INTERFACE").unwrap_or_default();
+        let chosen = interfaces.iter().find(|(name, addr)| !wanted.is_empty() && (*name == wanted || addr.to_string() == wanted));
+        let interface = chosen.map_or(wanted.clone(), |(name, addr)| format!("{name} {addr}"));
+        let ttl = if chosen.is_some_and(|(_, addr)| addr.is_loopback()) || wanted.starts_with("127.") { 0 } else { 1 };
+        if !wanted.is_empty() {
+            log::info!("multicast settings: interface {interface}, TTL {ttl}");
+        }
         let nick = std::env::var("LANMEET_NICK")
             .ok()
             .or_else(|| std::env::var("USER").ok())
@@ -238,10 +268,10 @@ impl Default for ChatRoomRust {
             away_members: QStringList::default(),
             mode: QString::from(std::env::var("LANMEET_MODE").unwrap_or_else(|_| MODE_UNICAST.into()).as_str()),
             group: QString::from(std::env::var("LANMEET_GROUP").unwrap_or_else(|_| DEFAULT_GROUP.into()).as_str()),
-            interface: QString::from(std::env::var("LANMEET_INTERFACE").unwrap_or_default().as_str()),
+            interface: QString::from(interface.as_str()),
             plain: false,
-            ttl: 1,
-            interfaces: multicast_chat::interfaces().iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
+            ttl,
+            interfaces: interfaces.iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
             network_check: QString::default(),
             rows: Vec::new(),
             session: None,
@@ -540,9 +570,15 @@ impl qobject::ChatRoom {
                 }
                 (state::RECONNECTING, format!("{error} — reconnecting in {seconds} s"))
             }
+            Status::Failed { error } => {
+                self.as_mut().push(Line::error(format!("{error}: check the server address, then connect again")));
+                (state::OFFLINE, format!("{error}"))
+            }
             Status::Stopped { undelivered } if undelivered > 0 => {
                 (state::OFFLINE, format!("Stopped; {undelivered} message(s) were not delivered"))
             }
+            // After a failure its reason stays in the status line.
+            Status::Stopped { .. } if self.state().to_string() == state::OFFLINE => return,
             Status::Stopped { .. } => (state::OFFLINE, "Disconnected".to_string()),
         };
         self.as_mut().set_state(QString::from(state));
@@ -553,7 +589,13 @@ impl qobject::ChatRoom {
     fn relay_state(mut self: Pin<&mut Self>, event: &Event) {
         match event {
             Event::Registered { nick } => self.as_mut().set_nick(QString::from(nick.as_str())),
+            // Our own new name (from /nick or the nickname field) shows in the field.
+            Event::NickChanged { old, new } if crate::proto::irc::names::fold(old) == crate::proto::irc::names::fold(&self.nick().to_string()) => {
+                self.as_mut().set_nick(QString::from(new.as_str()));
+            }
             Event::Joined { channel } => {
+                // After /join the room field shows the room we are in.
+                self.as_mut().set_channel(QString::from(channel.as_str()));
                 let hosting = if self.hosting { " (hosted here)" } else { "" };
                 let text = format!("In {channel} on {}{hosting}", self.server());
                 self.as_mut().set_state(QString::from(state::ONLINE));
@@ -598,7 +640,8 @@ impl qobject::ChatRoom {
 
     fn push(mut self: Pin<&mut Self>, row: Line) {
         let own = row.kind == LineKind::Own;
-        log::info!("chat view: [{}] {} {}", kind_name(row.kind), row.sender, row.text);
+        let grouped = self.rows.last().is_some_and(|previous| lines::continues(previous, &row));
+        log::info!("chat view: [{}] {} {}{}", kind_name(row.kind), row.sender, row.text, if grouped { " (same header)" } else { "" });
         let count = self.rows.len() as i32;
         unsafe {
             self.as_mut().begin_insert_rows(&QModelIndex::default(), count, count);
@@ -608,6 +651,21 @@ impl qobject::ChatRoom {
             self.as_mut().end_insert_rows();
         }
         self.line_added(own);
+    }
+
+    pub fn retry_now(&self) {
+        if let Some(Session::Unicast(session)) = &self.session {
+            log::info!("retrying now");
+            session.retry_now();
+        }
+    }
+
+    pub fn link_opened(&self, url: &QString) {
+        log::info!("open link: {url}");
+    }
+
+    pub fn view_shows(&self, what: &QString) {
+        log::info!("view: {what}");
     }
 
     pub fn data(&self, index: &QModelIndex, role: i32) -> QVariant {
@@ -620,6 +678,14 @@ impl qobject::ChatRoom {
             ROLE_TEXT => QVariant::from(&QString::from(row.text.as_str())),
             ROLE_TIME => QVariant::from(&QString::from(clock(row.unix_ms).as_str())),
             ROLE_PENDING => QVariant::from(&row.pending),
+            ROLE_CONTINUES => {
+                let previous = index.row().checked_sub(1).and_then(|i| self.rows.get(i as usize));
+                QVariant::from(&previous.is_some_and(|p| lines::continues(p, row)))
+            }
+            ROLE_RICH => {
+                let shown = if row.kind == LineKind::Action { format!("{} {}", row.sender, row.text) } else { row.text.clone() };
+                QVariant::from(&QString::from(lines::rich_text(&shown).as_str()))
+            }
             _ => QVariant::default(),
         }
     }
@@ -631,6 +697,8 @@ impl qobject::ChatRoom {
         roles.insert(ROLE_TEXT, QByteArray::from("text"));
         roles.insert(ROLE_TIME, QByteArray::from("time"));
         roles.insert(ROLE_PENDING, QByteArray::from("pending"));
+        roles.insert(ROLE_CONTINUES, QByteArray::from("continues"));
+        roles.insert(ROLE_RICH, QByteArray::from("rich"));
         roles
     }
 

@@ -500,14 +500,21 @@ impl Client {
                 let key = fold(&channel);
                 if self.is_me(&from) {
                     if let Some((room, room_key)) = self.moving_to.take_if(|(room, _)| fold(room) == key) {
-                        // In: leave the room we were in, and talk here from now on.
+                        // In: leave the room we were in (if we still were), and talk here.
                         let old = std::mem::replace(&mut self.config.channel, room);
                         self.config.key = room_key;
                         if fold(&old) != key {
-                            out.send.push(Message::new("PART", &[&old, "Leaving"]).to_line());
+                            if self.joined {
+                                out.send.push(Message::new("PART", &[&old, "Leaving"]).to_line());
+                            }
                             self.members.remove(&fold(&old));
                             self.last_msgid = None;
+                            self.joined = false;
                         }
+                    } else if key != fold(&self.config.channel) {
+                        // A room we no longer want (a /join overtaken by another): leave it.
+                        out.send.push(Message::new("PART", &[&channel, "Leaving"]).to_line());
+                        return;
                     }
                     if key == fold(&self.config.channel) {
                         self.joined = true;
@@ -642,6 +649,17 @@ impl Client {
                 if self.modes_asked.take() == Some(true) {
                     self.modes_asked = Some(false);
                     out.send.push(Message::new("MODE", &[&channel]).to_line());
+                }
+                // The room's key, as members see it: what we rejoin with.
+                let letters = message.param(2).unwrap_or("");
+                let mut values = message.params.iter().skip(3);
+                for letter in letters.chars().filter(|c| matches!(c, 'k' | 'l')) {
+                    let value = values.next();
+                    if letter == 'k' {
+                        if let Some(key) = value.filter(|k| *k != "*") {
+                            self.config.key = Some(key.clone());
+                        }
+                    }
                 }
                 out.events.push(Event::Modes { channel, modes: message.params[2..].join(" ") });
             }
@@ -852,10 +870,12 @@ impl Client {
         }
     }
 
-    /// Applies `+o`, `-v` and the like of a MODE line to the member list. True when the list
-    /// must be asked for again: a status taken away where entries show only the highest one
-    /// (the member may hold another, which is not shown).
+    /// Applies `+o`, `-v` and the like of a MODE line to the member list, and a new key of our
+    /// room to what we rejoin with. True when the list must be asked for again: a status
+    /// taken away where entries show only the highest one (the member may hold another, not
+    /// shown), or a mode we do not know (another server's: we cannot tell its parameters).
     fn apply_statuses(&mut self, channel: &str, modes: &[String]) -> bool {
+        let ours = fold(channel) == fold(&self.config.channel);
         let Some(list) = self.members.get_mut(&fold(channel)) else { return false };
         let mut values = modes[1..].iter();
         let mut adding = true;
@@ -882,14 +902,21 @@ impl Client {
                     *entry = format!("{prefix}{name}");
                     self.members_changed = true;
                 }
-                // Modes with a value: a ban mask, a key (both ways), a limit (when set).
-                'b' | 'k' => {
+                'k' => {
+                    let key = values.next();
+                    if ours {
+                        self.config.key = key.filter(|_| adding).cloned();
+                    }
+                }
+                // Modes with a value: a ban mask, a limit (when set).
+                'b' => {
                     values.next();
                 }
                 'l' if adding => {
                     values.next();
                 }
-                _ => {}
+                'l' | 'i' | 'm' | 'n' | 's' | 't' => {}
+                _ => return true,
             }
         }
         ask

@@ -30,6 +30,10 @@ pub fn msgid_number(text: &str) -> Option<i64> {
     (msgid(number) == text).then_some(number).and_then(|n| i64::try_from(n).ok())
 }
 
+/// Bytes of a sender's client tags kept with a message; beyond it the message is kept
+/// without them. A kept line is then at most about 1 KB.
+pub const MAX_KEPT_TAG_BYTES: usize = 512;
+
 /// Messages one request returns at most (ISUPPORT `CHATHISTORY`).
 pub const MAX_LIMIT: usize = 100;
 
@@ -97,24 +101,26 @@ pub fn parse_reference(text: &str) -> Option<Reference> {
 /// its millisecond when it ends a range from above, after them when it starts one.
 pub type Position = (i64, i64);
 
-/// Resolves a reference as a lower bound (`after`) or an upper bound, given how to find a
-/// message's position by its msgid. None: an unknown msgid, or `*` where a bound is needed.
-pub fn bound(reference: &Reference, lower: bool, find: impl Fn(&str) -> Option<Position>) -> Option<Position> {
+/// Resolves a reference as a lower bound (`after`) or an upper bound. None: a msgid not of
+/// our making, or `*` where a bound is needed. A msgid is its own position (its number tells
+/// its time), kept or not: a client that last saw a message the store did not keep (said
+/// behind a lock, or lost in a crash) still gets what came after it.
+pub fn bound(reference: &Reference, lower: bool) -> Option<Position> {
     match reference {
         Reference::Unbounded => None,
         Reference::Timestamp(ms) => Some((*ms, if lower { i64::MAX } else { i64::MIN })),
-        Reference::MsgId(id) => find(id),
+        Reference::MsgId(id) => msgid_number(id).map(|n| (msgid_time(n as u64), n)),
     }
 }
 
-/// The answer to `query` over the messages of one conversation, `rows` in the order kept
-/// (the index is the order). The reference implementation the SQLite store must match.
+/// The answer to `query` over the messages of one conversation, ordered by time and then by
+/// number. The reference implementation the SQLite store must match.
 pub fn select(rows: &[Stored], query: &Query, limit: usize) -> Vec<Stored> {
-    let mut sorted: Vec<(Position, &Stored)> = rows.iter().enumerate().map(|(i, s)| ((s.unix_ms, i as i64), s)).collect();
+    let mut sorted: Vec<(Position, &Stored)> =
+        rows.iter().enumerate().map(|(i, s)| ((s.unix_ms, msgid_number(&s.msgid).unwrap_or(i as i64)), s)).collect();
     sorted.sort_by_key(|(p, _)| *p);
-    let find = |id: &str| sorted.iter().find(|(_, s)| s.msgid == id).map(|(p, _)| *p);
-    let lower = |r: &Reference| bound(r, true, find);
-    let upper = |r: &Reference| bound(r, false, find);
+    let lower = |r: &Reference| bound(r, true);
+    let upper = |r: &Reference| bound(r, false);
     // Messages strictly between two positions, oldest first.
     let range = |lo: Option<Position>, hi: Option<Position>| -> Vec<Stored> {
         sorted.iter().filter(|(p, _)| lo.is_none_or(|lo| *p > lo) && hi.is_none_or(|hi| *p < hi)).map(|(_, s)| (*s).clone()).collect()

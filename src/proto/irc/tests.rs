@@ -876,6 +876,7 @@ fn a_locked_room_keeps_nothing_and_msgids_count_up() {
     raw.register(1, "alice");
     raw.send(1, "JOIN #team");
     let said = |raw: &mut Raw, text: &str| {
+        raw.clock.advance(Duration::from_millis(7));
         raw.send(1, &format!("PRIVMSG #team :{text}"));
         raw.kept.iter().any(|m| m.line.ends_with(text))
     };
@@ -890,6 +891,11 @@ fn a_locked_room_keeps_nothing_and_msgids_count_up() {
     assert!(said(&mut raw, "moderated"), "a moderated room is not locked");
     let numbers: Vec<i64> = raw.kept.iter().map(|m| history::msgid_number(&m.msgid).expect("our own form")).collect();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    // A number tells its message's time, which follows the clock.
+    let times: Vec<i64> = raw.kept.iter().map(|m| m.unix_ms).collect();
+    assert!(raw.kept.iter().all(|m| history::msgid_time(history::msgid_number(&m.msgid).unwrap() as u64) == m.unix_ms));
+    assert!(times.windows(2).all(|w| w[1] - w[0] >= 7), "{times:?}");
+    assert_eq!(*times.last().unwrap(), raw.clock.0.unix_millis());
     assert_eq!(history::msgid_number("00ff"), None);
     assert_eq!(history::msgid_number("FF"), None);
     assert_eq!(history::msgid_number("ff"), Some(255));
@@ -1384,7 +1390,7 @@ fn replies_that_list_much_are_split_into_lines_that_fit() {
     let masks: Vec<String> = (0..5).map(|i| format!("{}{i}!*@*", "x".repeat(90))).collect();
     raw.send(1, &format!("MODE #r +bbbbb {}", masks.join(" ")));
     let lines = raw.take(1);
-    assert!(lines.len() >= 2 && lines.iter().all(|l| l.len() <= MAX_LINE && l.contains(" MODE #r +b")), "{lines:?}");
+    assert!(lines.len() >= 2 && lines.iter().all(|l| l.len() + 2 <= MAX_LINE && l.contains(" MODE #r +b")), "{lines:?}");
     for mask in &masks {
         assert_eq!(lines.iter().filter(|l| l.contains(mask.as_str())).count(), 1, "{mask}");
     }
@@ -1396,7 +1402,7 @@ fn replies_that_list_much_are_split_into_lines_that_fit() {
     raw.take(1);
     raw.send(1, "WHOIS op");
     let lines: Vec<String> = raw.take(1).into_iter().filter(|l| l.contains(" 319 ")).collect();
-    assert!(lines.iter().all(|l| l.len() <= MAX_LINE), "{lines:?}");
+    assert!(lines.iter().all(|l| l.len() + 2 <= MAX_LINE), "{lines:?}");
     for room in &rooms {
         assert!(lines.iter().any(|l| l.split([' ', ':', '@']).any(|w| w == room)), "{room} missing");
     }
@@ -1424,4 +1430,61 @@ fn join_moves_only_when_let_in_and_keeps_the_key_for_rejoining() {
     sim.connect(1);
     let joined = sim.events[1].iter().filter(|e| matches!(e, Event::Joined { channel } if channel == "#vault")).count();
     assert_eq!(joined, 2, "the key is kept for rejoining after a reconnect");
+}
+
+/// A client in #lobby with alice and bob, fed lines as a server would send them.
+fn client_in_lobby() -> (Client, Now) {
+    let now = Clock::new().0;
+    let mut client = Client::new(ClientConfig::new("me", "#lobby"));
+    client.connected(now);
+    for line in [":srv 001 me :hi", ":me!~me@h JOIN #lobby", ":srv 353 me = #lobby :@me alice bob", ":srv 366 me #lobby :End"] {
+        client.receive(line.as_bytes(), now);
+    }
+    (client, now)
+}
+
+#[test]
+fn mode_changes_update_the_member_list_without_asking_the_server_each_time() {
+    let (mut client, now) = client_in_lobby();
+    let mut feed = |line: &str| client.receive(line.as_bytes(), now);
+    let out = feed(":me!~me@h MODE #lobby +ov alice bob");
+    assert!(out.send.is_empty(), "no NAMES for what the line says: {:?}", out.send);
+    let members = out.events.iter().find_map(|e| match e {
+        Event::Members { nicks, .. } => Some(nicks.clone()),
+        _ => None,
+    });
+    assert_eq!(members.map(|mut m| { m.sort(); m }), Some(vec!["+bob".to_string(), "@alice".into(), "@me".into()]));
+    // A room mode asks for the modes once; more changes before the answer ask once more.
+    assert_eq!(feed(":me!~me@h MODE #lobby +m").send, ["MODE #lobby"]);
+    assert!(feed(":me!~me@h MODE #lobby +t").send.is_empty());
+    assert!(feed(":me!~me@h MODE #lobby +n").send.is_empty());
+    assert_eq!(feed(":srv 324 me #lobby +m").send, ["MODE #lobby"]);
+    assert!(feed(":srv 324 me #lobby +mnt").send.is_empty());
+    // A mode another server knows and we do not: its parameters are unknown, so ask.
+    assert_eq!(feed(":me!~me@h MODE #lobby +hv alice bob").send, ["NAMES #lobby"]);
+    // Without multi-prefix, taking one status away may uncover another: ask.
+    assert_eq!(feed(":me!~me@h MODE #lobby -o alice").send, ["NAMES #lobby"]);
+}
+
+#[test]
+fn a_join_overtaken_by_another_leaves_the_room_it_got() {
+    let (mut client, now) = client_in_lobby();
+    let typed = client.say("/join #b", now).send;
+    assert_eq!(typed, ["JOIN #b"]);
+    assert_eq!(client.say("/join #c key", now).send, ["JOIN #c :key"]);
+    assert_eq!(client.receive(b":me!~me@h JOIN #b", now).send, ["PART #b :Leaving"], "#b is not wanted any more");
+    assert_eq!(client.channel(), "#lobby");
+    let out = client.receive(b":me!~me@h JOIN #c", now);
+    assert_eq!(out.send.first().map(String::as_str), Some("PART #lobby :Leaving"));
+    assert_eq!(client.channel(), "#c");
+    // Kicked, then elsewhere: nothing to part from.
+    client.receive(b":op!~op@h KICK #c me :out", now);
+    client.say("/join #d", now);
+    let out = client.receive(b":me!~me@h JOIN #d", now);
+    assert!(!out.send.iter().any(|l| l.starts_with("PART")), "{:?}", out.send);
+    // A key set while we are in the room is what we rejoin with.
+    client.receive(b":op!~op@h MODE #d +k s3cret", now);
+    let out = client.connected(now);
+    let rejoin = [":srv 001 me :hi"].iter().flat_map(|l| client.receive(l.as_bytes(), now).send).collect::<Vec<_>>();
+    assert!(out.send.iter().chain(&rejoin).any(|l| l == "JOIN #d :s3cret"), "{rejoin:?}");
 }

@@ -66,7 +66,19 @@ impl Server {
             // Only open rooms keep history: private talk is keyed by nicknames, which change
             // hands, and a room's lock does not outlive the room.
             let kept = self.config.history && self.channels.get(&key).is_some_and(Channel::keeps_history);
-            let line = kept.then(|| relayed.to_line());
+            // Kept with the sender's tags where they are short (a reply, a reaction); long ones
+            // would let one line take 8 KB of disk.
+            let line = kept.then(|| {
+                let tag_bytes: usize = relayed.tags.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len() + 1) + 1).sum();
+                if tag_bytes <= history::MAX_KEPT_TAG_BYTES {
+                    relayed.to_line()
+                } else {
+                    let tags = std::mem::take(&mut relayed.tags);
+                    let line = relayed.to_line();
+                    relayed.tags = tags;
+                    line
+                }
+            });
             self.broadcast(&recipients, relayed, now, out);
             if let Some(line) = line {
                 let conversation = key;
