@@ -42,7 +42,12 @@ ListView {
         lastContentY = contentY
     }
     onAtYEndChanged: if (atYEnd) { follow = true; unseen = 0 }
-    onCountChanged: follow ? Qt.callLater(positionViewAtEnd) : unseen++
+    onCountChanged: {
+        if (follow)
+            positionViewAtEnd()
+        else
+            unseen++
+    }
     // Delegates get their heights after the count changes: stay at the end as they grow.
     onContentHeightChanged: if (follow && !atYEnd) positionViewAtEnd()
     onHeightChanged: if (follow && !atYEnd) positionViewAtEnd()
