@@ -33,6 +33,8 @@ struct Outcome {
     expected: usize,
     seconds: f64,
     latencies_us: Vec<u32>,
+    /// Messages in the server's history after the run, where it keeps history.
+    kept: Option<usize>,
 }
 
 impl Outcome {
@@ -54,6 +56,8 @@ struct Server {
     _dir: Option<PathBuf>,
     /// Clients speak TLS to it, pinning its certificate in this file.
     tls: Option<KnownServers>,
+    /// The database it keeps history in.
+    history: Option<PathBuf>,
 }
 
 /// A client's connection: plain, or TLS (the session shared by its writer and its reader).
@@ -167,7 +171,8 @@ fn start_lanmeet_with(history: bool) -> Server {
     }
     let child = command.env("LANMEET_DATA_DIR", &dir).stdout(Stdio::null()).spawn().expect("lanmeet serve starts");
     wait_for(port);
-    Server { child, port, _dir: Some(dir), tls: None }
+    let history = history.then(|| dir.join("history.sqlite3"));
+    Server { child, port, _dir: Some(dir), tls: None, history }
 }
 
 fn start_lanmeet() -> Server {
@@ -190,7 +195,7 @@ fn start_lanmeet_tls() -> Server {
         .expect("lanmeet serve starts");
     wait_for(port);
     let known = KnownServers::new(dir.join("known_servers"));
-    Server { child, port, _dir: Some(dir), tls: Some(known) }
+    Server { child, port, history: Some(dir.join("history.sqlite3")), _dir: Some(dir), tls: Some(known) }
 }
 
 fn start_ngircd() -> Server {
@@ -216,7 +221,7 @@ fn start_ngircd() -> Server {
         .spawn()
         .expect("ngircd is installed (scripts/bench installs it)");
     wait_for(port);
-    Server { child, port, _dir: Some(dir), tls: None }
+    Server { child, port, _dir: Some(dir), tls: None, history: None }
 }
 
 /// A client in the room: its connection, and what it read past the end of the names list.
@@ -310,15 +315,33 @@ fn run(server: &Server, scenario: &Scenario) -> Outcome {
         last = last.max(done);
     }
     latencies_us.sort_unstable();
+    // The server's CPU counts until its history holds every message, so that storing later
+    // is no cheaper than storing at once.
+    let kept = server.history.as_ref().map(|db| wait_until_kept(db, senders * messages));
     let server_cpu = cpu_seconds(server.child.id()) - cpu_before;
-    Outcome { server_cpu, deliveries: delivered.load(Ordering::Relaxed), expected, seconds: last.as_secs_f64(), latencies_us }
+    Outcome { server_cpu, deliveries: delivered.load(Ordering::Relaxed), expected, seconds: last.as_secs_f64(), latencies_us, kept }
+}
+
+/// Messages in a server's history database once it holds `sent` of them, or what it holds
+/// after a wait of [`STALL`].
+fn wait_until_kept(db: &std::path::Path, sent: usize) -> usize {
+    let deadline = Instant::now() + STALL;
+    loop {
+        let kept = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0)))
+            .map_or(0, |n| n as usize);
+        if kept >= sent || Instant::now() > deadline {
+            return kept;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Threads that read all clients' sockets (through epoll), so that the load generator spends
 /// its share of the two cores on reading, not on switching between hundreds of threads.
 const READER_THREADS: usize = 2;
 /// Runs per server and scenario; the median is reported.
-const REPEATS: usize = 3;
+const REPEATS: usize = 7;
 
 struct Reading {
     stream: mio::net::TcpStream,
@@ -528,10 +551,13 @@ fn main() {
         }
         let (ours, tls, theirs, bare) = (&results[0], &results[1], &results[2], &results[3]);
         println!(
-            "{:<18} history  rate x{:.2} of the relay without history, server CPU per delivery x{:.2}",
+            "{:<18} history  rate x{:.2} of the relay without history, server CPU per delivery x{:.2}, kept {} of {} messages (TLS {})",
             label,
             ours.rate() / bare.rate(),
-            (ours.server_cpu / ours.deliveries.max(1) as f64) / (bare.server_cpu / bare.deliveries.max(1) as f64)
+            (ours.server_cpu / ours.deliveries.max(1) as f64) / (bare.server_cpu / bare.deliveries.max(1) as f64),
+            ours.kept.unwrap_or(0),
+            scenario.senders * scenario.messages,
+            tls.kept.unwrap_or(0)
         );
         println!(
             "{:<18} TLS      rate x{:.2} of plain, x{:.2} of ngIRCd in plain text (target >= 2), server CPU per delivery x{:.2} of plain",
