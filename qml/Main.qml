@@ -24,6 +24,79 @@ ApplicationWindow {
 
     header: Settings {
         room: window.room
+        onLeaveWouldDrop: (others) => hostWarning.ask(false, others)
+    }
+
+    Shortcut {
+        sequence: "Ctrl+Q"
+        onActivated: window.close()
+    }
+
+    // Closing the window that hosts the room drops everyone in it: ask first.
+    property bool closeConfirmed: false
+    onClosing: (close) => {
+        const others = window.room.hosting ? window.room.hostedOthers() : 0
+        if (others > 0 && !window.closeConfirmed) {
+            close.accepted = false
+            hostWarning.ask(true, others)
+        }
+    }
+
+    Dialog {
+        id: hostWarning
+        objectName: "hostWarning"
+        property bool closing: false
+        property int others: 0
+        parent: Overlay.overlay
+        anchors.centerIn: parent
+        width: Math.min(460, window.width - 40)
+        modal: true
+        focus: true
+        title: closing ? qsTr("Close and stop hosting the room?") : qsTr("Disconnect and stop hosting the room?")
+
+        function ask(closing: bool, others: int) {
+            hostWarning.closing = closing
+            hostWarning.others = others
+            window.room.viewShows("host warning: " + others + (closing ? " (closing)" : " (disconnecting)"))
+            hostWarning.open()
+            stayButton.forceActiveFocus()
+        }
+
+        Label {
+            width: parent.width
+            wrapMode: Text.Wrap
+            text: qsTr("This window hosts the relay: everyone else on it will be dropped (%n connection(s)), and its rooms stay closed until someone hosts or starts a relay again.", "", hostWarning.others)
+        }
+        footer: RowLayout {
+            spacing: 8
+            Item { Layout.fillWidth: true }
+            Button {
+                id: stayButton
+                text: hostWarning.closing ? qsTr("Keep open") : qsTr("Stay connected")
+                Layout.bottomMargin: 12
+                onClicked: hostWarning.reject()
+            }
+            Button {
+                objectName: "leaveAnyway"
+                text: hostWarning.closing ? qsTr("Close anyway") : qsTr("Disconnect anyway")
+                Layout.rightMargin: 12
+                Layout.bottomMargin: 12
+                onClicked: hostWarning.accept()
+            }
+        }
+        onAccepted: {
+            window.room.viewShows("host warning: " + (hostWarning.closing ? "closing" : "disconnecting") + " anyway")
+            if (hostWarning.closing) {
+                window.closeConfirmed = true
+                window.close()
+            } else {
+                window.room.disconnectFromServer()
+            }
+        }
+        onRejected: {
+            window.room.viewShows("host warning: stayed")
+            input.forceActiveFocus()
+        }
     }
 
     SplitView {

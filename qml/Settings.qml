@@ -7,6 +7,7 @@ import QtQuick.Layouts
 ToolBar {
     id: bar
     required property var room
+    contentHeight: controls.implicitHeight
     readonly property bool multicast: room.mode === "multicast"
     readonly property bool offline: room.state === "offline"
 
@@ -20,9 +21,15 @@ ToolBar {
         onActivated: bar.connectOrLeave()
     }
 
+    /// Asked before leaving drops others from the relay this window hosts.
+    signal leaveWouldDrop(int others)
+
     /// Connect (or join) with what the fields say, or leave: the main button's action.
     function connectOrLeave() {
-        if (bar.offline) {
+        const others = bar.room.hosting ? bar.room.hostedOthers() : 0
+        if (!bar.offline && others > 0) {
+            bar.leaveWouldDrop(others)
+        } else if (bar.offline) {
             bar.room.nick = nickField.text
             bar.room.server = serverField.text
             bar.room.channel = channelField.text
@@ -33,8 +40,11 @@ ToolBar {
         }
     }
 
-    RowLayout {
-        anchors.fill: parent
+    // The controls wrap onto a second row in a narrow window, each label with its field.
+    Flow {
+        id: controls
+        anchors.left: parent.left
+        anchors.right: parent.right
         anchors.leftMargin: 8
         anchors.rightMargin: 8
         spacing: 6
@@ -44,64 +54,76 @@ ToolBar {
             objectName: "modeBox"
             model: [qsTr("Relay server"), qsTr("Multicast (no server)")]
             currentIndex: bar.multicast ? 1 : 0
-            Layout.preferredWidth: 170
+            width: 170
             Accessible.name: qsTr("Chat mode")
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Ctrl+M switches between the relay server and multicast")
             onActivated: (index) => bar.room.switchMode(index === 1 ? "multicast" : "unicast")
         }
-        Label { text: qsTr("Nickname") }
-        TextField {
-            id: nickField
-            // On a relay the nickname changes while connected too (Enter asks the server).
-            enabled: bar.offline || !bar.multicast
-            text: bar.room.nick
-            Layout.preferredWidth: 100
-            maximumLength: 30
-            selectByMouse: true
-            Accessible.name: qsTr("Nickname")
-            onEditingFinished: if (bar.offline) bar.room.nick = text
-            onAccepted: {
-                if (bar.offline)
-                    bar.connectOrLeave()
-                else if (text.trim().length > 0)
-                    bar.room.send("/nick " + text.trim())
+        RowLayout {
+            spacing: 6
+            Label { text: qsTr("Nickname") }
+            TextField {
+                id: nickField
+                // On a relay the nickname changes while connected too (Enter asks the server).
+                enabled: bar.offline || !bar.multicast
+                text: bar.room.nick
+                Layout.preferredWidth: 100
+                maximumLength: 30
+                selectByMouse: true
+                Accessible.name: qsTr("Nickname")
+                onEditingFinished: if (bar.offline) bar.room.nick = text
+                onAccepted: {
+                    if (bar.offline)
+                        bar.connectOrLeave()
+                    else if (text.trim().length > 0)
+                        bar.room.send("/nick " + text.trim())
+                }
             }
         }
-        Label { text: qsTr("Server"); visible: !bar.multicast }
-        TextField {
-            id: serverField
+        RowLayout {
+            spacing: 6
             visible: !bar.multicast
-            enabled: bar.offline
-            text: bar.room.server
-            Layout.preferredWidth: 140
-            selectByMouse: true
-            Accessible.name: qsTr("Server address")
-            onEditingFinished: bar.room.server = text
-            onAccepted: if (bar.offline) bar.connectOrLeave()
+            Label { text: qsTr("Server") }
+            TextField {
+                id: serverField
+                enabled: bar.offline
+                text: bar.room.server
+                Layout.preferredWidth: 140
+                selectByMouse: true
+                Accessible.name: qsTr("Server address")
+                onEditingFinished: bar.room.server = text
+                onAccepted: if (bar.offline) bar.connectOrLeave()
+            }
         }
-        Label { text: qsTr("Room"); visible: !bar.multicast }
-        TextField {
-            id: channelField
+        RowLayout {
+            spacing: 6
             visible: !bar.multicast
-            enabled: bar.offline
-            text: bar.room.channel
-            Layout.preferredWidth: 90
-            selectByMouse: true
-            Accessible.name: qsTr("Room")
-            onEditingFinished: bar.room.channel = text
-            onAccepted: if (bar.offline) bar.connectOrLeave()
+            Label { text: qsTr("Room") }
+            TextField {
+                id: channelField
+                enabled: bar.offline
+                text: bar.room.channel
+                Layout.preferredWidth: 90
+                selectByMouse: true
+                Accessible.name: qsTr("Room")
+                onEditingFinished: bar.room.channel = text
+                onAccepted: if (bar.offline) bar.connectOrLeave()
+            }
         }
-        Label { text: qsTr("Group"); visible: bar.multicast }
-        TextField {
-            id: groupField
+        RowLayout {
+            spacing: 6
             visible: bar.multicast
-            enabled: bar.offline
-            text: bar.room.group
-            Layout.preferredWidth: 140
-            selectByMouse: true
-            Accessible.name: qsTr("Multicast group and port")
-            onEditingFinished: bar.room.group = text
+            Label { text: qsTr("Group") }
+            TextField {
+                id: groupField
+                enabled: bar.offline
+                text: bar.room.group
+                Layout.preferredWidth: 140
+                selectByMouse: true
+                Accessible.name: qsTr("Multicast group and port")
+                onEditingFinished: bar.room.group = text
+            }
         }
         PlainComboBox {
             id: interfaceBox
@@ -112,7 +134,7 @@ ToolBar {
             currentIndex: Math.max(0, bar.room.interfaces.findIndex(
                 entry => bar.room.interface.length > 0
                          && (entry === bar.room.interface || entry.endsWith(" " + bar.room.interface))) + 1)
-            Layout.preferredWidth: 140
+            width: 140
             Accessible.name: qsTr("Network interface")
             onActivated: (index) => {
                 bar.room.interface = index === 0 ? "" : currentText
@@ -121,16 +143,19 @@ ToolBar {
                     bar.room.ttl = 0
             }
         }
-        Label { text: qsTr("TTL"); visible: bar.multicast }
-        SpinBox {
+        RowLayout {
+            spacing: 6
             visible: bar.multicast
-            enabled: bar.offline
-            from: 0
-            to: 255
-            value: bar.room.ttl // qmllint disable type
-            Layout.preferredWidth: 90
-            Accessible.name: qsTr("Multicast TTL: 1 stays on the LAN")
-            onValueModified: bar.room.ttl = value
+            Label { text: qsTr("TTL") }
+            SpinBox {
+                enabled: bar.offline
+                from: 0
+                to: 255
+                value: bar.room.ttl // qmllint disable type
+                Layout.preferredWidth: 90
+                Accessible.name: qsTr("Multicast TTL: 1 stays on the LAN")
+                onValueModified: bar.room.ttl = value
+            }
         }
         TextField {
             objectName: "passphraseField"
@@ -140,7 +165,7 @@ ToolBar {
             echoMode: TextInput.Password
             placeholderText: bar.multicast ? qsTr("Passphrase") : qsTr("Call passphrase")
             text: bar.room.passphrase
-            Layout.preferredWidth: 130
+            width: 130
             Accessible.name: qsTr("Group passphrase: only those who type the same one read the group; empty: not encrypted")
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Only those who type the same passphrase read the group and the call. Empty: not encrypted.")
@@ -156,7 +181,17 @@ ToolBar {
             ToolTip.text: qsTr("Send bare text that the old multicast chat tool can read (no repair of lost messages)")
             onToggled: bar.room.plain = checked
         }
+        CheckBox {
+            objectName: "hostForNetwork"
+            visible: !bar.multicast && bar.offline
+            text: qsTr("Others may join")
+            checked: bar.room.hostForNetwork // qmllint disable type
+            ToolTip.visible: hovered
+            ToolTip.text: qsTr("When no server answers at this computer's address, this window hosts the room. Checked: others on the network join it, over TLS. Unchecked: only this computer can.")
+            onToggled: bar.room.hostForNetwork = checked
+        }
         Button {
+            objectName: "connectButton"
             text: bar.offline ? (bar.multicast ? qsTr("Join") : qsTr("Connect"))
                               : (bar.multicast ? qsTr("Leave") : qsTr("Disconnect"))
             ToolTip.visible: hovered
@@ -171,12 +206,40 @@ ToolBar {
                 checkPopup.open()
             }
         }
-        Item { Layout.fillWidth: true }
-        Label {
+        // Where others join the room this window hosts, and a way to pass it on.
+        RowLayout {
+            objectName: "hostingInfo"
             visible: bar.room.hosting
-            text: qsTr("Hosting the relay")
-            color: "#2e7d32"
+            spacing: 4
+            height: modeBox.height
+            Label {
+                objectName: "joinAtLabel"
+                readonly property string joinAt: bar.room.joinAt // qmllint disable type
+                text: joinAt.length > 0 ? qsTr("Hosting: others join at %1").arg(joinAt)
+                                        : qsTr("Hosting for this computer only")
+                textFormat: Text.PlainText
+                color: "#2e7d32"
+            }
+            Button {
+                objectName: "copyJoinAt"
+                visible: bar.room.joinAt.length > 0 // qmllint disable type
+                text: qsTr("Copy")
+                flat: true
+                Accessible.name: qsTr("Copy the address others join at")
+                onClicked: {
+                    joinAtCopy.text = bar.room.joinAt.split(", ")[0] // qmllint disable type
+                    joinAtCopy.selectAll()
+                    joinAtCopy.copy()
+                    bar.room.viewShows("copied " + joinAtCopy.text)
+                }
+            }
         }
+    }
+
+    // A hidden editor to put the address on the clipboard.
+    TextEdit {
+        id: joinAtCopy
+        visible: false
     }
 
     Popup {

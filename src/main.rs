@@ -225,6 +225,10 @@ struct ChatArgs {
     /// Host a relay in this process when nothing answers at a local address.
     #[arg(long)]
     host: bool,
+    /// With --host: take connections from the network too (over TLS only), not only from this
+    /// computer.
+    #[arg(long, requires = "host")]
+    host_for_network: bool,
 }
 
 fn main() -> ExitCode {
@@ -244,6 +248,7 @@ fn main() -> ExitCode {
             channel: args.channel,
             password: args.password,
             host_if_missing: args.host,
+            host_for_network: args.host_for_network,
             tls: (!args.plain).then(KnownServers::default_file),
         }),
     }

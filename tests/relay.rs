@@ -264,8 +264,13 @@ fn leaving_at_once_still_delivers_what_was_typed() {
     });
 }
 
+/// Tests that point LANMEET_DATA_DIR (where a hosted relay keeps its certificate and history)
+/// at a folder of their own take turns.
+static DATA_DIR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_window_alone_hosts_its_own_relay() {
+    let _turn = DATA_DIR.lock().unwrap_or_else(|e| e.into_inner());
     // Over TLS the hosted relay makes its certificate in the data folder: this test's own.
     let data = common::scratch("hosting");
     std::env::set_var("LANMEET_DATA_DIR", &data);
@@ -274,7 +279,7 @@ fn a_window_alone_hosts_its_own_relay() {
     let known = common::over_tls().then(|| lanmeet::net::tls::KnownServers::new(data.join("known_servers")));
     let host = Peer::start_with(&addr, "host", true, known.clone());
     let hosted = host.wait_any("hosting", |e| match e {
-        ChatEvent::HostingRelay(a) => Some(a.to_string()),
+        ChatEvent::HostingRelay(hosted) => Some(hosted.addr.to_string()),
         _ => None,
     });
     assert_eq!(hosted, addr);
@@ -284,6 +289,46 @@ fn a_window_alone_hosts_its_own_relay() {
     assert!(guest.events.try_iter().all(|e| !matches!(e, ChatEvent::HostingRelay(_))), "only one host");
     guest.say("hello host");
     assert_eq!(host.messages(1), [("guest".to_string(), "hello host".to_string())]);
+}
+
+/// Hosting for the network listens on every address, over TLS: a guest from another address
+/// (127.0.0.2) joins. A plain-text relay stays on this computer even when asked.
+#[test]
+fn a_relay_hosted_for_the_network_takes_guests_from_other_addresses_over_tls_only() {
+    let _turn = DATA_DIR.lock().unwrap_or_else(|e| e.into_inner());
+    let data = common::scratch("hosting-network");
+    std::env::set_var("LANMEET_DATA_DIR", &data);
+    for tls in [true, false] {
+        let port = free_port();
+        let known = tls.then(|| lanmeet::net::tls::KnownServers::new(data.join(format!("known_servers_{port}"))));
+        let host = Peer::start_settings(lanmeet::app::chat::ChatSettings {
+            server: format!("127.0.0.1:{port}"),
+            nick: "host".into(),
+            channel: "#lobby".into(),
+            password: None,
+            host_if_missing: true,
+            host_for_network: true,
+            tls: known.clone(),
+        });
+        let hosted = host.wait_any("hosting", |e| match e {
+            ChatEvent::HostingRelay(hosted) => Some(hosted.clone()),
+            _ => None,
+        });
+        assert_eq!(hosted.addr.to_string(), format!("127.0.0.1:{port}"));
+        assert_eq!(hosted.shared, tls, "shared over TLS only");
+        assert_eq!(hosted.join_at, if tls { lanmeet::app::chat::network_addresses(port) } else { Vec::new() });
+        host.joined();
+        let elsewhere: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+        if tls {
+            let guest = Peer::start_with(&elsewhere.to_string(), "guest", false, known);
+            guest.joined();
+            guest.say("from 127.0.0.2");
+            assert_eq!(host.messages(1), [("guest".to_string(), "from 127.0.0.2".to_string())]);
+        } else {
+            let refused = std::net::TcpStream::connect_timeout(&elsewhere, Duration::from_secs(2));
+            assert!(refused.is_err(), "a plain-text relay hosted here takes nobody from elsewhere");
+        }
+    }
 }
 
 /// `lanmeet chat` to the relay at `addr`, in plain text or over TLS as the relay takes it (its

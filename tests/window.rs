@@ -804,3 +804,84 @@ fn a_person_reads_grouped_lines_opens_a_link_and_answers_from_the_menu() {
     std::thread::sleep(Duration::from_millis(300));
     screenshot(&display, "window-new-messages.png");
 }
+
+/// The window hosts the room when nothing answers at its local address: for the whole
+/// network, over TLS. It says where others join and copies that address; a client from
+/// another address (127.0.0.2 stands in for another computer) joins; at 800x500 the whole top
+/// bar is on screen; disconnecting or closing asks first, since it drops everyone.
+#[test]
+fn a_window_hosts_the_room_for_the_network_and_asks_before_dropping_it() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let port = common::free_port();
+    let log = artifacts().join("window-hosting-test.log");
+    let mut window = open_window(&display, &log, &[("LANMEET_SERVER", format!("127.0.0.1:{port}"))]);
+    wait_for_log(&log, "You joined #lobby");
+    let join_at = lanmeet::app::chat::network_addresses(port);
+    let said = format!("No server answered, so this program hosts one on 127.0.0.1:{port}; ");
+    if join_at.is_empty() {
+        wait_for_log(&log, &format!("{said}it takes connections from the network, but this computer has no network address yet"));
+    } else {
+        let list = join_at.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        wait_for_log(&log, &format!("{said}others on the network join at {list}"));
+    }
+
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["windowsize", &id, "800", "500"]);
+    // The hosting line (green text) comes on screen in the top bar's second row, its Copy
+    // button after it, once the bar has wrapped.
+    let green = |p: &[u8; 3]| {
+        let [r, g, b] = p.map(i32::from);
+        g > 90 && g > r + 40 && g > b + 40
+    };
+    let deadline = Instant::now() + PATIENCE;
+    let right_end = loop {
+        let pixels = window_pixels(&display, &id, "window-hosting-800.png");
+        let wrapped = (pixels.len() == 800 * 500)
+            .then(|| (30..60).flat_map(|y| (0..800).map(move |x| (x, y))).filter(|&(x, y)| green(&pixels[y * 800 + x])).map(|(x, _)| x).max())
+            .flatten()
+            .filter(|&x| x < 700);
+        if let Some(x) = wrapped {
+            break x;
+        }
+        assert!(Instant::now() < deadline, "at 800x500 the hosting line is not on screen with room for Copy");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if let Some(first) = join_at.first() {
+        // Copy sits just right of it.
+        let x = (right_end + 45).to_string();
+        xdotool(&display, &["mousemove", "--window", &id, &x, "44", "click", "1"]);
+        wait_for_log(&log, &format!("view: copied {first}"));
+        let out = Command::new("xclip").env("DISPLAY", &display).args(["-selection", "clipboard", "-o"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), first.to_string());
+    }
+
+    let known = KnownServers::new(scratch("hosting-guest").join("known_servers"));
+    let guest = Peer::start_tls(&format!("127.0.0.2:{port}"), "guest", known);
+    guest.joined();
+    guest.say("从另一台电脑 from another computer");
+    wait_for_log(&log, "chat view: [message] guest 从另一台电脑 from another computer");
+
+    // Disconnecting asks first; Escape keeps the room.
+    press(&display, "ctrl+d", &log, "view: host warning: 1 (disconnecting)", 1);
+    screenshot(&display, "window-host-warning.png");
+    press(&display, "Escape", &log, "view: host warning: stayed", 1);
+    guest.say("still here");
+    wait_for_log(&log, "chat view: [message] guest still here");
+
+    // Closing asks too; closing anyway ends the window and the room.
+    press(&display, "ctrl+q", &log, "view: host warning: 1 (closing)", 1);
+    xdotool(&display, &["key", "Tab", "space"]);
+    wait_for_log(&log, "view: host warning: closing anyway");
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = window.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the window did not close");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    guest.wait_status("the hosted relay to go", |s| matches!(s, lanmeet::net::unicast::Status::Reconnecting { .. }));
+}

@@ -7,7 +7,7 @@ use crate::net::tls::KnownServers;
 use crate::net::unicast::{self, UnicastConfig, UnicastEvent, UnicastHandle};
 use crate::proto::irc::client::ClientConfig;
 use crate::server::{self, RelayConfig, RelayHandle};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -23,6 +23,9 @@ pub struct ChatSettings {
     pub password: Option<String>,
     /// Host a relay in-process when the server address is local and nothing answers there.
     pub host_if_missing: bool,
+    /// The hosted relay takes connections from the network too (over TLS only; a plain-text
+    /// relay stays on this computer), not only from this computer.
+    pub host_for_network: bool,
     /// TLS, with the certificates pinned in this file (the first one a server shows is
     /// pinned); None for plain-text IRC.
     pub tls: Option<KnownServers>,
@@ -33,7 +36,32 @@ pub enum ChatEvent {
     Unicast(UnicastEvent),
     Multicast(MulticastEvent),
     /// Nothing answered at the address, so this process now hosts the relay there.
-    HostingRelay(SocketAddr),
+    HostingRelay(Hosted),
+}
+
+/// A relay hosted in this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hosted {
+    /// Where this process connects to it.
+    pub addr: SocketAddr,
+    /// Whether it takes connections from the network, not only from this computer.
+    pub shared: bool,
+    /// Where others on the network connect: the port at each of this computer's network
+    /// addresses (none while it has none, or when not shared).
+    pub join_at: Vec<SocketAddr>,
+}
+
+impl Hosted {
+    /// What the window and the terminal say about it.
+    pub fn describe(&self) -> String {
+        let first = format!("No server answered, so this program hosts one on {}", self.addr);
+        let list = self.join_at.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        match (self.shared, list.is_empty()) {
+            (true, false) => format!("{first}; others on the network join at {list}"),
+            (true, true) => format!("{first}; it takes connections from the network, but this computer has no network address yet"),
+            (false, _) => format!("{first}; only this computer can reach it"),
+        }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -60,10 +88,13 @@ impl ChatSession {
         }
         // A server typed without a port gets IRC's.
         let server = unicast::with_default_port(&settings.server, settings.tls.is_some());
-        let relay = if settings.host_if_missing { host_relay_if_missing(&server, settings.tls.is_some()) } else { None };
-        if let Some(relay) = &relay {
-            sink(ChatEvent::HostingRelay(relay.local_addr()));
+        let relay = if settings.host_if_missing { host_relay_if_missing(&server, settings.tls.is_some(), settings.host_for_network) } else { None };
+        if let Some((relay, addr)) = &relay {
+            let shared = relay.local_addr().ip().is_unspecified();
+            let join_at = if shared { network_addresses(relay.local_addr().port()) } else { Vec::new() };
+            sink(ChatEvent::HostingRelay(Hosted { addr: *addr, shared, join_at }));
         }
+        let relay = relay.map(|(relay, _)| relay);
         let mut client = ClientConfig::new(settings.nick.trim(), &settings.channel);
         client.password = settings.password.clone();
         let config = UnicastConfig { server, client, tls: settings.tls.clone() };
@@ -94,6 +125,11 @@ impl ChatSession {
         self.relay.as_ref().map(RelayHandle::local_addr)
     }
 
+    /// Connections on the relay hosted here (this session's own among them), or 0.
+    pub fn hosted_connections(&self) -> usize {
+        self.relay.as_ref().map_or(0, RelayHandle::connections)
+    }
+
     /// Deliver what is queued (waiting at most `patience`), leave, and stop any hosted relay.
     pub fn finish(mut self, patience: Duration) {
         if let Some(client) = self.client.take() {
@@ -112,9 +148,20 @@ impl ChatSession {
     }
 }
 
+/// This computer's network addresses (IPv4, not loopback) with `port`.
+pub fn network_addresses(port: u16) -> Vec<SocketAddr> {
+    crate::net::multicast::interfaces()
+        .into_iter()
+        .filter(|(_, addr)| !addr.is_loopback() && !addr.is_link_local())
+        .map(|(_, addr)| SocketAddr::from((addr, port)))
+        .collect()
+}
+
 /// Start a relay at `server` if it names a loopback address where nothing listens: over TLS
-/// with this installation's certificate, or plain text.
-fn host_relay_if_missing(server: &str, tls: bool) -> Option<RelayHandle> {
+/// with this installation's certificate, or plain text. With `for_network` and TLS it listens
+/// on every address at that port, so that others join; where that port is taken on another
+/// address, on the loopback address alone. Gives the relay and the address to connect to.
+fn host_relay_if_missing(server: &str, tls: bool, for_network: bool) -> Option<(RelayHandle, SocketAddr)> {
     let addr: SocketAddr = server.parse().ok()?;
     if !addr.ip().is_loopback() {
         return None;
@@ -124,21 +171,30 @@ fn host_relay_if_missing(server: &str, tls: bool) -> Option<RelayHandle> {
     match TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
         Ok(_) => None,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            let config = if tls {
-                match server::tls::own_certificate() {
-                    Ok(own) => RelayConfig { listen: None, listen_tls: Some((addr, own.config)), ..RelayConfig::default() },
-                    Err(e) => {
-                        log::warn!("cannot host a relay: {e}");
-                        return None;
-                    }
+            let own = match tls.then(server::tls::own_certificate).transpose() {
+                Ok(own) => own,
+                Err(e) => {
+                    log::warn!("cannot host a relay: {e}");
+                    return None;
                 }
-            } else {
-                RelayConfig { listen: Some(addr), ..RelayConfig::default() }
             };
-            // The hosted relay keeps history as `lanmeet serve` does.
-            let config = RelayConfig { history: Some(server::history::HistoryConfig::default_place()), ..config };
-            match server::spawn(config) {
-                Ok(relay) => Some(relay),
+            let config = |at: SocketAddr| {
+                let config = match &own {
+                    Some(own) => RelayConfig { listen: None, listen_tls: Some((at, own.config.clone())), ..RelayConfig::default() },
+                    None => RelayConfig { listen: Some(at), ..RelayConfig::default() },
+                };
+                // The hosted relay keeps history as `lanmeet serve` does.
+                RelayConfig { history: Some(server::history::HistoryConfig::default_place()), ..config }
+            };
+            let everywhere = SocketAddr::new(if addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() }, addr.port());
+            let shared = (for_network && tls).then(|| server::spawn(config(everywhere)));
+            match shared {
+                Some(Ok(relay)) => return Some((relay, addr)),
+                Some(Err(e)) => log::warn!("cannot host a relay for the network ({e}); hosting it for this computer only"),
+                None => {}
+            }
+            match server::spawn(config(addr)) {
+                Ok(relay) => Some((relay, addr)),
                 Err(e) => {
                     log::warn!("cannot host a relay: {e}");
                     None

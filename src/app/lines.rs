@@ -93,7 +93,7 @@ fn history_lines(history: &[HistoryLine], missed: bool, own_nick: &str) -> Vec<L
 /// The line an event shows, if any. `own_nick` names our own messages.
 pub fn line(event: &ChatEvent, own_nick: &str) -> Option<Line> {
     match event {
-        ChatEvent::HostingRelay(addr) => Some(Line::info(format!("No server answered, so this program hosts one on {addr}"))),
+        ChatEvent::HostingRelay(hosted) => Some(Line::info(hosted.describe())),
         ChatEvent::Unicast(UnicastEvent::Status(_)) => None,
         ChatEvent::Unicast(UnicastEvent::Chat(chat)) => relay_line(chat, own_nick),
         ChatEvent::Multicast(event) => multicast_line(event),

@@ -25,7 +25,7 @@ use rustls::{ServerConfig as TlsConfig, ServerConnection};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -84,6 +84,8 @@ pub enum RelayError {
 pub struct RelayHandle {
     plain: Option<SocketAddr>,
     tls: Option<SocketAddr>,
+    /// Open connections, as of the event loop's last round.
+    connected: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -101,6 +103,11 @@ impl RelayHandle {
 
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls
+    }
+
+    /// Open connections (registered or not), as of the event loop's last round.
+    pub fn connections(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
     }
 
     /// Block until the relay stops on its own (it only does on an I/O error).
@@ -163,8 +170,10 @@ pub fn spawn(mut config: RelayConfig) -> Result<RelayHandle, RelayError> {
     config.irc.history = history.is_some();
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = stop.clone();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let counted = connected.clone();
     let thread = std::thread::Builder::new().name("relay".into()).spawn(move || {
-        let result = EventLoop::new(poll, listeners, config, history).run(&thread_stop);
+        let result = EventLoop::new(poll, listeners, config, history).run(&thread_stop, &counted);
         if let Err(e) = &result {
             log::error!("relay stopped: {e}");
         }
@@ -175,7 +184,7 @@ pub fn spawn(mut config: RelayConfig) -> Result<RelayHandle, RelayError> {
             log::info!("relay listening on {addr} ({kind})");
         }
     }
-    Ok(RelayHandle { plain: plain_addr, tls: tls_addr, stop, waker, thread: Some(thread) })
+    Ok(RelayHandle { plain: plain_addr, tls: tls_addr, connected, stop, waker, thread: Some(thread) })
 }
 
 struct Listeners {
@@ -242,10 +251,11 @@ impl EventLoop {
         }
     }
 
-    fn run(mut self, stop: &AtomicBool) -> io::Result<()> {
+    fn run(mut self, stop: &AtomicBool, connected: &AtomicUsize) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
+            connected.store(self.connections.len(), Ordering::Relaxed);
             let store_due = self.history.as_ref().and_then(|(store, _)| store.deadline());
             let wake_at = [self.accept_paused_until, store_due].into_iter().flatten().fold(next_tick, Instant::min);
             let timeout = if self.unfinished_reads.is_empty() {

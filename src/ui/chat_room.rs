@@ -51,6 +51,12 @@ pub mod qobject {
         #[qproperty(QString, status)]
         #[qproperty(QString, state)]
         #[qproperty(bool, hosting)]
+        /// Whether a relay this window hosts takes connections from the network (over TLS),
+        /// not only from this computer.
+        #[qproperty(bool, host_for_network, cxx_name = "hostForNetwork")]
+        /// Where others on the network join the relay this window hosts ("ADDRESS:PORT",
+        /// several separated by ", "), or empty.
+        #[qproperty(QString, join_at, cxx_name = "joinAt")]
         /// How the conversation travels: "tls" (the relay over TLS, its certificate pinned),
         /// "sealed" (a multicast group encrypted with its passphrase), "signed" (a multicast
         /// group without a passphrase: names are signed, text is readable), "plain" (not
@@ -115,6 +121,11 @@ pub mod qobject {
         fn retry_now(self: &ChatRoom);
 
         /// The user opened a link in a message (QML opens it; logged for tests and reports).
+        /// Connections on the relay this window hosts other than its own.
+        #[qinvokable]
+        #[cxx_name = "hostedOthers"]
+        fn hosted_others(self: &ChatRoom) -> i32;
+
         #[qinvokable]
         #[cxx_name = "linkOpened"]
         fn link_opened(self: &ChatRoom, url: &QString);
@@ -212,6 +223,8 @@ pub struct ChatRoomRust {
     fingerprint: QString,
     state: QString,
     hosting: bool,
+    host_for_network: bool,
+    join_at: QString,
     members: QStringList,
     member_keys: QStringList,
     passphrase: QString,
@@ -259,6 +272,8 @@ impl Default for ChatRoomRust {
             fingerprint: QString::default(),
             state: QString::from(state::OFFLINE),
             hosting: false,
+            host_for_network: std::env::var("LANMEET_HOST_FOR").map_or(true, |v| v != "this-computer"),
+            join_at: QString::default(),
             members: QStringList::default(),
             member_keys: QStringList::default(),
             passphrase: QString::from(std::env::var("LANMEET_PASSPHRASE").unwrap_or_default().as_str()),
@@ -316,6 +331,7 @@ impl qobject::ChatRoom {
             channel: normalise_channel(&self.channel().to_string()),
             password: None,
             host_if_missing: true,
+            host_for_network: self.host_for_network,
             tls: tls.then(KnownServers::default_file),
         };
         let generation = self.generation + 1;
@@ -349,6 +365,7 @@ impl qobject::ChatRoom {
         self.as_mut().set_modes(QString::default());
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
+        self.as_mut().set_join_at(QString::default());
         self.as_mut().show_status("Disconnected");
         self.push(Line::info("Disconnected".into()));
     }
@@ -450,6 +467,7 @@ impl qobject::ChatRoom {
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
         self.as_mut().set_hosting(false);
+        self.as_mut().set_join_at(QString::default());
         let config = match self.multicast_config() {
             Ok(c) => c,
             Err(e) => return self.failed(e),
@@ -530,7 +548,11 @@ impl qobject::ChatRoom {
         }
         log::debug!("ui event: {event:?}");
         match &event {
-            ChatEvent::HostingRelay(_) => self.as_mut().set_hosting(true),
+            ChatEvent::HostingRelay(hosted) => {
+                let join_at = hosted.join_at.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                self.as_mut().set_join_at(QString::from(join_at.as_str()));
+                self.as_mut().set_hosting(true);
+            }
             ChatEvent::Unicast(UnicastEvent::Status(status)) => self.as_mut().apply_status(status.clone()),
             ChatEvent::Unicast(UnicastEvent::Chat(chat)) => self.as_mut().relay_state(chat),
             ChatEvent::Multicast(event) => self.as_mut().multicast_state(event),
@@ -657,6 +679,13 @@ impl qobject::ChatRoom {
         if let Some(Session::Unicast(session)) = &self.session {
             log::info!("retrying now");
             session.retry_now();
+        }
+    }
+
+    pub fn hosted_others(&self) -> i32 {
+        match &self.session {
+            Some(Session::Unicast(session)) => session.hosted_connections().saturating_sub(1).try_into().unwrap_or(i32::MAX),
+            _ => 0,
         }
     }
 

@@ -200,15 +200,19 @@ impl Peer {
     }
 
     pub fn start_with(server: &str, nick: &str, host_if_missing: bool, tls: Option<KnownServers>) -> Peer {
-        let (tx, events) = unbounded();
-        let settings = ChatSettings {
+        Peer::start_settings(ChatSettings {
             server: server.to_string(),
             nick: nick.to_string(),
             channel: "#lobby".into(),
             password: None,
             host_if_missing,
+            host_for_network: false,
             tls,
-        };
+        })
+    }
+
+    pub fn start_settings(settings: ChatSettings) -> Peer {
+        let (tx, events) = unbounded();
         let session = ChatSession::start(settings, move |e| {
             let _ = tx.send(e);
         })
