@@ -9,7 +9,16 @@ Pane {
 
     required property ConferenceRoom conference
 
+    /// Where the tiles are, in window coordinates: "grid N [x,y,w,h]..." or "spotlight N ...".
+    signal laidOut(string places)
+
     padding: 6
+
+    Shortcut {
+        sequence: "Ctrl+Shift+M"
+        enabled: view.visible
+        onActivated: view.conference.setMicMuted(!view.conference.muted)
+    }
 
     /// Device ids and their names as chooser items, with the special ids named in the user's
     /// language.
@@ -22,27 +31,95 @@ Pane {
         anchors.fill: parent
         spacing: 6
 
-        GridLayout {
-            id: grid
+        // The tiles, as large as the space allows at the pictures' aspect ratio, the last row
+        // centred. Double-click a tile to enlarge it above the others; again (or Escape) to
+        // go back to the grid.
+        Item {
+            id: stage
+            objectName: "stage"
             Layout.fillWidth: true
             Layout.fillHeight: true
-            columns: Math.max(1, Math.ceil(Math.sqrt(tiles.count)))
-            rowSpacing: 6
-            columnSpacing: 6
+            Layout.minimumHeight: 90
+
+            /// The key of the enlarged tile, or empty.
+            property string spotlight: ""
+            readonly property int gap: 6
+            readonly property real aspect: {
+                const parts = view.conference.size.split("x")
+                return parts.length === 2 && Number(parts[1]) > 0 ? Number(parts[0]) / Number(parts[1]) : 4 / 3
+            }
+            readonly property var places: stage.arrange(tiles.count, stage.width, stage.height, stage.spotlight, stage.aspect)
+
+            Keys.onEscapePressed: stage.spotlight = ""
+
+            /// `count` tiles in the box (x, y, w, h): the column count that makes them largest,
+            /// the block centred and its last row too.
+            function grid(count: int, x: real, y: real, w: real, h: real): var {
+                let best = { columns: 1, width: 0 }
+                for (let columns = 1; columns <= count; columns++) {
+                    const rows = Math.ceil(count / columns)
+                    const width = Math.min((w - (columns - 1) * gap) / columns, ((h - (rows - 1) * gap) / rows) * aspect)
+                    if (width > best.width)
+                        best = { columns: columns, width: width }
+                }
+                const tileW = Math.floor(Math.max(best.width, 1))
+                const tileH = Math.floor(tileW / aspect)
+                const rows = Math.ceil(count / best.columns)
+                const top = y + (h - rows * tileH - (rows - 1) * gap) / 2
+                const out = []
+                for (let i = 0; i < count; i++) {
+                    const row = Math.floor(i / best.columns)
+                    const inRow = row === rows - 1 ? count - row * best.columns : best.columns
+                    const left = x + (w - inRow * tileW - (inRow - 1) * gap) / 2
+                    out.push({ x: Math.round(left + (i % best.columns) * (tileW + gap)), y: Math.round(top + row * (tileH + gap)), width: tileW, height: tileH })
+                }
+                return out
+            }
+
+            function arrange(count: int, w: real, h: real, spotlight: string, aspect: real): var {
+                let chosen = -1
+                for (let i = 0; i < count; i++) {
+                    const tile = tiles.itemAt(i) as VideoTileView
+                    if (tile !== null && spotlight.length > 0 && tile.key === spotlight)
+                        chosen = i
+                }
+                if (chosen < 0 || count < 2)
+                    return grid(count, 0, 0, w, h)
+                // The enlarged one above, the others in a strip below.
+                const strip = Math.min(h * 0.25, 180)
+                const big = grid(1, 0, 0, w, h - strip - gap)
+                const small = grid(count - 1, 0, h - strip, w, strip)
+                return small.slice(0, chosen).concat(big).concat(small.slice(chosen))
+            }
+
+            onPlacesChanged: {
+                const origin = stage.mapToItem(null, 0, 0)
+                const boxes = stage.places.map(p => "[" + [Math.round(origin.x + p.x), Math.round(origin.y + p.y), p.width, p.height].join(",") + "]")
+                view.laidOut((stage.spotlight.length > 0 ? "spotlight " : "grid ") + boxes.length + " " + boxes.join(" "))
+            }
 
             Repeater {
                 id: tiles
                 model: view.conference
 
                 VideoTileView {
+                    id: tileDelegate
+                    required property int index
+                    readonly property var place: stage.places[index] ?? { x: 0, y: 0, width: 0, height: 0 } // qmllint disable unqualified
+                    x: place.x
+                    y: place.y
+                    width: place.width
+                    height: place.height
                     // The delegate's scope reaches the view's id: qmllint of Qt 6.4 cannot tell
                     // (it would need `pragma ComponentBehavior: Bound`, which came in 6.5).
                     room: view.conference // qmllint disable unqualified
-                    onVolumeMoved: (percent) => view.conference.setVolume(key, percent)
-                    Layout.fillWidth: true
-                    Layout.fillHeight: true
-                    Layout.minimumWidth: 120
-                    Layout.minimumHeight: 90
+                    onVolumeMoved: (percent) => view.conference.setVolume(key, percent) // qmllint disable unqualified
+                    TapHandler {
+                        onDoubleTapped: {
+                            stage.spotlight = stage.spotlight === tileDelegate.key ? "" : tileDelegate.key // qmllint disable unqualified
+                            stage.forceActiveFocus()
+                        }
+                    }
                 }
             }
         }
@@ -83,6 +160,8 @@ Pane {
                 checked: view.conference.muted
                 text: view.conference.muted ? qsTr("Unmute") : qsTr("Mute")
                 enabled: !pushToTalk.checked
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Ctrl+Shift+M")
                 onToggled: view.conference.setMicMuted(checked)
             }
             CheckBox {
@@ -161,13 +240,6 @@ Pane {
                 text: view.conference.audioStatus.length > 0 ? view.conference.audioStatus : view.conference.status
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
-            }
-
-            Button {
-                objectName: "leaveConference"
-                text: qsTr("Leave")
-                icon.name: "call-stop"
-                onClicked: view.conference.leave()
             }
         }
     }

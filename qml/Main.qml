@@ -15,7 +15,19 @@ ApplicationWindow {
                                             : qsTr("lanmeet — %1").arg(window.room.channel)
 
     readonly property ChatRoom room: ChatRoom { }
-    readonly property ConferenceRoom conference: ConferenceRoom { }
+    // What happens in the call shows in the chat.
+    readonly property ConferenceRoom conference: ConferenceRoom {
+        onCallEvent: (text) => window.room.note(text)
+        // The window gave the call room; after it, it goes back to its size.
+        onActiveChanged: {
+            if (!window.conference.active && window.heightBeforeCall > 0) {
+                window.height = window.heightBeforeCall
+                window.heightBeforeCall = 0
+            }
+        }
+    }
+    /// The window's height before a call made it taller (0: it did not).
+    property int heightBeforeCall: 0
 
     Component.onCompleted: {
         window.room.connectToServer()
@@ -31,6 +43,8 @@ ApplicationWindow {
         sequence: "Ctrl+Q"
         onActivated: window.close()
     }
+
+
 
     // Closing the window that hosts the room drops everyone in it: ask first.
     property bool closeConfirmed: false
@@ -108,10 +122,13 @@ ApplicationWindow {
             SplitView.preferredHeight: window.height * 0.6
             SplitView.minimumHeight: 200
             conference: window.conference
+            onLaidOut: (places) => window.room.viewShows("tiles: " + places)
         }
 
     SplitView {
         SplitView.fillHeight: true
+        // A call leaves the chat room for a few lines at least.
+        SplitView.minimumHeight: 160
 
         ColumnLayout {
             SplitView.fillWidth: true
@@ -384,6 +401,9 @@ ApplicationWindow {
                 objectName: "conferenceButton"
                 text: window.conference.active ? qsTr("Leave video conference") : qsTr("Start video conference")
                 highlighted: !window.conference.active
+                // Leaving the call is red, unlike Disconnect and Leave (the chat).
+                palette.button: window.conference.active ? "#c0392b" : window.palette.button
+                palette.buttonText: window.conference.active ? "white" : window.palette.buttonText
                 onClicked: window.toggleConference()
             }
         }
@@ -401,7 +421,11 @@ ApplicationWindow {
         window.conference.passphrase = window.room.plain ? "" : window.room.passphrase
         window.conference.start()
         // Room for the tiles above the chat, as far as the screen allows.
-        window.height = Math.max(window.height, Math.min(900, Screen.desktopAvailableHeight - 40))
+        const taller = Math.min(900, Screen.desktopAvailableHeight - 40)
+        if (taller > window.height) {
+            window.heightBeforeCall = window.height
+            window.height = taller
+        }
     }
 
     function sendInput() {

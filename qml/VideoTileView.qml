@@ -21,6 +21,8 @@ Rectangle {
     /// Mouth-to-ear of their audio in ms, or below 0 when not known yet.
     required property real audioLatency
     required property int volume
+    /// Their microphone is muted.
+    required property bool muted
 
     signal volumeMoved(int percent)
 
@@ -67,6 +69,7 @@ Rectangle {
     }
 
     Rectangle {
+        id: captionBox
         anchors.left: parent.left
         anchors.bottom: parent.bottom
         anchors.margins: 8
@@ -82,8 +85,13 @@ Rectangle {
             textFormat: Text.PlainText
             text: (tileView.own ? qsTr("%1 (you)").arg(tileView.nick) : tileView.nick)
                   + "  ·  " + qsTr("%1 fps").arg(Math.round(tileView.fps))
-                  + (tileView.audioLatency >= 0 ? "  ·  " + qsTr("%1 ms").arg(Math.round(tileView.audioLatency)) : "")
+                  + (tileView.audioLatency >= 0 ? "  ·  " + qsTr("voice %1 ms").arg(Math.round(tileView.audioLatency)) : "")
         }
+        HoverHandler {
+            id: captionHover
+        }
+        ToolTip.visible: captionHover.hovered
+        ToolTip.text: qsTr("fps: pictures a second. Voice: how long their voice takes from their microphone to your speaker; over 150 ms a conversation starts to suffer.")
     }
 
     // Over 150 ms mouth to ear (ITU-T G.114) conversation starts to suffer: say so.
@@ -104,11 +112,70 @@ Rectangle {
         }
     }
 
+    // A muted microphone: a struck-through microphone drawn beside the name.
+    Rectangle {
+        objectName: "mutedBadge"
+        anchors.left: parent.left
+        anchors.bottom: parent.bottom
+        anchors.leftMargin: 8
+        anchors.bottomMargin: captionBox.height + 12
+        visible: tileView.muted
+        radius: 4
+        color: "#c0392b"
+        width: mutedRow.implicitWidth + 12
+        height: mutedRow.implicitHeight + 6
+        Accessible.name: qsTr("%1's microphone is muted").arg(tileView.nick)
+
+        Row {
+            id: mutedRow
+            anchors.centerIn: parent
+            spacing: 4
+            Item {
+                width: 10
+                height: 14
+                anchors.verticalCenter: parent.verticalCenter
+                Rectangle { x: 2; width: 6; height: 9; radius: 3; color: "white" }
+                Rectangle { x: 4; y: 10; width: 2; height: 4; color: "white" }
+                Rectangle {
+                    x: -1
+                    y: 6
+                    width: 14
+                    height: 2
+                    rotation: -45
+                    color: "white"
+                }
+            }
+            Label {
+                color: "white"
+                text: qsTr("muted")
+            }
+        }
+    }
+
     HoverHandler {
         id: hover
     }
 
+    // The volume of this participant, on hover.
+    Rectangle {
+        anchors.right: parent.right
+        anchors.bottom: volumeSlider.top
+        anchors.rightMargin: 8
+        visible: volumeSlider.visible
+        radius: 4
+        color: "#a0000000"
+        width: volumeLabel.implicitWidth + 12
+        height: volumeLabel.implicitHeight + 6
+        Label {
+            id: volumeLabel
+            anchors.centerIn: parent
+            color: "white"
+            text: qsTr("Volume %1 %").arg(Math.round(volumeSlider.value))
+        }
+    }
+
     Slider {
+        id: volumeSlider
         anchors.right: parent.right
         anchors.bottom: parent.bottom
         anchors.margins: 8

@@ -473,21 +473,58 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     }
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
     assert!(geometry.contains("1140x760"), "the window grows for the tiles: {geometry}");
+    // The chat tells the call's story.
+    wait_for_log(&log, &format!("chat view: [info]  You joined the video conference on {g}; waiting for others"));
+    wait_for_log(&log, "chat view: [info]  p1 joined the video conference");
+    wait_for_log(&log, "chat view: [info]  参会者 joined the video conference");
+    // Three tiles of the pictures' shape (4:3), side by side or with the last row centred.
+    let grid = tile_places(&log, "grid 3");
+    for (x, y, w, h) in &grid {
+        assert!((*w as f64 / *h as f64 - 4.0 / 3.0).abs() < 0.02, "a tile is not 4:3: {grid:?}");
+        assert!(*x >= 0 && *y >= 0 && x + w <= 1140 && y + h <= 760, "a tile is off the window: {grid:?}");
+    }
+    for (i, a) in grid.iter().enumerate() {
+        for b in &grid[i + 1..] {
+            assert!(a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1, "tiles overlap: {grid:?}");
+        }
+    }
+    if grid[2].1 > grid[0].1 {
+        let left_gap = grid[2].0 - grid[0].0.min(grid[1].0);
+        let right_gap = grid[0].0.max(grid[1].0) + grid[0].2 - (grid[2].0 + grid[2].2);
+        assert!((left_gap - right_gap).abs() <= 2, "the last row is not centred: {grid:?}");
+    }
     let first = screenshot(&display, "window-conference.png");
     std::thread::sleep(Duration::from_millis(500));
     let second = screenshot(&display, "window-conference-later.png");
-    // Three tiles in a 2x2 grid above the chat: self-view, then the two peers; the fourth cell
-    // is empty. Look at a box in the middle of each cell.
-    let cells = [(225, 103), (795, 103), (225, 303), (795, 303)];
-    let shares: Vec<f64> = cells.iter().map(|&(x, y)| changed_share(&first, &second, (x, y, 120, 60))).collect();
-    println!("changed share per cell: {shares:?}");
-    for (i, share) in shares.iter().take(3).enumerate() {
+    // Every tile's picture moves: look at a box in the middle of each.
+    let shares: Vec<f64> = grid.iter().map(|&(x, y, w, h)| changed_share(&first, &second, ((x + w / 2 - 60) as u32, (y + h / 2 - 30) as u32, 120, 60))).collect();
+    println!("changed share per tile: {shares:?}");
+    for (i, share) in shares.iter().enumerate() {
         assert!(*share > 0.2, "tile {i} does not move: {shares:?}");
     }
-    assert!(shares[3] < 0.01, "the empty cell changed: {shares:?}");
+    // Double-click the second tile: it takes the space, the others go to a strip below.
+    let (x, y, w, h) = grid[1];
+    let (cx, cy) = ((x + w / 2).to_string(), (y + h / 2).to_string());
+    xdotool(&display, &["mousemove", "--window", &id, &cx, &cy, "click", "--repeat", "2", "--delay", "80", "1"]);
+    let spot = tile_places(&log, "spotlight 3");
+    assert!(spot[1].2 > 2 * spot[0].2 && spot[1].2 > 2 * spot[2].2, "the chosen tile is not the large one: {spot:?}");
+    assert!(spot[0].1 > spot[1].1 + spot[1].3 && spot[2].1 > spot[1].1 + spot[1].3, "the others are not below it: {spot:?}");
+    screenshot(&display, "window-conference-spotlight.png");
+    // Mute (Ctrl+Shift+M): the self-view says so, and so do the peers, from the wire.
+    xdotool(&display, &["key", "ctrl+shift+m"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let report = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a peer reports the window muted");
+        let muted = report["audio"]["peers"].as_array().is_some_and(|peers| peers.iter().any(|p| p["nick"] == "窗口" && p["muted"] == true));
+        if muted {
+            break;
+        }
+    }
+    screenshot(&display, "window-conference-muted.png");
     // Leave: the window does not wait for the call's threads, and the peers hear a goodbye.
     xdotool(&display, &["mousemove", "--window", &id, "1060", "747", "click", "1"]);
     wait_for_log(&log, "Left the video conference");
+    wait_for_log(&log, "chat view: [info]  You left the video conference");
     let times = leave_times(&log, "call");
     eprintln!("leaving the call took {times:?} ms");
     assert!(times.len() == 1 && times[0] < 100.0, "leaving the call took {times:?} ms");
@@ -499,6 +536,28 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
         }
     }
     drop(peers);
+    // The window goes back to its size.
+    let deadline = Instant::now() + PATIENCE;
+    while !xdotool(&display, &["getwindowgeometry", &id]).contains("1140x620") {
+        assert!(Instant::now() < deadline, "the window stays grown after the call");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The tiles' places (x, y, width, height in the window) of the last "view: tiles: WHAT" line
+/// the window logged, waiting for one.
+fn tile_places(log: &Path, what: &str) -> Vec<(i32, i32, i32, i32)> {
+    let needle = format!("view: tiles: {what} ");
+    wait_for_log(log, &needle);
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text.lines().rev().find_map(|l| l.split_once(&needle)).unwrap().1;
+    line.split('[')
+        .skip(1)
+        .map(|part| {
+            let n: Vec<i32> = part.split(']').next().unwrap().split(',').map(|v| v.trim().parse().unwrap()).collect();
+            (n[0], n[1], n[2], n[3])
+        })
+        .collect()
 }
 
 /// Pixels of a window-only screenshot as RGB triples.

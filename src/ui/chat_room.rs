@@ -121,6 +121,10 @@ pub mod qobject {
         fn retry_now(self: &ChatRoom);
 
         /// The user opened a link in a message (QML opens it; logged for tests and reports).
+        /// Show `text` in the chat as a note (what happened in the call).
+        #[qinvokable]
+        fn note(self: Pin<&mut ChatRoom>, text: &QString);
+
         /// Connections on the relay this window hosts other than its own.
         #[qinvokable]
         #[cxx_name = "hostedOthers"]
@@ -680,6 +684,10 @@ impl qobject::ChatRoom {
             log::info!("retrying now");
             session.retry_now();
         }
+    }
+
+    pub fn note(self: Pin<&mut Self>, text: &QString) {
+        self.push(Line::info(text.to_string()));
     }
 
     pub fn hosted_others(&self) -> i32 {

@@ -108,6 +108,12 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "setVolume"]
         fn set_volume(self: Pin<&mut ConferenceRoom>, key: &QString, percent: i32);
+
+        /// Something happened in the call that the chat shows: joining, leaving, someone
+        /// arriving or going, being alone in it.
+        #[qsignal]
+        #[cxx_name = "callEvent"]
+        fn call_event(self: Pin<&mut ConferenceRoom>, text: QString);
     }
 
     unsafe extern "RustQt" {
@@ -156,6 +162,10 @@ struct Tile {
     /// Mouth-to-ear of their audio, without device buffers.
     audio_latency_ms: Option<f64>,
     volume: i32,
+    /// Its microphone is muted.
+    muted: bool,
+    /// Its arrival was told in the chat (once its name was known).
+    announced: bool,
 }
 
 const ROLE_KEY: i32 = 0x0201;
@@ -169,6 +179,7 @@ const ROLE_MIRROR: i32 = 0x0208;
 const ROLE_SPEAKING: i32 = 0x0209;
 const ROLE_AUDIO_LATENCY: i32 = 0x020a;
 const ROLE_VOLUME: i32 = 0x020b;
+const ROLE_MUTED: i32 = 0x020c;
 
 pub struct ConferenceRoomRust {
     active: bool,
@@ -305,13 +316,14 @@ impl qobject::ConferenceRoom {
             Ok(handle) => {
                 handle.set_muted(self.muted);
                 self.as_mut().rust_mut().board = Some(handle.board.clone());
-                let own = Tile { ssrc: handle.ssrc, nick, own: true, volume: 100, ..Tile::default() };
+                let own = Tile { ssrc: handle.ssrc, nick, own: true, volume: 100, muted: self.muted, ..Tile::default() };
                 self.as_mut().rust_mut().handle = Some(handle);
                 self.as_mut().reset_tiles(vec![own]);
                 self.as_mut().set_active(true);
                 let text = format!("In the video conference on {group}");
                 log::info!("status: {text}");
                 self.as_mut().set_status(QString::from(text.as_str()));
+                self.as_mut().tell(format!("You joined the video conference on {group}; waiting for others"));
             }
             Err(e) => {
                 let text = format!("Cannot start the video conference: {e}");
@@ -333,6 +345,7 @@ impl qobject::ConferenceRoom {
         self.as_mut().set_active(false);
         log::info!("status: Left the video conference");
         self.as_mut().set_status(QString::from("Left the video conference"));
+        self.as_mut().tell("You left the video conference".to_string());
     }
 
     pub fn choose_camera(mut self: Pin<&mut Self>, id: &QString) {
@@ -384,6 +397,17 @@ impl qobject::ConferenceRoom {
         if let Some(handle) = &self.handle {
             handle.set_muted(muted);
         }
+        let mut tiles = self.tiles.clone();
+        if let Some(own) = tiles.iter_mut().find(|t| t.own) {
+            own.muted = muted;
+        }
+        self.as_mut().reset_tiles(tiles);
+    }
+
+    /// Says `text` in the chat (through [`Self::call_event`]) and in the log.
+    fn tell(mut self: Pin<&mut Self>, text: String) {
+        log::info!("call event: {text}");
+        self.as_mut().call_event(QString::from(text.as_str()));
     }
 
     pub fn set_volume(mut self: Pin<&mut Self>, key: &QString, percent: i32) {
@@ -426,17 +450,33 @@ impl qobject::ConferenceRoom {
         match event {
             ConferenceEvent::Participant { ssrc, nick } => {
                 let mut tiles = self.tiles.clone();
-                match tiles.iter_mut().find(|t| t.ssrc == ssrc) {
-                    Some(tile) => tile.nick = nick.clone(),
-                    None => tiles.push(Tile { ssrc, nick: nick.clone(), volume: 100, ..Tile::default() }),
-                }
+                let index = match tiles.iter().position(|t| t.ssrc == ssrc) {
+                    Some(index) => index,
+                    None => {
+                        tiles.push(Tile { ssrc, volume: 100, ..Tile::default() });
+                        tiles.len() - 1
+                    }
+                };
+                tiles[index].nick = nick.clone();
+                // Told once, when the name is known (a first packet may come before it).
+                let arrived = !nick.is_empty() && !tiles[index].announced;
+                tiles[index].announced |= arrived;
                 log::info!("conference: participant {ssrc:08x} {nick}");
                 self.as_mut().reset_tiles(tiles);
+                if arrived {
+                    self.as_mut().tell(format!("{nick} joined the video conference"));
+                }
             }
             ConferenceEvent::Left { ssrc, nick } => {
-                let tiles = self.tiles.iter().filter(|t| t.ssrc != ssrc).cloned().collect();
+                let told = self.tiles.iter().any(|t| t.ssrc == ssrc && t.announced);
+                let tiles: Vec<Tile> = self.tiles.iter().filter(|t| t.ssrc != ssrc).cloned().collect();
+                let alone = tiles.iter().all(|t| t.own);
                 log::info!("conference: {nick} left");
                 self.as_mut().reset_tiles(tiles);
+                if told {
+                    let text = if alone { format!("{nick} left the video conference; you are alone in it, waiting for others") } else { format!("{nick} left the video conference") };
+                    self.as_mut().tell(text);
+                }
             }
             ConferenceEvent::Camera(state) => {
                 let words = state.describe(DeviceKind::Camera);
@@ -469,6 +509,7 @@ impl qobject::ConferenceRoom {
         for tile in tiles.iter_mut() {
             if tile.own {
                 tile.fps = stats.sent.frames as f64;
+                tile.muted = self.muted;
                 continue;
             }
             let Some(peer): Option<&PeerStats> = stats.peers.iter().find(|p| p.ssrc == tile.ssrc) else { continue };
@@ -481,6 +522,7 @@ impl qobject::ConferenceRoom {
             }
             let voice = stats.audio.as_ref().and_then(|a| a.peer(&cname_of(tile.ssrc), peer.key.as_deref()));
             tile.speaking = voice.is_some_and(|v| v.speaking);
+            tile.muted = voice.is_some_and(|v| v.muted);
             tile.audio_latency_ms = voice.and_then(|v| v.latency_ms_p50);
         }
         if let Some(audio) = &stats.audio {
@@ -519,6 +561,7 @@ impl qobject::ConferenceRoom {
             ROLE_SPEAKING => QVariant::from(&tile.speaking),
             ROLE_AUDIO_LATENCY => QVariant::from(&tile.audio_latency_ms.unwrap_or(-1.0)),
             ROLE_VOLUME => QVariant::from(&tile.volume),
+            ROLE_MUTED => QVariant::from(&tile.muted),
             _ => QVariant::default(),
         }
     }
@@ -536,6 +579,7 @@ impl qobject::ConferenceRoom {
         roles.insert(ROLE_SPEAKING, QByteArray::from("speaking"));
         roles.insert(ROLE_AUDIO_LATENCY, QByteArray::from("audioLatency"));
         roles.insert(ROLE_VOLUME, QByteArray::from("volume"));
+        roles.insert(ROLE_MUTED, QByteArray::from("muted"));
         roles
     }
 

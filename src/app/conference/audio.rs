@@ -22,6 +22,10 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The SDES NOTE (RFC 3550 §6.5.7) a voice carries while its microphone is muted: other tools
+/// show it as the participant's note, ours as a muted microphone on the tile.
+pub const MUTED_NOTE: &str = "microphone muted";
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -93,6 +93,8 @@ struct Remote {
     level: f32,
     /// When a frame was last loud enough to count as speech.
     loud_at: Option<Instant>,
+    /// Its last source description said its microphone is muted.
+    muted: bool,
 }
 
 impl Remote {
@@ -123,6 +125,7 @@ impl Remote {
             concealed: 0,
             level: 0.0,
             loud_at: None,
+            muted: false,
         }
     }
 
@@ -189,8 +192,9 @@ impl Mixer {
                         remote.last_heard = now;
                     }
                 }
-                Rtcp::SourceDescription { ssrc, cname, name, signed, .. } if ssrc != own => {
+                Rtcp::SourceDescription { ssrc, cname, name, note, signed } if ssrc != own => {
                     if let Some(remote) = self.remotes.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
+                        remote.muted = note.as_deref() == Some(super::audio::MUTED_NOTE);
                         let nick = name.unwrap_or_default();
                         // Which key speaks under this name: checked when the signature changes,
                         // at most twice a second (as the video's), so that a voice is put with
@@ -354,6 +358,7 @@ impl Mixer {
                     level_db: (level_db * 10.0).round() / 10.0,
                     // Heard within the last half second: pauses between words do not blink.
                     speaking: r.loud_at.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_millis(500)),
+                    muted: r.muted,
                 };
                 (r.packets, r.recovered, r.concealed, r.level, r.waited) = (0, 0, 0, 0.0, Duration::ZERO);
                 peer

@@ -151,6 +151,8 @@ pub struct AudioPeer {
     /// The loudest 20 ms of the interval, in dB below full scale.
     pub level_db: f64,
     pub speaking: bool,
+    /// Its microphone is muted (its source description says so).
+    pub muted: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
