@@ -46,6 +46,16 @@ ApplicationWindow {
 
 
 
+    // Where the keyboard is, for the log (tests walk the window with Tab).
+    onActiveFocusItemChanged: {
+        const item = window.activeFocusItem
+        if (item === null)
+            return
+        const at = item.mapToItem(null, 0, 0)
+        window.room.viewShows("focus: " + (item.objectName.length > 0 ? item.objectName : String(item).split("(")[0])
+                              + " " + [Math.round(at.x), Math.round(at.y), Math.round(item.width), Math.round(item.height)].join(","))
+    }
+
     // Closing the window that hosts the room drops everyone in it: ask first.
     property bool closeConfirmed: false
     onClosing: (close) => {
@@ -260,8 +270,10 @@ ApplicationWindow {
                         wrapMode: TextEdit.Wrap
                         textFormat: TextEdit.PlainText
                         Accessible.name: qsTr("Message")
-                        KeyNavigation.priority: KeyNavigation.BeforeItem
-                        KeyNavigation.tab: sendButton
+                        // Tab moves on (to Send when there is text, else the next control); it
+                        // types no tab character.
+                        Keys.onTabPressed: input.nextItemInFocusChain(true).forceActiveFocus(Qt.TabFocusReason)
+                        Keys.onBacktabPressed: input.nextItemInFocusChain(false).forceActiveFocus(Qt.BacktabFocusReason)
                         Keys.onReturnPressed: (event) => send(event)
                         Keys.onEnterPressed: (event) => send(event)
 
@@ -277,6 +289,7 @@ ApplicationWindow {
 
                 Button {
                     id: sendButton
+                    objectName: "sendButton"
                     text: qsTr("Send")
                     enabled: input.text.trim().length > 0
                     Layout.alignment: Qt.AlignBottom

@@ -34,10 +34,16 @@ Pane {
         }
 
         ListView {
+            id: memberView
+            objectName: "memberList"
             Layout.fillWidth: true
             Layout.fillHeight: true
             clip: true
             model: pane.members
+            // Tab reaches the list (its current name takes the keys); Up and Down choose a
+            // name, the Menu key (or Shift+F10) opens its actions.
+            activeFocusOnTab: true
+            currentIndex: 0
             readonly property string ownNick: pane.ownNick
             readonly property var keys: pane.keys
             readonly property var away: pane.away
@@ -103,6 +109,8 @@ Pane {
                 readonly property bool voiced: /^@?\+/.test(modelData)
                 readonly property bool op: modelData.startsWith("@")
                 width: ListView.view.width
+                objectName: "memberRow"
+                highlighted: ListView.isCurrentItem && list.activeFocus
                 text: (op ? "@ " : voiced ? "+ " : "") + name
                       + (isAway ? "  " + qsTr("(away)") : "")
                       + (key.length > 0 ? "\n" + key.replace(/^!/, "") : "")

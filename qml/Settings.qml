@@ -65,6 +65,7 @@ ToolBar {
             Label { text: qsTr("Nickname") }
             TextField {
                 id: nickField
+                objectName: "nickField"
                 // On a relay the nickname changes while connected too (Enter asks the server).
                 enabled: bar.offline || !bar.multicast
                 text: bar.room.nick
@@ -87,6 +88,7 @@ ToolBar {
             Label { text: qsTr("Server") }
             TextField {
                 id: serverField
+                objectName: "serverField"
                 enabled: bar.offline
                 text: bar.room.server
                 Layout.preferredWidth: 140
@@ -102,6 +104,7 @@ ToolBar {
             Label { text: qsTr("Room") }
             TextField {
                 id: channelField
+                objectName: "roomField"
                 enabled: bar.offline
                 text: bar.room.channel
                 Layout.preferredWidth: 90
@@ -117,6 +120,7 @@ ToolBar {
             Label { text: qsTr("Group") }
             TextField {
                 id: groupField
+                objectName: "groupField"
                 enabled: bar.offline
                 text: bar.room.group
                 Layout.preferredWidth: 140
@@ -127,6 +131,7 @@ ToolBar {
         }
         PlainComboBox {
             id: interfaceBox
+            objectName: "interfaceBox"
             visible: bar.multicast
             enabled: bar.offline
             model: [qsTr("Default interface")].concat(bar.room.interfaces)
@@ -148,6 +153,7 @@ ToolBar {
             visible: bar.multicast
             Label { text: qsTr("TTL") }
             SpinBox {
+                objectName: "ttlBox"
                 enabled: bar.offline
                 from: 0
                 to: 255
@@ -173,6 +179,7 @@ ToolBar {
             onAccepted: if (bar.multicast) bar.connectOrLeave()
         }
         CheckBox {
+            objectName: "plainBox"
             visible: bar.multicast
             enabled: bar.offline
             text: qsTr("Plain text")
@@ -199,6 +206,7 @@ ToolBar {
             onClicked: bar.connectOrLeave()
         }
         Button {
+            objectName: "checkNetwork"
             visible: bar.multicast
             text: qsTr("Check network")
             onClicked: {

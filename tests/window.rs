@@ -32,6 +32,11 @@ fn artifacts() -> PathBuf {
 
 /// An X server of our own on a display number nobody else uses.
 fn xvfb() -> (Reaper, String) {
+    xvfb_screen("1280x800x24")
+}
+
+/// The same with a screen of `geometry` ("WxHxDEPTH").
+fn xvfb_screen(geometry: &str) -> (Reaper, String) {
     for number in (90 + std::process::id() % 100)..400 {
         let socket = format!("/tmp/.X11-unix/X{number}");
         if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{number}-lock")).exists() {
@@ -39,7 +44,7 @@ fn xvfb() -> (Reaper, String) {
         }
         let display = format!(":{number}");
         let child = Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([&display, "-screen", "0", geometry, "-nolisten", "tcp"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -943,4 +948,76 @@ fn a_window_hosts_the_room_for_the_network_and_asks_before_dropping_it() {
     };
     assert!(status.success(), "{status}");
     guest.wait_status("the hosted relay to go", |s| matches!(s, lanmeet::net::unicast::Status::Reconnecting { .. }));
+}
+
+/// The controls that took the keyboard focus (by object name), with their places, from the
+/// window's "view: focus:" lines after the log's first `from` bytes.
+fn focus_walk(log: &Path, from: usize) -> Vec<(String, (i32, i32, i32, i32))> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text[from..]
+        .lines()
+        .filter_map(|l| l.split_once("view: focus: ").map(|(_, rest)| rest))
+        .filter_map(|rest| {
+            let (name, place) = rest.rsplit_once(' ')?;
+            let n: Vec<i32> = place.split(',').filter_map(|v| v.parse().ok()).collect();
+            (n.len() == 4).then(|| (name.to_string(), (n[0], n[1], n[2], n[3])))
+        })
+        .collect()
+}
+
+/// At 800x500, 1280x800 and 1920x1080, in both modes: screenshots to look at, and at 800x500
+/// Tab from the message box reaches every control that can be used, each inside the window.
+#[test]
+fn every_control_is_reached_by_tab_at_800_by_500_in_both_modes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb_screen("1920x1080x24");
+    let watched = watched_relay("window-sizes");
+    let group = common::group(77);
+    let modes: [(&str, Vec<(&str, String)>, &[&str]); 2] = [
+        (
+            "relay",
+            vec![("LANMEET_SERVER", watched.addr.clone())],
+            // The server and the room are fixed while connected.
+            &["modeBox", "nickField", "passphraseField", "connectButton", "messageInput", "conferenceButton", "member"],
+        ),
+        (
+            "multicast",
+            vec![("LANMEET_MODE", "multicast".into()), ("LANMEET_INTERFACE", "lo".into()), ("LANMEET_GROUP", group.to_string())],
+            &["modeBox", "connectButton", "checkNetwork", "messageInput", "conferenceButton", "member"],
+        ),
+    ];
+    for (mode, settings, wanted) in modes {
+        let log = artifacts().join(format!("window-sizes-{mode}-test.log"));
+        let _window = open_window(&display, &log, &settings);
+        wait_for_log(&log, if mode == "relay" { "You joined #lobby" } else { "Joined multicast group" });
+        let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+        let id = id.lines().next().expect("a window").to_string();
+        for (w, h) in [(1920, 1080), (1280, 800), (800, 500)] {
+            xdotool(&display, &["windowsize", &id, &w.to_string(), &h.to_string()]);
+            let deadline = Instant::now() + PATIENCE;
+            while !xdotool(&display, &["getwindowgeometry", &id]).contains(&format!("{w}x{h}")) {
+                assert!(Instant::now() < deadline, "the window did not take {w}x{h}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_millis(700));
+            window_pixels(&display, &id, &format!("window-{mode}-{w}x{h}.png"));
+        }
+        // Into the message box, then Tab round the window.
+        xdotool(&display, &["mousemove", "--window", &id, "200", "440", "click", "1"]);
+        wait_for_log(&log, "view: focus: messageInput");
+        let from = std::fs::read_to_string(&log).unwrap().len();
+        for _ in 0..30 {
+            xdotool(&display, &["key", "Tab"]);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let walk = focus_walk(&log, from);
+        for name in wanted {
+            // "member": the member list, or its current name when it has one.
+            assert!(walk.iter().any(|(n, _)| n.starts_with(name)), "{mode}: Tab never reaches {name}: {walk:?}");
+        }
+        for (name, (x, y, w, h)) in &walk {
+            assert!(*x >= 0 && *y >= 0 && x + w <= 800 && y + h <= 500, "{mode}: {name} is outside the 800x500 window at {x},{y} {w}x{h}");
+        }
+    }
 }
