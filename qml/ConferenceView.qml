@@ -52,6 +52,18 @@ Pane {
 
             Keys.onEscapePressed: stage.spotlight = ""
 
+            Timer {
+                id: spotlightCheck
+                interval: 0
+                onTriggered: {
+                    let present = false
+                    for (let i = 0; i < tiles.count; i++)
+                        present = present || (tiles.itemAt(i) as VideoTileView)?.key === stage.spotlight
+                    if (!present)
+                        stage.spotlight = ""
+                }
+            }
+
             /// `count` tiles in the box (x, y, w, h): the column count that makes them largest,
             /// the block centred and its last row too.
             function grid(count: int, x: real, y: real, w: real, h: real): var {
@@ -95,12 +107,15 @@ Pane {
             onPlacesChanged: {
                 const origin = stage.mapToItem(null, 0, 0)
                 const boxes = stage.places.map(p => "[" + [Math.round(origin.x + p.x), Math.round(origin.y + p.y), p.width, p.height].join(",") + "]")
-                view.laidOut((stage.spotlight.length > 0 ? "spotlight " : "grid ") + boxes.length + " " + boxes.join(" "))
+                view.laidOut((stage.spotlight.length > 0 && tiles.count > 1 ? "spotlight " : "grid ") + boxes.length + " " + boxes.join(" "))
             }
 
             Repeater {
                 id: tiles
                 model: view.conference
+                // Someone came or went (the tiles are made again): look after the change
+                // whether the enlarged one is still there.
+                onCountChanged: spotlightCheck.restart()
 
                 VideoTileView {
                     id: tileDelegate

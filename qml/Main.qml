@@ -59,7 +59,7 @@ ApplicationWindow {
     // Closing the window that hosts the room drops everyone in it: ask first.
     property bool closeConfirmed: false
     onClosing: (close) => {
-        const others = window.room.hosting ? window.room.hostedOthers() : 0
+        const others = window.room.hostedOthers()
         if (others > 0 && !window.closeConfirmed) {
             close.accepted = false
             hostWarning.ask(true, others)
@@ -435,7 +435,7 @@ ApplicationWindow {
         window.conference.start()
         // Room for the tiles above the chat, as far as the screen allows.
         const taller = Math.min(900, Screen.desktopAvailableHeight - 40)
-        if (taller > window.height) {
+        if (window.conference.active && taller > window.height) {
             window.heightBeforeCall = window.height
             window.height = taller
         }

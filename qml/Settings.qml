@@ -26,7 +26,7 @@ ToolBar {
 
     /// Connect (or join) with what the fields say, or leave: the main button's action.
     function connectOrLeave() {
-        const others = bar.room.hosting ? bar.room.hostedOthers() : 0
+        const others = bar.room.hostedOthers()
         if (!bar.offline && others > 0) {
             bar.leaveWouldDrop(others)
         } else if (bar.offline) {
@@ -224,7 +224,8 @@ ToolBar {
                 objectName: "joinAtLabel"
                 readonly property string joinAt: bar.room.joinAt // qmllint disable type
                 text: joinAt.length > 0 ? qsTr("Hosting: others join at %1").arg(joinAt)
-                                        : qsTr("Hosting for this computer only")
+                      : bar.room.hostShared ? qsTr("Hosting for the network, but this computer has no network address yet") // qmllint disable type
+                      : qsTr("Hosting for this computer only")
                 textFormat: Text.PlainText
                 color: "#2e7d32"
             }

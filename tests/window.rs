@@ -30,18 +30,51 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// An X server of our own. Killed, it leaves its lock and socket behind: they go too.
+struct Xvfb {
+    child: Child,
+    number: u32,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.number));
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
+    }
+}
+
+/// Whether display `number` is taken: its lock names a live process (a lock left by one that
+/// died is removed, with its socket).
+fn display_taken(number: u32) -> bool {
+    let lock = format!("/tmp/.X{number}-lock");
+    let socket = format!("/tmp/.X11-unix/X{number}");
+    match std::fs::read_to_string(&lock) {
+        Ok(text) => {
+            let alive = text.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                let _ = std::fs::remove_file(&lock);
+                let _ = std::fs::remove_file(&socket);
+            }
+            alive
+        }
+        Err(_) => Path::new(&socket).exists(),
+    }
+}
+
 /// An X server of our own on a display number nobody else uses.
-fn xvfb() -> (Reaper, String) {
+fn xvfb() -> (Xvfb, String) {
     xvfb_screen("1280x800x24")
 }
 
 /// The same with a screen of `geometry` ("WxHxDEPTH").
-fn xvfb_screen(geometry: &str) -> (Reaper, String) {
+fn xvfb_screen(geometry: &str) -> (Xvfb, String) {
     for number in (90 + std::process::id() % 100)..400 {
-        let socket = format!("/tmp/.X11-unix/X{number}");
-        if Path::new(&socket).exists() || Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+        if display_taken(number) {
             continue;
         }
+        let socket = format!("/tmp/.X11-unix/X{number}");
         let display = format!(":{number}");
         let child = Command::new("Xvfb")
             .args([&display, "-screen", "0", geometry, "-nolisten", "tcp"])
@@ -49,13 +82,13 @@ fn xvfb_screen(geometry: &str) -> (Reaper, String) {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb is installed (scripts/test installs it)");
-        let reaper = Reaper(child);
+        let server = Xvfb { child, number };
         let deadline = Instant::now() + PATIENCE;
         while !Path::new(&socket).exists() {
             assert!(Instant::now() < deadline, "Xvfb did not start on {display}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        return (reaper, display);
+        return (server, display);
     }
     panic!("no free X display number");
 }

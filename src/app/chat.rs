@@ -55,12 +55,17 @@ impl Hosted {
     /// What the window and the terminal say about it.
     pub fn describe(&self) -> String {
         let first = format!("No server answered, so this program hosts one on {}", self.addr);
-        let list = self.join_at.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let list = self.join_at_text();
         match (self.shared, list.is_empty()) {
             (true, false) => format!("{first}; others on the network join at {list}"),
             (true, true) => format!("{first}; it takes connections from the network, but this computer has no network address yet"),
             (false, _) => format!("{first}; only this computer can reach it"),
         }
+    }
+
+    /// Where others join, separated by ", " (empty when nowhere).
+    pub fn join_at_text(&self) -> String {
+        self.join_at.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -183,8 +188,14 @@ fn host_relay_if_missing(server: &str, tls: bool, for_network: bool) -> Option<(
                     Some(own) => RelayConfig { listen: None, listen_tls: Some((at, own.config.clone())), ..RelayConfig::default() },
                     None => RelayConfig { listen: Some(at), ..RelayConfig::default() },
                 };
-                // The hosted relay keeps history as `lanmeet serve` does.
-                RelayConfig { history: Some(server::history::HistoryConfig::default_place()), ..config }
+                // The hosted relay keeps history as `lanmeet serve` does; one that others join
+                // keeps it apart, so that what was said on this computer alone stays here.
+                let history = if at.ip().is_unspecified() {
+                    server::history::HistoryConfig::at(crate::net::tls::data_dir().join("history-shared.sqlite3"))
+                } else {
+                    server::history::HistoryConfig::default_place()
+                };
+                RelayConfig { history: Some(history), ..config }
             };
             let everywhere = SocketAddr::new(if addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() }, addr.port());
             let shared = (for_network && tls).then(|| server::spawn(config(everywhere)));

@@ -245,6 +245,7 @@ fn run(mut db: Connection, jobs: Receiver<Job>, queued: Arc<AtomicUsize>, replie
     // On Linux a nice value is the calling thread's own. -1 may be a nice value, so errno
     // tells a failure.
     // SAFETY: errno is this thread's; nice takes no pointers.
+    #[cfg(target_os = "linux")]
     if unsafe {
         *libc::__errno_location() = 0;
         libc::nice(STORE_NICE)

@@ -57,6 +57,8 @@ pub mod qobject {
         /// Where others on the network join the relay this window hosts ("ADDRESS:PORT",
         /// several separated by ", "), or empty.
         #[qproperty(QString, join_at, cxx_name = "joinAt")]
+        /// The relay this window hosts takes connections from the network.
+        #[qproperty(bool, host_shared, cxx_name = "hostShared")]
         /// How the conversation travels: "tls" (the relay over TLS, its certificate pinned),
         /// "sealed" (a multicast group encrypted with its passphrase), "signed" (a multicast
         /// group without a passphrase: names are signed, text is readable), "plain" (not
@@ -120,7 +122,6 @@ pub mod qobject {
         #[cxx_name = "retryNow"]
         fn retry_now(self: &ChatRoom);
 
-        /// The user opened a link in a message (QML opens it; logged for tests and reports).
         /// Show `text` in the chat as a note (what happened in the call).
         #[qinvokable]
         fn note(self: Pin<&mut ChatRoom>, text: &QString);
@@ -130,6 +131,7 @@ pub mod qobject {
         #[cxx_name = "hostedOthers"]
         fn hosted_others(self: &ChatRoom) -> i32;
 
+        /// The user opened a link in a message (QML opens it; logged for tests and reports).
         #[qinvokable]
         #[cxx_name = "linkOpened"]
         fn link_opened(self: &ChatRoom, url: &QString);
@@ -229,6 +231,7 @@ pub struct ChatRoomRust {
     hosting: bool,
     host_for_network: bool,
     join_at: QString,
+    host_shared: bool,
     members: QStringList,
     member_keys: QStringList,
     passphrase: QString,
@@ -278,6 +281,7 @@ impl Default for ChatRoomRust {
             hosting: false,
             host_for_network: std::env::var("LANMEET_HOST_FOR").map_or(true, |v| v != "this-computer"),
             join_at: QString::default(),
+            host_shared: false,
             members: QStringList::default(),
             member_keys: QStringList::default(),
             passphrase: QString::from(std::env::var("LANMEET_PASSPHRASE").unwrap_or_default().as_str()),
@@ -370,6 +374,7 @@ impl qobject::ChatRoom {
         self.as_mut().set_state(QString::from(state::OFFLINE));
         self.as_mut().set_hosting(false);
         self.as_mut().set_join_at(QString::default());
+        self.as_mut().set_host_shared(false);
         self.as_mut().show_status("Disconnected");
         self.push(Line::info("Disconnected".into()));
     }
@@ -472,6 +477,7 @@ impl qobject::ChatRoom {
         self.as_mut().rust_mut().generation = generation;
         self.as_mut().set_hosting(false);
         self.as_mut().set_join_at(QString::default());
+        self.as_mut().set_host_shared(false);
         let config = match self.multicast_config() {
             Ok(c) => c,
             Err(e) => return self.failed(e),
@@ -553,8 +559,8 @@ impl qobject::ChatRoom {
         log::debug!("ui event: {event:?}");
         match &event {
             ChatEvent::HostingRelay(hosted) => {
-                let join_at = hosted.join_at.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-                self.as_mut().set_join_at(QString::from(join_at.as_str()));
+                self.as_mut().set_join_at(QString::from(hosted.join_at_text().as_str()));
+                self.as_mut().set_host_shared(hosted.shared);
                 self.as_mut().set_hosting(true);
             }
             ChatEvent::Unicast(UnicastEvent::Status(status)) => self.as_mut().apply_status(status.clone()),
@@ -692,7 +698,11 @@ impl qobject::ChatRoom {
 
     pub fn hosted_others(&self) -> i32 {
         match &self.session {
-            Some(Session::Unicast(session)) => session.hosted_connections().saturating_sub(1).try_into().unwrap_or(i32::MAX),
+            Some(Session::Unicast(session)) => {
+                // Our own connection is one of them while it is up.
+                let own = usize::from(self.state.to_string() == state::ONLINE);
+                session.hosted_connections().saturating_sub(own).try_into().unwrap_or(i32::MAX)
+            }
             _ => 0,
         }
     }

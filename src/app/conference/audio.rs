@@ -102,6 +102,17 @@ impl AudioConfig {
     pub(super) fn signed_name(&self, ssrc: u32, unix: Duration) -> Option<Vec<u8>> {
         self.signer.as_ref().map(|signer| rtcp::sign_name(signer, &self.scope, ssrc, &self.cname, &self.nick, unix.as_secs()))
     }
+
+    /// Our SDES as of `unix`: the name, signed, and while muted the note that says so.
+    pub(super) fn source_description(&self, ssrc: u32, muted: bool, unix: Duration) -> rtcp::Rtcp {
+        rtcp::Rtcp::SourceDescription {
+            ssrc,
+            cname: self.cname.clone(),
+            name: Some(self.nick.clone()),
+            note: muted.then(|| MUTED_NOTE.to_string()),
+            signed: self.signed_name(ssrc, unix),
+        }
+    }
 }
 
 /// Audio handed to tests: 20 ms frames keyed by RTP timestamp.

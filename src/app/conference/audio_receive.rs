@@ -124,7 +124,7 @@ impl AudioReceiver {
                 *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = report;
                 let bytes = rtcp::write(&[
                     Rtcp::ReceiverReport { ssrc: self.ssrc, reports: self.mixer.reception_reports(now) },
-                    Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: self.controls.muted.load(Ordering::Relaxed).then(|| super::audio::MUTED_NOTE.to_string()), signed: self.config.signed_name(self.ssrc, super::audio::now_wall()) },
+                    self.config.source_description(self.ssrc, self.controls.muted.load(Ordering::Relaxed), super::audio::now_wall()),
                 ]);
                 self.send.send_rtcp(&bytes);
             }

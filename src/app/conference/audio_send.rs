@@ -198,7 +198,7 @@ impl AudioSender {
                 octets: self.sent.1.load(Ordering::Relaxed) as u32,
                 reports: vec![],
             },
-            Rtcp::SourceDescription { ssrc: self.ssrc, cname: self.config.cname.clone(), name: Some(self.config.nick.clone()), note: self.controls.muted.load(Ordering::Relaxed).then(|| super::audio::MUTED_NOTE.to_string()), signed: self.config.signed_name(self.ssrc, self.start_wall + elapsed) },
+            self.config.source_description(self.ssrc, self.controls.muted.load(Ordering::Relaxed), self.start_wall + elapsed),
         ];
         self.send.send_rtcp(&rtcp::write(&packets));
     }

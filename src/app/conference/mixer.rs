@@ -186,6 +186,11 @@ impl Mixer {
         for packet in packets {
             match packet {
                 Rtcp::SenderReport { ssrc, ntp, rtp_timestamp, .. } if ssrc != own => {
+                    // A voice muted from the start sends reports and no audio: known from its
+                    // reports, its note (muted) shows.
+                    if !self.remotes.contains_key(&ssrc) && self.remotes.len() < MAX_AUDIO_SOURCES {
+                        self.remotes.insert(ssrc, Remote::new(from.ip(), now));
+                    }
                     if let Some(remote) = self.remotes.get_mut(&ssrc).filter(|r| r.host == from.ip()) {
                         remote.clock = Some((ntp, rtp_timestamp));
                         remote.reception.sender_report(ntp, now.saturating_duration_since(self.config.start));
