@@ -16,13 +16,14 @@ fn window() {
             .qml_file("qml/VideoTileView.qml")
             .qml_file("qml/PlainItemDelegate.qml")
             .qml_file("qml/PlainMenuItem.qml")
-            .qml_file("qml/PlainComboBox.qml"),
+            .qml_file("qml/PlainComboBox.qml")
+            .qml_file("qml/Tones.qml"),
     )
     .qt_module("Quick")
     // We export no C++ headers. The default (the whole crate as an include root) makes cargo
     // watch the crate's directory tree, target/ included, so that every build ran this script
     // and rebuilt the library again.
     .crate_include_root(None)
-    .files(["src/ui/chat_room.rs", "src/ui/conference_room.rs", "src/ui/video_tile.rs"])
+    .files(["src/ui/chat_room.rs", "src/ui/conference_room.rs", "src/ui/desktop.rs", "src/ui/video_tile.rs"])
     .build();
 }

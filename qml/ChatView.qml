@@ -4,13 +4,22 @@ import QtQuick.Controls
 // The room's lines: messages with sender and time, our own set apart on the right,
 // notices and errors as quiet centred lines. Lines from one sender a moment apart share one
 // header. Follows new lines while at the bottom; scrolled up, a button counts what came.
-// Right-click a message to copy it, copy a link in it, or mention its sender.
+// Right-click a message to copy it, copy a link in it, mention its sender, or send one's own
+// again. Click a message, then Shift+click another: the messages between are selected, and
+// Ctrl+C (or the menu) copies them as a transcript; Escape clears the selection.
 ListView {
     id: list
     required property var room
     property bool follow: true
     property int unseen: 0
     property real lastContentY: 0
+    // The messages selected across bubbles: rows from selectFrom to selectTo, or none (-1);
+    // selectAnchor is where a Shift+click range starts.
+    property int selectAnchor: -1
+    property int selectFrom: -1
+    property int selectTo: -1
+    readonly property int selected: selectFrom < 0 ? 0 : selectTo - selectFrom + 1
+    readonly property Tones tones: Tones { dark: list.palette.base.hslLightness < 0.5 }
 
     // Asks the input box to start a message to this nick.
     signal mention(string nick)
@@ -43,6 +52,9 @@ ListView {
     }
     onAtYEndChanged: if (atYEnd) { follow = true; unseen = 0 }
     onCountChanged: {
+        // The lines were replaced (another room or mode): what was selected is gone.
+        if (selectTo >= count)
+            clearSelection()
         if (follow)
             positionViewAtEnd()
         else
@@ -51,6 +63,43 @@ ListView {
     // Delegates get their heights after the count changes: stay at the end as they grow.
     onContentHeightChanged: if (follow && !atYEnd) positionViewAtEnd()
     onHeightChanged: if (follow && !atYEnd) positionViewAtEnd()
+
+    function clearSelection() {
+        selectAnchor = -1
+        selectFrom = -1
+        selectTo = -1
+    }
+
+    function select(row: int, extend: bool) {
+        if (extend && selectAnchor >= 0) {
+            selectFrom = Math.min(selectAnchor, row)
+            selectTo = Math.max(selectAnchor, row)
+            room.viewShows("selected messages " + selectFrom + ".." + selectTo)
+            forceActiveFocus()
+        } else {
+            selectAnchor = row
+            selectFrom = -1
+            selectTo = -1
+        }
+    }
+
+    function copySelected() {
+        clipboard.put(room.transcript(selectFrom, selectTo))
+        room.viewShows("copied " + selected + " messages")
+    }
+
+    // With messages selected, the list or a message has the keyboard: Ctrl+C copies them,
+    // Escape lets go.
+    Keys.onPressed: (event) => list.selectionKey(event)
+    function selectionKey(event) {
+        if (event.key === Qt.Key_C && (event.modifiers & Qt.ControlModifier) && list.selected > 1) {
+            list.copySelected()
+            event.accepted = true
+        } else if (event.key === Qt.Key_Escape && list.selected > 0) {
+            list.clearSelection()
+            event.accepted = true
+        }
+    }
 
     Connections {
         target: list.room
@@ -89,21 +138,39 @@ ListView {
         property string selected
         property string link
         property string sender
+        // Our own message, as it is sent again.
+        property string again
+        PlainMenuItem {
+            visible: list.selected > 1
+            enabled: visible
+            height: visible ? implicitHeight : 0
+            text: qsTr("Copy %n message(s)", "", list.selected)
+            onTriggered: list.copySelected()
+        }
         PlainMenuItem {
             text: lineMenu.selected.length > 0 ? qsTr("Copy selection") : qsTr("Copy message")
             onTriggered: clipboard.put(lineMenu.selected.length > 0 ? lineMenu.selected : lineMenu.text)
         }
         PlainMenuItem {
             visible: lineMenu.link.length > 0
+            enabled: visible
             height: visible ? implicitHeight : 0
             text: qsTr("Copy link")
             onTriggered: clipboard.put(lineMenu.link)
         }
         PlainMenuItem {
             visible: lineMenu.sender.length > 0
+            enabled: visible
             height: visible ? implicitHeight : 0
             text: qsTr("Mention %1").arg(lineMenu.sender)
             onTriggered: list.mention(lineMenu.sender)
+        }
+        PlainMenuItem {
+            visible: lineMenu.again.length > 0
+            enabled: visible
+            height: visible ? implicitHeight : 0
+            text: qsTr("Send again")
+            onTriggered: list.room.send(lineMenu.again)
         }
     }
 
@@ -116,6 +183,8 @@ ListView {
         required property string time
         required property bool pending
         required property bool continues
+        required property int index
+        readonly property var view: ListView.view
         readonly property bool own: kind === "own"
         readonly property bool chat: kind === "message" || kind === "own" || kind === "action" || kind === "notice"
 
@@ -131,7 +200,7 @@ ListView {
             wrapMode: Text.Wrap
             textFormat: Text.PlainText
             text: line.time + "  " + line.text
-            color: line.kind === "error" ? (palette.base.hslLightness < 0.5 ? "#ff8a80" : "#b0281a") : palette.text
+            color: line.kind === "error" ? line.view.tones.bad : palette.text
             opacity: line.kind === "error" ? 1.0 : 0.75
             font.pixelSize: 12
         }
@@ -150,7 +219,9 @@ ListView {
             color: line.own ? Qt.tint(palette.base, dark ? "#402f7fd0" : "#302f7fd0")
                  : line.kind === "notice" ? Qt.tint(palette.base, dark ? "#40d0a020" : "#30d0a020")
                  : Qt.tint(palette.base, dark ? "#22ffffff" : "#1a000000")
-            border.color: Qt.tint(palette.base, dark ? "#40ffffff" : "#26000000")
+            readonly property bool picked: line.index >= line.view.selectFrom && line.index <= line.view.selectTo
+            border.color: picked ? palette.highlight : Qt.tint(palette.base, dark ? "#40ffffff" : "#26000000")
+            border.width: picked ? 2 : 1
             opacity: line.pending ? 0.6 : 1.0
 
             Label {
@@ -180,7 +251,7 @@ ListView {
                 selectedTextColor: palette.highlightedText
                 font.italic: line.kind === "action"
                 text: line.rich
-
+                Keys.onPressed: (event) => line.view.selectionKey(event)
                 onLinkActivated: (link) => {
                     list.room.linkOpened(link)
                     Qt.openUrlExternally(link)
@@ -198,7 +269,30 @@ ListView {
                     lineMenu.selected = body.selectedText
                     lineMenu.link = body.linkAt(at.x, at.y)
                     lineMenu.sender = line.own ? "" : line.sender
+                    // A typed "/" was sent as "//"; an action as "/me".
+                    lineMenu.again = line.own ? (line.text.startsWith("/") ? "/" + line.text : line.text)
+                                   : line.kind === "action" && line.sender === list.room.nick ? "/me " + line.text : ""
                     lineMenu.popup()
+                }
+            }
+            // On top of the text, so that it sees clicks the text takes too: a click marks
+            // where a selection of messages starts, Shift+click selects up to it.
+            Item {
+                anchors.fill: parent
+                // Only watches (a link under the click still opens).
+                PointHandler {
+                    acceptedButtons: Qt.LeftButton
+                    acceptedModifiers: Qt.NoModifier
+                    onActiveChanged: if (active) line.view.select(line.index, false)
+                }
+                TapHandler {
+                    acceptedButtons: Qt.LeftButton
+                    acceptedModifiers: Qt.ShiftModifier
+                    gesturePolicy: TapHandler.DragThreshold
+                    onTapped: {
+                        body.deselect()
+                        line.view.select(line.index, true)
+                    }
                 }
             }
         }

@@ -14,10 +14,63 @@ Pane {
 
     padding: 6
 
+    readonly property Tones tones: Tones { dark: view.palette.window.hslLightness < 0.5 }
+
     Shortcut {
         sequence: "Ctrl+Shift+M"
         enabled: view.visible
         onActivated: view.conference.setMicMuted(!view.conference.muted)
+    }
+    // The camera off and on again (the one in use before).
+    property string cameraBeforeOff: ""
+    Shortcut {
+        sequence: "Ctrl+Shift+O"
+        enabled: view.visible
+        onActivated: {
+            if (view.conference.camera === "off") {
+                const back = view.cameraBeforeOff.length > 0 ? view.cameraBeforeOff : (view.conference.cameras[0] ?? "test")
+                view.conference.chooseCamera(back)
+            } else {
+                view.cameraBeforeOff = view.conference.camera
+                view.conference.chooseCamera("off")
+            }
+            cameraBox.currentIndex = Math.max(0, cameraBox.indexOfValue(view.conference.camera))
+        }
+    }
+    // Push to talk: while muted, hold Ctrl+Space to be heard. The keys' release comes to the
+    // catcher, which holds the keyboard while they are down and gives it back after.
+    Shortcut {
+        sequence: "Ctrl+Space"
+        enabled: view.visible && view.conference.muted
+        autoRepeat: false
+        onActivated: talkCatcher.hold()
+    }
+    Item {
+        id: talkCatcher
+        property Item before: null
+        property bool talking: false
+        function hold() {
+            talkCatcher.before = view.Window.activeFocusItem
+            talkCatcher.talking = true
+            view.conference.setMicMuted(false)
+            talkCatcher.forceActiveFocus()
+        }
+        function release() {
+            if (!talkCatcher.talking)
+                return
+            talkCatcher.talking = false
+            view.conference.setMicMuted(true)
+            if (talkCatcher.before !== null)
+                talkCatcher.before.forceActiveFocus()
+        }
+        Keys.onPressed: (event) => { event.accepted = true }
+        Keys.onReleased: (event) => {
+            event.accepted = true
+            if (!event.isAutoRepeat && (event.key === Qt.Key_Space || event.key === Qt.Key_Control))
+                talkCatcher.release()
+        }
+        // The window lost the keyboard with the keys down: the release never comes.
+        onActiveFocusChanged: if (!activeFocus) talkCatcher.release()
     }
 
     /// Device ids and their names as chooser items, with the special ids named in the user's
@@ -176,7 +229,7 @@ Pane {
                 text: view.conference.muted ? qsTr("Unmute") : qsTr("Mute")
                 enabled: !pushToTalk.checked
                 ToolTip.visible: hovered
-                ToolTip.text: qsTr("Ctrl+Shift+M")
+                ToolTip.text: qsTr("Ctrl+Shift+M; while muted, hold Ctrl+Space to talk")
                 onToggled: view.conference.setMicMuted(checked)
             }
             CheckBox {
@@ -196,7 +249,7 @@ Pane {
             Label {
                 objectName: "callSecurity"
                 text: view.conference.encrypted ? qsTr("Call encrypted (passphrase)") : qsTr("Call not encrypted")
-                color: view.conference.encrypted ? "#2e7d32" : "#b35c00"
+                color: view.conference.encrypted ? view.tones.good : view.tones.warn
                 font.bold: true
                 ToolTip.visible: callSecurityArea.containsMouse
                 ToolTip.text: view.conference.encrypted
@@ -211,7 +264,7 @@ Pane {
             Label {
                 visible: view.conference.unopened > 0 // qmllint disable type
                 text: qsTr("%n packet(s) could not be opened (wrong passphrase?)", "", view.conference.unopened) // qmllint disable type
-                color: "#b35c00"
+                color: view.tones.warn
             }
         }
 
@@ -237,6 +290,8 @@ Pane {
                 Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.camera))
                 onActivated: view.conference.chooseCamera(currentValue)
                 onPressedChanged: if (pressed) view.conference.refreshCameras()
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Ctrl+Shift+O turns the camera off and on")
             }
 
             Label {

@@ -15,6 +15,37 @@ ApplicationWindow {
                                             : qsTr("lanmeet — %1").arg(window.room.channel)
 
     readonly property ChatRoom room: ChatRoom { }
+    // The desktop's colour scheme, followed while the window is open: in the dark one every
+    // colour of the palette is ours; in the light one, the platform's, with a darker
+    // placeholder text for contrast.
+    readonly property Desktop desktop: Desktop { }
+    readonly property bool dark: window.desktop.dark
+    readonly property Tones tones: Tones { dark: window.dark }
+    SystemPalette { id: system }
+    SystemPalette { id: systemDisabled; colorGroup: SystemPalette.Disabled }
+    palette.window: window.dark ? "#202226" : system.window
+    palette.windowText: window.dark ? "#e6e6e6" : system.windowText
+    palette.base: window.dark ? "#16171a" : system.base
+    palette.alternateBase: window.dark ? "#26282d" : system.alternateBase
+    palette.text: window.dark ? "#e6e6e6" : system.text
+    palette.button: window.dark ? "#2c2f34" : system.button
+    palette.buttonText: window.dark ? "#e6e6e6" : system.buttonText
+    palette.highlight: window.dark ? "#2f6fc0" : system.highlight
+    palette.highlightedText: window.dark ? "#ffffff" : system.highlightedText
+    palette.light: window.dark ? "#3a3d43" : system.light
+    palette.midlight: window.dark ? "#33363b" : system.midlight
+    palette.mid: window.dark ? "#2a2c31" : system.mid
+    palette.dark: window.dark ? "#101113" : system.dark
+    palette.shadow: window.dark ? "#000000" : system.shadow
+    palette.link: window.dark ? "#8ab4f8" : "#0b57d0"
+    palette.linkVisited: window.dark ? "#c58af9" : "#7b1fa2"
+    palette.placeholderText: window.dark ? "#9a9ea6" : "#666a70"
+    palette.toolTipBase: window.dark ? "#2c2f34" : "#ffffdc"
+    palette.toolTipText: window.dark ? "#e6e6e6" : "#000000"
+    palette.disabled.windowText: window.dark ? "#7a7d83" : systemDisabled.windowText
+    palette.disabled.text: window.dark ? "#7a7d83" : systemDisabled.text
+    palette.disabled.buttonText: window.dark ? "#7a7d83" : systemDisabled.buttonText
+    onDarkChanged: window.room.viewShows("scheme: " + (window.dark ? "dark" : "light"))
     // What happens in the call shows in the chat.
     readonly property ConferenceRoom conference: ConferenceRoom {
         onCallEvent: (text) => window.room.note(text)
@@ -54,6 +85,48 @@ ApplicationWindow {
         const at = item.mapToItem(null, 0, 0)
         window.room.viewShows("focus: " + (item.objectName.length > 0 ? item.objectName : String(item).split("(")[0])
                               + " " + [Math.round(at.x), Math.round(at.y), Math.round(item.width), Math.round(item.height)].join(","))
+    }
+
+    // A ring around what has the keyboard, when it got there by the keyboard (Tab, Shift+Tab);
+    // the style's own is a faint line. Above everything, it takes no clicks.
+    Rectangle {
+        id: focusRing
+        objectName: "focusRing"
+        parent: Overlay.overlay
+        readonly property Item target: window.activeFocusItem
+        readonly property bool byKeyboard: {
+            const item = focusRing.target
+            if (item === null || item === window.contentItem)
+                return false
+            // Menus and dialogs show their own current item.
+            for (let up = item.parent; up !== null; up = up.parent) {
+                if (up === Overlay.overlay)
+                    return false
+            }
+            // Items other than controls know no reason: those Tab reaches have a ring.
+            const reason = item.focusReason
+            return reason === undefined ? item.activeFocusOnTab : reason === Qt.TabFocusReason || reason === Qt.BacktabFocusReason
+        }
+        readonly property rect place: {
+            const item = focusRing.target
+            if (item === null)
+                return Qt.rect(0, 0, 0, 0)
+            // Read for the binding: the ring follows a control that moves or resizes.
+            const size = [item.x, item.y, item.width, item.height, window.width, window.height]
+            const at = item.mapToItem(null, 0, 0)
+            return Qt.rect(at.x, at.y, size[2], size[3])
+        }
+        visible: byKeyboard && place.width > 0
+        // Outside the control, but inside the window.
+        x: Math.max(0, place.x - 3)
+        y: Math.max(0, place.y - 3)
+        width: Math.min(window.width, place.x + place.width + 3) - x
+        height: Math.min(window.height, place.y + place.height + 3) - y
+        z: 1000
+        radius: 4
+        color: "transparent"
+        border.width: 3
+        border.color: window.palette.highlight
     }
 
     // Closing the window that hosts the room drops everyone in it: ask first.
@@ -360,7 +433,7 @@ ApplicationWindow {
                 text: (security === "tls" ? qsTr("Encrypted (TLS)")
                       : security === "sealed" ? qsTr("Encrypted (passphrase)")
                       : qsTr("Not encrypted"))
-                color: safe ? "#2e7d32" : "#b35c00"
+                color: safe ? window.tones.good : window.tones.warn
                 font.bold: true
                 ToolTip.visible: securityArea.containsMouse
                 ToolTip.text: security === "tls"
@@ -380,7 +453,7 @@ ApplicationWindow {
                 objectName: "unopenedLabel"
                 visible: window.room.unopened > 0 && window.room.mode === "multicast" // qmllint disable type
                 text: qsTr("%n message(s) could not be opened (wrong passphrase?)", "", window.room.unopened) // qmllint disable type
-                color: "#b35c00"
+                color: window.tones.warn
             }
             Label {
                 id: statusLine

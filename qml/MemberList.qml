@@ -48,6 +48,7 @@ Pane {
             readonly property var keys: pane.keys
             readonly property var away: pane.away
             readonly property bool relay: pane.relay
+            readonly property Tones tones: Tones { dark: memberView.palette.base.hslLightness < 0.5 }
             function openMenu(item, name, voiced, op) {
                 actions.name = name
                 actions.voiced = voiced
@@ -116,7 +117,7 @@ Pane {
                       + (key.length > 0 ? "\n" + key.replace(/^!/, "") : "")
                 font.bold: name === list.ownNick
                 opacity: isAway ? 0.55 : 1.0
-                palette.text: impostor ? "#c62828" : list.palette.text
+                palette.text: impostor ? list.tones.bad : list.palette.text
                 Accessible.name: name + (op ? " " + qsTr("operator") : voiced ? " " + qsTr("voiced") : "") + (isAway ? " " + qsTr("away") : "")
 
                 function openMenu() {

@@ -10,6 +10,7 @@ ToolBar {
     contentHeight: controls.implicitHeight
     readonly property bool multicast: room.mode === "multicast"
     readonly property bool offline: room.state === "offline"
+    readonly property Tones tones: Tones { dark: bar.palette.window.hslLightness < 0.5 }
 
     Shortcut {
         sequence: "Ctrl+M"
@@ -227,7 +228,7 @@ ToolBar {
                       : bar.room.hostShared ? qsTr("Hosting for the network, but this computer has no network address yet") // qmllint disable type
                       : qsTr("Hosting for this computer only")
                 textFormat: Text.PlainText
-                color: "#2e7d32"
+                color: bar.tones.good
             }
             Button {
                 objectName: "copyJoinAt"

@@ -9,6 +9,8 @@ use lanmeet::net::tls::KnownServers;
 use lanmeet::proto::irc::client::Event;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One window test at a time: two windows typing at once on a two-core machine starve each
@@ -70,7 +72,7 @@ fn xvfb() -> (Xvfb, String) {
 
 /// The same with a screen of `geometry` ("WxHxDEPTH").
 fn xvfb_screen(geometry: &str) -> (Xvfb, String) {
-    for number in (90 + std::process::id() % 100)..400 {
+    'numbers: for number in (90 + std::process::id() % 100)..400 {
         if display_taken(number) {
             continue;
         }
@@ -82,9 +84,13 @@ fn xvfb_screen(geometry: &str) -> (Xvfb, String) {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb is installed (scripts/test installs it)");
-        let server = Xvfb { child, number };
+        let mut server = Xvfb { child, number };
         let deadline = Instant::now() + PATIENCE;
         while !Path::new(&socket).exists() {
+            // It gave up on this number (another server holds it): the next one.
+            if server.child.try_wait().is_ok_and(|status| status.is_some()) {
+                continue 'numbers;
+            }
             assert!(Instant::now() < deadline, "Xvfb did not start on {display}");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -114,6 +120,11 @@ fn xdotool(display: &str, args: &[&str]) -> String {
 /// keyboard layout has no keys for (xdotool's typing of CJK through remapped keycodes drops
 /// characters now and then).
 fn paste(display: &str, text: &str) {
+    set_clipboard(display, text);
+    xdotool(display, &["key", "ctrl+v"]);
+}
+
+fn set_clipboard(display: &str, text: &str) {
     use std::io::Write;
     let mut xclip = Command::new("xclip")
         .env("DISPLAY", display)
@@ -126,7 +137,6 @@ fn paste(display: &str, text: &str) {
     xclip.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     // xclip stays in the background serving the clipboard until someone else owns it.
     assert!(xclip.wait().unwrap().success());
-    xdotool(display, &["key", "ctrl+v"]);
 }
 
 fn screenshot(display: &str, name: &str) -> PathBuf {
@@ -559,6 +569,32 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
         }
     }
     screenshot(&display, "window-conference-muted.png");
+    // The peers' view of the window's microphone and camera, from the wire: wait for `wanted`.
+    let peers_see = |what: &str, wanted: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let report = heard.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| panic!("no peer reports {what}"));
+            let window = |list: &serde_json::Value| list.as_array().and_then(|peers| peers.iter().find(|p| p["nick"] == "窗口").cloned());
+            let seen = serde_json::json!({ "audio": window(&report["audio"]["peers"]), "video": window(&report["peers"]) });
+            if wanted(&seen) {
+                break;
+            }
+        }
+    };
+    // Push to talk: while muted, Ctrl+Space held is heard, and muted again once let go.
+    xdotool(&display, &["keydown", "ctrl+space"]);
+    wait_for_log(&log, "microphone on");
+    peers_see("the window talking", &|seen| seen["audio"]["muted"] == false);
+    xdotool(&display, &["keyup", "space", "keyup", "ctrl"]);
+    wait_for_count(&log, "microphone muted", 2);
+    peers_see("the window muted again", &|seen| seen["audio"]["muted"] == true);
+    // Ctrl+Shift+O turns the camera off, and on again.
+    xdotool(&display, &["key", "ctrl+shift+o"]);
+    wait_for_log(&log, "camera: off");
+    peers_see("the camera off", &|seen| seen["video"]["note"] == "camera off");
+    xdotool(&display, &["key", "ctrl+shift+o"]);
+    wait_for_log(&log, "camera: test");
+    peers_see("the camera on again", &|seen| seen["video"]["note"] != "camera off" && seen["video"]["fps"].as_f64().unwrap_or(0.0) > 5.0);
     // Leave: the window does not wait for the call's threads, and the peers hear a goodbye.
     xdotool(&display, &["mousemove", "--window", &id, "1060", "747", "click", "1"]);
     wait_for_log(&log, "Left the video conference");
@@ -933,15 +969,18 @@ fn a_window_hosts_the_room_for_the_network_and_asks_before_dropping_it() {
         g > 90 && g > r + 40 && g > b + 40
     };
     let deadline = Instant::now() + PATIENCE;
+    // The same place in two pictures in a row: the window has finished laying itself out.
+    let mut before = None;
     let right_end = loop {
         let pixels = window_pixels(&display, &id, "window-hosting-800.png");
         let wrapped = (pixels.len() == 800 * 500)
             .then(|| (30..60).flat_map(|y| (0..800).map(move |x| (x, y))).filter(|&(x, y)| green(&pixels[y * 800 + x])).map(|(x, _)| x).max())
             .flatten()
             .filter(|&x| x < 700);
-        if let Some(x) = wrapped {
-            break x;
+        if wrapped.is_some() && wrapped == before {
+            break wrapped.unwrap();
         }
+        before = wrapped;
         assert!(Instant::now() < deadline, "at 800x500 the hosting line is not on screen with room for Copy");
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -1052,5 +1091,263 @@ fn every_control_is_reached_by_tab_at_800_by_500_in_both_modes() {
         for (name, (x, y, w, h)) in &walk {
             assert!(*x >= 0 && *y >= 0 && x + w <= 800 && y + h <= 500, "{mode}: {name} is outside the 800x500 window at {x},{y} {w}x{h}");
         }
+        // On to Connect (Disconnect): a thick ring in the highlight colour sits round it.
+        let mut place = None;
+        for _ in 0..30 {
+            let from = std::fs::read_to_string(&log).unwrap().len();
+            xdotool(&display, &["key", "Tab"]);
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some((_, p)) = focus_walk(&log, from).into_iter().find(|(n, _)| n == "connectButton") {
+                place = Some(p);
+                break;
+            }
+        }
+        let (x, y, w, h) = place.unwrap_or_else(|| panic!("{mode}: Tab never came round to Connect"));
+        std::thread::sleep(Duration::from_millis(300));
+        let pixels = window_pixels(&display, &id, &format!("window-{mode}-focus-ring.png"));
+        let highlight = |p: &[u8; 3]| {
+            let [r, g, b] = p.map(i32::from);
+            b > 150 && b > r + 60 && b > g + 20
+        };
+        // Two pixels below the button and two left of it, all along.
+        let below: Vec<(i32, i32)> = (x..x + w).map(|px| (px, y + h + 1)).collect();
+        let left: Vec<(i32, i32)> = (y.max(3)..y + h).map(|py| (x - 2, py)).collect();
+        let ring = below.iter().chain(&left).filter(|&&(px, py)| highlight(&pixels[(py * 800 + px) as usize])).count();
+        assert!(ring * 10 >= (below.len() + left.len()) * 9, "{mode}: no visible focus ring round Connect at {x},{y} {w}x{h}: {ring} of {} pixels", below.len() + left.len());
     }
 }
+
+/// The desktop portal's settings as a desktop serves them: the colour scheme the test sets
+/// (1 dark, 2 light), read by `ReadOne`, and announced by `SettingChanged` when it changes.
+struct PortalSettings(Arc<AtomicU32>);
+
+#[zbus::interface(name = "org.freedesktop.portal.Settings")]
+impl PortalSettings {
+    fn read_one(&self, namespace: &str, key: &str) -> zbus::fdo::Result<zbus::zvariant::Value<'static>> {
+        if (namespace, key) == ("org.freedesktop.appearance", "color-scheme") {
+            Ok(zbus::zvariant::Value::U32(self.0.load(Ordering::SeqCst)))
+        } else {
+            Err(zbus::fdo::Error::Failed(format!("no setting {namespace} {key}")))
+        }
+    }
+}
+
+/// A session D-Bus of the test's own with a desktop portal on it.
+struct SessionBus {
+    _daemon: Reaper,
+    address: String,
+    portal: zbus::blocking::Connection,
+    scheme: Arc<AtomicU32>,
+}
+
+const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
+
+impl SessionBus {
+    fn start(scheme: u32) -> SessionBus {
+        use std::io::BufRead;
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is installed (scripts/setup test)");
+        let mut address = String::new();
+        std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut address).unwrap();
+        let address = address.trim().to_string();
+        assert!(!address.is_empty(), "dbus-daemon printed its address");
+        let scheme = Arc::new(AtomicU32::new(scheme));
+        let portal = zbus::blocking::connection::Builder::address(address.as_str())
+            .and_then(|b| b.name("org.freedesktop.portal.Desktop"))
+            .and_then(|b| b.serve_at(PORTAL_PATH, PortalSettings(scheme.clone())))
+            .and_then(|b| b.build())
+            .expect("the test's portal on its session bus");
+        SessionBus { _daemon: Reaper(daemon), address, portal, scheme }
+    }
+
+    /// The person switches the desktop's scheme.
+    fn set_scheme(&self, value: u32) {
+        self.scheme.store(value, Ordering::SeqCst);
+        let changed = ("org.freedesktop.appearance", "color-scheme", zbus::zvariant::Value::U32(value));
+        self.portal
+            .emit_signal(None::<zbus::names::BusName<'_>>, PORTAL_PATH, "org.freedesktop.portal.Settings", "SettingChanged", &changed)
+            .unwrap();
+    }
+}
+
+/// WCAG 2 relative luminance of an sRGB colour.
+fn luminance(p: &[u8; 3]) -> f64 {
+    let linear = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    };
+    0.2126 * linear(p[0]) + 0.7152 * linear(p[1]) + 0.0722 * linear(p[2])
+}
+
+/// WCAG 2 contrast ratio of two colours, from 1 to 21.
+fn contrast(a: &[u8; 3], b: &[u8; 3]) -> f64 {
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// A bubble on screen: its box and fill colour.
+#[derive(Debug, Clone, Copy)]
+struct Bubble {
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+    fill: [u8; 3],
+}
+
+/// The chat bubbles in `area` of a screenshot: boxes of one colour, other than the chat's
+/// background (the colour at the area's top-left corner), at least 40 pixels wide.
+fn bubbles(pixels: &[[u8; 3]], width: usize, (ax, ay, aw, ah): (usize, usize, usize, usize)) -> Vec<Bubble> {
+    let at = |x: usize, y: usize| pixels[y * width + x];
+    let background = at(ax, ay);
+    let mut found: Vec<Bubble> = Vec::new();
+    for y in ay..ay + ah {
+        let mut x = ax;
+        while x < ax + aw {
+            let fill = at(x, y);
+            let mut end = x;
+            while end < ax + aw && at(end, y) == fill {
+                end += 1;
+            }
+            let inside = found.iter().any(|b| (b.y0..b.y1).contains(&y) && x < b.x1 && end > b.x0);
+            if fill != background && end - x >= 40 && !inside {
+                // The top padding row of a bubble: it reaches down while its left edge keeps
+                // the fill.
+                let mut y1 = y;
+                while y1 < ay + ah && at(x + 2, y1) == fill {
+                    y1 += 1;
+                }
+                if y1 - y >= 12 {
+                    found.push(Bubble { x0: x, x1: end, y0: y, y1, fill });
+                }
+            }
+            x = end.max(x + 1);
+        }
+    }
+    found
+}
+
+/// The contrast of a bubble's text with its fill: the pixel inside that differs most from the
+/// fill (the core of a glyph stroke) against the fill.
+fn text_contrast(pixels: &[[u8; 3]], width: usize, b: &Bubble) -> f64 {
+    let mut best = 1.0f64;
+    for y in b.y0..b.y1 {
+        for x in b.x0 + 2..b.x1.saturating_sub(2) {
+            best = best.max(contrast(&pixels[y * width + x], &b.fill));
+        }
+    }
+    best
+}
+
+/// The chat bubbles of a window-only screenshot, at least `count` of them, waiting for the
+/// window to draw them; the pixels and the bubbles.
+fn chat_bubbles(display: &str, id: &str, name: &str, count: usize) -> (Vec<[u8; 3]>, Vec<Bubble>) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let pixels = window_pixels(display, id, name);
+        if pixels.len() == 1140 * 620 {
+            // The chat column, below the top bar and the topic, left of the member list.
+            let found = bubbles(&pixels, 1140, (2, 90, 930, 440));
+            if found.len() >= count {
+                return (pixels, found);
+            }
+        }
+        assert!(Instant::now() < deadline, "fewer than {count} bubbles in {name}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The window follows the desktop's colour scheme (the desktop portal on the session D-Bus),
+/// also when it changes while open, with every bubble's text at WCAG AA contrast or better,
+/// measured on screen in both schemes. Messages are selected across bubbles and copied as a
+/// transcript, and one's own message is sent again from its menu.
+#[test]
+fn the_window_follows_the_desktop_scheme_readably_and_copies_and_resends_messages() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let bus = SessionBus::start(1);
+    let Watched { relay: _relay, addr, watcher, .. } = watched_relay("window-scheme");
+    let log = artifacts().join("window-scheme-test.log");
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone()), ("DBUS_SESSION_BUS_ADDRESS", bus.address.clone())]);
+    wait_for_log(&log, "desktop: colour scheme dark (desktop portal)");
+    wait_for_log(&log, "You joined #lobby");
+    watcher.wait_for("the window to join", |e| match e {
+        Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
+        _ => None,
+    });
+    watcher.say("第一行：早上好");
+    watcher.say("second line");
+    wait_for_log(&log, "chat view: [message] watcher second line (same header)");
+    xdotool(&display, &["type", "--delay", "15", "my own words"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "my own words".to_string())]);
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    std::thread::sleep(Duration::from_millis(500));
+
+    for (scheme, name) in [("dark", "window-scheme-dark.png"), ("light", "window-scheme-light.png")] {
+        if scheme == "light" {
+            bus.set_scheme(2);
+            wait_for_log(&log, "desktop: colour scheme now light");
+            wait_for_log(&log, "view: scheme: light");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let (pixels, found) = chat_bubbles(&display, &id, name, 2);
+        let background = luminance(&pixels[100 * 1140 + 4]);
+        if scheme == "dark" {
+            assert!(background < 0.05, "the chat is not dark in the dark scheme: luminance {background}");
+        } else {
+            assert!(background > 0.7, "the chat is not light in the light scheme: luminance {background}");
+        }
+        // The watcher's bubble on the left, ours on the right.
+        assert!(found.iter().any(|b| b.x0 < 100) && found.iter().any(|b| b.x0 > 400), "{scheme}: {found:?}");
+        for b in &found {
+            let ratio = text_contrast(&pixels, 1140, b);
+            println!("{scheme}: bubble at {},{} fill {:?}: text contrast {ratio:.1}:1", b.x0, b.y0, b.fill);
+            assert!(ratio >= 4.5, "{scheme}: text in the bubble at {},{} has contrast {ratio:.2}:1, under WCAG AA's 4.5:1", b.x0, b.y0);
+        }
+    }
+
+    // Click the watcher's first line, Shift+click our own: three messages selected.
+    let (_, found) = chat_bubbles(&display, &id, "window-scheme-light.png", 2);
+    let theirs = found.iter().find(|b| b.x0 < 100).unwrap();
+    let ours = found.iter().find(|b| b.x0 > 400).unwrap();
+    let middle = |b: &Bubble| (((b.x0 + b.x1) / 2).to_string(), ((b.y0 + b.y1) / 2).to_string());
+    let (tx, ty) = middle(theirs);
+    let (ox, oy) = middle(ours);
+    xdotool(&display, &["mousemove", "--window", &id, &tx, &ty, "click", "1"]);
+    xdotool(&display, &["keydown", "shift", "mousemove", "--window", &id, &ox, &oy, "click", "1", "keyup", "shift"]);
+    wait_for_log(&log, "view: selected messages");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-messages-selected.png");
+    let clipboard = || {
+        let out = Command::new("xclip").env("DISPLAY", &display).args(["-selection", "clipboard", "-o"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = |text: &str| text.lines().map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest).to_string()).collect::<Vec<_>>();
+    let wanted = ["<watcher> 第一行：早上好", "<watcher> second line", "<窗口> my own words"];
+    // Ctrl+C copies them.
+    xdotool(&display, &["key", "ctrl+c"]);
+    wait_for_log(&log, "view: copied 3 messages");
+    assert_eq!(said(&clipboard()), wanted);
+    // So does the menu's first entry.
+    set_clipboard(&display, "-");
+    xdotool(&display, &["mousemove", "--window", &id, &ox, &oy, "click", "3"]);
+    std::thread::sleep(Duration::from_millis(400));
+    xdotool(&display, &["key", "Down", "Return"]);
+    wait_for_count(&log, "view: copied 3 messages", 2);
+    assert_eq!(said(&clipboard()), wanted);
+
+    // Our own message's menu sends it again: Copy message, then Send again.
+    xdotool(&display, &["mousemove", "--window", &id, &ox, &oy, "click", "1"]);
+    xdotool(&display, &["mousemove", "--window", &id, &ox, &oy, "click", "3"]);
+    std::thread::sleep(Duration::from_millis(400));
+    screenshot(&display, "window-own-message-menu.png");
+    xdotool(&display, &["key", "Down", "Down", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "my own words".to_string())]);
+}
+

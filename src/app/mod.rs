@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod conference;
+pub mod desktop;
 pub mod lines;
 pub mod multicast_chat;
 pub mod terminal;

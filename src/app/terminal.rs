@@ -78,6 +78,16 @@ pub fn format_line(line: &Line) -> Option<(String, bool)> {
     })
 }
 
+/// Lines as text, one a line as `format_line` prints them, those still being sent too.
+pub fn transcript(lines: &[Line]) -> String {
+    lines
+        .iter()
+        .filter_map(|line| format_line(&Line { pending: false, ..line.clone() }))
+        .map(|(text, _)| text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Longest piece of one input line taken at once.
 const MAX_INPUT_CHUNK: usize = 64 * 1024;
 
@@ -270,6 +280,22 @@ pub fn run_conference(config: super::conference::ConferenceConfig, duration: Opt
 #[cfg(test)]
 mod tests {
     use super::printable;
+    use crate::app::lines::{Line, LineKind};
+
+    #[test]
+    fn a_transcript_names_each_sender_and_keeps_lines_being_sent() {
+        let mut own = Line::said(LineKind::Own, "我", "第二行\nsecond line", 0);
+        own.pending = true;
+        let lines = [
+            Line::said(LineKind::Message, "ann", "hello", 0),
+            own,
+            Line::said(LineKind::Action, "ann", "waves", 0),
+            Line::info("You joined #lobby".into()),
+        ];
+        let text = super::transcript(&lines);
+        let shown: Vec<&str> = text.lines().map(|l| l.split_once("] ").map_or(l, |(_, rest)| rest)).collect();
+        assert_eq!(shown, ["<ann> hello", "<我> 第二行", "second line", "* ann waves", "-!- You joined #lobby"]);
+    }
 
     #[test]
     fn untrusted_text_cannot_forge_lines_or_drive_the_terminal() {

@@ -136,6 +136,11 @@ pub mod qobject {
         #[cxx_name = "linkOpened"]
         fn link_opened(self: &ChatRoom, url: &QString);
 
+        /// The lines from row `from` to row `to` as text, one a line as a log shows them
+        /// ("[12:00:01] <ann> hello"), for the clipboard.
+        #[qinvokable]
+        fn transcript(self: &ChatRoom, from: i32, to: i32) -> QString;
+
         /// Something the view showed of its own accord (the new-messages button), logged for
         /// tests and bug reports.
         #[qinvokable]
@@ -713,6 +718,14 @@ impl qobject::ChatRoom {
 
     pub fn view_shows(&self, what: &QString) {
         log::info!("view: {what}");
+    }
+
+    pub fn transcript(&self, from: i32, to: i32) -> QString {
+        let (Ok(from), Ok(to)) = (usize::try_from(from), usize::try_from(to)) else {
+            return QString::default();
+        };
+        let rows = self.rows.get(from..=to.min(self.rows.len().saturating_sub(1))).unwrap_or_default();
+        QString::from(crate::app::terminal::transcript(rows).as_str())
     }
 
     pub fn data(&self, index: &QModelIndex, role: i32) -> QVariant {

@@ -349,6 +349,7 @@ impl qobject::ConferenceRoom {
     }
 
     pub fn choose_camera(mut self: Pin<&mut Self>, id: &QString) {
+        log::info!("camera: {id}");
         self.as_mut().set_camera(id.clone());
         let queued = self.handle.as_ref().map(|handle| handle.set_camera(CameraChoice::parse(&id.to_string())));
         if queued == Some(false) {
@@ -393,6 +394,7 @@ impl qobject::ConferenceRoom {
     }
 
     pub fn set_mic_muted(mut self: Pin<&mut Self>, muted: bool) {
+        log::info!("microphone {}", if muted { "muted" } else { "on" });
         self.as_mut().set_muted(muted);
         if let Some(handle) = &self.handle {
             handle.set_muted(muted);

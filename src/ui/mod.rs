@@ -3,6 +3,7 @@
 
 pub mod chat_room;
 pub mod conference_room;
+pub mod desktop;
 pub mod video_tile;
 
 use cxx_qt_lib::{QGuiApplication, QQmlApplicationEngine, QUrl};

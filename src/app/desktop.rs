@@ -1,0 +1,135 @@
+//! What the desktop says about the person's preferences over the session D-Bus: whether they
+//! prefer a dark or a light colour scheme, from the XDG desktop portal's `Settings` interface
+//! (`org.freedesktop.appearance` `color-scheme`, which GNOME, KDE and others implement). The
+//! window follows it, also when it changes while the window is open.
+//!
+//! `LANMEET_SCHEME=dark` or `light` overrides the desktop.
+
+use std::time::Duration;
+use zbus::zvariant::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Light,
+    Dark,
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Light => "light",
+            Scheme::Dark => "dark",
+        }
+    }
+}
+
+const PORTAL: &str = "org.freedesktop.portal.Desktop";
+const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
+const SETTINGS: &str = "org.freedesktop.portal.Settings";
+const NAMESPACE: &str = "org.freedesktop.appearance";
+const KEY: &str = "color-scheme";
+
+/// How long the window waits for the desktop's answer before it opens in the light scheme (it
+/// switches when the answer comes later).
+const FIRST_ANSWER_WAIT: Duration = Duration::from_millis(400);
+
+/// The portal's `color-scheme`: 0 no preference, 1 prefer dark, 2 prefer light. The value may
+/// come wrapped in variants (the older `Read` method wraps it twice).
+pub fn scheme_of(value: &Value<'_>) -> Option<Scheme> {
+    match value {
+        Value::U32(1) => Some(Scheme::Dark),
+        Value::U32(0 | 2) => Some(Scheme::Light),
+        Value::Value(inner) => scheme_of(inner),
+        _ => None,
+    }
+}
+
+/// The scheme `LANMEET_SCHEME` asks for, if it is set to something we know.
+fn scheme_from_env() -> Option<Scheme> {
+    match std::env::var("LANMEET_SCHEME").ok()?.to_ascii_lowercase().as_str() {
+        "dark" => Some(Scheme::Dark),
+        "light" => Some(Scheme::Light),
+        other => {
+            log::warn!("LANMEET_SCHEME={other:?} is neither dark nor light; following the desktop");
+            None
+        }
+    }
+}
+
+/// The scheme to open with, and from then on `changed` with each change the desktop reports
+/// (from a thread of its own). Without a session bus or a portal, the light scheme.
+pub fn follow_scheme(changed: impl Fn(Scheme) + Send + 'static) -> Scheme {
+    if let Some(scheme) = scheme_from_env() {
+        log::info!("desktop: colour scheme {} (LANMEET_SCHEME)", scheme.name());
+        return scheme;
+    }
+    let (first_tx, first_rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new().name("desktop".into()).spawn(move || {
+        let connection = match zbus::blocking::Connection::session() {
+            Ok(connection) => connection,
+            Err(e) => {
+                log::info!("desktop: no session bus ({e}); colour scheme light");
+                return;
+            }
+        };
+        // Subscribe before reading, so that no change falls between the two.
+        let rule = format!("type='signal',interface='{SETTINGS}',member='SettingChanged',path='{PORTAL_PATH}'");
+        let changes = zbus::blocking::MessageIterator::for_match_rule(rule.as_str(), &connection, Some(16));
+        let first = read_scheme(&connection);
+        match &first {
+            Ok(scheme) => log::info!("desktop: colour scheme {} (desktop portal)", scheme.name()),
+            Err(e) => log::info!("desktop: the desktop portal does not say ({e}); colour scheme light"),
+        }
+        let first = first.unwrap_or(Scheme::Light);
+        // Too late for the window's start: it opened light, so switch it now.
+        if first_tx.send(first).is_err() && first == Scheme::Dark {
+            changed(first);
+        }
+        let Ok(changes) = changes else { return };
+        for message in changes {
+            let Ok(message) = message else { break };
+            let body = message.body();
+            let Ok((namespace, key, value)) = body.deserialize::<(String, String, Value<'_>)>() else { continue };
+            if namespace != NAMESPACE || key != KEY {
+                continue;
+            }
+            if let Some(scheme) = scheme_of(&value) {
+                log::info!("desktop: colour scheme now {}", scheme.name());
+                changed(scheme);
+            }
+        }
+    });
+    if spawned.is_err() {
+        return Scheme::Light;
+    }
+    first_rx.recv_timeout(FIRST_ANSWER_WAIT).unwrap_or(Scheme::Light)
+}
+
+/// Asks the portal: `ReadOne` (version 2 of the interface), else the older `Read`.
+fn read_scheme(connection: &zbus::blocking::Connection) -> Result<Scheme, String> {
+    let ask = |method: &str| {
+        connection
+            .call_method(Some(PORTAL), PORTAL_PATH, Some(SETTINGS), method, &(NAMESPACE, KEY))
+            .map_err(|e| e.to_string())
+    };
+    let reply = ask("ReadOne").or_else(|_| ask("Read"))?;
+    let body = reply.body();
+    let value: Value<'_> = body.deserialize().map_err(|e| e.to_string())?;
+    scheme_of(&value).ok_or_else(|| format!("unexpected {KEY} value {value:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_portal_values_map_to_schemes_however_wrapped() {
+        assert_eq!(scheme_of(&Value::U32(1)), Some(Scheme::Dark));
+        assert_eq!(scheme_of(&Value::U32(2)), Some(Scheme::Light));
+        assert_eq!(scheme_of(&Value::U32(0)), Some(Scheme::Light));
+        assert_eq!(scheme_of(&Value::U32(7)), None);
+        assert_eq!(scheme_of(&Value::from("dark")), None);
+        let twice = Value::Value(Box::new(Value::Value(Box::new(Value::U32(1)))));
+        assert_eq!(scheme_of(&twice), Some(Scheme::Dark));
+    }
+}
