@@ -233,8 +233,9 @@ fn headless(g: SocketAddrV4, nick: &str, seconds: u32, size: &str) -> std::proce
 /// with alsa-lib's own `file` plugin over its `null` device:
 /// - `lanmeet_full` plays into /dev/full, so its writes fail (EIO) once the stream runs, as a
 ///   card that was unplugged does;
-/// - `lanmeet_stall` captures through a FIFO that gives a second of sound and then nothing, so
-///   its stream stops calling back, as a device stuck on unplugging does.
+/// - `lanmeet_stall` captures through a FIFO that gives three seconds of sound and then nothing,
+///   so its stream stops calling back, as a device stuck on unplugging does. (Three, so that
+///   sound still comes after a slow start on a busy machine.)
 struct FailingDevices {
     dir: std::path::PathBuf,
     /// Closing this lets a stalled capture go.
@@ -259,7 +260,7 @@ impl FailingDevices {
             // Opening blocks until the capture opens its end.
             let Ok(mut writer) = std::fs::OpenOptions::new().write(true).open(&fifo) else { return };
             use std::io::Write;
-            let _ = writer.write_all(&[0u8; 4 * 48_000]);
+            let _ = writer.write_all(&vec![0u8; 3 * 4 * 48_000]);
             let _ = released.recv();
         });
         FailingDevices { dir, release: Some(release) }
