@@ -61,6 +61,14 @@ ApplicationWindow {
     property int heightBeforeCall: 0
 
     Component.onCompleted: {
+        // Where the window was last time, as far as this screen has room for it.
+        const place = window.room.rememberedPlace().split(",").map(Number)
+        if (place.length === 4 && place.every(Number.isFinite)) {
+            window.width = Math.max(window.minimumWidth, Math.min(place[2], Screen.desktopAvailableWidth))
+            window.height = Math.max(window.minimumHeight, Math.min(place[3], Screen.desktopAvailableHeight))
+            window.x = Math.max(0, Math.min(place[0], Screen.desktopAvailableWidth - window.width))
+            window.y = Math.max(0, Math.min(place[1], Screen.desktopAvailableHeight - window.height))
+        }
         window.room.connectToServer()
         input.forceActiveFocus()
     }
@@ -136,7 +144,11 @@ ApplicationWindow {
         if (others > 0 && !window.closeConfirmed) {
             close.accepted = false
             hostWarning.ask(true, others)
+            return
         }
+        // Its size without the room a call took.
+        const height = window.heightBeforeCall > 0 ? window.heightBeforeCall : window.height
+        window.room.rememberPlace(window.x, window.y, window.width, height)
     }
 
     Dialog {

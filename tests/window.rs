@@ -159,14 +159,17 @@ fn open_window(display: &str, log: &Path, settings: &[(&str, String)]) -> Reaper
         .env("LANMEET_NICK", "窗口")
         .env("RUST_LOG", "lanmeet=info")
         .env("QT_QPA_PLATFORM", "xcb")
-        // Its certificate and the certificates it pinned stay with this window.
+        // Its certificate and the certificates it pinned stay with this window, and so do
+        // the settings it keeps.
         .env("LANMEET_DATA_DIR", log.with_extension("data"))
+        .env("LANMEET_CONFIG_DIR", log.with_extension("config"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap());
     for (key, value) in settings {
         command.env(key, value);
     }
     let _ = std::fs::remove_dir_all(log.with_extension("data"));
+    let _ = std::fs::remove_dir_all(log.with_extension("config"));
     Reaper(command.spawn().unwrap())
 }
 
@@ -1351,3 +1354,64 @@ fn the_window_follows_the_desktop_scheme_readably_and_copies_and_resends_message
     assert_eq!(watcher.messages(1), [("窗口".to_string(), "my own words".to_string())]);
 }
 
+
+/// The window opens as it was left: the nickname, the mode, the group and the server, and its
+/// size, from the settings it kept (never the passphrase).
+#[test]
+fn the_window_opens_as_it_was_left() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let Watched { relay: _relay, addr, watcher, .. } = watched_relay("window-remembers");
+    let config = scratch("window-remembers-config");
+    let group = common::group(78).to_string();
+    let log = artifacts().join("window-remembers-test.log");
+    let first = [
+        ("LANMEET_SERVER", addr.clone()),
+        ("LANMEET_NICK", "记住我".into()),
+        ("LANMEET_CONFIG_DIR", config.display().to_string()),
+        ("LANMEET_PASSPHRASE", "不要写下来".into()),
+        ("LANMEET_GROUP", group.clone()),
+        ("LANMEET_INTERFACE", "lo".into()),
+    ];
+    let mut window = open_window(&display, &log, &first);
+    wait_for_log(&log, "You joined #lobby");
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["windowsize", &id, "900", "560"]);
+    let deadline = Instant::now() + PATIENCE;
+    while !xdotool(&display, &["getwindowgeometry", &id]).contains("900x560") {
+        assert!(Instant::now() < deadline, "the window did not take 900x560");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    xdotool(&display, &["mousemove", "--window", &id, "200", "500", "click", "1"]);
+    press(&display, "ctrl+m", &log, &format!("Joined multicast group {group}"), 1);
+    xdotool(&display, &["key", "ctrl+q"]);
+    let deadline = Instant::now() + PATIENCE;
+    while window.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the window did not close");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kept = std::fs::read_to_string(config.join("settings.json")).expect("the window kept its settings");
+    println!("{kept}");
+    for wanted in ["记住我", "multicast", group.as_str(), "\"lo\"", "900", "560"] {
+        assert!(kept.contains(wanted), "{wanted} is not kept: {kept}");
+    }
+    assert!(!kept.contains("不要写下来"), "the passphrase was written down: {kept}");
+
+    // Started again with nothing said: as it was left.
+    let log = artifacts().join("window-remembers-again-test.log");
+    let _window = open_window(&display, &log, &[("LANMEET_NICK", String::new()), ("LANMEET_CONFIG_DIR", config.display().to_string())]);
+    wait_for_log(&log, &format!("Joined multicast group {group} on interface 127.0.0.1"));
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    let geometry = xdotool(&display, &["getwindowgeometry", &id]);
+    assert!(geometry.contains("900x560"), "the window does not open at its size: {geometry}");
+    // Back to the relay it used: the watcher sees the same person come.
+    xdotool(&display, &["mousemove", "--window", &id, "200", "500", "click", "1"]);
+    press(&display, "ctrl+m", &log, "You joined #lobby", 1);
+    watcher.wait_for("the remembered nickname", |e| match e {
+        Event::MemberJoined { nick, .. } if nick == "记住我" => Some(()),
+        _ => None,
+    });
+    screenshot(&display, "window-remembered.png");
+}

@@ -7,4 +7,5 @@ pub mod conference;
 pub mod desktop;
 pub mod lines;
 pub mod multicast_chat;
+pub mod settings;
 pub mod terminal;

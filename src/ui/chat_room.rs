@@ -5,6 +5,7 @@
 use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
 use crate::app::lines::{self, Line, LineKind};
 use crate::app::multicast_chat::{self, MulticastChat, MulticastConfig, DEFAULT_GROUP};
+use crate::app::settings;
 use crate::net::multicast::MulticastEvent;
 use crate::net::tls::{short_fingerprint, KnownServers};
 use crate::net::unicast::{Status, UnicastEvent};
@@ -136,6 +137,16 @@ pub mod qobject {
         #[cxx_name = "linkOpened"]
         fn link_opened(self: &ChatRoom, url: &QString);
 
+        /// Where the window was when it last closed: "x,y,width,height", or empty.
+        #[qinvokable]
+        #[cxx_name = "rememberedPlace"]
+        fn remembered_place(self: &ChatRoom) -> QString;
+
+        /// Keep the window's place for the next start.
+        #[qinvokable]
+        #[cxx_name = "rememberPlace"]
+        fn remember_place(self: &ChatRoom, x: i32, y: i32, width: i32, height: i32);
+
         /// The lines from row `from` to row `to` as text, one a line as a log shows them
         /// ("[12:00:01] <ann> hello"), for the clipboard.
         #[qinvokable]
@@ -261,24 +272,27 @@ impl Default for ChatRoomRust {
     fn default() -> Self {
         // The chooser shows "name address": an interface given by name or by address shows
         // as its entry, and loopback starts at TTL 0, as the session will use it.
+        let kept = settings::remembered();
         let interfaces = multicast_chat::interfaces();
-        let wanted = std::env::var("LANMEET_INTERFACE").unwrap_or_default();
+        let from_env = std::env::var("LANMEET_INTERFACE").is_ok_and(|v| !v.is_empty());
+        let wanted = settings::env_or("INTERFACE", kept.interface.clone()).unwrap_or_default();
         let chosen = interfaces.iter().find(|(name, addr)| !wanted.is_empty() && (*name == wanted || addr.to_string() == wanted));
         let interface = chosen.map_or(wanted.clone(), |(name, addr)| format!("{name} {addr}"));
         let ttl = if chosen.is_some_and(|(_, addr)| addr.is_loopback()) || wanted.starts_with("127.") { 0 } else { 1 };
+        // The TTL chosen last time goes with the interface chosen last time.
+        let ttl = if from_env { ttl } else { kept.ttl.unwrap_or(ttl) };
         if !wanted.is_empty() {
             log::info!("multicast settings: interface {interface}, TTL {ttl}");
         }
-        let nick = std::env::var("LANMEET_NICK")
-            .ok()
+        let nick = settings::env_or("NICK", kept.nick.clone())
             .or_else(|| std::env::var("USER").ok())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "guest".into());
-        let server = std::env::var("LANMEET_SERVER").unwrap_or_else(|_| DEFAULT_SERVER.into());
+        let server = settings::env_or("SERVER", kept.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.into());
         ChatRoomRust {
             nick: QString::from(nick.as_str()),
             server: QString::from(server.as_str()),
-            channel: QString::from(DEFAULT_CHANNEL),
+            channel: QString::from(kept.channel.as_deref().unwrap_or(DEFAULT_CHANNEL)),
             status: QString::default(),
             security: QString::default(),
             fingerprint: QString::default(),
@@ -294,8 +308,8 @@ impl Default for ChatRoomRust {
             topic: QString::default(),
             modes: QString::default(),
             away_members: QStringList::default(),
-            mode: QString::from(std::env::var("LANMEET_MODE").unwrap_or_else(|_| MODE_UNICAST.into()).as_str()),
-            group: QString::from(std::env::var("LANMEET_GROUP").unwrap_or_else(|_| DEFAULT_GROUP.into()).as_str()),
+            mode: QString::from(settings::env_or("MODE", kept.mode.clone()).unwrap_or_else(|| MODE_UNICAST.into()).as_str()),
+            group: QString::from(settings::env_or("GROUP", kept.group.clone()).unwrap_or_else(|| DEFAULT_GROUP.into()).as_str()),
             interface: QString::from(interface.as_str()),
             plain: false,
             ttl,
@@ -333,6 +347,7 @@ fn clock(unix_ms: i64) -> String {
 impl qobject::ChatRoom {
     pub fn connect_to_server(mut self: Pin<&mut Self>) {
         self.as_mut().stop_session();
+        self.remember_choices();
         if self.mode().to_string() == MODE_MULTICAST {
             self.join_group();
             return;
@@ -358,6 +373,30 @@ impl qobject::ChatRoom {
             }
             Err(e) => self.failed(e.to_string()),
         }
+    }
+
+    /// What the person connects with is what the window opens with next time.
+    fn remember_choices(&self) {
+        let interface = self.interface().to_string();
+        settings::remember(|kept| {
+            kept.nick = Some(self.nick().to_string().trim().to_string());
+            kept.server = Some(self.server().to_string().trim().to_string());
+            kept.channel = Some(normalise_channel(&self.channel().to_string()));
+            kept.mode = Some(self.mode().to_string());
+            kept.group = Some(self.group().to_string().trim().to_string());
+            // The chooser shows "name address"; the name finds the interface again.
+            kept.interface = interface.split_whitespace().next().map(str::to_string);
+            kept.ttl = Some(*self.ttl());
+        });
+    }
+
+    pub fn remembered_place(&self) -> QString {
+        let place = settings::remembered().window.map(|p| format!("{},{},{},{}", p.x, p.y, p.width, p.height));
+        QString::from(place.unwrap_or_default().as_str())
+    }
+
+    pub fn remember_place(&self, x: i32, y: i32, width: i32, height: i32) {
+        settings::remember(|kept| kept.window = Some(settings::Place { x, y, width, height }));
     }
 
     /// Where a session started now sends its events: queued to the Qt thread, and dropped

@@ -5,6 +5,7 @@
 use crate::net::identity::{self, KnownPeers};
 use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, DeviceKind, DeviceState, PeerStats, Stats};
 use crate::app::conference::audio::{MicChoice, SpeakerChoice};
+use crate::app::settings;
 use crate::media::sound;
 use crate::net::multicast;
 use core::pin::Pin;
@@ -227,9 +228,10 @@ fn sound_lists(input: bool) -> (QStringList, QStringList) {
 
 impl Default for ConferenceRoomRust {
     fn default() -> Self {
+        let kept = settings::remembered();
         let cameras = conference::camera_choices();
         // A real camera when there is one; the test pattern otherwise.
-        let camera = std::env::var("LANMEET_CAMERA").ok().unwrap_or_else(|| cameras.get(1).map_or("test".to_string(), |(id, _)| id.clone()));
+        let camera = settings::env_or("CAMERA", kept.camera.clone()).unwrap_or_else(|| cameras.get(1).map_or("test".to_string(), |(id, _)| id.clone()));
         let (cameras, camera_names) = choice_lists(&cameras);
         let (mics, mic_names) = sound_lists(true);
         let (speakers, speaker_names) = sound_lists(false);
@@ -242,12 +244,12 @@ impl Default for ConferenceRoomRust {
             camera: QString::from(camera.as_str()),
             cameras,
             camera_names,
-            size: QString::from("640x480"),
+            size: QString::from(kept.size.as_deref().filter(|s| parse_size(s).is_some()).unwrap_or("640x480")),
             status: QString::default(),
-            mic: QString::from(std::env::var("LANMEET_MIC").unwrap_or_else(|_| "default".into()).as_str()),
+            mic: QString::from(settings::env_or("MIC", kept.mic.clone()).unwrap_or_else(|| "default".into()).as_str()),
             mics,
             mic_names,
-            speaker: QString::from(std::env::var("LANMEET_SPEAKER").unwrap_or_else(|_| "default".into()).as_str()),
+            speaker: QString::from(settings::env_or("SPEAKER", kept.speaker.clone()).unwrap_or_else(|| "default".into()).as_str()),
             speakers,
             speaker_names,
             muted: false,
@@ -350,6 +352,7 @@ impl qobject::ConferenceRoom {
 
     pub fn choose_camera(mut self: Pin<&mut Self>, id: &QString) {
         log::info!("camera: {id}");
+        settings::remember(|kept| kept.camera = Some(id.to_string()));
         self.as_mut().set_camera(id.clone());
         let queued = self.handle.as_ref().map(|handle| handle.set_camera(CameraChoice::parse(&id.to_string())));
         if queued == Some(false) {
@@ -360,6 +363,7 @@ impl qobject::ConferenceRoom {
     }
 
     pub fn choose_size(mut self: Pin<&mut Self>, size: &QString) {
+        settings::remember(|kept| kept.size = Some(size.to_string()));
         self.as_mut().set_size(size.clone());
         if let (Some(handle), Some((w, h))) = (&self.handle, parse_size(&size.to_string())) {
             handle.set_size(w, h);
@@ -384,6 +388,10 @@ impl qobject::ConferenceRoom {
     }
 
     pub fn choose_sound(mut self: Pin<&mut Self>, mic: &QString, speaker: &QString) {
+        settings::remember(|kept| {
+            kept.mic = Some(mic.to_string());
+            kept.speaker = Some(speaker.to_string());
+        });
         let new_mic = (*mic != self.mic).then(|| MicChoice::parse(&mic.to_string()));
         let new_speaker = (*speaker != self.speaker).then(|| SpeakerChoice::parse(&speaker.to_string()));
         self.as_mut().set_mic(mic.clone());

@@ -1,0 +1,137 @@
+//! What the window remembers between starts: who the person is, where they chat, their devices
+//! and the window's place, in `settings.json` in the configuration folder
+//! (`LANMEET_CONFIG_DIR`, else `$XDG_CONFIG_HOME/lanmeet`, else `~/.config/lanmeet`).
+//!
+//! An environment variable (`LANMEET_NICK` and the others) goes before what is remembered, and
+//! what is remembered before the defaults. Passphrases are never written down.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The window's place on the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    pub x: i32,
+    pub y: i32,
+    pub width: i32,
+    pub height: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub nick: Option<String>,
+    pub server: Option<String>,
+    pub channel: Option<String>,
+    /// "unicast" (a relay) or "multicast".
+    pub mode: Option<String>,
+    pub group: Option<String>,
+    pub interface: Option<String>,
+    pub ttl: Option<i32>,
+    pub camera: Option<String>,
+    pub size: Option<String>,
+    pub mic: Option<String>,
+    pub speaker: Option<String>,
+    pub window: Option<Place>,
+}
+
+/// Longest settings file read; anything longer is not ours.
+const MOST: u64 = 64 * 1024;
+
+pub fn config_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LANMEET_CONFIG_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("lanmeet");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".config/lanmeet")
+}
+
+fn file() -> PathBuf {
+    config_dir().join("settings.json")
+}
+
+/// The settings as kept; the defaults (nothing remembered) when there is no file, and also
+/// when it cannot be read, which the log says.
+fn read() -> Settings {
+    use std::io::Read;
+    let path = file();
+    let mut text = String::new();
+    match std::fs::File::open(&path).and_then(|f| f.take(MOST).read_to_string(&mut text)) {
+        Ok(_) => serde_json::from_str(&text).unwrap_or_else(|e| {
+            log::warn!("settings: {} is not readable ({e}); starting from the defaults", path.display());
+            Settings::default()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+        Err(e) => {
+            log::warn!("settings: cannot read {} ({e}); starting from the defaults", path.display());
+            Settings::default()
+        }
+    }
+}
+
+/// Writes the settings whole to a file beside, then puts it in place: a crash never leaves half
+/// a file.
+fn write(settings: &Settings) -> std::io::Result<()> {
+    let path = file();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let partial = path.with_extension("json.partial");
+    let text = serde_json::to_string_pretty(settings).map_err(std::io::Error::other)?;
+    std::fs::write(&partial, text)?;
+    std::fs::rename(&partial, &path)
+}
+
+static KEPT: Mutex<Option<Settings>> = Mutex::new(None);
+
+/// What is remembered (read from the file the first time).
+pub fn remembered() -> Settings {
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    kept.get_or_insert_with(read).clone()
+}
+
+/// Change what is remembered and write it down (only when something changed).
+pub fn remember(change: impl FnOnce(&mut Settings)) {
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let settings = kept.get_or_insert_with(read);
+    let before = settings.clone();
+    change(settings);
+    if *settings == before {
+        return;
+    }
+    match write(settings) {
+        Ok(()) => log::info!("settings: kept in {}", file().display()),
+        Err(e) => log::warn!("settings: cannot write {} ({e}); they are not kept", file().display()),
+    }
+}
+
+/// `LANMEET_<NAME>` when set and not empty, else what is remembered.
+pub fn env_or(name: &str, remembered: Option<String>) -> Option<String> {
+    std::env::var(format!("LANMEET_{name}")).ok().filter(|v| !v.is_empty()).or(remembered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_back_as_written_and_unknown_or_missing_fields_do_no_harm() {
+        let settings = Settings {
+            nick: Some("记住我".into()),
+            mode: Some("multicast".into()),
+            ttl: Some(0),
+            window: Some(Place { x: 10, y: 20, width: 900, height: 560 }),
+            ..Settings::default()
+        };
+        let text = serde_json::to_string(&settings).unwrap();
+        assert_eq!(serde_json::from_str::<Settings>(&text).unwrap(), settings);
+        // A file from another version: fields it lacks stay unset, fields it adds are ignored.
+        let other: Settings = serde_json::from_str(r#"{"nick": "ann", "future": [1, 2]}"#).unwrap();
+        assert_eq!(other, Settings { nick: Some("ann".into()), ..Settings::default() });
+        assert!(serde_json::from_str::<Settings>(r#"{"ttl": "high"}"#).is_err());
+    }
+}
