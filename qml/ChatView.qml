@@ -184,6 +184,7 @@ ListView {
         required property bool pending
         required property bool continues
         required property int index
+        required property bool mention
         readonly property var view: ListView.view
         readonly property bool own: kind === "own"
         readonly property bool chat: kind === "message" || kind === "own" || kind === "action" || kind === "notice"
@@ -217,11 +218,13 @@ ListView {
             // Tints of the palette's base: the palette's text on them keeps its contrast, in a
             // light and in a dark scheme.
             color: line.own ? Qt.tint(palette.base, dark ? "#402f7fd0" : "#302f7fd0")
+                 : line.mention ? Qt.tint(palette.base, dark ? "#38e0a030" : "#38ffc040")
                  : line.kind === "notice" ? Qt.tint(palette.base, dark ? "#40d0a020" : "#30d0a020")
                  : Qt.tint(palette.base, dark ? "#22ffffff" : "#1a000000")
             readonly property bool picked: line.index >= line.view.selectFrom && line.index <= line.view.selectTo
-            border.color: picked ? palette.highlight : Qt.tint(palette.base, dark ? "#40ffffff" : "#26000000")
-            border.width: picked ? 2 : 1
+            // Selected: the highlight colour; naming us: an amber frame.
+            border.color: picked ? palette.highlight : line.mention ? (dark ? "#e0a030" : "#c07800") : Qt.tint(palette.base, dark ? "#40ffffff" : "#26000000")
+            border.width: picked || line.mention ? 2 : 1
             opacity: line.pending ? 0.6 : 1.0
 
             Label {

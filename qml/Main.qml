@@ -11,10 +11,36 @@ ApplicationWindow {
     minimumWidth: 640
     minimumHeight: 380
     visible: true
-    title: window.room.mode === "multicast" ? qsTr("lanmeet — multicast %1").arg(window.room.group)
-                                            : qsTr("lanmeet — %1").arg(window.room.channel)
+    // Unread messages count in the title while the window is in the background.
+    title: (window.unread > 0 ? "(" + window.unread + ") " : "")
+           + (window.room.mode === "multicast" ? qsTr("lanmeet — multicast %1").arg(window.room.group)
+                                               : qsTr("lanmeet — %1").arg(window.room.channel))
+    property int unread: 0
+    onActiveChanged: {
+        window.room.viewShows(window.active ? "active" : "in the background")
+        if (window.active)
+            window.unread = 0
+    }
 
-    readonly property ChatRoom room: ChatRoom { }
+    // A message while the window is in the background: counted in the title, the taskbar
+    // entry asks for attention, and (as the person chose) a desktop notification says who
+    // and what.
+    function attend(sender: string, text: string, alone: bool, mention: bool) {
+        if (window.active)
+            return
+        window.unread++
+        window.alert(0)
+        window.room.viewShows("unread: " + window.unread)
+        const level = window.room.notify
+        if (level === "all" || (level === "mentions" && (alone || mention))) {
+            const summary = alone ? qsTr("%1 (private)").arg(sender) : mention ? qsTr("%1 mentioned you").arg(sender) : sender
+            window.desktop.notify(summary, text)
+        }
+    }
+
+    readonly property ChatRoom room: ChatRoom {
+        onMessageArrived: (sender, text, alone, mention) => window.attend(sender, text, alone, mention)
+    }
     // The desktop's colour scheme, followed while the window is open: in the dark one every
     // colour of the palette is ours; in the light one, the platform's, with a darker
     // placeholder text for contrast.
@@ -489,6 +515,22 @@ ApplicationWindow {
                 text: window.conference.status
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
+            }
+            PlainComboBox {
+                objectName: "notifyChooser"
+                implicitContentWidthPolicy: ComboBox.WidestText
+                textRole: "label"
+                valueRole: "id"
+                model: [
+                    { id: "mentions", label: qsTr("Notify: mentions, private") },
+                    { id: "all", label: qsTr("Notify: every message") },
+                    { id: "none", label: qsTr("Notify: never") }
+                ]
+                currentIndex: Math.max(0, indexOfValue(window.room.notify)) // qmllint disable type
+                Accessible.name: qsTr("Desktop notifications")
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Which messages show a desktop notification while the window is in the background")
+                onActivated: window.room.chooseNotify(currentValue)
             }
             Label {
                 visible: window.room.state === "online"

@@ -1135,12 +1135,36 @@ impl PortalSettings {
     }
 }
 
-/// A session D-Bus of the test's own with a desktop portal on it.
+/// A desktop's notification service: it keeps what it was asked to show (summary, body).
+struct Notifications(Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &self,
+        _app_name: &str,
+        _replaces_id: u32,
+        _app_icon: &str,
+        summary: &str,
+        body: &str,
+        _actions: Vec<String>,
+        _hints: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut shown = self.0.lock().unwrap();
+        shown.push((summary.to_string(), body.to_string()));
+        shown.len() as u32
+    }
+}
+
+/// A session D-Bus of the test's own with a desktop portal and a notification service on it.
 struct SessionBus {
     _daemon: Reaper,
     address: String,
     portal: zbus::blocking::Connection,
     scheme: Arc<AtomicU32>,
+    notified: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
@@ -1159,12 +1183,15 @@ impl SessionBus {
         let address = address.trim().to_string();
         assert!(!address.is_empty(), "dbus-daemon printed its address");
         let scheme = Arc::new(AtomicU32::new(scheme));
+        let notified = Arc::new(std::sync::Mutex::new(Vec::new()));
         let portal = zbus::blocking::connection::Builder::address(address.as_str())
             .and_then(|b| b.name("org.freedesktop.portal.Desktop"))
+            .and_then(|b| b.name("org.freedesktop.Notifications"))
             .and_then(|b| b.serve_at(PORTAL_PATH, PortalSettings(scheme.clone())))
+            .and_then(|b| b.serve_at("/org/freedesktop/Notifications", Notifications(notified.clone())))
             .and_then(|b| b.build())
             .expect("the test's portal on its session bus");
-        SessionBus { _daemon: Reaper(daemon), address, portal, scheme }
+        SessionBus { _daemon: Reaper(daemon), address, portal, scheme, notified }
     }
 
     /// The person switches the desktop's scheme.
@@ -1414,4 +1441,72 @@ fn the_window_opens_as_it_was_left() {
         _ => None,
     });
     screenshot(&display, "window-remembered.png");
+}
+
+/// In the background, the window counts what arrives in its title, asks for attention, and
+/// shows a desktop notification (on the session D-Bus) for a mention of the person's name and
+/// for a private message, not for the rest of the talk; in front, none of it.
+#[test]
+fn a_window_in_the_background_tells_of_mentions_and_private_messages() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    // A window manager: it is what marks a window that asks for attention.
+    let _manager = Reaper(Command::new("openbox").env("DISPLAY", &display).arg("--sm-disable").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("openbox is installed (scripts/setup test)"));
+    let bus = SessionBus::start(2);
+    let Watched { relay: _relay, addr, watcher, .. } = watched_relay("window-notify");
+    let log = artifacts().join("window-notify-test.log");
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone()), ("DBUS_SESSION_BUS_ADDRESS", bus.address.clone())]);
+    wait_for_log(&log, "You joined #lobby");
+    watcher.wait_for("the window to join", |e| match e {
+        Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
+        _ => None,
+    });
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["windowfocus", "--sync", &id]);
+    wait_for_log(&log, "view: active");
+    // Another program takes the keyboard.
+    let _other = Reaper(Command::new("xmessage").env("DISPLAY", &display).args(["-geometry", "+700+500", "another program"]).spawn().expect("xmessage is installed (scripts/setup test)"));
+    let other = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "xmessage"]);
+    let other = other.lines().next().expect("the other program's window").to_string();
+    xdotool(&display, &["windowfocus", "--sync", &other]);
+    wait_for_log(&log, "view: in the background");
+
+    watcher.say("just talk");
+    watcher.say("窗口: 你在吗？ are you there?");
+    watcher.say("/msg 窗口 私下说 in private");
+    wait_for_log(&log, "view: unread: 3");
+    let title = xdotool(&display, &["getwindowname", &id]);
+    assert!(title.starts_with("(3) lanmeet"), "the title does not count the unread messages: {title}");
+    let wanted = [
+        ("watcher mentioned you".to_string(), "窗口: 你在吗？ are you there?".to_string()),
+        ("watcher (private)".to_string(), "私下说 in private".to_string()),
+    ];
+    let deadline = Instant::now() + PATIENCE;
+    while bus.notified.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "notifications: {:?}", bus.notified.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(*bus.notified.lock().unwrap(), wanted);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let hints = Command::new("xprop").env("DISPLAY", &display).args(["-id", &id, "_NET_WM_STATE"]).output().expect("xprop is installed");
+        let hints = String::from_utf8_lossy(&hints.stdout).to_string();
+        if hints.contains("_NET_WM_STATE_DEMANDS_ATTENTION") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window does not ask for attention: {hints}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    screenshot(&display, "window-in-the-background.png");
+
+    // Back in front: the count goes, and a mention while reading notifies nobody.
+    xdotool(&display, &["windowfocus", "--sync", &id]);
+    wait_for_count(&log, "view: active", 2);
+    watcher.say("窗口 welcome back");
+    wait_for_log(&log, "chat view: [message] watcher 窗口 welcome back");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(bus.notified.lock().unwrap().len(), 2, "a notification while the window is in front");
+    let title = xdotool(&display, &["getwindowname", &id]);
+    assert!(title.starts_with("lanmeet"), "the count stays in the title: {title}");
 }

@@ -1,10 +1,12 @@
-//! What the desktop says about the person's preferences over the session D-Bus: whether they
-//! prefer a dark or a light colour scheme, from the XDG desktop portal's `Settings` interface
-//! (`org.freedesktop.appearance` `color-scheme`, which GNOME, KDE and others implement). The
-//! window follows it, also when it changes while the window is open.
+//! The desktop, over the session D-Bus: whether the person prefers a dark or a light colour
+//! scheme, from the XDG desktop portal's `Settings` interface (`org.freedesktop.appearance`
+//! `color-scheme`, which GNOME, KDE and others implement), followed also when it changes while
+//! the window is open; and desktop notifications (`org.freedesktop.Notifications`).
 //!
-//! `LANMEET_SCHEME=dark` or `light` overrides the desktop.
+//! `LANMEET_SCHEME=dark` or `light` overrides the desktop's scheme.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 use zbus::zvariant::Value;
 
@@ -116,6 +118,51 @@ fn read_scheme(connection: &zbus::blocking::Connection) -> Result<Scheme, String
     let body = reply.body();
     let value: Value<'_> = body.deserialize().map_err(|e| e.to_string())?;
     scheme_of(&value).ok_or_else(|| format!("unexpected {KEY} value {value:?}"))
+}
+
+/// Notifications waiting for the notifier thread; more are dropped (a flood of messages does
+/// not become a flood of bubbles, nor memory).
+const NOTIFY_QUEUE: usize = 8;
+
+static NOTIFIER: OnceLock<Option<crossbeam_channel::Sender<(String, String)>>> = OnceLock::new();
+
+/// Show a desktop notification, `summary` over `body`, without waiting: a thread of its own
+/// talks to the notification service. Nothing happens where there is none (the log says so
+/// once).
+pub fn notify(summary: &str, body: &str) {
+    let sender = NOTIFIER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::bounded::<(String, String)>(NOTIFY_QUEUE);
+        let spawned = std::thread::Builder::new().name("notifier".into()).spawn(move || {
+            let connection = match zbus::blocking::Connection::session() {
+                Ok(connection) => connection,
+                Err(e) => return log::info!("notifications: no session bus ({e})"),
+            };
+            // One bubble for the conversation, replaced by the next message.
+            let mut replaces = 0u32;
+            for (summary, body) in rx {
+                let hints: HashMap<&str, Value<'_>> = HashMap::from([("category", Value::from("im.received"))]);
+                let call = connection.call_method(
+                    Some("org.freedesktop.Notifications"),
+                    "/org/freedesktop/Notifications",
+                    Some("org.freedesktop.Notifications"),
+                    "Notify",
+                    &("lanmeet", replaces, "", summary.as_str(), body.as_str(), Vec::<&str>::new(), hints, -1i32),
+                );
+                match call.and_then(|reply| reply.body().deserialize::<u32>()) {
+                    Ok(id) => replaces = id,
+                    Err(e) => log::info!("notifications: not shown ({e})"),
+                }
+            }
+        });
+        spawned.ok().map(|_| tx)
+    });
+    log::info!("notification: {summary}: {body}");
+    // The service may read markup in the body: what people wrote stays text.
+    let shown: String = body.chars().take(300).collect();
+    let shown = shown.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    if let Some(sender) = sender {
+        let _ = sender.try_send((summary.to_string(), shown));
+    }
 }
 
 #[cfg(test)]

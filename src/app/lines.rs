@@ -177,6 +177,49 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
     })
 }
 
+/// A message from someone else as it arrives (not from history): what a notification says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attention {
+    pub sender: String,
+    pub text: String,
+    /// Sent to us alone.
+    pub private: bool,
+    /// It names us.
+    pub mention: bool,
+}
+
+/// What asks for the person's attention in `event`: a message from someone else, live.
+pub fn attention(event: &ChatEvent, own_nick: &str) -> Option<Attention> {
+    let (sender, text, private) = match event {
+        ChatEvent::Unicast(UnicastEvent::Chat(Event::Message { from, target, text, .. })) => (from, text, !target.starts_with('#')),
+        ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { nick, text, .. })) => (nick, text, false),
+        _ => return None,
+    };
+    if sender.to_lowercase() == own_nick.to_lowercase() {
+        return None;
+    }
+    Some(Attention { sender: sender.clone(), text: text.clone(), private, mention: mentions(text, own_nick) })
+}
+
+/// Whether `text` names `nick`: as a word (any case) for a Latin name, anywhere for a name in
+/// a script written without spaces (Chinese).
+pub fn mentions(text: &str, nick: &str) -> bool {
+    let nick = nick.trim();
+    if nick.is_empty() {
+        return false;
+    }
+    let (text, nick) = (text.to_lowercase(), nick.to_lowercase());
+    if !nick.is_ascii() {
+        return text.contains(&nick);
+    }
+    let word = |c: char| c.is_alphanumeric() || "_-[]\\`^{}|".contains(c);
+    text.match_indices(&nick).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + nick.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    })
+}
+
 /// Lines from one sender this close together show under one header.
 const GROUP_WITHIN_MS: i64 = 5 * 60 * 1000;
 
@@ -251,6 +294,38 @@ mod tests {
         assert!(!continues(&first, &at(LineKind::Action, "李雷", 2_000)), "an action stands alone");
         assert!(!continues(&at(LineKind::Info, "", 1_000), &at(LineKind::Info, "", 2_000)));
         assert!(continues(&at(LineKind::Own, "me", 1_000), &at(LineKind::Own, "me", 1_500)));
+    }
+
+    #[test]
+    fn a_mention_is_the_name_as_a_word_or_anywhere_in_chinese() {
+        assert!(mentions("ann: are you there?", "Ann"));
+        assert!(mentions("thanks, ANN", "ann"));
+        assert!(!mentions("annual report", "ann"));
+        assert!(!mentions("joanna", "ann"));
+        assert!(!mentions("ann_2 said", "ann"));
+        assert!(mentions("窗口你好", "窗口"));
+        assert!(!mentions("窗户", "窗口"));
+        assert!(!mentions("anything", " "));
+    }
+
+    #[test]
+    fn only_live_messages_from_others_ask_for_attention() {
+        let message = |from: &str, target: &str, text: &str| {
+            ChatEvent::Unicast(UnicastEvent::Chat(Event::Message {
+                from: from.into(),
+                target: target.into(),
+                text: text.into(),
+                unix_ms: 0,
+                notice: false,
+                action: false,
+            }))
+        };
+        let got = attention(&message("bob", "#lobby", "hi me"), "Me").unwrap();
+        assert_eq!(got, Attention { sender: "bob".into(), text: "hi me".into(), private: false, mention: true });
+        assert!(attention(&message("bob", "me", "psst"), "me").unwrap().private);
+        assert_eq!(attention(&message("ME", "#lobby", "my own"), "me"), None);
+        let joined = ChatEvent::Unicast(UnicastEvent::Chat(Event::Joined { channel: "#lobby".into() }));
+        assert_eq!(attention(&joined, "me"), None);
     }
 
     #[test]

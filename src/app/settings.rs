@@ -33,6 +33,9 @@ pub struct Settings {
     pub size: Option<String>,
     pub mic: Option<String>,
     pub speaker: Option<String>,
+    /// Which messages make a desktop notification: "all", "mentions" (and private ones) or
+    /// "none".
+    pub notify: Option<String>,
     pub window: Option<Place>,
 }
 

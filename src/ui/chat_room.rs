@@ -88,6 +88,9 @@ pub mod qobject {
         #[qproperty(i32, ttl)]
         #[qproperty(QStringList, interfaces)]
         #[qproperty(QString, network_check, cxx_name = "networkCheck")]
+        /// Which messages make a desktop notification while the window is in the background:
+        /// "all", "mentions" (and private messages) or "none". Kept between starts.
+        #[qproperty(QString, notify)]
         type ChatRoom = super::ChatRoomRust;
     }
 
@@ -157,6 +160,17 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "viewShows"]
         fn view_shows(self: &ChatRoom, what: &QString);
+
+        /// Choose which messages notify ("all", "mentions", "none"), kept for the next start.
+        #[qinvokable]
+        #[cxx_name = "chooseNotify"]
+        fn choose_notify(self: Pin<&mut ChatRoom>, level: &QString);
+
+        /// A message from someone else arrived (live, not from history); `alone`: to us
+        /// alone, `mention`: it names us.
+        #[qsignal]
+        #[cxx_name = "messageArrived"]
+        fn message_arrived(self: Pin<&mut ChatRoom>, sender: QString, text: QString, alone: bool, mention: bool);
 
         /// A line of our own was added to the view; QML scrolls when it should.
         #[qsignal]
@@ -235,6 +249,8 @@ const ROLE_PENDING: i32 = 0x0105;
 const ROLE_CONTINUES: i32 = 0x0106;
 /// The text as rich text: escaped, with links.
 const ROLE_RICH: i32 = 0x0107;
+/// Someone else's line that names us.
+const ROLE_MENTION: i32 = 0x0108;
 
 pub struct ChatRoomRust {
     nick: QString,
@@ -262,6 +278,7 @@ pub struct ChatRoomRust {
     ttl: i32,
     interfaces: QStringList,
     network_check: QString,
+    notify: QString,
     rows: Vec<Line>,
     session: Option<Session>,
     /// Events from an earlier session are ignored.
@@ -315,6 +332,7 @@ impl Default for ChatRoomRust {
             ttl,
             interfaces: interfaces.iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
             network_check: QString::default(),
+            notify: QString::from(kept.notify.as_deref().filter(|l| ["all", "mentions", "none"].contains(l)).unwrap_or("mentions")),
             rows: Vec::new(),
             session: None,
             generation: 0,
@@ -618,6 +636,20 @@ impl qobject::ChatRoom {
                 line => self.as_mut().push(line),
             }
         }
+        if let Some(attention) = lines::attention(&event, &own) {
+            let (sender, text) = (QString::from(attention.sender.as_str()), QString::from(attention.text.as_str()));
+            self.as_mut().message_arrived(sender, text, attention.private, attention.mention);
+        }
+    }
+
+    pub fn choose_notify(self: Pin<&mut Self>, level: &QString) {
+        let level = match level.to_string().as_str() {
+            "all" => "all",
+            "none" => "none",
+            _ => "mentions",
+        };
+        settings::remember(|kept| kept.notify = Some(level.to_string()));
+        self.set_notify(QString::from(level));
     }
 
     fn apply_status(mut self: Pin<&mut Self>, status: Status) {
@@ -777,6 +809,7 @@ impl qobject::ChatRoom {
             ROLE_TEXT => QVariant::from(&QString::from(row.text.as_str())),
             ROLE_TIME => QVariant::from(&QString::from(clock(row.unix_ms).as_str())),
             ROLE_PENDING => QVariant::from(&row.pending),
+            ROLE_MENTION => QVariant::from(&(matches!(row.kind, LineKind::Message | LineKind::Action | LineKind::Notice) && lines::mentions(&row.text, &self.nick.to_string()))),
             ROLE_CONTINUES => {
                 let previous = index.row().checked_sub(1).and_then(|i| self.rows.get(i as usize));
                 QVariant::from(&previous.is_some_and(|p| lines::continues(p, row)))
@@ -798,6 +831,7 @@ impl qobject::ChatRoom {
         roles.insert(ROLE_PENDING, QByteArray::from("pending"));
         roles.insert(ROLE_CONTINUES, QByteArray::from("continues"));
         roles.insert(ROLE_RICH, QByteArray::from("rich"));
+        roles.insert(ROLE_MENTION, QByteArray::from("mention"));
         roles
     }
 

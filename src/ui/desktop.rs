@@ -15,8 +15,25 @@ pub mod qobject {
         type Desktop = super::DesktopRust;
     }
 
+    unsafe extern "C++" {
+        include!("cxx-qt-lib/qstring.h");
+        type QString = cxx_qt_lib::QString;
+    }
+
+    extern "RustQt" {
+        /// A desktop notification: `summary` over `body`.
+        #[qinvokable]
+        fn notify(self: &Desktop, summary: &QString, body: &QString);
+    }
+
     impl cxx_qt::Initialize for Desktop {}
     impl cxx_qt::Threading for Desktop {}
+}
+
+impl qobject::Desktop {
+    pub fn notify(&self, summary: &cxx_qt_lib::QString, body: &cxx_qt_lib::QString) {
+        desktop::notify(&summary.to_string(), &body.to_string());
+    }
 }
 
 #[derive(Default)]
