@@ -52,9 +52,6 @@ ListView {
     }
     onAtYEndChanged: if (atYEnd) { follow = true; unseen = 0 }
     onCountChanged: {
-        // The lines were replaced (another room or mode): what was selected is gone.
-        if (selectTo >= count)
-            clearSelection()
         if (follow)
             positionViewAtEnd()
         else
@@ -142,8 +139,6 @@ ListView {
         property string again
         PlainMenuItem {
             visible: list.selected > 1
-            enabled: visible
-            height: visible ? implicitHeight : 0
             text: qsTr("Copy %n message(s)", "", list.selected)
             onTriggered: list.copySelected()
         }
@@ -153,22 +148,16 @@ ListView {
         }
         PlainMenuItem {
             visible: lineMenu.link.length > 0
-            enabled: visible
-            height: visible ? implicitHeight : 0
             text: qsTr("Copy link")
             onTriggered: clipboard.put(lineMenu.link)
         }
         PlainMenuItem {
             visible: lineMenu.sender.length > 0
-            enabled: visible
-            height: visible ? implicitHeight : 0
             text: qsTr("Mention %1").arg(lineMenu.sender)
             onTriggered: list.mention(lineMenu.sender)
         }
         PlainMenuItem {
             visible: lineMenu.again.length > 0
-            enabled: visible
-            height: visible ? implicitHeight : 0
             text: qsTr("Send again")
             onTriggered: list.room.send(lineMenu.again)
         }
@@ -272,8 +261,11 @@ ListView {
                     lineMenu.selected = body.selectedText
                     lineMenu.link = body.linkAt(at.x, at.y)
                     lineMenu.sender = line.own ? "" : line.sender
-                    // A typed "/" was sent as "//"; an action as "/me".
-                    lineMenu.again = line.own ? (line.text.startsWith("/") ? "/" + line.text : line.text)
+                    // A typed "/" was sent as "//", a private message ("→ bob: text") with
+                    // /msg, an action with /me.
+                    const privately = /^→ (\S+): ([\s\S]*)$/.exec(line.text)
+                    lineMenu.again = line.own && privately !== null ? "/msg " + privately[1] + " " + privately[2]
+                                   : line.own ? (line.text.startsWith("/") ? "/" + line.text : line.text)
                                    : line.kind === "action" && line.sender === list.room.nick ? "/me " + line.text : ""
                     lineMenu.popup()
                 }

@@ -21,19 +21,19 @@ Pane {
         enabled: view.visible
         onActivated: view.conference.setMicMuted(!view.conference.muted)
     }
-    // The camera off and on again (the one in use before).
-    property string cameraBeforeOff: ""
+    // The camera off and on again: the last one used, else a real camera, else the test
+    // pattern (listed first).
+    property string lastCamera: ""
+    readonly property string cameraInUse: view.conference.camera
+    onCameraInUseChanged: if (view.cameraInUse !== "off") view.lastCamera = view.cameraInUse
+    Component.onCompleted: if (view.cameraInUse !== "off") view.lastCamera = view.cameraInUse
     Shortcut {
         sequence: "Ctrl+Shift+O"
         enabled: view.visible
         onActivated: {
-            if (view.conference.camera === "off") {
-                const back = view.cameraBeforeOff.length > 0 ? view.cameraBeforeOff : (view.conference.cameras[0] ?? "test")
-                view.conference.chooseCamera(back)
-            } else {
-                view.cameraBeforeOff = view.conference.camera
-                view.conference.chooseCamera("off")
-            }
+            const cameras = view.conference.cameras
+            const back = view.lastCamera.length > 0 ? view.lastCamera : (cameras[1] ?? cameras[0] ?? "test")
+            view.conference.chooseCamera(view.conference.camera === "off" ? back : "off")
             cameraBox.currentIndex = Math.max(0, cameraBox.indexOfValue(view.conference.camera))
         }
     }
@@ -51,9 +51,12 @@ Pane {
         property bool talking: false
         function hold() {
             talkCatcher.before = view.Window.activeFocusItem
+            talkCatcher.forceActiveFocus()
+            // Without the keyboard (a dialog holds it) the release would never come here.
+            if (!talkCatcher.activeFocus)
+                return
             talkCatcher.talking = true
             view.conference.setMicMuted(false)
-            talkCatcher.forceActiveFocus()
         }
         function release() {
             if (!talkCatcher.talking)
@@ -192,35 +195,44 @@ Pane {
             }
         }
 
-        RowLayout {
+        // The sound controls wrap onto a second row in a narrow window.
+        Flow {
             Layout.fillWidth: true
             spacing: 8
 
-            Label {
-                text: qsTr("Microphone")
+            Row {
+                spacing: 8
+                Label {
+                    text: qsTr("Microphone")
+                    anchors.verticalCenter: parent.verticalCenter
+                }
+                PlainComboBox {
+                    id: micBox
+                    objectName: "micChooser"
+                    width: 170
+                    textRole: "label"
+                    valueRole: "id"
+                    model: view.soundChoices(view.conference.mics, view.conference.micNames)
+                    Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.mic))
+                    onActivated: view.conference.chooseSound(currentValue, view.conference.speaker)
+                }
             }
-            PlainComboBox {
-                id: micBox
-                objectName: "micChooser"
-                Layout.preferredWidth: 170
-                textRole: "label"
-                valueRole: "id"
-                model: view.soundChoices(view.conference.mics, view.conference.micNames)
-                Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.mic))
-                onActivated: view.conference.chooseSound(currentValue, view.conference.speaker)
-            }
-            Label {
-                text: qsTr("Speaker")
-            }
-            PlainComboBox {
-                id: speakerBox
-                objectName: "speakerChooser"
-                Layout.preferredWidth: 170
-                textRole: "label"
-                valueRole: "id"
-                model: view.soundChoices(view.conference.speakers, view.conference.speakerNames)
-                Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.speaker))
-                onActivated: view.conference.chooseSound(view.conference.mic, currentValue)
+            Row {
+                spacing: 8
+                Label {
+                    text: qsTr("Speaker")
+                    anchors.verticalCenter: parent.verticalCenter
+                }
+                PlainComboBox {
+                    id: speakerBox
+                    objectName: "speakerChooser"
+                    width: 170
+                    textRole: "label"
+                    valueRole: "id"
+                    model: view.soundChoices(view.conference.speakers, view.conference.speakerNames)
+                    Component.onCompleted: currentIndex = Math.max(0, indexOfValue(view.conference.speaker))
+                    onActivated: view.conference.chooseSound(view.conference.mic, currentValue)
+                }
             }
             Button {
                 objectName: "muteButton"
@@ -242,12 +254,10 @@ Pane {
                 text: qsTr("Hold to talk")
                 onPressedChanged: view.conference.setMicMuted(!pressed)
             }
-
-            Item {
-                Layout.fillWidth: true
-            }
             Label {
                 objectName: "callSecurity"
+                height: micBox.height
+                verticalAlignment: Text.AlignVCenter
                 text: view.conference.encrypted ? qsTr("Call encrypted (passphrase)") : qsTr("Call not encrypted")
                 color: view.conference.encrypted ? view.tones.good : view.tones.warn
                 font.bold: true
@@ -262,6 +272,8 @@ Pane {
                 }
             }
             Label {
+                height: micBox.height
+                verticalAlignment: Text.AlignVCenter
                 visible: view.conference.unopened > 0 // qmllint disable type
                 text: qsTr("%n packet(s) could not be opened (wrong passphrase?)", "", view.conference.unopened) // qmllint disable type
                 color: view.tones.warn

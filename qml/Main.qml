@@ -128,18 +128,30 @@ ApplicationWindow {
         objectName: "focusRing"
         parent: Overlay.overlay
         readonly property Item target: window.activeFocusItem
-        readonly property bool byKeyboard: {
+        // Set when Tab moves the keyboard, cleared when a click does; kept when the window
+        // comes back to the front or a popup closes.
+        property bool byKeyboard: false
+        onTargetChanged: {
             const item = focusRing.target
-            if (item === null || item === window.contentItem)
-                return false
+            if (item === null || item === window.contentItem) {
+                focusRing.byKeyboard = false
+                return
+            }
             // Menus and dialogs show their own current item.
             for (let up = item.parent; up !== null; up = up.parent) {
-                if (up === Overlay.overlay)
-                    return false
+                if (up === Overlay.overlay) {
+                    focusRing.byKeyboard = false
+                    return
+                }
             }
-            // Items other than controls know no reason: those Tab reaches have a ring.
+            // Items other than controls know no reason: Tab is what reaches them.
             const reason = item.focusReason
-            return reason === undefined ? item.activeFocusOnTab : reason === Qt.TabFocusReason || reason === Qt.BacktabFocusReason
+            if (reason === undefined)
+                focusRing.byKeyboard = item.activeFocusOnTab
+            else if (reason === Qt.TabFocusReason || reason === Qt.BacktabFocusReason)
+                focusRing.byKeyboard = true
+            else if (reason === Qt.MouseFocusReason || reason === Qt.OtherFocusReason || reason === Qt.ShortcutFocusReason)
+                focusRing.byKeyboard = false
         }
         readonly property rect place: {
             const item = focusRing.target

@@ -447,7 +447,7 @@ fn changed_share(a: &Path, b: &Path, (x, y, w, h): (u32, u32, u32, u32)) -> f64 
 fn a_person_starts_a_video_conference_and_sees_everyone() {
     use std::io::BufRead;
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (_xvfb, display) = xvfb();
+    let (_xvfb, display) = xvfb_screen("1920x1080x24");
     let g = common::video_group(70);
     // The call is encrypted: the window and the peers share a passphrase.
     let passphrase = "视频会议口令";
@@ -523,7 +523,8 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
         }
     }
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
-    assert!(geometry.contains("1140x760"), "the window grows for the tiles: {geometry}");
+    // As tall as the screen allows, up to 900.
+    assert!(geometry.contains("1140x900"), "the window grows for the tiles: {geometry}");
     // The chat tells the call's story.
     wait_for_log(&log, &format!("chat view: [info]  You joined the video conference on {g}; waiting for others"));
     wait_for_log(&log, "chat view: [info]  p1 joined the video conference");
@@ -532,7 +533,7 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     let grid = tile_places(&log, "grid 3");
     for (x, y, w, h) in &grid {
         assert!((*w as f64 / *h as f64 - 4.0 / 3.0).abs() < 0.02, "a tile is not 4:3: {grid:?}");
-        assert!(*x >= 0 && *y >= 0 && x + w <= 1140 && y + h <= 760, "a tile is off the window: {grid:?}");
+        assert!(*x >= 0 && *y >= 0 && x + w <= 1140 && y + h <= 900, "a tile is off the window: {grid:?}");
     }
     for (i, a) in grid.iter().enumerate() {
         for b in &grid[i + 1..] {
@@ -598,8 +599,24 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     xdotool(&display, &["key", "ctrl+shift+o"]);
     wait_for_log(&log, "camera: test");
     peers_see("the camera on again", &|seen| seen["video"]["note"] != "camera off" && seen["video"]["fps"].as_f64().unwrap_or(0.0) > 5.0);
+    // The call at the other sizes people use: every tile inside the window and none over
+    // another, at the pictures' shape.
+    for (w, h) in [(800, 500), (1920, 1080), (1140, 900)] {
+        let from = std::fs::read_to_string(&log).unwrap().len();
+        resize(&display, &id, w, h);
+        let places = tiles_since(&log, from);
+        for (i, &(x, y, tw, th)) in places.iter().enumerate() {
+            assert!(x >= 0 && y >= 0 && x + tw <= w && y + th <= h, "at {w}x{h} a tile is off the window: {places:?}");
+            assert!((tw as f64 / th as f64 - 4.0 / 3.0).abs() < 0.03, "at {w}x{h} a tile is not 4:3: {places:?}");
+            for &(bx, by, bw, bh) in &places[i + 1..] {
+                assert!(x + tw <= bx || bx + bw <= x || y + th <= by || by + bh <= y, "at {w}x{h} tiles overlap: {places:?}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        screenshot(&display, &format!("window-conference-{w}x{h}.png"));
+    }
     // Leave: the window does not wait for the call's threads, and the peers hear a goodbye.
-    xdotool(&display, &["mousemove", "--window", &id, "1060", "747", "click", "1"]);
+    xdotool(&display, &["mousemove", "--window", &id, "1060", "887", "click", "1"]);
     wait_for_log(&log, "Left the video conference");
     wait_for_log(&log, "chat view: [info]  You left the video conference");
     let times = leave_times(&log, "call");
@@ -621,13 +638,44 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     }
 }
 
+/// Resize the window and wait until it has taken the size.
+fn resize(display: &str, id: &str, w: i32, h: i32) {
+    xdotool(display, &["windowsize", id, &w.to_string(), &h.to_string()]);
+    let deadline = Instant::now() + PATIENCE;
+    while !xdotool(display, &["getwindowgeometry", id]).contains(&format!("{w}x{h}")) {
+        assert!(Instant::now() < deadline, "the window did not take {w}x{h}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The tiles' places in the last "view: tiles:" line logged after the log's first `from`
+/// bytes, once the layout has settled (no new line for half a second).
+fn tiles_since(log: &Path, from: usize) -> Vec<(i32, i32, i32, i32)> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last: Option<String> = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let text = std::fs::read_to_string(log).unwrap();
+        let newest = text[from..].lines().rev().find_map(|l| l.split_once("view: tiles: ").map(|(_, rest)| rest.to_string()));
+        if let Some(line) = newest.as_deref().filter(|_| newest == last) {
+            return places(line);
+        }
+        assert!(Instant::now() < deadline, "the tiles were not laid out again");
+        last = newest;
+    }
+}
+
 /// The tiles' places (x, y, width, height in the window) of the last "view: tiles: WHAT" line
 /// the window logged, waiting for one.
 fn tile_places(log: &Path, what: &str) -> Vec<(i32, i32, i32, i32)> {
     let needle = format!("view: tiles: {what} ");
     wait_for_log(log, &needle);
     let text = std::fs::read_to_string(log).unwrap();
-    let line = text.lines().rev().find_map(|l| l.split_once(&needle)).unwrap().1;
+    places(text.lines().rev().find_map(|l| l.split_once(&needle)).unwrap().1)
+}
+
+/// "[x,y,w,h] [x,y,w,h]..." as numbers.
+fn places(line: &str) -> Vec<(i32, i32, i32, i32)> {
     line.split('[')
         .skip(1)
         .map(|part| {
@@ -1068,12 +1116,7 @@ fn every_control_is_reached_by_tab_at_800_by_500_in_both_modes() {
         let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
         let id = id.lines().next().expect("a window").to_string();
         for (w, h) in [(1920, 1080), (1280, 800), (800, 500)] {
-            xdotool(&display, &["windowsize", &id, &w.to_string(), &h.to_string()]);
-            let deadline = Instant::now() + PATIENCE;
-            while !xdotool(&display, &["getwindowgeometry", &id]).contains(&format!("{w}x{h}")) {
-                assert!(Instant::now() < deadline, "the window did not take {w}x{h}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            resize(&display, &id, w, h);
             std::thread::sleep(Duration::from_millis(700));
             window_pixels(&display, &id, &format!("window-{mode}-{w}x{h}.png"));
         }
@@ -1404,12 +1447,7 @@ fn the_window_opens_as_it_was_left() {
     wait_for_log(&log, "You joined #lobby");
     let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
     let id = id.lines().next().expect("a window").to_string();
-    xdotool(&display, &["windowsize", &id, "900", "560"]);
-    let deadline = Instant::now() + PATIENCE;
-    while !xdotool(&display, &["getwindowgeometry", &id]).contains("900x560") {
-        assert!(Instant::now() < deadline, "the window did not take 900x560");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    resize(&display, &id, 900, 560);
     xdotool(&display, &["mousemove", "--window", &id, "200", "500", "click", "1"]);
     press(&display, "ctrl+m", &log, &format!("Joined multicast group {group}"), 1);
     xdotool(&display, &["key", "ctrl+q"]);

@@ -75,7 +75,7 @@ pub fn follow_scheme(changed: impl Fn(Scheme) + Send + 'static) -> Scheme {
             }
         };
         // Subscribe before reading, so that no change falls between the two.
-        let rule = format!("type='signal',interface='{SETTINGS}',member='SettingChanged',path='{PORTAL_PATH}'");
+        let rule = format!("type='signal',sender='{PORTAL}',interface='{SETTINGS}',member='SettingChanged',path='{PORTAL_PATH}'");
         let changes = zbus::blocking::MessageIterator::for_match_rule(rule.as_str(), &connection, Some(16));
         let first = read_scheme(&connection);
         match &first {
@@ -83,10 +83,10 @@ pub fn follow_scheme(changed: impl Fn(Scheme) + Send + 'static) -> Scheme {
             Err(e) => log::info!("desktop: the desktop portal does not say ({e}); colour scheme light"),
         }
         let first = first.unwrap_or(Scheme::Light);
-        // Too late for the window's start: it opened light, so switch it now.
-        if first_tx.send(first).is_err() && first == Scheme::Dark {
-            changed(first);
-        }
+        // Also through `changed`: the answer may come just after the window stopped waiting
+        // for it (setting the same scheme again changes nothing).
+        let _ = first_tx.send(first);
+        changed(first);
         let Ok(changes) = changes else { return };
         for message in changes {
             let Ok(message) = message else { break };
@@ -124,7 +124,20 @@ fn read_scheme(connection: &zbus::blocking::Connection) -> Result<Scheme, String
 /// not become a flood of bubbles, nor memory).
 const NOTIFY_QUEUE: usize = 8;
 
-static NOTIFIER: OnceLock<Option<crossbeam_channel::Sender<(String, String)>>> = OnceLock::new();
+type Queue = (crossbeam_channel::Sender<(String, String)>, crossbeam_channel::Receiver<(String, String)>);
+
+static NOTIFIER: OnceLock<Option<Queue>> = OnceLock::new();
+
+/// Text from other people as a notification shows it: no control or direction-changing
+/// characters, at most `most` characters.
+fn shown(text: &str, most: usize) -> String {
+    let bidi = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).filter(|&c| !bidi(c)).take(most).collect();
+    if text.chars().count() > most {
+        out.push('…');
+    }
+    out
+}
 
 /// Show a desktop notification, `summary` over `body`, without waiting: a thread of its own
 /// talks to the notification service. Nothing happens where there is none (the log says so
@@ -132,6 +145,7 @@ static NOTIFIER: OnceLock<Option<crossbeam_channel::Sender<(String, String)>>> =
 pub fn notify(summary: &str, body: &str) {
     let sender = NOTIFIER.get_or_init(|| {
         let (tx, rx) = crossbeam_channel::bounded::<(String, String)>(NOTIFY_QUEUE);
+        let queue = (tx, rx.clone());
         let spawned = std::thread::Builder::new().name("notifier".into()).spawn(move || {
             let connection = match zbus::blocking::Connection::session() {
                 Ok(connection) => connection,
@@ -154,20 +168,31 @@ pub fn notify(summary: &str, body: &str) {
                 }
             }
         });
-        spawned.ok().map(|_| tx)
+        spawned.ok().map(|_| queue)
     });
-    log::info!("notification: {summary}: {body}");
+    let summary = shown(summary, 80);
     // The service may read markup in the body: what people wrote stays text.
-    let shown: String = body.chars().take(300).collect();
-    let shown = shown.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-    if let Some(sender) = sender {
-        let _ = sender.try_send((summary.to_string(), shown));
+    let body = shown(body, 300).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    // What people wrote in private stays out of the log.
+    log::info!("notification: {summary} ({} characters)", body.chars().count());
+    if let Some((tx, rx)) = sender {
+        // A flood: the oldest waiting bubble gives way to the newest.
+        if let Err(crossbeam_channel::TrySendError::Full(waiting)) = tx.try_send((summary, body)) {
+            let _ = rx.try_recv();
+            let _ = tx.try_send(waiting);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notifications_show_text_without_controls_or_direction_marks() {
+        assert_eq!(shown("ann\n-!- fake\u{202e}txt", 80), "ann -!- faketxt");
+        assert_eq!(shown("窗口窗口窗口", 2), "窗口…");
+    }
 
     #[test]
     fn the_portal_values_map_to_schemes_however_wrapped() {

@@ -201,15 +201,16 @@ pub fn attention(event: &ChatEvent, own_nick: &str) -> Option<Attention> {
     Some(Attention { sender: sender.clone(), text: text.clone(), private, mention: mentions(text, own_nick) })
 }
 
-/// Whether `text` names `nick`: as a word (any case) for a Latin name, anywhere for a name in
-/// a script written without spaces (Chinese).
+/// Whether `text` names `nick`: as a word (any case), or anywhere for a name in a script
+/// written without spaces (Chinese, Japanese).
 pub fn mentions(text: &str, nick: &str) -> bool {
     let nick = nick.trim();
     if nick.is_empty() {
         return false;
     }
     let (text, nick) = (text.to_lowercase(), nick.to_lowercase());
-    if !nick.is_ascii() {
+    let spaceless = |c: char| matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}');
+    if nick.chars().any(spaceless) {
         return text.contains(&nick);
     }
     let word = |c: char| c.is_alphanumeric() || "_-[]\\`^{}|".contains(c);
@@ -305,6 +306,8 @@ mod tests {
         assert!(!mentions("ann_2 said", "ann"));
         assert!(mentions("窗口你好", "窗口"));
         assert!(!mentions("窗户", "窗口"));
+        assert!(mentions("merci zoë!", "Zoë"));
+        assert!(!mentions("zoëlla", "zoë"));
         assert!(!mentions("anything", " "));
     }
 

@@ -58,16 +58,22 @@ fn file() -> PathBuf {
 }
 
 /// The settings as kept; the defaults (nothing remembered) when there is no file, and also
-/// when it cannot be read, which the log says.
+/// when it cannot be read, which the log says. A file that is not ours is moved aside to
+/// `settings.json.bad`, not overwritten.
 fn read() -> Settings {
     use std::io::Read;
     let path = file();
     let mut text = String::new();
-    match std::fs::File::open(&path).and_then(|f| f.take(MOST).read_to_string(&mut text)) {
-        Ok(_) => serde_json::from_str(&text).unwrap_or_else(|e| {
-            log::warn!("settings: {} is not readable ({e}); starting from the defaults", path.display());
-            Settings::default()
-        }),
+    match std::fs::File::open(&path).and_then(|f| f.take(MOST + 1).read_to_string(&mut text)) {
+        Ok(_) => {
+            let parsed = if text.len() as u64 > MOST { Err("longer than 64 KiB".to_string()) } else { serde_json::from_str(&text).map_err(|e| e.to_string()) };
+            parsed.unwrap_or_else(|e| {
+                let aside = path.with_extension("json.bad");
+                log::warn!("settings: {} is not readable ({e}); moved to {}, starting from the defaults", path.display(), aside.display());
+                let _ = std::fs::rename(&path, &aside);
+                Settings::default()
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
         Err(e) => {
             log::warn!("settings: cannot read {} ({e}); starting from the defaults", path.display());
@@ -76,16 +82,20 @@ fn read() -> Settings {
     }
 }
 
-/// Writes the settings whole to a file beside, then puts it in place: a crash never leaves half
-/// a file.
+/// Writes the settings whole to a file of this process beside, readable by the person alone,
+/// then puts it in place: a crash or a second window never leaves half a file.
 fn write(settings: &Settings) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = file();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let partial = path.with_extension("json.partial");
+    let partial = path.with_extension(format!("json.{}", std::process::id()));
     let text = serde_json::to_string_pretty(settings).map_err(std::io::Error::other)?;
-    std::fs::write(&partial, text)?;
+    let mut out = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
+    out.write_all(text.as_bytes())?;
+    out.sync_all()?;
     std::fs::rename(&partial, &path)
 }
 

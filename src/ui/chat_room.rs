@@ -292,12 +292,17 @@ impl Default for ChatRoomRust {
         let kept = settings::remembered();
         let interfaces = multicast_chat::interfaces();
         let from_env = std::env::var("LANMEET_INTERFACE").is_ok_and(|v| !v.is_empty());
-        let wanted = settings::env_or("INTERFACE", kept.interface.clone()).unwrap_or_default();
-        let chosen = interfaces.iter().find(|(name, addr)| !wanted.is_empty() && (*name == wanted || addr.to_string() == wanted));
+        let find = |wanted: &str| interfaces.iter().find(|(name, addr)| !wanted.is_empty() && (*name == wanted || addr.to_string() == wanted));
+        // A kept interface that is gone (a dock unplugged) gives way to the default, and its
+        // TTL with it.
+        let kept_interface = kept.interface.clone().filter(|name| find(name).is_some());
+        let kept_ttl = kept.ttl.filter(|ttl| kept_interface.is_some() && (0..=255).contains(ttl));
+        let wanted = settings::env_or("INTERFACE", kept_interface).unwrap_or_default();
+        let chosen = find(&wanted);
         let interface = chosen.map_or(wanted.clone(), |(name, addr)| format!("{name} {addr}"));
         let ttl = if chosen.is_some_and(|(_, addr)| addr.is_loopback()) || wanted.starts_with("127.") { 0 } else { 1 };
         // The TTL chosen last time goes with the interface chosen last time.
-        let ttl = if from_env { ttl } else { kept.ttl.unwrap_or(ttl) };
+        let ttl = if from_env { ttl } else { kept_ttl.unwrap_or(ttl) };
         if !wanted.is_empty() {
             log::info!("multicast settings: interface {interface}, TTL {ttl}");
         }
@@ -325,14 +330,14 @@ impl Default for ChatRoomRust {
             topic: QString::default(),
             modes: QString::default(),
             away_members: QStringList::default(),
-            mode: QString::from(settings::env_or("MODE", kept.mode.clone()).unwrap_or_else(|| MODE_UNICAST.into()).as_str()),
+            mode: QString::from(if settings::env_or("MODE", kept.mode.clone()).as_deref() == Some(MODE_MULTICAST) { MODE_MULTICAST } else { MODE_UNICAST }),
             group: QString::from(settings::env_or("GROUP", kept.group.clone()).unwrap_or_else(|| DEFAULT_GROUP.into()).as_str()),
             interface: QString::from(interface.as_str()),
             plain: false,
             ttl,
             interfaces: interfaces.iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
             network_check: QString::default(),
-            notify: QString::from(kept.notify.as_deref().filter(|l| ["all", "mentions", "none"].contains(l)).unwrap_or("mentions")),
+            notify: QString::from(notify_level(kept.notify.as_deref().unwrap_or_default())),
             rows: Vec::new(),
             session: None,
             generation: 0,
@@ -643,11 +648,7 @@ impl qobject::ChatRoom {
     }
 
     pub fn choose_notify(self: Pin<&mut Self>, level: &QString) {
-        let level = match level.to_string().as_str() {
-            "all" => "all",
-            "none" => "none",
-            _ => "mentions",
-        };
+        let level = notify_level(&level.to_string());
         settings::remember(|kept| kept.notify = Some(level.to_string()));
         self.set_notify(QString::from(level));
     }
@@ -837,6 +838,15 @@ impl qobject::ChatRoom {
 
     pub fn row_count(&self, _parent: &QModelIndex) -> i32 {
         self.rows.len() as i32
+    }
+}
+
+/// A notification level as kept: "all", "none", else "mentions".
+fn notify_level(level: &str) -> &'static str {
+    match level {
+        "all" => "all",
+        "none" => "none",
+        _ => "mentions",
     }
 }
 
