@@ -599,10 +599,14 @@ pub fn sdp_description(data: &[u8]) {
         payload_type: script.byte().unwrap_or(96) & 0x7f,
         session_id: u64::from(script.u32()),
         crypto: None,
+        parameter_sets: None,
     };
-    // Any key text, read last so that earlier inputs keep their meaning.
+    // Any key text, read last so that earlier inputs keep their meaning; then any parameter
+    // sets.
     let key = script.chunk();
-    let session = sdp::Session { crypto: (!key.is_empty()).then(|| String::from_utf8_lossy(key).into_owned()), ..session };
+    let (sps, pps) = (script.chunk().to_vec(), script.chunk().to_vec());
+    let parameter_sets = (!sps.is_empty()).then_some((sps, pps));
+    let session = sdp::Session { crypto: (!key.is_empty()).then(|| String::from_utf8_lossy(key).into_owned()), parameter_sets, ..session };
     let text = sdp::describe(&session);
     let body = text.strip_suffix("\r\n").expect("ends with CR LF");
     let mut names = 0;

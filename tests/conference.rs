@@ -389,8 +389,13 @@ fn ffmpeg_decodes_our_stream_from_the_sdp_description() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("conference.sdp");
     std::fs::write(&path, &text).unwrap();
+    // The description carries the parameter sets: a player that joins between two keyframes
+    // (the call has been on for 1.2 s, keyframes come every 2 s) decodes without a complaint.
+    assert!(text.contains(";sprop-parameter-sets="), "{text}");
     let mut peer = headless(g, "camera", 12, "640x480");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
     let (report, errors) = ffprobe(&path);
+    assert!(errors.trim().is_empty(), "ffprobe complained: {errors}");
     let _ = peer.kill();
     let _ = peer.wait();
     let stream = &report["streams"][0];

@@ -93,6 +93,18 @@ impl VideoEncoder for H264Encoder {
     }
 }
 
+/// The sequence and picture parameter sets (SPS, PPS, without start codes) that an encoder with
+/// `settings` writes for pictures of `width` x `height`: a player told them beforehand (the
+/// SDP's `sprop-parameter-sets`) decodes from the first slice it gets. OpenH264 writes the same
+/// sets before every keyframe while the size stays.
+pub fn parameter_sets(settings: EncoderSettings, width: usize, height: usize) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
+    let mut encoder = H264Encoder::new(settings)?;
+    let encoded = encoder.encode(&Frame::black(width, height), true)?;
+    let units = crate::proto::rtp::h264::split_annex_b(&encoded.data);
+    let find = |kind: u8| units.iter().find(|unit| unit.first().is_some_and(|b| b & 0x1f == kind)).map(|unit| unit.to_vec());
+    find(7).zip(find(8)).ok_or_else(|| CodecError::Encode("the first picture carried no parameter sets".into()))
+}
+
 pub struct H264Decoder {
     decoder: openh264::decoder::Decoder,
 }
@@ -162,6 +174,27 @@ mod tests {
         // 320x240 at 600 kbit/s is as many bits a pixel as 640x480 at 2.4 Mbit/s.
         assert!(mean > 33.0, "mean PSNR {mean:.1} dB");
         assert!(kbps < 900.0, "{kbps:.0} kbit/s");
+    }
+
+    #[test]
+    fn every_keyframe_carries_the_parameter_sets_the_description_gives() {
+        let settings = EncoderSettings::default();
+        let (sps, pps) = parameter_sets(settings, 320, 240).unwrap();
+        assert_eq!(crate::proto::rtp::h264::sps_picture_size(&sps), Some((20, 15)));
+        let pattern = TestPattern::new(320, 240, "test");
+        let mut encoder = H264Encoder::new(settings).unwrap();
+        let mut keyframes = 0;
+        // The first, asked-for ones, and a periodic one (2 s after the last).
+        for n in 0..160u64 {
+            let encoded = encoder.encode(&pattern.render(n, "00:00:01"), n == 45 || n == 90).unwrap();
+            if !encoded.keyframe {
+                continue;
+            }
+            keyframes += 1;
+            let units = split_annex_b(&encoded.data);
+            assert!(units.contains(&sps.as_slice()) && units.contains(&pps.as_slice()), "keyframe {n} has other parameter sets");
+        }
+        assert!(keyframes >= 4, "{keyframes} keyframes");
     }
 
     #[test]

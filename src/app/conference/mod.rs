@@ -173,9 +173,19 @@ impl ConferenceConfig {
         SocketAddrV4::new(*self.group.ip(), self.group.port().wrapping_add(2))
     }
 
-    /// The SDP description of this conference's video.
+    /// How the video is encoded, the same in the call and in its description.
+    pub fn encoder_settings(&self) -> EncoderSettings {
+        EncoderSettings { bitrate: self.bitrate, fps: self.fps as f32, ..EncoderSettings::default() }
+    }
+
+    /// The SDP description of this conference's video, with the parameter sets the encoder
+    /// writes at the configured size (a camera that picks another size sends its own with each
+    /// keyframe).
     pub fn sdp(&self) -> String {
         let origin = if self.interface.is_unspecified() { Ipv4Addr::LOCALHOST } else { self.interface };
+        let parameter_sets = crate::media::codec::parameter_sets(self.encoder_settings(), self.width, self.height)
+            .map_err(|e| log::warn!("the description goes without parameter sets: {e}"))
+            .ok();
         sdp::describe(&sdp::Session {
             name: format!("lanmeet conference of {}", self.nick),
             origin,
@@ -186,6 +196,7 @@ impl ConferenceConfig {
             payload_type: VIDEO_PAYLOAD_TYPE,
             crypto: self.srtp.as_ref().map(SrtpKey::inline),
             session_id: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            parameter_sets,
         })
     }
 }

@@ -23,8 +23,7 @@ pub(super) struct SenderThread {
 
 impl SenderThread {
     pub(super) fn run(mut self) {
-        let settings = EncoderSettings { bitrate: self.config.bitrate, fps: self.config.fps as f32, ..EncoderSettings::default() };
-        let mut encoder = match H264Encoder::new(settings) {
+        let mut encoder = match H264Encoder::new(self.config.encoder_settings()) {
             Ok(encoder) => encoder,
             Err(e) => {
                 (self.sink)(ConferenceEvent::Error(e.to_string()));

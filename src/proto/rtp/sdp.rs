@@ -23,12 +23,36 @@ pub struct Session {
     pub crypto: Option<String>,
     /// An id for the `o=` line; a new one for each description.
     pub session_id: u64,
+    /// The H.264 sequence and picture parameter sets (without start codes), so that a player
+    /// decodes from the first slice (RFC 6184 `sprop-parameter-sets`); the profile and level
+    /// come from the SPS too.
+    pub parameter_sets: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// H.264 constrained baseline, level 3.1: what the encoder produces at every offered size.
 pub const PROFILE_LEVEL_ID: &str = "42e01f";
 /// Dynamic payload type of Opus.
 const OPUS: u8 = 111;
+
+/// The `a=fmtp` parameters of the video: the profile and level the SPS says (else the
+/// default), and the parameter sets when they are known.
+fn video_format(parameter_sets: &Option<(Vec<u8>, Vec<u8>)>) -> String {
+    use base64::Engine;
+    match parameter_sets {
+        Some((sps, pps)) if sps.len() >= 4 => {
+            let b64 = |unit: &[u8]| base64::engine::general_purpose::STANDARD.encode(unit);
+            format!(
+                "packetization-mode=1;profile-level-id={:02x}{:02x}{:02x};sprop-parameter-sets={},{}",
+                sps[1],
+                sps[2],
+                sps[3],
+                b64(sps),
+                b64(pps)
+            )
+        }
+        _ => format!("packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}"),
+    }
+}
 
 pub fn describe(session: &Session) -> String {
     let (profile, crypto) = match &session.crypto {
@@ -48,13 +72,14 @@ pub fn describe(session: &Session) -> String {
          a=recvonly\r\n\
          m=video {port} {profile} {pt}\r\n\
          a=rtpmap:{pt} H264/90000\r\n\
-         a=fmtp:{pt} packetization-mode=1;profile-level-id={PROFILE_LEVEL_ID}\r\n{crypto}{audio}",
+         a=fmtp:{pt} {format}\r\n{crypto}{audio}",
         id = session.session_id,
         origin = session.origin,
         group = session.group,
         ttl = session.ttl,
         port = session.video_port,
         pt = session.payload_type,
+        format = video_format(&session.parameter_sets),
         audio = session.audio_port.map_or(String::new(), |port| format!(
             "m=audio {port} {profile} {OPUS}\r\na=rtpmap:{OPUS} opus/48000/2\r\na=fmtp:{OPUS} useinbandfec=1;stereo=0\r\n{crypto}"
         )),
@@ -78,7 +103,16 @@ mod tests {
             payload_type: 96,
             crypto: crypto.map(String::from),
             session_id: 42,
+            parameter_sets: None,
         }
+    }
+
+    #[test]
+    fn the_parameter_sets_and_the_profile_come_from_the_encoder() {
+        let mut with_sets = session("x", None);
+        with_sets.parameter_sets = Some((vec![0x67, 0x42, 0xc0, 0x1e, 0xda], vec![0x68, 0xce, 0x3c, 0x80]));
+        let text = describe(&with_sets);
+        assert!(text.contains("a=fmtp:96 packetization-mode=1;profile-level-id=42c01e;sprop-parameter-sets=Z0LAHto=,aM48gA==\r\n"), "{text}");
     }
 
     #[test]
@@ -116,17 +150,7 @@ mod tests {
 
     #[test]
     fn empty_name_gets_a_default() {
-        let mut session = Session {
-            name: " ".into(),
-            origin: Ipv4Addr::LOCALHOST,
-            group: Ipv4Addr::new(239, 1, 2, 3),
-            ttl: 0,
-            video_port: 5000,
-            audio_port: None,
-            payload_type: 97,
-            crypto: None,
-            session_id: 1,
-        };
+        let mut session = session(" ", None);
         assert!(describe(&session).contains("\r\ns=lanmeet conference\r\n"));
         session.name = "x".into();
         assert!(describe(&session).contains("\r\ns=x\r\n"));
