@@ -32,44 +32,89 @@ const PARTIES: usize = 4;
 const CALL_SECONDS: u64 = 12;
 const WARM_UP: Duration = Duration::from_secs(2);
 
+/// Ten seconds of the synthetic camera through the encoder and the decoder.
+struct CodecRun {
+    kbps: f64,
+    mean_psnr: f64,
+    worst_psnr: f64,
+    /// The largest access unit, bytes (a keyframe).
+    largest: usize,
+    render_ms: f64,
+    encode_ms: f64,
+    decode_ms: f64,
+}
+
+fn run_codec(settings: EncoderSettings) -> CodecRun {
+    let pattern = TestPattern::new(WIDTH, HEIGHT, "bench");
+    let mut encoder = H264Encoder::new(settings).unwrap();
+    let mut decoder = H264Decoder::new().unwrap();
+    let (mut bytes, mut largest, mut psnr, mut render, mut encode, mut decode) = (0usize, 0usize, Vec::new(), Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let frames = 10 * FPS as u64;
+    for n in 0..frames {
+        let clock = format!("00:00:{:02}.{:03}", n / 30, (n % 30) * 33);
+        let t = Instant::now();
+        let source = pattern.render(n, &clock);
+        render += t.elapsed();
+        let t = Instant::now();
+        let encoded = encoder.encode(&source, false).unwrap();
+        encode += t.elapsed();
+        bytes += encoded.data.len();
+        largest = largest.max(encoded.data.len());
+        if encoded.data.is_empty() {
+            continue;
+        }
+        let t = Instant::now();
+        let decoded = decoder.decode(&encoded.data).unwrap().unwrap();
+        decode += t.elapsed();
+        psnr.push(psnr_y(&source, &decoded));
+    }
+    CodecRun {
+        kbps: bytes as f64 * 8.0 / 10.0 / 1000.0,
+        mean_psnr: psnr.iter().sum::<f64>() / psnr.len() as f64,
+        worst_psnr: psnr.iter().copied().fold(f64::INFINITY, f64::min),
+        largest,
+        render_ms: render.as_secs_f64() * 1000.0 / frames as f64,
+        encode_ms: encode.as_secs_f64() * 1000.0 / frames as f64,
+        decode_ms: decode.as_secs_f64() * 1000.0 / psnr.len() as f64,
+    }
+}
+
 fn codec_alone() {
     println!("## Codec alone: synthetic camera (moving pattern, luma noise sigma 2), {WIDTH}x{HEIGHT} at {FPS} fps, 10 s");
     println!();
     println!("| target | kbit/s | mean Y-PSNR | worst Y-PSNR | pattern ms/frame | encode ms/frame | decode ms/frame |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for bitrate in [1_000_000, 1_500_000] {
-        let pattern = TestPattern::new(WIDTH, HEIGHT, "bench");
-        let mut encoder = H264Encoder::new(EncoderSettings { bitrate, ..EncoderSettings::default() }).unwrap();
-        let mut decoder = H264Decoder::new().unwrap();
-        let (mut bytes, mut psnr, mut render, mut encode, mut decode) = (0usize, Vec::new(), Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        let frames = 10 * FPS as u64;
-        for n in 0..frames {
-            let clock = format!("00:00:{:02}.{:03}", n / 30, (n % 30) * 33);
-            let t = Instant::now();
-            let source = pattern.render(n, &clock);
-            render += t.elapsed();
-            let t = Instant::now();
-            let encoded = encoder.encode(&source, false).unwrap();
-            encode += t.elapsed();
-            bytes += encoded.data.len();
-            if encoded.data.is_empty() {
-                continue;
-            }
-            let t = Instant::now();
-            let decoded = decoder.decode(&encoded.data).unwrap().unwrap();
-            decode += t.elapsed();
-            psnr.push(psnr_y(&source, &decoded));
-        }
-        let mean = psnr.iter().sum::<f64>() / psnr.len() as f64;
-        let worst = psnr.iter().copied().fold(f64::INFINITY, f64::min);
+        let run = run_codec(EncoderSettings { bitrate, ..EncoderSettings::default() });
         println!(
-            "| {} | {:.0} | {mean:.1} dB | {worst:.1} dB | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.0} | {:.1} dB | {:.1} dB | {:.2} | {:.2} | {:.2} |",
             bitrate / 1000,
-            bytes as f64 * 8.0 / 10.0 / 1000.0,
-            render.as_secs_f64() * 1000.0 / frames as f64,
-            encode.as_secs_f64() * 1000.0 / frames as f64,
-            decode.as_secs_f64() * 1000.0 / psnr.len() as f64
+            run.kbps,
+            run.mean_psnr,
+            run.worst_psnr,
+            run.render_ms,
+            run.encode_ms,
+            run.decode_ms
         );
+    }
+    println!();
+}
+
+/// What more frequent keyframes cost (a player that joins waits for the next one): bitrate,
+/// picture quality and the largest picture, at 1.5 Mbit/s.
+fn keyframe_cost() {
+    println!("## Keyframe interval: the wait of a player that joins against the cost, {WIDTH}x{HEIGHT}, 1.5 Mbit/s");
+    println!();
+    println!("| keyframe every | kbit/s | mean Y-PSNR | worst Y-PSNR | largest picture |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    let mut baseline = None;
+    for interval in [2.0, 1.0, 0.5, 0.4] {
+        let run = run_codec(EncoderSettings { keyframe_interval: interval, ..EncoderSettings::default() });
+        println!("| {interval} s | {:.0} | {:.2} dB | {:.1} dB | {} bytes |", run.kbps, run.mean_psnr, run.worst_psnr, run.largest);
+        let base = *baseline.get_or_insert(run.mean_psnr);
+        if interval < 2.0 {
+            println!("|   against 2 s | | {:+.2} dB | | |", run.mean_psnr - base);
+        }
     }
     println!();
 }
@@ -383,6 +428,11 @@ fn row(name: &str, r: &CallResult) {
 
 fn main() {
     codec_alone();
+    keyframe_cost();
+    // `cargo bench --bench video -- codec`: the codec tables only.
+    if std::env::args().any(|a| a == "codec") {
+        return;
+    }
     println!("## 4-party call on loopback, {WIDTH}x{HEIGHT} at {FPS} fps, {} s measured", CALL_SECONDS - WARM_UP.as_secs());
     println!();
     let lanmeet = lanmeet_call(None);

@@ -390,7 +390,8 @@ fn ffmpeg_decodes_our_stream_from_the_sdp_description() {
     let path = dir.join("conference.sdp");
     std::fs::write(&path, &text).unwrap();
     // The description carries the parameter sets: a player that joins between two keyframes
-    // (the call has been on for 1.2 s, keyframes come every 2 s) decodes without a complaint.
+    // (the call has been on for 1.2 s) decodes without a complaint, from the next keyframe on,
+    // at most 0.4 s later.
     assert!(text.contains(";sprop-parameter-sets="), "{text}");
     let mut peer = headless(g, "camera", 12, "640x480");
     std::thread::sleep(std::time::Duration::from_millis(1200));
@@ -402,7 +403,8 @@ fn ffmpeg_decodes_our_stream_from_the_sdp_description() {
     assert_eq!(stream["codec_name"], "h264", "{report} {errors}");
     assert_eq!((stream["width"].as_u64(), stream["height"].as_u64()), (Some(640), Some(480)));
     let frames: u64 = stream["nb_read_frames"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
-    assert!(frames >= 30, "ffprobe decoded {frames} frames: {report}");
+    // Three seconds read, less the wait for the first keyframe: within half a second.
+    assert!(frames >= 75, "ffprobe decoded {frames} frames of 90: {report}");
 }
 
 /// Correlation floors for what a participant hears of another against what was said (Opus at

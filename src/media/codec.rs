@@ -41,7 +41,9 @@ pub trait VideoDecoder: Send {
 pub struct EncoderSettings {
     pub bitrate: u32,
     pub fps: f32,
-    /// Seconds between keyframes when nobody asks for one.
+    /// Seconds between keyframes when nobody asks for one: a player that joins (and cannot
+    /// ask) waits at most this long for its first picture. 0.4 s costs 0.3 dB of luma PSNR
+    /// against 2 s at 1.5 Mbit/s (`scripts/bench video`).
     pub keyframe_interval: f32,
     /// Largest slice in bytes, so that a slice fits one RTP packet.
     pub max_slice: u32,
@@ -49,7 +51,7 @@ pub struct EncoderSettings {
 
 impl Default for EncoderSettings {
     fn default() -> EncoderSettings {
-        EncoderSettings { bitrate: 1_500_000, fps: 30.0, keyframe_interval: 2.0, max_slice: 1100 }
+        EncoderSettings { bitrate: 1_500_000, fps: 30.0, keyframe_interval: 0.4, max_slice: 1100 }
     }
 }
 
@@ -149,7 +151,8 @@ mod tests {
     #[test]
     fn round_trip_through_openh264() {
         let pattern = TestPattern::new(320, 240, "test");
-        let settings = EncoderSettings { bitrate: 600_000, ..EncoderSettings::default() };
+        // Keyframes only when asked for, within these two seconds.
+        let settings = EncoderSettings { bitrate: 600_000, keyframe_interval: 2.0, ..EncoderSettings::default() };
         let mut encoder = H264Encoder::new(settings).unwrap();
         let mut decoder = H264Decoder::new().unwrap();
         let mut psnr = Vec::new();
@@ -184,7 +187,7 @@ mod tests {
         let pattern = TestPattern::new(320, 240, "test");
         let mut encoder = H264Encoder::new(settings).unwrap();
         let mut keyframes = 0;
-        // The first, asked-for ones, and a periodic one (2 s after the last).
+        // The first, asked-for ones, and periodic ones.
         for n in 0..160u64 {
             let encoded = encoder.encode(&pattern.render(n, "00:00:01"), n == 45 || n == 90).unwrap();
             if !encoded.keyframe {
