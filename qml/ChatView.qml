@@ -261,12 +261,7 @@ ListView {
                     lineMenu.selected = body.selectedText
                     lineMenu.link = body.linkAt(at.x, at.y)
                     lineMenu.sender = line.own ? "" : line.sender
-                    // A typed "/" was sent as "//", a private message ("→ bob: text") with
-                    // /msg, an action with /me.
-                    const privately = /^→ (\S+): ([\s\S]*)$/.exec(line.text)
-                    lineMenu.again = line.own && privately !== null ? "/msg " + privately[1] + " " + privately[2]
-                                   : line.own ? (line.text.startsWith("/") ? "/" + line.text : line.text)
-                                   : line.kind === "action" && line.sender === list.room.nick ? "/me " + line.text : ""
+                    lineMenu.again = list.room.typedAgain(line.index)
                     lineMenu.popup()
                 }
             }

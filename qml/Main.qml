@@ -96,6 +96,9 @@ ApplicationWindow {
             window.y = Math.max(0, Math.min(place[1], Screen.desktopAvailableHeight - window.height))
         }
         window.room.connectToServer()
+        // What was typed but not sent when the window last closed.
+        input.text = window.room.takeDraft()
+        input.cursorPosition = input.length
         input.forceActiveFocus()
     }
 
@@ -187,6 +190,7 @@ ApplicationWindow {
         // Its size without the room a call took.
         const height = window.heightBeforeCall > 0 ? window.heightBeforeCall : window.height
         window.room.rememberPlace(window.x, window.y, window.width, height)
+        window.room.keepUnsent(input.text)
     }
 
     Dialog {

@@ -1548,3 +1548,54 @@ fn a_window_in_the_background_tells_of_mentions_and_private_messages() {
     let title = xdotool(&display, &["getwindowname", &id]);
     assert!(title.starts_with("lanmeet"), "the count stays in the title: {title}");
 }
+
+/// What could not go out when the window closed (the relay was down) is kept with what was in
+/// the message box: on the next start the message goes out once the room is joined, and the
+/// box holds the draft again.
+#[test]
+fn what_was_not_sent_when_the_window_closed_goes_out_on_the_next_start() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let Watched { tls, relay, addr, known, watcher } = watched_relay("window-outbox");
+    let config = scratch("window-outbox-config");
+    let settings = [("LANMEET_SERVER", addr.clone()), ("LANMEET_CONFIG_DIR", config.display().to_string())];
+    let log = artifacts().join("window-outbox-test.log");
+    let mut window = open_window(&display, &log, &settings);
+    wait_for_log(&log, "You joined #lobby");
+    // The relay goes away; the person types on.
+    drop(watcher);
+    drop(relay);
+    wait_for_log(&log, "Lost the connection");
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "kept for later"]);
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "chat view: [own] 窗口 kept for later");
+    paste(&display, "草稿 a draft");
+    std::thread::sleep(Duration::from_millis(300));
+    xdotool(&display, &["key", "ctrl+q"]);
+    let deadline = Instant::now() + PATIENCE;
+    while window.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the window did not close");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kept = std::fs::read_to_string(config.join("settings.json")).unwrap();
+    assert!(kept.contains("kept for later") && kept.contains("草稿 a draft"), "{kept}");
+
+    // The relay is back; the window starts again.
+    let _relay = tls_relay_at(addr.parse().unwrap(), &tls);
+    let watcher = Peer::start_tls(&addr, "watcher", known);
+    watcher.joined();
+    let log = artifacts().join("window-outbox-again-test.log");
+    let _window = open_window(&display, &log, &settings);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "kept for later".to_string())]);
+    // The draft is back in the box: Enter sends it.
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "草稿 a draft".to_string())]);
+    let kept = std::fs::read_to_string(config.join("settings.json")).unwrap();
+    assert!(!kept.contains("kept for later") && !kept.contains("草稿"), "sent, yet still kept: {kept}");
+}

@@ -177,6 +177,20 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
     })
 }
 
+/// Our own line as it would be typed to send it again: a private message with /msg, an action
+/// with /me, text that starts with "/" with "//". None for other people's lines.
+pub fn typed_again(line: &Line, own_nick: &str) -> Option<String> {
+    match line.kind {
+        LineKind::Own => Some(match line.text.strip_prefix("→ ").and_then(|rest| rest.split_once(": ")) {
+            Some((target, text)) if !target.contains(' ') => format!("/msg {target} {text}"),
+            _ if line.text.starts_with('/') => format!("/{}", line.text),
+            _ => line.text.clone(),
+        }),
+        LineKind::Action if line.sender == own_nick => Some(format!("/me {}", line.text)),
+        _ => None,
+    }
+}
+
 /// A message from someone else as it arrives (not from history): what a notification says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attention {
@@ -295,6 +309,17 @@ mod tests {
         assert!(!continues(&first, &at(LineKind::Action, "李雷", 2_000)), "an action stands alone");
         assert!(!continues(&at(LineKind::Info, "", 1_000), &at(LineKind::Info, "", 2_000)));
         assert!(continues(&at(LineKind::Own, "me", 1_000), &at(LineKind::Own, "me", 1_500)));
+    }
+
+    #[test]
+    fn our_own_lines_are_typed_again_as_they_were_sent() {
+        let own = |text: &str| Line::said(LineKind::Own, "me", text, 0);
+        assert_eq!(typed_again(&own("hello"), "me").as_deref(), Some("hello"));
+        assert_eq!(typed_again(&own("→ bob: 私聊 text"), "me").as_deref(), Some("/msg bob 私聊 text"));
+        assert_eq!(typed_again(&own("/not a command"), "me").as_deref(), Some("//not a command"));
+        assert_eq!(typed_again(&Line::said(LineKind::Action, "me", "waves", 0), "me").as_deref(), Some("/me waves"));
+        assert_eq!(typed_again(&Line::said(LineKind::Action, "bob", "waves", 0), "me"), None);
+        assert_eq!(typed_again(&Line::said(LineKind::Message, "bob", "hi", 0), "me"), None);
     }
 
     #[test]

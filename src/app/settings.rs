@@ -18,6 +18,13 @@ pub struct Place {
     pub height: i32,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsent {
+    pub server: String,
+    pub channel: String,
+    pub text: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -36,6 +43,11 @@ pub struct Settings {
     /// Which messages make a desktop notification: "all", "mentions" (and private ones) or
     /// "none".
     pub notify: Option<String>,
+    /// What was typed in the message box when the window closed.
+    pub draft: Option<String>,
+    /// Messages that had not gone out when the window closed, as typed (commands included),
+    /// with the server and room they were for: they go out on the next start there.
+    pub outbox: Vec<Unsent>,
     pub window: Option<Place>,
 }
 

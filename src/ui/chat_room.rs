@@ -140,6 +140,22 @@ pub mod qobject {
         #[cxx_name = "linkOpened"]
         fn link_opened(self: &ChatRoom, url: &QString);
 
+        /// Row `row` (our own) as it would be typed to send it again, or empty.
+        #[qinvokable]
+        #[cxx_name = "typedAgain"]
+        fn typed_again(self: &ChatRoom, row: i32) -> QString;
+
+        /// The window closes: keep what is in the message box and what has not gone out yet,
+        /// for the next start.
+        #[qinvokable]
+        #[cxx_name = "keepUnsent"]
+        fn keep_unsent(self: &ChatRoom, draft: &QString);
+
+        /// What was in the message box when the window last closed (once).
+        #[qinvokable]
+        #[cxx_name = "takeDraft"]
+        fn take_draft(self: &ChatRoom) -> QString;
+
         /// Where the window was when it last closed: "x,y,width,height", or empty.
         #[qinvokable]
         #[cxx_name = "rememberedPlace"]
@@ -411,6 +427,56 @@ impl qobject::ChatRoom {
             kept.interface = interface.split_whitespace().next().map(str::to_string);
             kept.ttl = Some(*self.ttl());
         });
+    }
+
+    pub fn typed_again(&self, row: i32) -> QString {
+        let line = usize::try_from(row).ok().and_then(|row| self.rows.get(row));
+        let text = line.and_then(|line| lines::typed_again(line, &self.nick.to_string()));
+        QString::from(text.unwrap_or_default().as_str())
+    }
+
+    pub fn keep_unsent(&self, draft: &QString) {
+        let (server, channel) = (self.server.to_string(), self.channel.to_string());
+        let nick = self.nick.to_string();
+        // Online, what is on its way still goes out as the window leaves.
+        let cut_off = self.state.to_string() != state::ONLINE;
+        let unsent: Vec<settings::Unsent> = self
+            .rows
+            .iter()
+            .filter(|line| line.pending && cut_off)
+            .filter_map(|line| lines::typed_again(line, &nick))
+            .map(|text| settings::Unsent { server: server.clone(), channel: channel.clone(), text })
+            .collect();
+        if !unsent.is_empty() {
+            log::info!("keeping {} message(s) that have not gone out, for the next start", unsent.len());
+        }
+        let draft = draft.to_string();
+        settings::remember(|kept| {
+            kept.draft = (!draft.trim().is_empty()).then_some(draft);
+            kept.outbox.extend(unsent);
+        });
+    }
+
+    pub fn take_draft(&self) -> QString {
+        let draft = settings::remembered().draft;
+        if draft.is_some() {
+            settings::remember(|kept| kept.draft = None);
+        }
+        QString::from(draft.unwrap_or_default().as_str())
+    }
+
+    /// In a room at last: what was kept from the last time for this server and room goes out.
+    fn send_kept(self: Pin<&mut Self>) {
+        let (server, channel) = (self.server.to_string(), self.channel.to_string());
+        let kept = settings::remembered().outbox;
+        let (ours, others): (Vec<_>, Vec<_>) = kept.into_iter().partition(|u| u.server == server && u.channel == channel);
+        if ours.is_empty() {
+            return;
+        }
+        let Some(Session::Unicast(session)) = &self.session else { return };
+        let unsent: Vec<settings::Unsent> = ours.into_iter().filter(|u| !session.try_say(&u.text)).collect();
+        log::info!("sending what was kept from the last time; {} left", unsent.len());
+        settings::remember(|kept| kept.outbox = others.into_iter().chain(unsent).collect());
     }
 
     pub fn remembered_place(&self) -> QString {
@@ -709,6 +775,7 @@ impl qobject::ChatRoom {
                 let text = format!("In {channel} on {}{hosting}", self.server());
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
+                self.as_mut().send_kept();
             }
             Event::Members { nicks, away, .. } => {
                 log::info!("members: {} (away: {})", nicks.join(" "), away.join(" "));
