@@ -34,15 +34,17 @@ pub struct Line {
     pub pending: bool,
     /// For our own messages: the pending line a confirmation completes.
     pub local_id: Option<LocalId>,
+    /// For our own private messages: to whom (the text shows it, but only this says it).
+    pub to: Option<String>,
 }
 
 impl Line {
     pub fn said(kind: LineKind, sender: &str, text: &str, unix_ms: i64) -> Line {
-        Line { kind, sender: sender.to_string(), text: text.to_string(), unix_ms, pending: false, local_id: None }
+        Line { kind, sender: sender.to_string(), text: text.to_string(), unix_ms, pending: false, local_id: None, to: None }
     }
 
     pub fn info(text: String) -> Line {
-        Line { kind: LineKind::Info, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None }
+        Line { kind: LineKind::Info, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None, to: None }
     }
 
     pub fn error(text: String) -> Line {
@@ -138,7 +140,7 @@ fn own_line(own_nick: &str, target: &str, text: &str, unix_ms: i64) -> Line {
         return Line::said(LineKind::Action, own_nick, action.trim_end_matches('\x01'), unix_ms);
     }
     if !target.starts_with('#') {
-        return Line::said(LineKind::Own, own_nick, &format!("→ {target}: {text}"), unix_ms);
+        return Line { to: Some(target.to_string()), ..Line::said(LineKind::Own, own_nick, &format!("→ {target}: {text}"), unix_ms) };
     }
     Line::said(LineKind::Own, own_nick, text, unix_ms)
 }
@@ -181,8 +183,8 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
 /// with /me, text that starts with "/" with "//". None for other people's lines.
 pub fn typed_again(line: &Line, own_nick: &str) -> Option<String> {
     match line.kind {
-        LineKind::Own => Some(match line.text.strip_prefix("→ ").and_then(|rest| rest.split_once(": ")) {
-            Some((target, text)) if !target.contains(' ') => format!("/msg {target} {text}"),
+        LineKind::Own => Some(match (&line.to, line.text.split_once(": ")) {
+            (Some(to), Some((_, text))) => format!("/msg {to} {text}"),
             _ if line.text.starts_with('/') => format!("/{}", line.text),
             _ => line.text.clone(),
         }),
@@ -315,7 +317,10 @@ mod tests {
     fn our_own_lines_are_typed_again_as_they_were_sent() {
         let own = |text: &str| Line::said(LineKind::Own, "me", text, 0);
         assert_eq!(typed_again(&own("hello"), "me").as_deref(), Some("hello"));
-        assert_eq!(typed_again(&own("→ bob: 私聊 text"), "me").as_deref(), Some("/msg bob 私聊 text"));
+        let private = own_line("me", "bob", "私聊: text", 0);
+        assert_eq!(typed_again(&private, "me").as_deref(), Some("/msg bob 私聊: text"));
+        // Typed as it shows, it was said to the room.
+        assert_eq!(typed_again(&own("→ bob: hi"), "me").as_deref(), Some("→ bob: hi"));
         assert_eq!(typed_again(&own("/not a command"), "me").as_deref(), Some("//not a command"));
         assert_eq!(typed_again(&Line::said(LineKind::Action, "me", "waves", 0), "me").as_deref(), Some("/me waves"));
         assert_eq!(typed_again(&Line::said(LineKind::Action, "bob", "waves", 0), "me"), None);

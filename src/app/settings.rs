@@ -53,6 +53,23 @@ pub struct Settings {
 
 /// Longest settings file read; anything longer is not ours.
 const MOST: u64 = 64 * 1024;
+/// Most of a draft kept, in bytes, and most messages kept to send later (the oldest go first):
+/// together they stay well within `MOST`.
+pub const MOST_DRAFT: usize = 8 * 1024;
+pub const MOST_UNSENT: usize = 100;
+const MOST_UNSENT_BYTES: usize = 40 * 1024;
+
+/// Keeps the outbox within its limits, dropping the oldest; says how many went.
+pub fn trim_outbox(outbox: &mut Vec<Unsent>) {
+    let mut dropped = 0;
+    while outbox.len() > MOST_UNSENT || outbox.iter().map(|u| u.text.len() + u.server.len() + u.channel.len()).sum::<usize>() > MOST_UNSENT_BYTES {
+        outbox.remove(0);
+        dropped += 1;
+    }
+    if dropped > 0 {
+        log::warn!("settings: {dropped} message(s) kept to send later were dropped, the oldest, to stay within {MOST_UNSENT} messages");
+    }
+}
 
 pub fn config_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("LANMEET_CONFIG_DIR").filter(|d| !d.is_empty()) {
@@ -142,6 +159,19 @@ pub fn env_or(name: &str, remembered: Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_keeps_the_newest_within_its_limits() {
+        let unsent = |n: usize, size: usize| Unsent { server: "s".into(), channel: "#c".into(), text: format!("{n}{}", "x".repeat(size)) };
+        let mut outbox: Vec<Unsent> = (0..150).map(|n| unsent(n, 10)).collect();
+        trim_outbox(&mut outbox);
+        assert_eq!(outbox.len(), MOST_UNSENT);
+        assert!(outbox[0].text.starts_with("50"), "the oldest go first");
+        let mut big: Vec<Unsent> = (0..10).map(|n| unsent(n, 8 * 1024)).collect();
+        trim_outbox(&mut big);
+        assert!(big.iter().map(|u| u.text.len()).sum::<usize>() <= MOST_UNSENT_BYTES);
+        assert!(big.last().unwrap().text.starts_with('9'));
+    }
 
     #[test]
     fn settings_read_back_as_written_and_unknown_or_missing_fields_do_no_harm() {

@@ -10,6 +10,7 @@ use crate::net::multicast::MulticastEvent;
 use crate::net::tls::{short_fingerprint, KnownServers};
 use crate::net::unicast::{Status, UnicastEvent};
 use crate::proto::irc::client::{Event, LocalId};
+use crate::proto::irc::names::fold;
 use crate::net::identity::{self, KnownPeers};
 use crate::proto::mchat;
 use crate::proto::mchat::peer::Trust;
@@ -149,7 +150,7 @@ pub mod qobject {
         /// for the next start.
         #[qinvokable]
         #[cxx_name = "keepUnsent"]
-        fn keep_unsent(self: &ChatRoom, draft: &QString);
+        fn keep_unsent(self: Pin<&mut ChatRoom>, draft: &QString);
 
         /// What was in the message box when the window last closed (once).
         #[qinvokable]
@@ -296,6 +297,8 @@ pub struct ChatRoomRust {
     network_check: QString,
     notify: QString,
     rows: Vec<Line>,
+    /// Where the current session's rows begin.
+    session_rows: usize,
     session: Option<Session>,
     /// Events from an earlier session are ignored.
     generation: u64,
@@ -355,6 +358,7 @@ impl Default for ChatRoomRust {
             network_check: QString::default(),
             notify: QString::from(notify_level(kept.notify.as_deref().unwrap_or_default())),
             rows: Vec::new(),
+            session_rows: 0,
             session: None,
             generation: 0,
         }
@@ -435,25 +439,41 @@ impl qobject::ChatRoom {
         QString::from(text.unwrap_or_default().as_str())
     }
 
-    pub fn keep_unsent(&self, draft: &QString) {
-        let (server, channel) = (self.server.to_string(), self.channel.to_string());
+    pub fn keep_unsent(mut self: Pin<&mut Self>, draft: &QString) {
+        let (server, channel) = (self.server.to_string().trim().to_string(), self.channel.to_string());
         let nick = self.nick.to_string();
-        // Online, what is on its way still goes out as the window leaves.
-        let cut_off = self.state.to_string() != state::ONLINE;
-        let unsent: Vec<settings::Unsent> = self
-            .rows
+        // Only this session's lines: an earlier one's were given their chance when it ended.
+        let pending: Vec<String> = self.rows[self.session_rows..]
             .iter()
-            .filter(|line| line.pending && cut_off)
+            .filter(|line| line.pending)
             .filter_map(|line| lines::typed_again(line, &nick))
+            .collect();
+        let online = self.state.to_string() == state::ONLINE;
+        if online && !pending.is_empty() {
+            // On their way: they go out as the window leaves, given the time to.
+            self.as_mut().stop_session();
+            std::thread::sleep(LEAVE_PATIENCE);
+        }
+        let unsent: Vec<settings::Unsent> = if online { Vec::new() } else { pending }
+            .into_iter()
             .map(|text| settings::Unsent { server: server.clone(), channel: channel.clone(), text })
             .collect();
         if !unsent.is_empty() {
             log::info!("keeping {} message(s) that have not gone out, for the next start", unsent.len());
         }
-        let draft = draft.to_string();
+        let mut draft = draft.to_string();
+        if draft.len() > settings::MOST_DRAFT {
+            let mut cut = settings::MOST_DRAFT;
+            while !draft.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            draft.truncate(cut);
+            log::warn!("the message box held more than {} bytes; its start is kept", settings::MOST_DRAFT);
+        }
         settings::remember(|kept| {
             kept.draft = (!draft.trim().is_empty()).then_some(draft);
             kept.outbox.extend(unsent);
+            settings::trim_outbox(&mut kept.outbox);
         });
     }
 
@@ -467,9 +487,9 @@ impl qobject::ChatRoom {
 
     /// In a room at last: what was kept from the last time for this server and room goes out.
     fn send_kept(self: Pin<&mut Self>) {
-        let (server, channel) = (self.server.to_string(), self.channel.to_string());
+        let (server, channel) = (self.server.to_string().trim().to_string(), fold(&self.channel.to_string()));
         let kept = settings::remembered().outbox;
-        let (ours, others): (Vec<_>, Vec<_>) = kept.into_iter().partition(|u| u.server == server && u.channel == channel);
+        let (ours, others): (Vec<_>, Vec<_>) = kept.into_iter().partition(|u| u.server.trim() == server && fold(&u.channel) == channel);
         if ours.is_empty() {
             return;
         }
@@ -525,6 +545,8 @@ impl qobject::ChatRoom {
         }
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
+        let rows = self.rows.len();
+        self.as_mut().rust_mut().session_rows = rows;
         self.as_mut().set_security(QString::default());
         self.as_mut().set_fingerprint(QString::default());
         if had_session {
@@ -765,7 +787,7 @@ impl qobject::ChatRoom {
         match event {
             Event::Registered { nick } => self.as_mut().set_nick(QString::from(nick.as_str())),
             // Our own new name (from /nick or the nickname field) shows in the field.
-            Event::NickChanged { old, new } if crate::proto::irc::names::fold(old) == crate::proto::irc::names::fold(&self.nick().to_string()) => {
+            Event::NickChanged { old, new } if fold(old) == fold(&self.nick().to_string()) => {
                 self.as_mut().set_nick(QString::from(new.as_str()));
             }
             Event::Joined { channel } => {
