@@ -16,6 +16,13 @@ ApplicationWindow {
            + (window.room.mode === "multicast" ? qsTr("lanmeet — multicast %1").arg(window.room.group)
                                                : qsTr("lanmeet — %1").arg(window.room.channel))
     property int unread: 0
+    // The language chosen in the window, else the system's (Qt loads qml_LANG.qm from i18n/).
+    Binding {
+        target: Qt
+        property: "uiLanguage"
+        value: window.room.language.length > 0 ? window.room.language : Qt.locale().name // qmllint disable type
+    }
+
     onActiveChanged: {
         window.room.viewShows(window.active ? "active" : "in the background")
         if (window.active)
@@ -531,6 +538,21 @@ ApplicationWindow {
                 text: window.conference.status
                 textFormat: Text.PlainText
                 elide: Text.ElideRight
+            }
+            PlainComboBox {
+                objectName: "languageChooser"
+                implicitContentWidthPolicy: ComboBox.WidestText
+                textRole: "label"
+                valueRole: "id"
+                // Each language named in itself.
+                model: [
+                    { id: "", label: qsTr("System language") },
+                    { id: "en", label: "English" },
+                    { id: "zh_CN", label: "简体中文" }
+                ]
+                currentIndex: Math.max(0, indexOfValue(window.room.language)) // qmllint disable type
+                Accessible.name: qsTr("Language")
+                onActivated: window.room.chooseLanguage(currentValue)
             }
             PlainComboBox {
                 objectName: "notifyChooser"

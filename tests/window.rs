@@ -1599,3 +1599,55 @@ fn what_was_not_sent_when_the_window_closed_goes_out_on_the_next_start() {
     let kept = std::fs::read_to_string(config.join("settings.json")).unwrap();
     assert!(!kept.contains("kept for later") && !kept.contains("草稿"), "sent, yet still kept: {kept}");
 }
+
+/// On a desktop set to Simplified Chinese the window speaks it (its title among the rest),
+/// with Chinese glyphs and nothing cut off, for people to look at; the language chooser turns
+/// it to English at once.
+#[test]
+fn a_chinese_desktop_gets_a_chinese_window_and_english_on_request() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let group = common::group(79).to_string();
+    let log = artifacts().join("window-zh-test.log");
+    let settings = [
+        ("LANG", "zh_CN.UTF-8".to_string()),
+        ("LANMEET_MODE", "multicast".into()),
+        ("LANMEET_INTERFACE", "lo".into()),
+        ("LANMEET_GROUP", group.clone()),
+    ];
+    let _window = open_window(&display, &log, &settings);
+    // The chat's own lines too.
+    wait_for_log(&log, &format!("chat view: [info]  已加入组播组 {group}，网卡 127.0.0.1，"));
+    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    let id = id.lines().next().expect("a window").to_string();
+    let title = xdotool(&display, &["getwindowname", &id]);
+    assert_eq!(title.trim(), format!("lanmeet — 组播 {group}"));
+    std::thread::sleep(Duration::from_millis(500));
+    window_pixels(&display, &id, "window-zh_CN.png");
+    resize(&display, &id, 800, 500);
+    std::thread::sleep(Duration::from_millis(700));
+    window_pixels(&display, &id, "window-zh_CN-800x500.png");
+    // Tab to the language chooser; Down picks English.
+    xdotool(&display, &["mousemove", "--window", &id, "200", "440", "click", "1"]);
+    let mut found = false;
+    for _ in 0..30 {
+        let from = std::fs::read_to_string(&log).unwrap().len();
+        xdotool(&display, &["key", "Tab"]);
+        std::thread::sleep(Duration::from_millis(100));
+        if focus_walk(&log, from).iter().any(|(n, _)| n == "languageChooser") {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "Tab never reached the language chooser");
+    xdotool(&display, &["key", "Down"]);
+    wait_for_log(&log, "language: en");
+    // From then on the chat's lines are English too.
+    press(&display, "ctrl+d", &log, "chat view: [info]  Disconnected", 1);
+    let deadline = Instant::now() + PATIENCE;
+    while xdotool(&display, &["getwindowname", &id]).trim() != format!("lanmeet — multicast {group}") {
+        assert!(Instant::now() < deadline, "the window stays in Chinese");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    window_pixels(&display, &id, "window-en-800x500.png");
+}

@@ -2,6 +2,7 @@
 //! address where nothing answers, a relay hosted in this process so the program works alone.
 //! [`ChatEvent`] is what both kinds of chat session report (see also `multicast_chat.rs`).
 
+use super::i18n::tr;
 use crate::net::multicast::MulticastEvent;
 use crate::net::tls::KnownServers;
 use crate::net::unicast::{self, UnicastConfig, UnicastEvent, UnicastHandle};
@@ -54,12 +55,12 @@ pub struct Hosted {
 impl Hosted {
     /// What the window and the terminal say about it.
     pub fn describe(&self) -> String {
-        let first = format!("No server answered, so this program hosts one on {}", self.addr);
+        let first = tr("No server answered, so this program hosts one on {0}", &[&self.addr]);
         let list = self.join_at_text();
         match (self.shared, list.is_empty()) {
-            (true, false) => format!("{first}; others on the network join at {list}"),
-            (true, true) => format!("{first}; it takes connections from the network, but this computer has no network address yet"),
-            (false, _) => format!("{first}; only this computer can reach it"),
+            (true, false) => tr("{0}; others on the network join at {1}", &[&first, &list]),
+            (true, true) => tr("{0}; it takes connections from the network, but this computer has no network address yet", &[&first]),
+            (false, _) => tr("{0}; only this computer can reach it", &[&first]),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Connection status (connecting, reconnecting) is not a line: each front end shows it its way.
 
 use super::chat::ChatEvent;
+use super::i18n::tr;
 use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::UnicastEvent;
 use crate::proto::irc::client::{Event, HistoryLine, LocalId};
@@ -84,9 +85,9 @@ fn history_lines(history: &[HistoryLine], missed: bool, own_nick: &str) -> Vec<L
         .collect();
     let count = history.len();
     let separator = if missed {
-        format!("── {count} message(s) you missed, above ──")
+        tr("── {0} message(s) you missed, above ──", &[&count])
     } else {
-        format!("── {count} earlier message(s), above ──")
+        tr("── {0} earlier message(s), above ──", &[&count])
     };
     shown.push(Line::info(separator));
     shown
@@ -115,19 +116,19 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
             if target.starts_with('#') {
                 Line::said(kind, from, text, *unix_ms)
             } else {
-                Line::said(kind, from, &format!("(private) {text}"), *unix_ms)
+                Line::said(kind, from, &tr("(private) {0}", &[text]), *unix_ms)
             }
         }
         Event::Queued { id, target, text } => Line { pending: true, local_id: Some(*id), ..own_line(own_nick, target, text, now_ms()) },
         Event::Delivered { id, target, text, unix_ms } => Line { local_id: Some(*id), ..own_line(own_nick, target, text, *unix_ms) },
         Event::Modes { .. } => return None,
-        Event::Registered { nick } => Line::info(format!("Registered as {nick}")),
-        Event::Joined { channel } => Line::info(format!("You joined {channel}")),
-        Event::MemberJoined { channel, nick } => Line::info(format!("{nick} joined {channel}")),
-        Event::MemberLeft { channel, nick, reason } if reason.is_empty() => Line::info(format!("{nick} left {channel}")),
-        Event::MemberLeft { channel, nick, reason } => Line::info(format!("{nick} left {channel} ({reason})")),
-        Event::NickChanged { old, new } => Line::info(format!("{old} is now known as {new}")),
-        Event::Topic { channel, text } => Line::info(format!("Topic of {channel}: {text}")),
+        Event::Registered { nick } => Line::info(tr("Registered as {0}", &[nick])),
+        Event::Joined { channel } => Line::info(tr("You joined {0}", &[channel])),
+        Event::MemberJoined { channel, nick } => Line::info(tr("{0} joined {1}", &[nick, channel])),
+        Event::MemberLeft { channel, nick, reason } if reason.is_empty() => Line::info(tr("{0} left {1}", &[nick, channel])),
+        Event::MemberLeft { channel, nick, reason } => Line::info(tr("{0} left {1} ({2})", &[nick, channel, reason])),
+        Event::NickChanged { old, new } => Line::info(tr("{0} is now known as {1}", &[old, new])),
+        Event::Topic { channel, text } => Line::info(tr("Topic of {0}: {1}", &[channel, text])),
         Event::Info { text, error: false } => Line::info(text.clone()),
         Event::Info { text, error: true } => Line::error(text.clone()),
         Event::Members { .. } | Event::Dead | Event::History { .. } => return None,
@@ -150,30 +151,30 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
     Some(match event {
         MulticastEvent::Joined { group, interface, sealed, fingerprint, .. } => {
             let sealed = match sealed {
-                Some(id) => format!("encrypted with the group's passphrase (key {id})"),
-                None => "not encrypted".to_string(),
+                Some(id) => tr("encrypted with the group's passphrase (key {0})", &[id]),
+                None => tr("not encrypted", &[]),
             };
-            let own = fingerprint.as_ref().map(|f| format!("; your key {f}")).unwrap_or_default();
-            Line::info(format!("Joined multicast group {group} on interface {interface}, {sealed}{own}"))
+            let own = fingerprint.as_ref().map(|f| tr("; your key {0}", &[f])).unwrap_or_default();
+            Line::info(tr("Joined multicast group {0} on interface {1}, {2}{3}", &[group, interface, &sealed, &own]))
         }
         MulticastEvent::Unopened { tell: false, .. } => return None,
-        MulticastEvent::Unopened { total, .. } => Line::error(format!("{total} datagram(s) could not be opened: sent with another passphrase (wrong passphrase?) or altered")),
+        MulticastEvent::Unopened { total, .. } => Line::error(tr("{0} datagram(s) could not be opened: sent with another passphrase (wrong passphrase?) or altered", &[total])),
         MulticastEvent::Error(text) => Line::error(text.clone()),
         MulticastEvent::Stopped { .. } => return None,
         MulticastEvent::Chat(chat) => match chat {
             M::Message { nick, text, unix_ms, .. } => Line::said(LineKind::Message, nick, text, *unix_ms as i64),
             M::Plain { from, text } => Line::said(LineKind::Message, &from.to_string(), text, now_ms()),
-            M::Joined { nick, trust: Trust::Impostor(key), .. } => Line::error(format!(
-                "{nick}: someone is using a nickname pinned to another key{}; they are not who the name says",
-                key.as_ref().map(|k| format!(" (their key {})", fingerprint(k))).unwrap_or_else(|| " (unsigned)".into())
-            )),
+            M::Joined { nick, trust: Trust::Impostor(key), .. } => {
+                let whose = key.as_ref().map(|k| tr(" (their key {0})", &[&fingerprint(k)])).unwrap_or_else(|| tr(" (unsigned)", &[]));
+                Line::error(tr("{0}: someone is using a nickname pinned to another key{1}; they are not who the name says", &[nick, &whose]))
+            }
             M::Joined { nick, trust, .. } => match trust.fingerprint() {
-                Some(f) => Line::info(format!("{nick} joined (key {f})")),
-                None => Line::info(format!("{nick} joined (unsigned)")),
+                Some(f) => Line::info(tr("{0} joined (key {1})", &[nick, &f])),
+                None => Line::info(tr("{0} joined (unsigned)", &[nick])),
             },
-            M::Left { nick, timed_out: false, .. } => Line::info(format!("{nick} left")),
-            M::Left { nick, timed_out: true, .. } => Line::info(format!("{nick} left (not heard from)")),
-            M::Lost { nick, count, .. } => Line::error(format!("{count} message(s) from {nick} could not be recovered")),
+            M::Left { nick, timed_out: false, .. } => Line::info(tr("{0} left", &[nick])),
+            M::Left { nick, timed_out: true, .. } => Line::info(tr("{0} left (not heard from)", &[nick])),
+            M::Lost { nick, count, .. } => Line::error(tr("{0} message(s) from {1} could not be recovered", &[count, nick])),
             M::Members { .. } | M::Pinned { .. } => return None,
         },
     })

@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod conference;
 pub mod desktop;
+pub mod i18n;
 pub mod lines;
 pub mod multicast_chat;
 pub mod settings;

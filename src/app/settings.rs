@@ -43,6 +43,8 @@ pub struct Settings {
     /// Which messages make a desktop notification: "all", "mentions" (and private ones) or
     /// "none".
     pub notify: Option<String>,
+    /// The window's language ("en", "zh_CN"); none: the system's.
+    pub language: Option<String>,
     /// What was typed in the message box when the window closed.
     pub draft: Option<String>,
     /// Messages that had not gone out when the window closed, as typed (commands included),

@@ -5,6 +5,7 @@
 use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
 use crate::app::lines::{self, Line, LineKind};
 use crate::app::multicast_chat::{self, MulticastChat, MulticastConfig, DEFAULT_GROUP};
+use crate::app::i18n::tr;
 use crate::app::settings;
 use crate::net::multicast::MulticastEvent;
 use crate::net::tls::{short_fingerprint, KnownServers};
@@ -92,6 +93,8 @@ pub mod qobject {
         /// Which messages make a desktop notification while the window is in the background:
         /// "all", "mentions" (and private messages) or "none". Kept between starts.
         #[qproperty(QString, notify)]
+        /// The window's language ("en", "zh_CN"), or empty for the system's. Kept.
+        #[qproperty(QString, language)]
         type ChatRoom = super::ChatRoomRust;
     }
 
@@ -177,6 +180,11 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "viewShows"]
         fn view_shows(self: &ChatRoom, what: &QString);
+
+        /// Choose the window's language ("en", "zh_CN", or empty: the system's), kept.
+        #[qinvokable]
+        #[cxx_name = "chooseLanguage"]
+        fn choose_language(self: Pin<&mut ChatRoom>, language: &QString);
 
         /// Choose which messages notify ("all", "mentions", "none"), kept for the next start.
         #[qinvokable]
@@ -296,6 +304,7 @@ pub struct ChatRoomRust {
     interfaces: QStringList,
     network_check: QString,
     notify: QString,
+    language: QString,
     rows: Vec<Line>,
     /// Where the current session's rows begin.
     session_rows: usize,
@@ -357,6 +366,7 @@ impl Default for ChatRoomRust {
             interfaces: interfaces.iter().map(|(name, addr)| QString::from(format!("{name} {addr}").as_str())).collect(),
             network_check: QString::default(),
             notify: QString::from(notify_level(kept.notify.as_deref().unwrap_or_default())),
+            language: QString::from(language_code(&settings::env_or("LANGUAGE", kept.language.clone()).unwrap_or_default())),
             rows: Vec::new(),
             session_rows: 0,
             session: None,
@@ -389,6 +399,8 @@ fn clock(unix_ms: i64) -> String {
 
 impl qobject::ChatRoom {
     pub fn connect_to_server(mut self: Pin<&mut Self>) {
+        // The lines the chat writes from now on, in the window's language.
+        crate::app::i18n::set_language(&self.language.to_string());
         self.as_mut().stop_session();
         self.remember_choices();
         if self.mode().to_string() == MODE_MULTICAST {
@@ -528,8 +540,9 @@ impl qobject::ChatRoom {
         self.as_mut().set_hosting(false);
         self.as_mut().set_join_at(QString::default());
         self.as_mut().set_host_shared(false);
-        self.as_mut().show_status("Disconnected");
-        self.push(Line::info("Disconnected".into()));
+        let text = tr("Disconnected", &[]);
+        self.as_mut().show_status(&text);
+        self.push(Line::info(text));
     }
 
     /// Leave the current session without waiting for it: its threads deliver what is queued,
@@ -566,12 +579,12 @@ impl qobject::ChatRoom {
             Some(Session::Unicast(session)) => session.try_say(&text),
             Some(Session::Multicast(chat)) => chat.try_say(&text),
             None => {
-                self.push(Line::error("Not connected: press Connect first; your text is still in the box".into()));
+                self.push(Line::error(tr("Not connected: press Connect first; your text is still in the box", &[])));
                 return false;
             }
         };
         if !taken {
-            self.push(Line::error("The text could not be queued (too much is waiting, or the connection stopped); it is still in the box".into()));
+            self.push(Line::error(tr("The text could not be queued (too much is waiting, or the connection stopped); it is still in the box", &[])));
             return false;
         }
         if matches!(self.session, Some(Session::Multicast(_))) {
@@ -658,8 +671,8 @@ impl qobject::ChatRoom {
     fn multicast_state(mut self: Pin<&mut Self>, event: &MulticastEvent) {
         match event {
             MulticastEvent::Joined { group, interface, sealed, fingerprint, .. } => {
-                let how = if self.plain { " in plain-text mode" } else { "" };
-                let text = format!("Multicast chat on {group}, interface {interface}{how}; no server");
+                let how = if self.plain { tr(" in plain-text mode", &[]) } else { String::new() };
+                let text = tr("Multicast chat on {0}, interface {1}{2}; no server", &[group, interface, &how]);
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
                 let security = match (sealed, fingerprint) {
@@ -735,6 +748,14 @@ impl qobject::ChatRoom {
         }
     }
 
+    pub fn choose_language(self: Pin<&mut Self>, language: &QString) {
+        let language = language_code(&language.to_string());
+        crate::app::i18n::set_language(language);
+        log::info!("language: {}", if language.is_empty() { "the system's" } else { language });
+        settings::remember(|kept| kept.language = (!language.is_empty()).then(|| language.to_string()));
+        self.set_language(QString::from(language));
+    }
+
     pub fn choose_notify(self: Pin<&mut Self>, level: &QString) {
         let level = notify_level(&level.to_string());
         settings::remember(|kept| kept.notify = Some(level.to_string()));
@@ -743,36 +764,36 @@ impl qobject::ChatRoom {
 
     fn apply_status(mut self: Pin<&mut Self>, status: Status) {
         let (state, text) = match status {
-            Status::Connecting { server } => (state::CONNECTING, format!("Connecting to {server}…")),
+            Status::Connecting { server } => (state::CONNECTING, tr("Connecting to {0}…", &[&server])),
             Status::Connected { server, tls: None } => {
                 self.as_mut().set_security(QString::from("plain"));
                 self.as_mut().set_fingerprint(QString::default());
-                (state::CONNECTING, format!("Connected to {server} (not encrypted), joining…"))
+                (state::CONNECTING, tr("Connected to {0} (not encrypted), joining…", &[&server]))
             }
             Status::Connected { server, tls: Some(seen) } => {
                 let short = short_fingerprint(&seen.fingerprint);
                 self.as_mut().set_security(QString::from("tls"));
                 self.as_mut().set_fingerprint(QString::from(short.as_str()));
                 log::info!("relay certificate SHA-256 {}", seen.fingerprint);
-                let trust = if seen.first_use { "certificate pinned on first use" } else { "pinned certificate" };
-                (state::CONNECTING, format!("Connected to {server} over TLS ({trust} {short}), joining…"))
+                let trust = if seen.first_use { tr("certificate pinned on first use", &[]) } else { tr("certificate as pinned", &[]) };
+                (state::CONNECTING, tr("Connected to {0} over TLS ({1} {2}), joining…", &[&server, &trust, &short]))
             }
             Status::Reconnecting { in_ms, error } => {
                 let seconds = (in_ms as f64 / 1000.0).ceil();
                 self.as_mut().set_members(QStringList::default());
                 self.as_mut().set_member_keys(QStringList::default());
                 if self.state().to_string() == state::ONLINE {
-                    let text = format!("Lost the connection ({error}); what you type is kept and sent on reconnect");
+                    let text = tr("Lost the connection ({0}); what you type is kept and sent on reconnect", &[&error]);
                     self.as_mut().push(Line::error(text));
                 }
-                (state::RECONNECTING, format!("{error} — reconnecting in {seconds} s"))
+                (state::RECONNECTING, tr("{0} — reconnecting in {1} s", &[&error, &seconds]))
             }
             Status::Failed { error } => {
-                self.as_mut().push(Line::error(format!("{error}: check the server address, then connect again")));
+                self.as_mut().push(Line::error(tr("{0}: check the server address, then connect again", &[&error])));
                 (state::OFFLINE, format!("{error}"))
             }
             Status::Stopped { undelivered } if undelivered > 0 => {
-                (state::OFFLINE, format!("Stopped; {undelivered} message(s) were not delivered"))
+                (state::OFFLINE, tr("Stopped; {0} message(s) were not delivered", &[&undelivered]))
             }
             // After a failure its reason stays in the status line.
             Status::Stopped { .. } if self.state().to_string() == state::OFFLINE => return,
@@ -793,8 +814,8 @@ impl qobject::ChatRoom {
             Event::Joined { channel } => {
                 // After /join the room field shows the room we are in.
                 self.as_mut().set_channel(QString::from(channel.as_str()));
-                let hosting = if self.hosting { " (hosted here)" } else { "" };
-                let text = format!("In {channel} on {}{hosting}", self.server());
+                let hosting = if self.hosting { tr(" (hosted here)", &[]) } else { String::new() };
+                let text = tr("In {0} on {1}{2}", &[channel, &self.server(), &hosting]);
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
                 self.as_mut().send_kept();
@@ -927,6 +948,15 @@ impl qobject::ChatRoom {
 
     pub fn row_count(&self, _parent: &QModelIndex) -> i32 {
         self.rows.len() as i32
+    }
+}
+
+/// A language the window speaks: "en", "zh_CN", else "" (the system's).
+fn language_code(language: &str) -> &'static str {
+    match language {
+        "en" => "en",
+        "zh_CN" => "zh_CN",
+        _ => "",
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::net::identity::{self, KnownPeers};
 use crate::app::conference::{self, cname_of, Board, CameraChoice, ConferenceConfig, ConferenceEvent, ConferenceHandle, DeviceKind, DeviceState, PeerStats, Stats};
 use crate::app::conference::audio::{MicChoice, SpeakerChoice};
+use crate::app::i18n::tr;
 use crate::app::settings;
 use crate::media::sound;
 use crate::net::multicast;
@@ -325,7 +326,7 @@ impl qobject::ConferenceRoom {
                 let text = format!("In the video conference on {group}");
                 log::info!("status: {text}");
                 self.as_mut().set_status(QString::from(text.as_str()));
-                self.as_mut().tell(format!("You joined the video conference on {group}; waiting for others"));
+                self.as_mut().tell(tr("You joined the video conference on {0}; waiting for others", &[&group]));
             }
             Err(e) => {
                 let text = format!("Cannot start the video conference: {e}");
@@ -347,7 +348,7 @@ impl qobject::ConferenceRoom {
         self.as_mut().set_active(false);
         log::info!("status: Left the video conference");
         self.as_mut().set_status(QString::from("Left the video conference"));
-        self.as_mut().tell("You left the video conference".to_string());
+        self.as_mut().tell(tr("You left the video conference", &[]));
     }
 
     pub fn choose_camera(mut self: Pin<&mut Self>, id: &QString) {
@@ -474,7 +475,7 @@ impl qobject::ConferenceRoom {
                 log::info!("conference: participant {ssrc:08x} {nick}");
                 self.as_mut().reset_tiles(tiles);
                 if arrived {
-                    self.as_mut().tell(format!("{nick} joined the video conference"));
+                    self.as_mut().tell(tr("{0} joined the video conference", &[&nick]));
                 }
             }
             ConferenceEvent::Left { ssrc, nick } => {
@@ -484,7 +485,7 @@ impl qobject::ConferenceRoom {
                 log::info!("conference: {nick} left");
                 self.as_mut().reset_tiles(tiles);
                 if told {
-                    let text = if alone { format!("{nick} left the video conference; you are alone in it, waiting for others") } else { format!("{nick} left the video conference") };
+                    let text = if alone { tr("{0} left the video conference; you are alone in it, waiting for others", &[&nick]) } else { tr("{0} left the video conference", &[&nick]) };
                     self.as_mut().tell(text);
                 }
             }
