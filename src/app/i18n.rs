@@ -107,6 +107,11 @@ fn chinese(template: &str) -> Option<&'static str> {
         "{0} left the video conference; you are alone in it, waiting for others" => "{0} 离开了视频会议；只剩你一人，正在等待其他人",
         "{0} left the video conference" => "{0} 离开了视频会议",
         "You left the video conference" => "你离开了视频会议",
+        "In the video conference on {0}" => "在 {0} 上的视频会议中",
+        "Cannot start the video conference: {0}" => "无法开始视频会议：{0}",
+        "Left the video conference" => "已离开视频会议",
+        "The camera is not answering; try again in a moment" => "摄像头没有响应；请稍后再试",
+        "{0}. The call goes on; choose another camera or the test pattern." => "{0}。通话继续；请选择别的摄像头或测试图案。",
         _ => return None,
     })
 }

@@ -323,13 +323,13 @@ impl qobject::ConferenceRoom {
                 self.as_mut().rust_mut().handle = Some(handle);
                 self.as_mut().reset_tiles(vec![own]);
                 self.as_mut().set_active(true);
-                let text = format!("In the video conference on {group}");
+                let text = tr("In the video conference on {0}", &[&group]);
                 log::info!("status: {text}");
                 self.as_mut().set_status(QString::from(text.as_str()));
                 self.as_mut().tell(tr("You joined the video conference on {0}; waiting for others", &[&group]));
             }
             Err(e) => {
-                let text = format!("Cannot start the video conference: {e}");
+                let text = tr("Cannot start the video conference: {0}", &[&e]);
                 log::warn!("{text}");
                 self.as_mut().set_status(QString::from(text.as_str()));
             }
@@ -346,8 +346,9 @@ impl qobject::ConferenceRoom {
         self.as_mut().rust_mut().board = None;
         self.as_mut().reset_tiles(Vec::new());
         self.as_mut().set_active(false);
-        log::info!("status: Left the video conference");
-        self.as_mut().set_status(QString::from("Left the video conference"));
+        let text = tr("Left the video conference", &[]);
+        log::info!("status: {text}");
+        self.as_mut().set_status(QString::from(text.as_str()));
         self.as_mut().tell(tr("You left the video conference", &[]));
     }
 
@@ -357,7 +358,7 @@ impl qobject::ConferenceRoom {
         self.as_mut().set_camera(id.clone());
         let queued = self.handle.as_ref().map(|handle| handle.set_camera(CameraChoice::parse(&id.to_string())));
         if queued == Some(false) {
-            self.as_mut().set_status(QString::from("The camera is not answering; try again in a moment"));
+            self.as_mut().set_status(QString::from(tr("The camera is not answering; try again in a moment", &[]).as_str()));
         }
         let tiles = self.tiles.clone();
         self.as_mut().reset_tiles(tiles);
@@ -497,7 +498,7 @@ impl qobject::ConferenceRoom {
                 }
                 self.as_mut().reset_tiles(tiles);
                 if state.failed() {
-                    self.as_mut().set_status(QString::from(format!("{words}. The call goes on; choose another camera or the test pattern.").as_str()));
+                    self.as_mut().set_status(QString::from(tr("{0}. The call goes on; choose another camera or the test pattern.", &[&words]).as_str()));
                 }
             }
             ConferenceEvent::Stats(stats) => self.as_mut().update_stats(&stats),
