@@ -240,8 +240,7 @@ fn a_person_chats_from_the_window() {
     let short: String = tls.fingerprint.split(':').take(8).collect::<Vec<_>>().join(":");
     wait_for_log(&log, &format!("over TLS (certificate pinned on first use {short}…)"));
 
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
     assert!(geometry.contains("1140x620"), "{geometry}");
     // Click into the input box (bottom left of the window) and type as a person would.
@@ -313,8 +312,7 @@ fn a_person_switches_to_multicast_and_back() {
     wait_for_log(&log, "multicast settings: interface lo 127.0.0.1, TTL 0");
     // Alone, the window hosts a relay and joins it; then the person switches modes.
     wait_for_log(&log, "You joined #lobby");
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     press(&display, "ctrl+m", &log, "left the chat in", 1);
     wait_for_log(&log, &format!("status: Multicast chat on {g}, interface 127.0.0.1"));
@@ -404,8 +402,7 @@ fn leaving_never_waits_for_the_network() {
     let _window = open_window(&display, &log, &settings);
     let connecting = format!("status: Connecting to {addr}");
     wait_for_log(&log, &connecting);
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     // Disconnect while the connection attempt hangs (it would take 5 s to time out).
     press(&display, "ctrl+d", &log, "left the chat in", 1);
@@ -486,8 +483,7 @@ fn a_person_starts_a_video_conference_and_sees_everyone() {
     ];
     let _window = open_window(&display, &log, &settings);
     wait_for_log(&log, "You joined #lobby");
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     // "Start video conference" sits at the right end of the status bar.
     xdotool(&display, &["mousemove", "--window", &id, "1060", "607", "click", "1"]);
     wait_for_log(&log, &format!("status: In the video conference on {g}"));
@@ -736,8 +732,7 @@ fn nicknames_with_markup_are_shown_as_they_are() {
     ];
     let mut window = open_window(&display, &log, &settings);
     wait_for_log(&log, &format!("status: Multicast chat on {g}, interface 127.0.0.1"));
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     let before = window_pixels(&display, &id, "window-markup-before.png");
 
     let nicks = [
@@ -816,8 +811,7 @@ fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
     watcher.joined();
     wait_for_log(&log, "members: @窗口 student watcher");
 
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     // The moderation bar says the room is open; typed commands set modes.
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["type", "--delay", "15", "/mode +mt"]);
@@ -883,8 +877,7 @@ fn a_window_and_a_terminal_chat_across_two_linked_ngircd_servers() {
     terminal.wait_for_line("joining", |l| l.contains("You joined #lobby"));
     // The servers link a moment after they start; the join reaches the window then.
     wait_for_log(&log, "faraway joined #lobby");
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["type", "--delay", "15", "hello across the servers "]);
     paste(&display, "你好");
@@ -944,8 +937,7 @@ fn a_person_reads_grouped_lines_opens_a_link_and_answers_from_the_menu() {
     wait_for_log(&log, &format!("chat view: [message] watcher the slides: {link} (page 2) (same header)"));
     assert!(!std::fs::read_to_string(&log).unwrap().contains("watcher 第一行：早上好 (same header)"), "the first line has the header");
     std::thread::sleep(Duration::from_millis(500));
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     let pixels = window_pixels(&display, &id, "window-grouped.png");
     let width = 1140;
     // The link is the blue underlined text in the chat column.
@@ -1010,8 +1002,7 @@ fn a_window_hosts_the_room_for_the_network_and_asks_before_dropping_it() {
         wait_for_log(&log, &format!("{said}others on the network join at {list}"));
     }
 
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["windowsize", &id, "800", "500"]);
     // The hosting line (green text) comes on screen in the top bar's second row, its Copy
     // button after it, once the bar has wrapped.
@@ -1061,16 +1052,40 @@ fn a_window_hosts_the_room_for_the_network_and_asks_before_dropping_it() {
     press(&display, "ctrl+q", &log, "view: host warning: 1 (closing)", 1);
     xdotool(&display, &["key", "Tab", "space"]);
     wait_for_log(&log, "view: host warning: closing anyway");
+    let status = wait_closed(&mut window);
+    assert!(status.success(), "{status}");
+    guest.wait_status("the hosted relay to go", |s| matches!(s, lanmeet::net::unicast::Status::Reconnecting { .. }));
+}
+
+/// The window's X id, once it is on screen.
+fn window_id(display: &str) -> String {
+    let ids = xdotool(display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
+    ids.lines().next().expect("a window").to_string()
+}
+
+/// Wait for the window's process to end; its exit status.
+fn wait_closed(window: &mut Reaper) -> std::process::ExitStatus {
     let deadline = Instant::now() + PATIENCE;
-    let status = loop {
+    loop {
         if let Some(status) = window.0.try_wait().unwrap() {
-            break status;
+            return status;
         }
         assert!(Instant::now() < deadline, "the window did not close");
         std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status}");
-    guest.wait_status("the hosted relay to go", |s| matches!(s, lanmeet::net::unicast::Status::Reconnecting { .. }));
+    }
+}
+
+/// Press Tab (at most 30 times) until the control named `name` has the focus; its place.
+fn tab_to(display: &str, log: &Path, name: &str) -> Option<(i32, i32, i32, i32)> {
+    for _ in 0..30 {
+        let from = std::fs::read_to_string(log).unwrap().len();
+        xdotool(display, &["key", "Tab"]);
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some((_, place)) = focus_walk(log, from).into_iter().find(|(n, _)| n == name) {
+            return Some(place);
+        }
+    }
+    None
 }
 
 /// The controls that took the keyboard focus (by object name), with their places, from the
@@ -1113,8 +1128,7 @@ fn every_control_is_reached_by_tab_at_800_by_500_in_both_modes() {
         let log = artifacts().join(format!("window-sizes-{mode}-test.log"));
         let _window = open_window(&display, &log, &settings);
         wait_for_log(&log, if mode == "relay" { "You joined #lobby" } else { "Joined multicast group" });
-        let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-        let id = id.lines().next().expect("a window").to_string();
+        let id = window_id(&display);
         for (w, h) in [(1920, 1080), (1280, 800), (800, 500)] {
             resize(&display, &id, w, h);
             std::thread::sleep(Duration::from_millis(700));
@@ -1138,17 +1152,7 @@ fn every_control_is_reached_by_tab_at_800_by_500_in_both_modes() {
             assert!(*x >= 0 && *y >= 0 && x + w <= 800 && y + h <= 500, "{mode}: {name} is outside the 800x500 window at {x},{y} {w}x{h}");
         }
         // On to Connect (Disconnect): a thick ring in the highlight colour sits round it.
-        let mut place = None;
-        for _ in 0..30 {
-            let from = std::fs::read_to_string(&log).unwrap().len();
-            xdotool(&display, &["key", "Tab"]);
-            std::thread::sleep(Duration::from_millis(100));
-            if let Some((_, p)) = focus_walk(&log, from).into_iter().find(|(n, _)| n == "connectButton") {
-                place = Some(p);
-                break;
-            }
-        }
-        let (x, y, w, h) = place.unwrap_or_else(|| panic!("{mode}: Tab never came round to Connect"));
+        let (x, y, w, h) = tab_to(&display, &log, "connectButton").unwrap_or_else(|| panic!("{mode}: Tab never came round to Connect"));
         std::thread::sleep(Duration::from_millis(300));
         let pixels = window_pixels(&display, &id, &format!("window-{mode}-focus-ring.png"));
         let highlight = |p: &[u8; 3]| {
@@ -1358,8 +1362,7 @@ fn the_window_follows_the_desktop_scheme_readably_and_copies_and_resends_message
     xdotool(&display, &["type", "--delay", "15", "my own words"]);
     xdotool(&display, &["key", "Return"]);
     assert_eq!(watcher.messages(1), [("窗口".to_string(), "my own words".to_string())]);
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     std::thread::sleep(Duration::from_millis(500));
 
     for (scheme, name) in [("dark", "window-scheme-dark.png"), ("light", "window-scheme-light.png")] {
@@ -1445,17 +1448,12 @@ fn the_window_opens_as_it_was_left() {
     ];
     let mut window = open_window(&display, &log, &first);
     wait_for_log(&log, "You joined #lobby");
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     resize(&display, &id, 900, 560);
     xdotool(&display, &["mousemove", "--window", &id, "200", "500", "click", "1"]);
     press(&display, "ctrl+m", &log, &format!("Joined multicast group {group}"), 1);
     xdotool(&display, &["key", "ctrl+q"]);
-    let deadline = Instant::now() + PATIENCE;
-    while window.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the window did not close");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_closed(&mut window);
     let kept = std::fs::read_to_string(config.join("settings.json")).expect("the window kept its settings");
     println!("{kept}");
     for wanted in ["记住我", "multicast", group.as_str(), "\"lo\"", "900", "560"] {
@@ -1467,8 +1465,7 @@ fn the_window_opens_as_it_was_left() {
     let log = artifacts().join("window-remembers-again-test.log");
     let _window = open_window(&display, &log, &[("LANMEET_NICK", String::new()), ("LANMEET_CONFIG_DIR", config.display().to_string())]);
     wait_for_log(&log, &format!("Joined multicast group {group} on interface 127.0.0.1"));
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
     assert!(geometry.contains("900x560"), "the window does not open at its size: {geometry}");
     // Back to the relay it used: the watcher sees the same person come.
@@ -1499,8 +1496,7 @@ fn a_window_in_the_background_tells_of_mentions_and_private_messages() {
         Event::MemberJoined { nick, .. } if nick == "窗口" => Some(()),
         _ => None,
     });
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["windowfocus", "--sync", &id]);
     wait_for_log(&log, "view: active");
     // Another program takes the keyboard.
@@ -1566,8 +1562,7 @@ fn what_was_not_sent_when_the_window_closed_goes_out_on_the_next_start() {
     drop(watcher);
     drop(relay);
     wait_for_log(&log, "Lost the connection");
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["type", "--delay", "15", "kept for later"]);
     xdotool(&display, &["key", "Return"]);
@@ -1575,11 +1570,7 @@ fn what_was_not_sent_when_the_window_closed_goes_out_on_the_next_start() {
     paste(&display, "草稿 a draft");
     std::thread::sleep(Duration::from_millis(300));
     xdotool(&display, &["key", "ctrl+q"]);
-    let deadline = Instant::now() + PATIENCE;
-    while window.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the window did not close");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_closed(&mut window);
     let kept = std::fs::read_to_string(config.join("settings.json")).unwrap();
     assert!(kept.contains("kept for later") && kept.contains("草稿 a draft"), "{kept}");
 
@@ -1591,8 +1582,7 @@ fn what_was_not_sent_when_the_window_closed_goes_out_on_the_next_start() {
     let _window = open_window(&display, &log, &settings);
     assert_eq!(watcher.messages(1), [("窗口".to_string(), "kept for later".to_string())]);
     // The draft is back in the box: Enter sends it.
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["key", "Return"]);
     assert_eq!(watcher.messages(1), [("窗口".to_string(), "草稿 a draft".to_string())]);
@@ -1618,8 +1608,7 @@ fn a_chinese_desktop_gets_a_chinese_window_and_english_on_request() {
     let _window = open_window(&display, &log, &settings);
     // The chat's own lines too.
     wait_for_log(&log, &format!("chat view: [info]  已加入组播组 {group}，网卡 127.0.0.1，"));
-    let id = xdotool(&display, &["search", "--sync", "--onlyvisible", "--name", "lanmeet"]);
-    let id = id.lines().next().expect("a window").to_string();
+    let id = window_id(&display);
     let title = xdotool(&display, &["getwindowname", &id]);
     assert_eq!(title.trim(), format!("lanmeet — 组播 {group}"));
     std::thread::sleep(Duration::from_millis(500));
@@ -1629,17 +1618,7 @@ fn a_chinese_desktop_gets_a_chinese_window_and_english_on_request() {
     window_pixels(&display, &id, "window-zh_CN-800x500.png");
     // Tab to the language chooser; Down picks English.
     xdotool(&display, &["mousemove", "--window", &id, "200", "440", "click", "1"]);
-    let mut found = false;
-    for _ in 0..30 {
-        let from = std::fs::read_to_string(&log).unwrap().len();
-        xdotool(&display, &["key", "Tab"]);
-        std::thread::sleep(Duration::from_millis(100));
-        if focus_walk(&log, from).iter().any(|(n, _)| n == "languageChooser") {
-            found = true;
-            break;
-        }
-    }
-    assert!(found, "Tab never reached the language chooser");
+    assert!(tab_to(&display, &log, "languageChooser").is_some(), "Tab never reached the language chooser");
     xdotool(&display, &["key", "Down"]);
     wait_for_log(&log, "language: en");
     // From then on the chat's lines are English too.
