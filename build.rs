@@ -17,7 +17,8 @@ fn window() {
             .qml_file("qml/PlainItemDelegate.qml")
             .qml_file("qml/PlainMenuItem.qml")
             .qml_file("qml/PlainComboBox.qml")
-            .qml_file("qml/Tones.qml"),
+            .qml_file("qml/Tones.qml")
+            .qml_file("qml/SearchPanel.qml"),
     )
     .qt_module("Quick")
     // We export no C++ headers. The default (the whole crate as an include root) makes cargo

@@ -51,15 +51,24 @@ ListView {
         lastContentY = contentY
     }
     onAtYEndChanged: if (atYEnd) { follow = true; unseen = 0 }
-    onCountChanged: {
-        if (follow)
-            positionViewAtEnd()
-        else
-            unseen++
-    }
+    onCountChanged: if (follow) positionViewAtEnd()
     // Delegates get their heights after the count changes: stay at the end as they grow.
     onContentHeightChanged: if (follow && !atYEnd) positionViewAtEnd()
     onHeightChanged: if (follow && !atYEnd) positionViewAtEnd()
+
+    // Shows the kept message with this number (found by search), framed; false if it is gone.
+    function reach(number: real): bool {
+        const row = room.reachMessage(number)
+        if (row < 0)
+            return false
+        follow = false
+        positionViewAtIndex(row, ListView.Center)
+        selectAnchor = row
+        selectFrom = row
+        selectTo = row
+        room.viewShows("reached row " + row + " of " + count)
+        return true
+    }
 
     function clearSelection() {
         selectAnchor = -1
@@ -100,9 +109,12 @@ ListView {
 
     Connections {
         target: list.room
+        // A new line below (kept lines taken in above are not new).
         function onLineAdded(own) {
             if (own)
                 list.toEnd()
+            else if (!list.follow)
+                list.unseen++
         }
     }
 

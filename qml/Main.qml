@@ -112,11 +112,17 @@ ApplicationWindow {
     header: Settings {
         room: window.room
         onLeaveWouldDrop: (others) => hostWarning.ask(false, others)
+        onSearchWanted: searchPanel.open()
     }
 
     Shortcut {
         sequence: "Ctrl+Q"
         onActivated: window.close()
+    }
+
+    Shortcut {
+        sequence: "Ctrl+F"
+        onActivated: searchPanel.open()
     }
 
 
@@ -375,6 +381,20 @@ ApplicationWindow {
                     input.insert(0, nick + ": ")
                     input.cursorPosition = input.length
                     input.forceActiveFocus()
+                }
+
+                SearchPanel {
+                    id: searchPanel
+                    parent: chatView
+                    room: window.room
+                    x: Math.max(8, chatView.width - width - 16)
+                    y: 8
+                    width: Math.min(480, chatView.width - 16)
+                    onPicked: (number) => {
+                        if (chatView.reach(number))
+                            searchPanel.close()
+                    }
+                    onClosed: input.forceActiveFocus()
                 }
             }
 

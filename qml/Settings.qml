@@ -24,6 +24,8 @@ ToolBar {
 
     /// Asked before leaving drops others from the relay this window hosts.
     signal leaveWouldDrop(int others)
+    // The search of kept messages is asked for.
+    signal searchWanted()
 
     /// Connect (or join) with what the fields say, or leave: the main button's action.
     function connectOrLeave() {
@@ -205,6 +207,13 @@ ToolBar {
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Ctrl+D")
             onClicked: bar.connectOrLeave()
+        }
+        Button {
+            objectName: "searchButton"
+            text: qsTr("Search")
+            ToolTip.visible: hovered
+            ToolTip.text: qsTr("Search kept messages (Ctrl+F)")
+            onClicked: bar.searchWanted()
         }
         Button {
             objectName: "checkNetwork"

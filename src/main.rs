@@ -250,6 +250,7 @@ fn main() -> ExitCode {
             host_if_missing: args.host,
             host_for_network: args.host_for_network,
             tls: (!args.plain).then(KnownServers::default_file),
+            seen_until: Default::default(),
         }),
     }
 }

@@ -309,6 +309,7 @@ fn a_relay_hosted_for_the_network_takes_guests_from_other_addresses_over_tls_onl
             host_if_missing: true,
             host_for_network: true,
             tls: known.clone(),
+            seen_until: Default::default(),
         });
         let hosted = host.wait_any("hosting", |e| match e {
             ChatEvent::HostingRelay(hosted) => Some(hosted.clone()),

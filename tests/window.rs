@@ -1436,12 +1436,14 @@ fn the_window_opens_as_it_was_left() {
     let (_xvfb, display) = xvfb();
     let Watched { relay: _relay, addr, watcher, .. } = watched_relay("window-remembers");
     let config = scratch("window-remembers-config");
+    let data = scratch("window-remembers-data");
     let group = common::group(78).to_string();
     let log = artifacts().join("window-remembers-test.log");
     let first = [
         ("LANMEET_SERVER", addr.clone()),
         ("LANMEET_NICK", "记住我".into()),
         ("LANMEET_CONFIG_DIR", config.display().to_string()),
+        ("LANMEET_DATA_DIR", data.display().to_string()),
         ("LANMEET_PASSPHRASE", "不要写下来".into()),
         ("LANMEET_GROUP", group.clone()),
         ("LANMEET_INTERFACE", "lo".into()),
@@ -1452,6 +1454,10 @@ fn the_window_opens_as_it_was_left() {
     resize(&display, &id, 900, 560);
     xdotool(&display, &["mousemove", "--window", &id, "200", "500", "click", "1"]);
     press(&display, "ctrl+m", &log, &format!("Joined multicast group {group}"), 1);
+    // Said on the group: kept too.
+    paste(&display, "组播上说的 said on the group");
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "chat view: [own] 记住我 组播上说的 said on the group");
     xdotool(&display, &["key", "ctrl+q"]);
     wait_closed(&mut window);
     let kept = std::fs::read_to_string(config.join("settings.json")).expect("the window kept its settings");
@@ -1463,8 +1469,10 @@ fn the_window_opens_as_it_was_left() {
 
     // Started again with nothing said: as it was left.
     let log = artifacts().join("window-remembers-again-test.log");
-    let _window = open_window(&display, &log, &[("LANMEET_NICK", String::new()), ("LANMEET_CONFIG_DIR", config.display().to_string())]);
+    let again = [("LANMEET_NICK", String::new()), ("LANMEET_CONFIG_DIR", config.display().to_string()), ("LANMEET_DATA_DIR", data.display().to_string())];
+    let _window = open_window(&display, &log, &again);
     wait_for_log(&log, &format!("Joined multicast group {group} on interface 127.0.0.1"));
+    wait_for_log(&log, "chat view (kept): [own] 记住我 组播上说的 said on the group");
     let id = window_id(&display);
     let geometry = xdotool(&display, &["getwindowgeometry", &id]);
     assert!(geometry.contains("900x560"), "the window does not open at its size: {geometry}");
@@ -1629,4 +1637,103 @@ fn a_chinese_desktop_gets_a_chinese_window_and_english_on_request() {
         std::thread::sleep(Duration::from_millis(100));
     }
     window_pixels(&display, &id, "window-en-800x500.png");
+}
+
+/// Every message is kept on this computer: after a restart the conversation is there again
+/// and the relay adds only what came meanwhile; search finds Chinese and English words, brings
+/// a message from far back into view, and clearing the history forgets it all.
+#[test]
+fn kept_messages_come_back_after_a_restart_and_search_finds_them() {
+    use lanmeet::app::archive::{self, Archive, Said};
+    use lanmeet::app::lines::LineKind;
+    use lanmeet::server::{self, history::HistoryConfig, RelayConfig};
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let dir = scratch("window-kept");
+    let tls = certificate(&dir, "relay");
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let history = Some(HistoryConfig::at(dir.join("relay.sqlite3")));
+    let _relay = server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: common::open_config(), max_send_queue: 4 << 20, history })
+        .expect("relay starts");
+    let addr = _relay.local_addr().to_string();
+    let watcher = Peer::start_tls(&addr, "watcher", KnownServers::new(dir.join("known_servers")));
+    watcher.joined();
+    // Yesterday's 300 messages, kept before; the 11th is to be found far back.
+    let data = dir.join("window-data");
+    {
+        let archive = Archive::open(&data.join("messages.sqlite3")).unwrap();
+        let yesterday = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 86_400_000;
+        for i in 0..300 {
+            let text = if i == 10 { "古老的卷轴 an ancient scroll".to_string() } else { format!("older line {i}") };
+            let said = Said { conversation: "#lobby".into(), private: false, kind: LineKind::Message, sender: "ann".into(), text, unix_ms: yesterday + i * 1000 };
+            archive.keep(&archive::relay_place(&addr, true), said);
+        }
+    }
+    let settings = [("LANMEET_SERVER", addr.clone()), ("LANMEET_DATA_DIR", data.display().to_string())];
+    let log = artifacts().join("window-kept-test.log");
+    let mut window = open_window(&display, &log, &settings);
+    wait_for_log(&log, "You joined #lobby");
+    // The latest 200 show; the rest wait for a search.
+    wait_for_count(&log, "chat view (kept): [message] ann older line", 200);
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("ancient scroll"));
+    watcher.say("明天下午三点在实验楼开会");
+    watcher.say("the quarterly report is ready");
+    watcher.say("/msg 窗口 只给你 a private word");
+    wait_for_log(&log, "a private word");
+    let id = window_id(&display);
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    paste(&display, "收到 thanks");
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "收到 thanks".to_string())]);
+    xdotool(&display, &["key", "ctrl+q"]);
+    wait_closed(&mut window);
+    watcher.say("said while you were away");
+
+    // Started again: the conversation is back, and the relay adds what was missed, once.
+    let log = artifacts().join("window-kept-again-test.log");
+    let _window = open_window(&display, &log, &settings);
+    wait_for_log(&log, "chat view: [message] watcher said while you were away");
+    wait_for_log(&log, "── 1 message(s) you missed, above ──");
+    let text = std::fs::read_to_string(&log).unwrap();
+    for kept in ["[message] watcher 明天下午三点在实验楼开会", "[message] watcher the quarterly report is ready", "[message] watcher (private) 只给你 a private word", "[own] 窗口 收到 thanks"] {
+        assert!(text.contains(&format!("chat view (kept): {kept}")), "{kept} is not shown again:\n{text}");
+    }
+    assert_eq!(text.matches("实验楼").count(), 1, "shown once:\n{text}");
+    screenshot(&display, "window-kept-restart.png");
+
+    // Search: a Chinese word (of three characters, and of two), an English one in another case.
+    let id = window_id(&display);
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    press(&display, "ctrl+f", &log, "search opened", 1);
+    let search = |query: &str, found: usize| {
+        xdotool(&display, &["key", "ctrl+a"]);
+        paste(&display, query);
+        wait_for_log(&log, &format!("search {query:?}: {found} found"));
+    };
+    search("实验楼", 1);
+    search("开会", 1);
+    search("REPORT", 1);
+    search("private word", 1);
+    screenshot(&display, "window-kept-search.png");
+    // Far back: Enter picks the first result, and the chat takes in what lies between.
+    search("ancient", 1);
+    xdotool(&display, &["key", "Return"]);
+    std::thread::sleep(Duration::from_millis(300));
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "chat view: 99 earlier kept line(s) taken in");
+    wait_for_log(&log, "search result 11: row Some(5)");
+    wait_for_log(&log, "reached row 5 of ");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-kept-reached.png");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("new messages button"), "old lines taken in are not new");
+
+    // Clearing forgets every kept message of the relay.
+    press(&display, "ctrl+f", &log, "search opened", 2);
+    assert!(tab_to(&display, &log, "clearHistory").is_some(), "Tab reaches Clear history");
+    press(&display, "space", &log, "clear history: asked", 1);
+    assert!(tab_to(&display, &log, "clearAnyway").is_some(), "Tab reaches Delete");
+    xdotool(&display, &["key", "space"]);
+    wait_for_log(&log, "cleared (305 messages)");
+    press(&display, "ctrl+f", &log, "search opened", 3);
+    search("ancient", 0);
 }

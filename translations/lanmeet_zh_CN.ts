@@ -394,7 +394,60 @@
     </message>
 </context>
 <context>
+    <name>SearchPanel</name>
+    <message>
+        <source>Search kept messages</source>
+        <translation>搜索保存的消息</translation>
+    </message>
+    <message>
+        <source>Nothing found</source>
+        <translation>没有找到</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n message(s) found</source>
+        <translation>
+            <numerusform>找到 %n 条消息</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Kept on this computer only</source>
+        <translation>只保存在这台电脑上</translation>
+    </message>
+    <message>
+        <source>Clear history…</source>
+        <translation>清除历史记录…</translation>
+    </message>
+    <message>
+        <source>Clear the kept messages?</source>
+        <translation>清除保存的消息？</translation>
+    </message>
+    <message>
+        <source>Every message of group %1 kept on this computer will be deleted, and the chat emptied. Others keep their own copies.</source>
+        <translation>这台电脑上保存的组 %1 的所有消息都将被删除，聊天窗口也会清空。其他人保留他们自己的副本。</translation>
+    </message>
+    <message>
+        <source>Every message of %1 kept on this computer will be deleted, and the chat emptied. Others and the server keep their own copies.</source>
+        <translation>这台电脑上保存的 %1 的所有消息都将被删除，聊天窗口也会清空。其他人和服务器保留他们自己的副本。</translation>
+    </message>
+    <message>
+        <source>Keep them</source>
+        <translation>保留</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+</context>
+<context>
     <name>Settings</name>
+    <message>
+        <source>Search</source>
+        <translation>搜索</translation>
+    </message>
+    <message>
+        <source>Search kept messages (Ctrl+F)</source>
+        <translation>搜索保存的消息（Ctrl+F）</translation>
+    </message>
     <message>
         <source>Relay server</source>
         <translation>中继服务器</translation>

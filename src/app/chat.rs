@@ -30,6 +30,8 @@ pub struct ChatSettings {
     /// TLS, with the certificates pinned in this file (the first one a server shows is
     /// pinned); None for plain-text IRC.
     pub tls: Option<KnownServers>,
+    /// The time of the newest message kept on this computer of each room (folded name).
+    pub seen_until: std::collections::HashMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,7 @@ impl ChatSession {
         let relay = relay.map(|(relay, _)| relay);
         let mut client = ClientConfig::new(settings.nick.trim(), &settings.channel);
         client.password = settings.password.clone();
+        client.seen_until = settings.seen_until.clone();
         let config = UnicastConfig { server, client, tls: settings.tls.clone() };
         let handle = unicast::spawn(config, move |event| sink(ChatEvent::Unicast(event)))?;
         Ok(ChatSession { client: Some(handle), relay })

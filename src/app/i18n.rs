@@ -62,6 +62,9 @@ fn chinese(template: &str) -> Option<&'static str> {
         "── {0} message(s) you missed, above ──" => "── 以上是你错过的 {0} 条消息 ──",
         "── {0} earlier message(s), above ──" => "── 以上是之前的 {0} 条消息 ──",
         "(private) {0}" => "（私聊）{0}",
+        "── {0} more kept message(s) between, not shown ──" => "── 中间还有 {0} 条保存的消息未显示 ──",
+        "Messages are not kept on this computer: {0}" => "消息未保存在这台电脑上：{0}",
+        "Messages kept of {0} cleared" => "已清除 {0} 的保存消息",
         "Registered as {0}" => "已登记为 {0}",
         "You joined {0}" => "你加入了 {0}",
         "{0} joined {1}" => "{0} 加入了 {1}",
@@ -129,12 +132,43 @@ mod tests {
     }
 
     #[test]
+    fn every_text_of_the_window_has_a_chinese_translation() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let ts = std::fs::read_to_string(root.join("translations/lanmeet_zh_CN.ts")).unwrap();
+        let mut count = 0;
+        for entry in std::fs::read_dir(root.join("qml")).unwrap() {
+            let path = entry.unwrap().path();
+            let qml = std::fs::read_to_string(&path).unwrap();
+            let name = path.file_stem().unwrap().to_string_lossy().to_string();
+            let context = ts.split("<context>").find(|c| c.contains(&format!("<name>{name}</name>"))).unwrap_or_default();
+            for (at, _) in qml.match_indices("qsTr(\"") {
+                let rest = &qml[at + 6..];
+                let mut end = 0;
+                while let Some(quote) = rest[end..].find('"') {
+                    end += quote;
+                    if !rest[..end].ends_with('\\') {
+                        break;
+                    }
+                    end += 1;
+                }
+                let source = rest[..end].replace("\\\"", "\"").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\'', "&apos;").replace('"', "&quot;");
+                let message = context.split("<message").find(|m| m.contains(&format!("<source>{source}</source>")));
+                let translated = message.and_then(|m| m.split("<translation>").nth(1)).is_some_and(|t| t.trim_start().starts_with(|c: char| c != '<') || t.contains("<numerusform>") && !t.contains("<numerusform></numerusform>"));
+                assert!(translated, "{name}.qml: no Chinese for {source:?}");
+                count += 1;
+            }
+        }
+        assert!(count >= 140, "only {count} texts found");
+    }
+
+    #[test]
     fn every_text_the_code_asks_for_has_a_translation() {
         // The sources that call `tr`: each literal template among them is translated.
         let sources = [
             include_str!("lines.rs"),
             include_str!("chat.rs"),
             include_str!("../ui/chat_room.rs"),
+            include_str!("../ui/chat_kept.rs"),
             include_str!("../ui/conference_room.rs"),
         ];
         let places = |text: &str| (0..10).map(|n| format!("{{{n}}}")).filter(|p| text.contains(p.as_str())).collect::<Vec<_>>();

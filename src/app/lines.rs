@@ -3,10 +3,11 @@
 //! Connection status (connecting, reconnecting) is not a line: each front end shows it its way.
 
 use super::chat::ChatEvent;
+use super::archive::Said;
 use super::i18n::tr;
 use crate::net::multicast::MulticastEvent;
 use crate::net::unicast::UnicastEvent;
-use crate::proto::irc::client::{Event, HistoryLine, LocalId};
+use crate::proto::irc::client::{Event, LocalId};
 use crate::proto::mchat;
 use crate::proto::mchat::peer::Trust;
 use crate::proto::mchat::seal::fingerprint;
@@ -61,36 +62,19 @@ pub fn now_ms() -> i64 {
 /// messages with a separator beneath them.
 pub fn lines(event: &ChatEvent, own_nick: &str) -> Vec<Line> {
     if let ChatEvent::Unicast(UnicastEvent::Chat(Event::History { lines, missed, .. })) = event {
-        return history_lines(lines, *missed, own_nick);
+        if lines.is_empty() {
+            return Vec::new();
+        }
+        let mut shown: Vec<Line> = kept(event, own_nick).iter().map(kept_line).collect();
+        let count = lines.len();
+        shown.push(Line::info(if *missed {
+            tr("── {0} message(s) you missed, above ──", &[&count])
+        } else {
+            tr("── {0} earlier message(s), above ──", &[&count])
+        }));
+        return shown;
     }
     line(event, own_nick).into_iter().collect()
-}
-
-/// Kept messages as they show, then the separator between them and what is new.
-fn history_lines(history: &[HistoryLine], missed: bool, own_nick: &str) -> Vec<Line> {
-    if history.is_empty() {
-        return Vec::new();
-    }
-    let mut shown: Vec<Line> = history
-        .iter()
-        .map(|h| {
-            let kind = match (h.own, h.action, h.notice) {
-                (_, true, _) => LineKind::Action,
-                (_, _, true) => LineKind::Notice,
-                (true, _, _) => LineKind::Own,
-                _ => LineKind::Message,
-            };
-            Line::said(kind, if h.own { own_nick } else { &h.from }, &h.text, h.unix_ms)
-        })
-        .collect();
-    let count = history.len();
-    let separator = if missed {
-        tr("── {0} message(s) you missed, above ──", &[&count])
-    } else {
-        tr("── {0} earlier message(s), above ──", &[&count])
-    };
-    shown.push(Line::info(separator));
-    shown
 }
 
 /// The line an event shows, if any. `own_nick` names our own messages.
@@ -113,11 +97,7 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
             } else {
                 LineKind::Message
             };
-            if target.starts_with('#') {
-                Line::said(kind, from, text, *unix_ms)
-            } else {
-                Line::said(kind, from, &tr("(private) {0}", &[text]), *unix_ms)
-            }
+            incoming(kind, from, !target.starts_with('#'), text, *unix_ms)
         }
         Event::Queued { id, target, text } => Line { pending: true, local_id: Some(*id), ..own_line(own_nick, target, text, now_ms()) },
         Event::Delivered { id, target, text, unix_ms } => Line { local_id: Some(*id), ..own_line(own_nick, target, text, *unix_ms) },
@@ -133,6 +113,74 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Info { text, error: true } => Line::error(text.clone()),
         Event::Members { .. } | Event::Dead | Event::History { .. } => return None,
     })
+}
+
+/// Someone else's message, to the room or to us alone.
+fn incoming(kind: LineKind, from: &str, private: bool, text: &str, unix_ms: i64) -> Line {
+    if private {
+        Line::said(kind, from, &tr("(private) {0}", &[&text]), unix_ms)
+    } else {
+        Line::said(kind, from, text, unix_ms)
+    }
+}
+
+/// The messages an event brings, as kept on this computer (`archive`): what others said,
+/// what the relay confirmed of ours, and the relay's history. Our own multicast lines are
+/// kept where they are sent (no echo comes back).
+pub fn kept(event: &ChatEvent, own_nick: &str) -> Vec<Said> {
+    let talk = |kind, conversation: &str, private, sender: &str, text: &str, unix_ms| Said {
+        conversation: conversation.to_string(),
+        private,
+        kind,
+        sender: sender.to_string(),
+        text: text.to_string(),
+        unix_ms,
+    };
+    let ours = |target: &str, text: &str, unix_ms| match text.strip_prefix("\x01ACTION ") {
+        Some(action) => talk(LineKind::Action, target, !target.starts_with('#'), own_nick, action.trim_end_matches('\x01'), unix_ms),
+        None => talk(LineKind::Own, target, !target.starts_with('#'), own_nick, text, unix_ms),
+    };
+    match event {
+        ChatEvent::Unicast(UnicastEvent::Chat(chat)) => match chat {
+            Event::Message { from, target, text, unix_ms, notice, action } => {
+                let kind = if *action {
+                    LineKind::Action
+                } else if *notice {
+                    LineKind::Notice
+                } else {
+                    LineKind::Message
+                };
+                let private = !target.starts_with('#');
+                vec![talk(kind, if private { from } else { target }, private, from, text, *unix_ms)]
+            }
+            Event::Delivered { target, text, unix_ms, .. } => vec![ours(target, text, *unix_ms)],
+            Event::History { channel, lines, .. } => lines
+                .iter()
+                .map(|h| {
+                    let kind = match (h.own, h.action, h.notice) {
+                        (_, true, _) => LineKind::Action,
+                        (_, _, true) => LineKind::Notice,
+                        (true, _, _) => LineKind::Own,
+                        _ => LineKind::Message,
+                    };
+                    talk(kind, channel, false, if h.own { own_nick } else { &h.from }, &h.text, h.unix_ms)
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { nick, text, unix_ms, .. })) => {
+            vec![talk(LineKind::Message, "", false, nick, text, *unix_ms as i64)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A kept message as it shows.
+pub fn kept_line(said: &Said) -> Line {
+    match said.kind {
+        LineKind::Own if said.private => own_line(&said.sender, &said.conversation, &said.text, said.unix_ms),
+        kind => incoming(kind, &said.sender, said.private && kind != LineKind::Own, &said.text, said.unix_ms),
+    }
 }
 
 /// Something we said: to the room, to one person (`/msg`), or an action (`/me`).
@@ -312,6 +360,37 @@ mod tests {
         assert!(!continues(&first, &at(LineKind::Action, "李雷", 2_000)), "an action stands alone");
         assert!(!continues(&at(LineKind::Info, "", 1_000), &at(LineKind::Info, "", 2_000)));
         assert!(continues(&at(LineKind::Own, "me", 1_000), &at(LineKind::Own, "me", 1_500)));
+    }
+
+    #[test]
+    fn messages_are_kept_as_said_and_show_again_as_they_showed() {
+        let relay = |event| ChatEvent::Unicast(UnicastEvent::Chat(event));
+        let events = [
+            relay(Event::Message { from: "李雷".into(), target: "#lobby".into(), text: "大家好".into(), unix_ms: 1, notice: false, action: false }),
+            relay(Event::Message { from: "李雷".into(), target: "me".into(), text: "just you".into(), unix_ms: 2, notice: false, action: false }),
+            relay(Event::Message { from: "bot".into(), target: "#lobby".into(), text: "build passed".into(), unix_ms: 3, notice: true, action: false }),
+            relay(Event::Delivered { id: 1, target: "#lobby".into(), text: "\x01ACTION waves\x01".into(), unix_ms: 4 }),
+            relay(Event::Delivered { id: 2, target: "李雷".into(), text: "see you".into(), unix_ms: 5 }),
+            ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { sender: 9, nick: "韩梅梅".into(), text: "组播".into(), unix_ms: 6, trust: Trust::Unsigned })),
+        ];
+        for event in &events {
+            let kept = kept(event, "me");
+            assert_eq!(kept.len(), 1, "{event:?}");
+            // Kept, then shown again: as it showed live.
+            let live = lines(event, "me").pop().expect("shows a line");
+            let again = kept_line(&kept[0]);
+            assert_eq!((again.kind, &again.sender, &again.text, again.unix_ms, &again.to), (live.kind, &live.sender, &live.text, live.unix_ms, &live.to), "{event:?}");
+        }
+        let all: Vec<Said> = events.iter().flat_map(|e| kept(e, "me")).collect();
+        let of = |i: usize| (all[i].conversation.as_str(), all[i].private, all[i].kind, all[i].sender.as_str(), all[i].text.as_str());
+        assert_eq!(of(0), ("#lobby", false, LineKind::Message, "李雷", "大家好"));
+        assert_eq!(of(1), ("李雷", true, LineKind::Message, "李雷", "just you"), "a private message is kept under its sender, its text bare");
+        assert_eq!(of(2), ("#lobby", false, LineKind::Notice, "bot", "build passed"));
+        assert_eq!(of(3), ("#lobby", false, LineKind::Action, "me", "waves"));
+        assert_eq!(of(4), ("李雷", true, LineKind::Own, "me", "see you"));
+        assert_eq!(of(5), ("", false, LineKind::Message, "韩梅梅", "组播"));
+        // Joins, topics and the rest are not kept.
+        assert!(kept(&relay(Event::Topic { channel: "#lobby".into(), text: "t".into() }), "me").is_empty());
     }
 
     #[test]

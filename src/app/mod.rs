@@ -2,6 +2,7 @@
 //! reports back. Both front ends, the Qt window (`crate::ui`) and the terminal commands, sit on
 //! top of this layer; it knows nothing of Qt.
 
+pub mod archive;
 pub mod chat;
 pub mod conference;
 pub mod desktop;

@@ -2,6 +2,7 @@
 //! the connection's settings and status. It translates `app::chat` events into rows and
 //! properties on the Qt thread; the session's threads only ever hand it plain Rust values.
 
+use crate::app::archive;
 use crate::app::chat::{ChatEvent, ChatSession, ChatSettings, DEFAULT_CHANNEL, DEFAULT_SERVER};
 use crate::app::lines::{self, Line, LineKind};
 use crate::app::multicast_chat::{self, MulticastChat, MulticastConfig, DEFAULT_GROUP};
@@ -191,6 +192,22 @@ pub mod qobject {
         #[cxx_name = "chooseNotify"]
         fn choose_notify(self: Pin<&mut ChatRoom>, level: &QString);
 
+        /// Kept messages of this room (and private conversations) or group holding every
+        /// word of `text`, newest first: "number TAB when TAB sender TAB text".
+        #[qinvokable]
+        #[cxx_name = "searchHistory"]
+        fn search_history(self: Pin<&mut ChatRoom>, text: &QString) -> QStringList;
+
+        /// Brings the kept message with this number into the view; its row, or -1.
+        #[qinvokable]
+        #[cxx_name = "reachMessage"]
+        fn reach_message(self: Pin<&mut ChatRoom>, id: i64) -> i32;
+
+        /// Forgets every message kept of this server or group.
+        #[qinvokable]
+        #[cxx_name = "clearHistory"]
+        fn clear_history(self: Pin<&mut ChatRoom>);
+
         /// A message from someone else arrived (live, not from history); `alone`: to us
         /// alone, `mention`: it names us.
         #[qsignal]
@@ -210,6 +227,12 @@ pub mod qobject {
         #[inherit]
         #[cxx_name = "endInsertRows"]
         unsafe fn end_insert_rows(self: Pin<&mut ChatRoom>);
+        #[inherit]
+        #[cxx_name = "beginResetModel"]
+        unsafe fn begin_reset_model(self: Pin<&mut ChatRoom>);
+        #[inherit]
+        #[cxx_name = "endResetModel"]
+        unsafe fn end_reset_model(self: Pin<&mut ChatRoom>);
         #[inherit]
         fn index(self: &ChatRoom, row: i32, column: i32, parent: &QModelIndex) -> QModelIndex;
         #[inherit]
@@ -311,6 +334,12 @@ pub struct ChatRoomRust {
     session: Option<Session>,
     /// Events from an earlier session are ignored.
     generation: u64,
+    /// The conversations kept on this computer, opened at the first connection.
+    archive: Option<archive::Archive>,
+    archive_failed: bool,
+    /// What of them the view shows now, and has shown.
+    scope: Option<archive::Scope>,
+    shown: archive::Shown,
 }
 
 impl Default for ChatRoomRust {
@@ -371,6 +400,10 @@ impl Default for ChatRoomRust {
             session_rows: 0,
             session: None,
             generation: 0,
+            archive: None,
+            archive_failed: false,
+            scope: None,
+            shown: archive::Shown::default(),
         }
     }
 }
@@ -389,9 +422,14 @@ fn server_and_security(typed: &str) -> (String, bool) {
     (rest.trim_end_matches('/').to_string(), tls)
 }
 
-fn clock(unix_ms: i64) -> String {
-    use chrono::TimeZone;
+/// When a line was said: the time of day, with the date before it if it was not today (or
+/// always, with `dated`).
+fn clock_at(unix_ms: i64, dated: bool) -> String {
+    use chrono::{Datelike, TimeZone};
+    let now = chrono::Local::now();
     match chrono::Local.timestamp_millis_opt(unix_ms) {
+        chrono::LocalResult::Single(t) if dated || t.year() != now.year() => t.format("%Y-%m-%d %H:%M").to_string(),
+        chrono::LocalResult::Single(t) if t.date_naive() != now.date_naive() => t.format("%m-%d %H:%M").to_string(),
         chrono::LocalResult::Single(t) => t.format("%H:%M").to_string(),
         _ => String::new(),
     }
@@ -408,14 +446,18 @@ impl qobject::ChatRoom {
             return;
         }
         let (server, tls) = server_and_security(&self.server().to_string());
+        let channel = normalise_channel(&self.channel().to_string());
+        let scope = archive::Scope { place: archive::relay_place(&server, tls), conversation: channel.clone(), private: true };
+        let seen_until = self.as_mut().open_scope(scope);
         let settings = ChatSettings {
             server,
             nick: self.nick().to_string().trim().to_string(),
-            channel: normalise_channel(&self.channel().to_string()),
+            channel,
             password: None,
             host_if_missing: true,
             host_for_network: self.host_for_network,
             tls: tls.then(KnownServers::default_file),
+            seen_until,
         };
         let generation = self.generation + 1;
         self.as_mut().rust_mut().generation = generation;
@@ -592,7 +634,9 @@ impl qobject::ChatRoom {
             let sender = self.nick().to_string();
             let mut this = self;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                this.as_mut().push(Line::said(LineKind::Own, &sender, line, lines::now_ms()));
+                let said = archive::Said { conversation: String::new(), private: false, kind: LineKind::Own, sender: sender.clone(), text: line.to_string(), unix_ms: lines::now_ms() };
+                this.as_mut().push(lines::kept_line(&said));
+                this.keep(said);
             }
         }
         true
@@ -650,6 +694,8 @@ impl qobject::ChatRoom {
             Ok(c) => c,
             Err(e) => return self.failed(e),
         };
+        let scope = archive::Scope { place: archive::group_place(&config.group.to_string()), conversation: String::new(), private: false };
+        self.as_mut().open_scope(scope);
         let started = MulticastChat::start(config, self.as_mut().sink(generation));
         match started {
             Ok(chat) => {
@@ -736,6 +782,9 @@ impl qobject::ChatRoom {
             ChatEvent::Multicast(event) => self.as_mut().multicast_state(event),
         }
         let own = self.nick().to_string();
+        for said in lines::kept(&event, &own) {
+            self.keep(said);
+        }
         for line in lines::lines(&event, &own) {
             match line {
                 Line { local_id: Some(id), pending: false, unix_ms, .. } => self.as_mut().delivered(id, unix_ms),
@@ -812,8 +861,11 @@ impl qobject::ChatRoom {
                 self.as_mut().set_nick(QString::from(new.as_str()));
             }
             Event::Joined { channel } => {
-                // After /join the room field shows the room we are in.
+                // After /join the room field shows the room we are in, and its kept lines.
                 self.as_mut().set_channel(QString::from(channel.as_str()));
+                if let Some(scope) = self.scope.clone().filter(|s| fold(&s.conversation) != fold(channel)) {
+                    self.as_mut().open_scope(archive::Scope { conversation: channel.clone(), ..scope });
+                }
                 let hosting = if self.hosting { tr(" (hosted here)", &[]) } else { String::new() };
                 let text = tr("In {0} on {1}{2}", &[channel, &self.server(), &hosting]);
                 self.as_mut().set_state(QString::from(state::ONLINE));
@@ -918,7 +970,7 @@ impl qobject::ChatRoom {
             ROLE_KIND => QVariant::from(&QString::from(kind_name(row.kind))),
             ROLE_SENDER => QVariant::from(&QString::from(row.sender.as_str())),
             ROLE_TEXT => QVariant::from(&QString::from(row.text.as_str())),
-            ROLE_TIME => QVariant::from(&QString::from(clock(row.unix_ms).as_str())),
+            ROLE_TIME => QVariant::from(&QString::from(clock_at(row.unix_ms, false).as_str())),
             ROLE_PENDING => QVariant::from(&row.pending),
             ROLE_MENTION => QVariant::from(&(matches!(row.kind, LineKind::Message | LineKind::Action | LineKind::Notice) && lines::mentions(&row.text, &self.nick.to_string()))),
             ROLE_CONTINUES => {
@@ -979,3 +1031,6 @@ fn normalise_channel(text: &str) -> String {
         format!("#{name}")
     }
 }
+
+#[path = "chat_kept.rs"]
+mod kept;

@@ -208,6 +208,7 @@ impl Peer {
             host_if_missing,
             host_for_network: false,
             tls,
+            seen_until: Default::default(),
         })
     }
 

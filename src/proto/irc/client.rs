@@ -60,6 +60,9 @@ pub struct ClientConfig {
     pub channel: String,
     /// The room's key (`+k`), given with `/join #room KEY`, kept for rejoining.
     pub key: Option<String>,
+    /// The time of the newest message already kept of a room (folded name): on joining it the
+    /// first time, the server is asked for what came after, not for its latest.
+    pub seen_until: HashMap<String, i64>,
 }
 
 impl ClientConfig {
@@ -72,6 +75,7 @@ impl ClientConfig {
             password: None,
             channel: channel.to_string(),
             key: None,
+            seen_until: HashMap::new(),
         }
     }
 }
@@ -518,14 +522,15 @@ impl Client {
                     }
                     if key == fold(&self.config.channel) {
                         self.joined = true;
-                        self.members.insert(key, HashMap::new());
+                        self.members.insert(key.clone(), HashMap::new());
                         if self.history_caps == (true, true) {
                             // What was said before: the latest, or since the last one seen.
-                            self.asked_missed = self.last_msgid.is_some();
-                            let (reference, limit) = match &self.last_msgid {
-                                Some(id) => (format!("msgid={id}"), HISTORY_ON_RECONNECT),
-                                None => ("*".to_string(), HISTORY_ON_JOIN),
+                            let (reference, limit) = match (&self.last_msgid, self.config.seen_until.get(&key)) {
+                                (Some(id), _) => (format!("msgid={id}"), HISTORY_ON_RECONNECT),
+                                (None, Some(ms)) => (format!("timestamp={}", super::format_server_time(*ms)), HISTORY_ON_RECONNECT),
+                                (None, None) => ("*".to_string(), HISTORY_ON_JOIN),
                             };
+                            self.asked_missed = reference != "*";
                             out.send.push(Message::new("CHATHISTORY", &["LATEST", &channel, &reference, &limit.to_string()]).to_line());
                         }
                         // The room's modes, and who is away.

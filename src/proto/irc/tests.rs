@@ -1011,6 +1011,21 @@ fn a_client_sees_what_was_said_before_it_came_and_exactly_what_it_missed() {
         .unwrap();
     assert_eq!(lines.iter().filter(|l| l.own).count(), 6);
     assert_eq!(lines.iter().filter(|l| !l.own).map(|l| l.text.as_str()).collect::<Vec<_>>(), ["hello"]);
+    // A fresh start that keeps its own copy asks only for what came after its newest message.
+    let slept = sim.events[bob]
+        .iter()
+        .find_map(|e| match e {
+            Event::History { lines, .. } => Some(lines[0].unix_ms),
+            _ => None,
+        })
+        .unwrap();
+    sim.disconnect(bob);
+    let mut config = ClientConfig::new("bob", "#lobby");
+    config.seen_until.insert("#lobby".into(), slept);
+    sim.clients[bob] = Client::new(config);
+    sim.events[bob].clear();
+    sim.connect(bob);
+    assert_eq!(history(&sim.events[bob]), [(vec!["alice: and this".to_string()], true)], "what came after the kept one");
 }
 
 #[test]

@@ -1,0 +1,156 @@
+//! The kept conversations in the chat room: every message is kept on this computer
+//! (`app::archive`), the latest of a conversation show again when the window comes back to it,
+//! and a search finds older ones and brings them into view.
+
+use super::qobject;
+use super::{clock_at, Session};
+use crate::app::archive::{self, Archive, Said, Scope};
+use crate::app::i18n::tr;
+use crate::app::lines::{self, Line};
+use core::pin::Pin;
+use cxx_qt::CxxQtType;
+use cxx_qt_lib::{QModelIndex, QString, QStringList};
+
+/// Search results at most.
+const MOST_FOUND: usize = 200;
+/// Characters of a found message shown in the results.
+const FOUND_TEXT: usize = 300;
+
+impl qobject::ChatRoom {
+    /// The kept conversations, opened the first time they are needed; None if they cannot be
+    /// (said once in the chat, and the chat goes on without them).
+    fn archive(mut self: Pin<&mut Self>) -> Option<&Archive> {
+        if self.archive.is_none() && !self.archive_failed {
+            let file = archive::default_file();
+            match Archive::open(&file) {
+                Ok(archive) => self.as_mut().rust_mut().archive = Some(archive),
+                Err(e) => {
+                    self.as_mut().rust_mut().archive_failed = true;
+                    self.as_mut().push(Line::error(tr("Messages are not kept on this computer: {0}", &[&e])));
+                }
+            }
+        }
+        self.into_ref().get_ref().archive.as_ref()
+    }
+
+    /// The view now shows `scope`: the first time, its latest kept lines come in below what
+    /// is there. Returns the time of the newest kept message of each room of its place.
+    pub(super) fn open_scope(mut self: Pin<&mut Self>, scope: Scope) -> std::collections::HashMap<String, i64> {
+        self.as_mut().rust_mut().scope = Some(scope.clone());
+        let Some(archive) = self.as_mut().archive() else { return Default::default() };
+        let seen = archive.seen_until(&scope.place);
+        // Borrow the tracker apart from the archive.
+        let mut shown = std::mem::take(&mut self.as_mut().rust_mut().shown);
+        let kept = shown.open(self.archive.as_ref().expect("opened above"), &scope);
+        self.as_mut().rust_mut().shown = shown;
+        if !kept.is_empty() {
+            log::info!("chat view: {} kept line(s) of {} {}", kept.len(), scope.place, scope.conversation);
+            let mut shown: Vec<Line> = kept.iter().map(|k| lines::kept_line(&k.said)).collect();
+            shown.push(Line::info(tr("── {0} earlier message(s), above ──", &[&kept.len()])));
+            let at = self.rows.len();
+            self.insert_rows(at, shown);
+        }
+        seen
+    }
+
+    /// Keeps a message of the conversation the view shows.
+    pub(super) fn keep(&self, said: Said) {
+        if let (Some(archive), Some(scope)) = (&self.archive, &self.scope) {
+            archive.keep(&scope.place, said);
+        }
+    }
+
+    /// Adds `shown` at row `at`, in one step.
+    fn insert_rows(mut self: Pin<&mut Self>, at: usize, shown: Vec<Line>) {
+        if shown.is_empty() {
+            return;
+        }
+        for line in &shown {
+            log::info!("chat view (kept): [{}] {} {}", super::kind_name(line.kind), line.sender, line.text);
+        }
+        let (first, last) = (at as i32, (at + shown.len() - 1) as i32);
+        unsafe {
+            self.as_mut().begin_insert_rows(&QModelIndex::default(), first, last);
+        }
+        let count = shown.len();
+        {
+            let mut rust = self.as_mut().rust_mut();
+            rust.rows.splice(at..at, shown);
+            if at <= rust.session_rows {
+                rust.session_rows += count;
+            }
+        }
+        unsafe {
+            self.as_mut().end_insert_rows();
+        }
+    }
+
+    /// Kept messages of what the view shows that hold every word of `text`, newest first, as
+    /// "number TAB when TAB sender TAB text" (text on one line, shortened).
+    pub fn search_history(self: Pin<&mut Self>, text: &QString) -> QStringList {
+        let query = text.to_string();
+        let Some(scope) = self.scope.clone() else { return QStringList::default() };
+        let Some(archive) = self.archive() else { return QStringList::default() };
+        let started = std::time::Instant::now();
+        let found = archive.search(&scope, &query, MOST_FOUND);
+        log::info!("search {:?}: {} found in {:.1} ms", query, found.len(), started.elapsed().as_secs_f64() * 1000.0);
+        found
+            .iter()
+            .map(|k| {
+                let line = lines::kept_line(&k.said);
+                let mut text: String = line.text.chars().take(FOUND_TEXT).map(|c| if c.is_control() { ' ' } else { c }).collect();
+                if line.text.chars().count() > FOUND_TEXT {
+                    text.push('…');
+                }
+                QString::from(format!("{}\t{}\t{}\t{}", k.id, clock_at(k.said.unix_ms, true), line.sender.replace('\t', " "), text).as_str())
+            })
+            .collect()
+    }
+
+    /// Brings kept message `id` into view (with what lies between it and what the view shows)
+    /// and gives its row, or -1.
+    pub fn reach_message(mut self: Pin<&mut Self>, id: i64) -> i32 {
+        let Some(scope) = self.scope.clone() else { return -1 };
+        let Some(kept) = self.as_mut().archive().and_then(|a| a.get(id)) else { return -1 };
+        let mut shown = std::mem::take(&mut self.as_mut().rust_mut().shown);
+        let (reached, left_out) = shown.reach(self.archive.as_ref().expect("opened above"), &scope, id);
+        self.as_mut().rust_mut().shown = shown;
+        if !reached.is_empty() {
+            log::info!("chat view: {} earlier kept line(s) taken in", reached.len());
+            let mut above: Vec<Line> = reached.iter().map(|k| lines::kept_line(&k.said)).collect();
+            if left_out > 0 {
+                above.push(Line::info(tr("── {0} more kept message(s) between, not shown ──", &[&left_out])));
+            }
+            self.as_mut().insert_rows(0, above);
+        }
+        let wanted = lines::kept_line(&kept.said);
+        let row = self.rows.iter().rposition(|r| r.kind == wanted.kind && r.unix_ms == wanted.unix_ms && r.sender == wanted.sender && r.text == wanted.text);
+        log::info!("search result {id}: row {row:?}");
+        row.map_or(-1, |r| r as i32)
+    }
+
+    /// Forgets every kept message of this server or group, here and on the disk.
+    pub fn clear_history(mut self: Pin<&mut Self>) {
+        let Some(scope) = self.scope.clone() else { return };
+        let Some(archive) = self.as_mut().archive() else { return };
+        archive.clear(&scope.place);
+        let next = archive.next_id();
+        self.as_mut().rust_mut().shown.cleared(&scope, next);
+        unsafe {
+            self.as_mut().begin_reset_model();
+        }
+        {
+            let mut rust = self.as_mut().rust_mut();
+            rust.rows.clear();
+            rust.session_rows = 0;
+        }
+        unsafe {
+            self.as_mut().end_reset_model();
+        }
+        let place = match &self.session {
+            Some(Session::Multicast(_)) => self.group().to_string(),
+            _ => self.server().to_string(),
+        };
+        self.push(Line::info(tr("Messages kept of {0} cleared", &[&place])));
+    }
+}
