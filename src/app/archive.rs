@@ -21,8 +21,9 @@ pub const MOST_KEPT: i64 = 2_000_000;
 /// Longest text kept of one message, in bytes (a multicast message may be longer than an IRC
 /// line, but not much).
 const LONGEST: usize = 16 * 1024;
-/// Writes waiting before new ones are dropped (logged): the chat goes on.
-const QUEUE: usize = 65_536;
+/// Writes waiting before new ones are dropped (logged): the chat goes on. The channel holds
+/// room for all of them from the start (about 120 bytes each).
+pub const QUEUE: usize = 4096;
 /// Most writes in one transaction.
 const BATCH: usize = 512;
 /// Longest search text, in characters, and most words in it.
@@ -59,7 +60,7 @@ pub struct Scope {
     pub private: bool,
 }
 
-const COLUMNS: &str = "id, conversation, private, kind, sender, text, unix_ms";
+const COLUMNS: &str = "said.id, said.conversation, said.private, said.kind, said.sender, said.text, said.unix_ms";
 /// Parameters 1 to 3 are the scope's place, conversation and `private`.
 const IN_SCOPE: &str = "place = ?1 AND (conversation = ?2 OR (?3 AND private))";
 
@@ -155,8 +156,16 @@ const SCHEMA: &str = "
     CREATE VIRTUAL TABLE IF NOT EXISTS said_text USING fts5 (
         text, content = 'said', content_rowid = 'id', tokenize = 'trigram'
     );
+    CREATE TABLE IF NOT EXISTS rooms (
+        place TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        newest_ms INTEGER NOT NULL,
+        PRIMARY KEY (place, conversation)
+    );
     CREATE TRIGGER IF NOT EXISTS said_in AFTER INSERT ON said BEGIN
         INSERT INTO said_text (rowid, text) VALUES (new.id, new.text);
+        INSERT INTO rooms (place, conversation, newest_ms) SELECT new.place, lower(new.conversation), new.unix_ms WHERE NOT new.private
+            ON CONFLICT DO UPDATE SET newest_ms = max(newest_ms, excluded.newest_ms);
     END;
     CREATE TRIGGER IF NOT EXISTS said_out AFTER DELETE ON said BEGIN
         INSERT INTO said_text (said_text, rowid, text) VALUES ('delete', old.id, old.text);
@@ -257,9 +266,7 @@ impl Archive {
     /// lower case), to ask the relay only for what came after it.
     pub fn seen_until(&self, place: &str) -> HashMap<String, i64> {
         let mut seen = HashMap::new();
-        let Ok(mut query) =
-            self.reader.prepare("SELECT lower(conversation), MAX(unix_ms) FROM said WHERE place = ?1 AND NOT private GROUP BY lower(conversation)")
-        else {
+        let Ok(mut query) = self.reader.prepare("SELECT conversation, newest_ms FROM rooms WHERE place = ?1") else {
             return seen;
         };
         if let Ok(rows) = query.query_map(params![place], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {
@@ -286,18 +293,21 @@ impl Archive {
         let (long, short): (Vec<&String>, Vec<&String>) = words.iter().partition(|w| w.chars().count() >= 3);
         // Each long word a phrase of its own ("" inside doubled), all of them together.
         let matching = long.iter().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ");
-        let mut sql = format!("SELECT {COLUMNS} FROM said WHERE {IN_SCOPE}");
         let mut values: Vec<rusqlite::types::Value> = vec![scope.place.clone().into(), scope.conversation.clone().into(), i64::from(scope.private).into()];
-        if !long.is_empty() {
+        // With words for the index, it leads, newest first, and the search stops at `limit`.
+        let mut sql = if long.is_empty() {
+            format!("SELECT {COLUMNS} FROM said WHERE {IN_SCOPE}")
+        } else {
             values.push(matching.into());
-            sql += &format!(" AND id IN (SELECT rowid FROM said_text WHERE said_text MATCH ?{})", values.len());
-        }
+            format!("SELECT {COLUMNS} FROM said_text JOIN said ON said.id = said_text.rowid WHERE said_text MATCH ?4 AND {IN_SCOPE}")
+        };
         for word in short {
             let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             values.push(format!("%{escaped}%").into());
-            sql += &format!(" AND text LIKE ?{} ESCAPE '\\'", values.len());
+            sql += &format!(" AND said.text LIKE ?{} ESCAPE '\\'", values.len());
         }
-        sql += &format!(" ORDER BY id DESC LIMIT {}", limit.min(10_000));
+        let order = if long.is_empty() { "id" } else { "said_text.rowid" };
+        sql += &format!(" ORDER BY {order} DESC LIMIT {}", limit.min(10_000));
         self.rows(&sql, rusqlite::params_from_iter(values.iter()))
     }
 
@@ -418,6 +428,7 @@ fn write_all(mut db: Connection, jobs: Receiver<Write>) {
                         }
                         Write::Clear(place) => {
                             let gone = tx.execute("DELETE FROM said WHERE place = ?1", params![place])?;
+                            tx.execute("DELETE FROM rooms WHERE place = ?1", params![place])?;
                             log::info!("message history of {place} cleared ({gone} messages)");
                         }
                         Write::Flushed(done) => flushed.push(done),
@@ -544,6 +555,8 @@ mod tests {
         archive.clear("p");
         archive.flush();
         assert!(archive.latest(&scope("p", "#r", true), 10).is_empty());
+        assert!(archive.seen_until("p").is_empty());
+        assert_eq!(archive.seen_until("q"), HashMap::from([("#r".to_string(), 2)]));
         assert!(archive.search(&scope("p", "#r", true), "plans", 10).is_empty());
         assert_eq!(texts(&archive.search(&scope("q", "#r", true), "plans", 10)), ["other plans"]);
     }
