@@ -16,6 +16,8 @@ ApplicationWindow {
            + (window.room.mode === "multicast" ? qsTr("lanmeet — multicast %1").arg(window.room.group)
                                                : qsTr("lanmeet — %1").arg(window.room.channel))
     property int unread: 0
+    // The other person of the private conversation shown, or empty for the room or group.
+    readonly property string talkingWith: (window.room.conversations[window.room.currentConversation] ?? "").split("\t")[0] // qmllint disable type
     // The language chosen in the window, else the system's (Qt loads qml_LANG.qm from i18n/).
     Binding {
         target: Qt
@@ -291,6 +293,13 @@ ApplicationWindow {
         // A call leaves the chat room for a few lines at least.
         SplitView.minimumHeight: 160
 
+        ConversationList {
+            visible: window.room.conversations.length > 1 // qmllint disable type
+            SplitView.preferredWidth: 170
+            SplitView.minimumWidth: 110
+            room: window.room
+        }
+
         ColumnLayout {
             SplitView.fillWidth: true
             spacing: 0
@@ -429,6 +438,8 @@ ApplicationWindow {
                         objectName: "messageInput"
                         placeholderText: window.room.state !== "online"
                             ? qsTr("Type here; messages are kept and sent once connected")
+                            : window.talkingWith.length > 0
+                              ? qsTr("Message %1 privately — Enter sends, Shift+Enter starts a new line").arg(window.talkingWith)
                             : window.room.mode === "multicast"
                               ? qsTr("Message the group — Enter sends, Shift+Enter starts a new line")
                               : qsTr("Message %1 — Enter sends, Shift+Enter starts a new line").arg(window.room.channel)
@@ -474,6 +485,10 @@ ApplicationWindow {
             ownNick: window.room.nick
             onCommand: (text) => window.room.send(text)
             onEditTopic: topicBar.edit()
+            onTalkPrivately: (nick) => {
+                window.room.openPrivate(nick)
+                input.forceActiveFocus()
+            }
         }
     }
     }

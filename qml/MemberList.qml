@@ -5,8 +5,9 @@ import QtQuick.Layouts
 // Who is in the room; operators first, marked with @, voiced members with +. Our own name is
 // shown in bold, members who are away greyed. On multicast each name has its key's fingerprint
 // beneath, for two people to compare; an impostor (a name pinned to another key) is shown in
-// red. On a relay, right-click (or the Menu key) on a name offers what we may do to it: an
-// operator gives voice, makes operators, kicks and bans.
+// red. On a relay, a double-click (or Enter) on a name opens a private conversation with it, and
+// right-click (or the Menu key) offers what we may do to it: an operator gives voice, makes
+// operators, kicks and bans.
 Pane {
     id: pane
     property var members: []
@@ -20,6 +21,8 @@ Pane {
     signal command(string text)
     /// The operator asked to change the room's topic.
     signal editTopic()
+    /// A private conversation with this member is asked for.
+    signal talkPrivately(string nick)
     padding: 0
 
     ColumnLayout {
@@ -49,6 +52,9 @@ Pane {
             readonly property var away: pane.away
             readonly property bool relay: pane.relay
             readonly property Tones tones: Tones { dark: memberView.palette.base.hslLightness < 0.5 }
+            function talk(name) {
+                pane.talkPrivately(name)
+            }
             function openMenu(item, name, voiced, op) {
                 actions.name = name
                 actions.voiced = voiced
@@ -63,6 +69,10 @@ Pane {
                 property string name: ""
                 property bool voiced: false
                 property bool op: false
+                PlainMenuItem {
+                    text: qsTr("Talk privately")
+                    onTriggered: pane.talkPrivately(actions.name)
+                }
                 PlainMenuItem {
                     text: qsTr("Who is %1?").arg(actions.name)
                     onTriggered: pane.command("/whois " + actions.name)
@@ -128,6 +138,10 @@ Pane {
                     acceptedButtons: Qt.RightButton
                     onTapped: row.openMenu()
                 }
+                TapHandler {
+                    onDoubleTapped: if (row.list.relay && row.name !== row.list.ownNick) row.list.talk(row.name)
+                }
+                Keys.onReturnPressed: if (row.list.relay && row.name !== row.list.ownNick) row.list.talk(row.name)
                 Keys.onPressed: (event) => {
                     if (event.key === Qt.Key_Menu || (event.key === Qt.Key_F10 && (event.modifiers & Qt.ShiftModifier))) {
                         row.openMenu()

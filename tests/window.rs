@@ -758,12 +758,13 @@ fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
     student.expect(|m| m.command == "404");
     screenshot(&display, "window-moderation-before.png");
 
-    // Right-click the student's name, then Give voice from the menu (second item).
+    // Right-click the student's name, then Give voice from the menu (third item, after Talk
+    // privately and Who is).
     let (x, y) = member_row(2);
     xdotool(&display, &["mousemove", "--window", &id, &x.to_string(), &y.to_string(), "click", "3"]);
     std::thread::sleep(Duration::from_millis(400));
     screenshot(&display, "window-member-menu.png");
-    xdotool(&display, &["key", "Down", "Down", "Return"]);
+    xdotool(&display, &["key", "Down", "Down", "Down", "Return"]);
     wait_for_log(&log, "command: /voice student");
     student.expect(|m| m.command == "MODE" && m.params.get(1).map(String::as_str) == Some("+v"));
     student.send("PRIVMSG #lobby :thank you, teacher");
@@ -783,10 +784,10 @@ fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
     watcher.say("/away back in five");
     wait_for_log(&log, "(away: watcher)");
 
-    // Kick: the fourth item of the student's menu.
+    // Kick: the fifth item of the student's menu.
     xdotool(&display, &["mousemove", "--window", &id, &x.to_string(), &y.to_string(), "click", "3"]);
     std::thread::sleep(Duration::from_millis(400));
-    xdotool(&display, &["key", "Down", "Down", "Down", "Down", "Return"]);
+    xdotool(&display, &["key", "Down", "Down", "Down", "Down", "Down", "Return"]);
     wait_for_log(&log, "command: /kick student");
     student.expect(|m| m.command == "KICK" && m.params.get(1).map(String::as_str) == Some("student"));
     wait_for_log(&log, "members: @窗口 watcher");
@@ -1631,7 +1632,7 @@ fn kept_messages_come_back_after_a_restart_and_search_finds_them() {
     wait_for_log(&log, "chat view: [message] watcher said while you were away");
     wait_for_log(&log, "── 1 message(s) you missed, above ──");
     let text = std::fs::read_to_string(&log).unwrap();
-    for kept in ["[message] watcher 明天下午三点在实验楼开会", "[message] watcher the quarterly report is ready", "[message] watcher (private) 只给你 a private word", "[own] 窗口 收到 thanks"] {
+    for kept in ["[message] watcher 明天下午三点在实验楼开会", "[message] watcher the quarterly report is ready", "[message] watcher 只给你 a private word", "[own] 窗口 收到 thanks"] {
         assert!(text.contains(&format!("chat view (kept): {kept}")), "{kept} is not shown again:\n{text}");
     }
     assert_eq!(text.matches("实验楼").count(), 1, "shown once:\n{text}");
@@ -1649,14 +1650,17 @@ fn kept_messages_come_back_after_a_restart_and_search_finds_them() {
     search("实验楼", 1);
     search("开会", 1);
     search("REPORT", 1);
-    search("private word", 1);
+    // A private message is found in its own conversation, not in the room's.
+    search("private word", 0);
     screenshot(&display, "window-kept-search.png");
     // Far back: Enter picks the first result, and the chat takes in what lies between.
     search("ancient", 1);
     xdotool(&display, &["key", "Return"]);
     std::thread::sleep(Duration::from_millis(300));
     xdotool(&display, &["key", "Return"]);
-    wait_for_log(&log, "chat view: 99 earlier kept line(s) taken in");
+    // From five before it to the first of the latest 200 of the room (the private message
+    // is in its own conversation): 98.
+    wait_for_log(&log, "chat view: 98 earlier kept line(s) taken in");
     wait_for_log(&log, "search result 11: row Some(5)");
     wait_for_log(&log, "reached row 5 of ");
     std::thread::sleep(Duration::from_millis(300));
@@ -1672,4 +1676,64 @@ fn kept_messages_come_back_after_a_restart_and_search_finds_them() {
     wait_for_log(&log, "cleared (305 messages)");
     press(&display, "ctrl+f", &log, "search opened", 3);
     search("ancient", 0);
+}
+
+/// A private conversation: a message to the person alone opens one beside the room, with its
+/// unread count; a double-click on a member opens one too; what is typed there goes to that
+/// person alone, and the room's talk waits in the room, counted.
+#[test]
+fn private_conversations_stand_beside_the_room() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let Watched { relay: _relay, addr, watcher, .. } = watched_relay("window-private");
+    let log = artifacts().join("window-private-test.log");
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone())]);
+    wait_for_log(&log, "members: @watcher 窗口");
+    let id = window_id(&display);
+    let ann = Peer::start_tls(&addr, "ann", KnownServers::new(scratch("window-private-ann").join("known_servers")));
+    ann.joined();
+    wait_for_log(&log, "members: @watcher ann 窗口");
+
+    // A private message opens its conversation beside the room, unread.
+    watcher.say("/msg 窗口 私聊 just for you");
+    wait_for_log(&log, "conversation 1: [message] watcher 私聊 just for you");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-private-unread.png");
+
+    // A double-click on ann (the member list's second row) opens a conversation with her.
+    let (x, y) = member_row(2);
+    xdotool(&display, &["mousemove", "--window", &id, &x.to_string(), &y.to_string(), "click", "--repeat", "2", "--delay", "80", "1"]);
+    wait_for_log(&log, "conversation shown: ann");
+    paste(&display, "只对你说 only to ann");
+    xdotool(&display, &["key", "Return"]);
+    let got = ann.wait_for("the private message", |e| match e {
+        Event::Message { from, target, text, .. } => Some((from.clone(), target.clone(), text.clone())),
+        _ => None,
+    });
+    assert_eq!(got, ("窗口".to_string(), "ann".to_string(), "只对你说 only to ann".to_string()));
+    wait_for_log(&log, "chat view: [own] 窗口 只对你说 only to ann");
+    // The room's talk waits in the room; the watcher never saw the private message.
+    watcher.say("room talk");
+    wait_for_log(&log, "conversation 0: [message] watcher room talk");
+    let seen: Vec<String> = watcher.events.try_iter().filter_map(|e| match e {
+        lanmeet::app::chat::ChatEvent::Unicast(lanmeet::net::unicast::UnicastEvent::Chat(Event::Message { text, .. })) => Some(text),
+        _ => None,
+    }).collect();
+    assert!(!seen.iter().any(|text| text.contains("only to ann")), "the watcher saw: {seen:?}");
+    screenshot(&display, "window-private.png");
+
+    // Enter on the member list opens the watcher's conversation, with its message.
+    assert!(tab_to(&display, &log, "memberRow").is_some(), "Tab reaches the member list");
+    xdotool(&display, &["key", "Up", "Up", "Up", "Return"]);
+    wait_for_log(&log, "conversation shown: watcher");
+    // Search in it finds its message.
+    press(&display, "ctrl+f", &log, "search opened", 1);
+    paste(&display, "just for you");
+    wait_for_log(&log, "search \"just for you\": 1 found");
+    xdotool(&display, &["key", "Escape"]);
+    // Back to the room by its row in the list of conversations.
+    assert!(tab_to(&display, &log, "conversationRow").is_some(), "Tab reaches the conversations");
+    xdotool(&display, &["key", "Up", "Up", "Up", "Return"]);
+    wait_for_log(&log, "conversation shown: the room");
+    screenshot(&display, "window-private-back.png");
 }

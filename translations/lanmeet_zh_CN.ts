@@ -134,7 +134,36 @@
     </message>
 </context>
 <context>
+    <name>ConversationList</name>
+    <message>
+        <source>Conversations</source>
+        <translation>会话</translation>
+    </message>
+    <message>
+        <source>Group %1</source>
+        <translation>组 %1</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n unread</source>
+        <translation>
+            <numerusform>%n 条未读</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Close the conversation with %1</source>
+        <translation>关闭与 %1 的会话</translation>
+    </message>
+    <message>
+        <source>Close; its messages stay kept</source>
+        <translation>关闭；消息仍然保存</translation>
+    </message>
+</context>
+<context>
     <name>Main</name>
+    <message>
+        <source>Message %1 privately — Enter sends, Shift+Enter starts a new line</source>
+        <translation>私聊 %1 — 按 Enter 发送，Shift+Enter 换行</translation>
+    </message>
     <message>
         <source>lanmeet — multicast %1</source>
         <translation>lanmeet — 组播 %1</translation>
@@ -332,6 +361,10 @@
 </context>
 <context>
     <name>MemberList</name>
+    <message>
+        <source>Talk privately</source>
+        <translation>私聊</translation>
+    </message>
     <message>
         <source>Members (%1)</source>
         <translation>成员（%1）</translation>

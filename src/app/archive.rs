@@ -156,16 +156,17 @@ const SCHEMA: &str = "
     CREATE VIRTUAL TABLE IF NOT EXISTS said_text USING fts5 (
         text, content = 'said', content_rowid = 'id', tokenize = 'trigram'
     );
-    CREATE TABLE IF NOT EXISTS rooms (
+    CREATE TABLE IF NOT EXISTS conversations (
         place TEXT NOT NULL,
-        conversation TEXT NOT NULL,
+        conversation TEXT NOT NULL COLLATE NOCASE,
+        private INTEGER NOT NULL,
         newest_ms INTEGER NOT NULL,
         PRIMARY KEY (place, conversation)
     );
     CREATE TRIGGER IF NOT EXISTS said_in AFTER INSERT ON said BEGIN
         INSERT INTO said_text (rowid, text) VALUES (new.id, new.text);
-        INSERT INTO rooms (place, conversation, newest_ms) SELECT new.place, lower(new.conversation), new.unix_ms WHERE NOT new.private
-            ON CONFLICT DO UPDATE SET newest_ms = max(newest_ms, excluded.newest_ms);
+        INSERT INTO conversations (place, conversation, private, newest_ms) VALUES (new.place, new.conversation, new.private, new.unix_ms)
+            ON CONFLICT DO UPDATE SET conversation = excluded.conversation, newest_ms = max(newest_ms, excluded.newest_ms);
     END;
     CREATE TRIGGER IF NOT EXISTS said_out AFTER DELETE ON said BEGIN
         INSERT INTO said_text (said_text, rowid, text) VALUES ('delete', old.id, old.text);
@@ -266,13 +267,24 @@ impl Archive {
     /// lower case), to ask the relay only for what came after it.
     pub fn seen_until(&self, place: &str) -> HashMap<String, i64> {
         let mut seen = HashMap::new();
-        let Ok(mut query) = self.reader.prepare("SELECT conversation, newest_ms FROM rooms WHERE place = ?1") else {
+        let Ok(mut query) = self.reader.prepare("SELECT lower(conversation), newest_ms FROM conversations WHERE place = ?1 AND NOT private") else {
             return seen;
         };
         if let Ok(rows) = query.query_map(params![place], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {
             seen.extend(rows.flatten());
         }
         seen
+    }
+
+    /// The people of the `most` private conversations of `place` last talked in, the latest
+    /// first, by their names as last seen.
+    pub fn private_conversations(&self, place: &str, most: usize) -> Vec<String> {
+        let read = || -> rusqlite::Result<Vec<String>> {
+            let mut query = self.reader.prepare_cached("SELECT conversation FROM conversations WHERE place = ?1 AND private ORDER BY newest_ms DESC LIMIT ?2")?;
+            let rows = query.query_map(params![place, most as i64], |r| r.get(0))?;
+            rows.collect()
+        };
+        read().unwrap_or_default()
     }
 
     /// The newest `limit` messages of `place` that hold every word of `query` (any case),
@@ -428,7 +440,7 @@ fn write_all(mut db: Connection, jobs: Receiver<Write>) {
                         }
                         Write::Clear(place) => {
                             let gone = tx.execute("DELETE FROM said WHERE place = ?1", params![place])?;
-                            tx.execute("DELETE FROM rooms WHERE place = ?1", params![place])?;
+                            tx.execute("DELETE FROM conversations WHERE place = ?1", params![place])?;
                             log::info!("message history of {place} cleared ({gone} messages)");
                         }
                         Write::Flushed(done) => flushed.push(done),
@@ -507,6 +519,12 @@ mod tests {
         assert_eq!(texts(&archive.latest(&scope("ircs://a:6697", "#LanMeet", false), 10)), ["first", "second"]);
         assert_eq!(texts(&archive.latest(&scope("ircs://a:6697", "#lanmeet", false), 1)), ["second"]);
         assert_eq!(archive.seen_until("ircs://a:6697"), HashMap::from([("#lanmeet".to_string(), 5), ("#other".to_string(), 3)]));
+        archive.keep("ircs://a:6697", said("Cid", "Cid", "later", 6));
+        archive.keep("ircs://a:6697", said("BOB", "BOB", "again", 7));
+        archive.flush();
+        assert_eq!(archive.private_conversations("ircs://a:6697", 10), ["BOB", "Cid"], "the latest first, as last seen");
+        assert_eq!(archive.private_conversations("ircs://a:6697", 1), ["BOB"]);
+        assert!(archive.private_conversations("ircs://b:6697", 10).is_empty());
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn chinese(template: &str) -> Option<&'static str> {
         "── {0} more kept message(s) between, not shown ──" => "── 中间还有 {0} 条保存的消息未显示 ──",
         "Messages are not kept on this computer: {0}" => "消息未保存在这台电脑上：{0}",
         "Messages kept of {0} cleared" => "已清除 {0} 的保存消息",
+        "Private conversations need a relay server; on a multicast group everything said reaches the whole group" => "私聊需要中继服务器；在组播组里说的话整个组都能收到",
         "Registered as {0}" => "已登记为 {0}",
         "You joined {0}" => "你加入了 {0}",
         "{0} joined {1}" => "{0} 加入了 {1}",
@@ -167,8 +168,10 @@ mod tests {
         let sources = [
             include_str!("lines.rs"),
             include_str!("chat.rs"),
+            include_str!("terminal.rs"),
             include_str!("../ui/chat_room.rs"),
             include_str!("../ui/chat_kept.rs"),
+            include_str!("../ui/chat_conversations.rs"),
             include_str!("../ui/conference_room.rs"),
         ];
         let places = |text: &str| (0..10).map(|n| format!("{{{n}}}")).filter(|p| text.contains(p.as_str())).collect::<Vec<_>>();

@@ -36,17 +36,18 @@ pub struct Line {
     pub pending: bool,
     /// For our own messages: the pending line a confirmation completes.
     pub local_id: Option<LocalId>,
-    /// For our own private messages: to whom (the text shows it, but only this says it).
-    pub to: Option<String>,
+    /// A private message: the other person of the conversation (its sender, or for ours its
+    /// recipient). None for the room's or group's lines.
+    pub with: Option<String>,
 }
 
 impl Line {
     pub fn said(kind: LineKind, sender: &str, text: &str, unix_ms: i64) -> Line {
-        Line { kind, sender: sender.to_string(), text: text.to_string(), unix_ms, pending: false, local_id: None, to: None }
+        Line { kind, sender: sender.to_string(), text: text.to_string(), unix_ms, pending: false, local_id: None, with: None }
     }
 
     pub fn info(text: String) -> Line {
-        Line { kind: LineKind::Info, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None, to: None }
+        Line { kind: LineKind::Info, sender: String::new(), text, unix_ms: now_ms(), pending: false, local_id: None, with: None }
     }
 
     pub fn error(text: String) -> Line {
@@ -117,11 +118,7 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
 
 /// Someone else's message, to the room or to us alone.
 fn incoming(kind: LineKind, from: &str, private: bool, text: &str, unix_ms: i64) -> Line {
-    if private {
-        Line::said(kind, from, &tr("(private) {0}", &[&text]), unix_ms)
-    } else {
-        Line::said(kind, from, text, unix_ms)
-    }
+    Line { with: private.then(|| from.to_string()), ..Line::said(kind, from, text, unix_ms) }
 }
 
 /// The messages an event brings, as kept on this computer (`archive`): what others said,
@@ -177,21 +174,16 @@ pub fn kept(event: &ChatEvent, own_nick: &str) -> Vec<Said> {
 
 /// A kept message as it shows.
 pub fn kept_line(said: &Said) -> Line {
-    match said.kind {
-        LineKind::Own if said.private => own_line(&said.sender, &said.conversation, &said.text, said.unix_ms),
-        kind => incoming(kind, &said.sender, said.private && kind != LineKind::Own, &said.text, said.unix_ms),
-    }
+    Line { with: said.private.then(|| said.conversation.clone()), ..Line::said(said.kind, &said.sender, &said.text, said.unix_ms) }
 }
 
 /// Something we said: to the room, to one person (`/msg`), or an action (`/me`).
 fn own_line(own_nick: &str, target: &str, text: &str, unix_ms: i64) -> Line {
+    let with = (!target.starts_with('#')).then(|| target.to_string());
     if let Some(action) = text.strip_prefix("\x01ACTION ") {
-        return Line::said(LineKind::Action, own_nick, action.trim_end_matches('\x01'), unix_ms);
+        return Line { with, ..Line::said(LineKind::Action, own_nick, action.trim_end_matches('\x01'), unix_ms) };
     }
-    if !target.starts_with('#') {
-        return Line { to: Some(target.to_string()), ..Line::said(LineKind::Own, own_nick, &format!("→ {target}: {text}"), unix_ms) };
-    }
-    Line::said(LineKind::Own, own_nick, text, unix_ms)
+    Line { with, ..Line::said(LineKind::Own, own_nick, text, unix_ms) }
 }
 
 fn multicast_line(event: &MulticastEvent) -> Option<Line> {
@@ -232,12 +224,12 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
 /// with /me, text that starts with "/" with "//". None for other people's lines.
 pub fn typed_again(line: &Line, own_nick: &str) -> Option<String> {
     match line.kind {
-        LineKind::Own => Some(match (&line.to, line.text.split_once(": ")) {
-            (Some(to), Some((_, text))) => format!("/msg {to} {text}"),
-            _ if line.text.starts_with('/') => format!("/{}", line.text),
-            _ => line.text.clone(),
+        LineKind::Own => Some(match &line.with {
+            Some(to) => format!("/msg {to} {}", line.text),
+            None if line.text.starts_with('/') => format!("/{}", line.text),
+            None => line.text.clone(),
         }),
-        LineKind::Action if line.sender == own_nick => Some(format!("/me {}", line.text)),
+        LineKind::Action if line.sender == own_nick && line.with.is_none() => Some(format!("/me {}", line.text)),
         _ => None,
     }
 }
@@ -379,7 +371,7 @@ mod tests {
             // Kept, then shown again: as it showed live.
             let live = lines(event, "me").pop().expect("shows a line");
             let again = kept_line(&kept[0]);
-            assert_eq!((again.kind, &again.sender, &again.text, again.unix_ms, &again.to), (live.kind, &live.sender, &live.text, live.unix_ms, &live.to), "{event:?}");
+            assert_eq!((again.kind, &again.sender, &again.text, again.unix_ms, &again.with), (live.kind, &live.sender, &live.text, live.unix_ms, &live.with), "{event:?}");
         }
         let all: Vec<Said> = events.iter().flat_map(|e| kept(e, "me")).collect();
         let of = |i: usize| (all[i].conversation.as_str(), all[i].private, all[i].kind, all[i].sender.as_str(), all[i].text.as_str());
@@ -399,6 +391,7 @@ mod tests {
         assert_eq!(typed_again(&own("hello"), "me").as_deref(), Some("hello"));
         let private = own_line("me", "bob", "私聊: text", 0);
         assert_eq!(typed_again(&private, "me").as_deref(), Some("/msg bob 私聊: text"));
+        assert_eq!(private.with.as_deref(), Some("bob"));
         // Typed as it shows, it was said to the room.
         assert_eq!(typed_again(&own("→ bob: hi"), "me").as_deref(), Some("→ bob: hi"));
         assert_eq!(typed_again(&own("/not a command"), "me").as_deref(), Some("//not a command"));

@@ -11,6 +11,7 @@
 //! Errors go to standard error. On end of input it delivers everything typed, then leaves.
 
 use super::chat::{ChatEvent, ChatSession, ChatSettings};
+use super::i18n::tr;
 use super::lines::{self, Line, LineKind};
 use super::multicast_chat::{MulticastChat, MulticastConfig};
 use crate::net::multicast::MulticastEvent;
@@ -67,7 +68,13 @@ fn describe_status(event: &ChatEvent) -> Option<Option<(String, bool)>> {
 /// A line as the terminal prints it; our own lines only once the relay confirmed them.
 pub fn format_line(line: &Line) -> Option<(String, bool)> {
     let time = clock(line.unix_ms);
-    let (sender, text) = (&line.sender, &line.text);
+    let sender = &line.sender;
+    // A private message says so: ours with whom it went to.
+    let text = match (&line.with, line.kind) {
+        (None, _) => line.text.clone(),
+        (Some(to), LineKind::Own) => format!("→ {to}: {}", line.text),
+        (Some(_), _) => tr("(private) {0}", &[&line.text]),
+    };
     Some(match line.kind {
         _ if line.pending => return None,
         LineKind::Message | LineKind::Own => (format!("[{time}] <{sender}> {text}"), false),

@@ -33,24 +33,44 @@ impl qobject::ChatRoom {
         self.into_ref().get_ref().archive.as_ref()
     }
 
-    /// The view now shows `scope`: the first time, its latest kept lines come in below what
-    /// is there. Returns the time of the newest kept message of each room of its place.
+    /// The room or group the view now shows is `scope`; the first time, its latest kept lines
+    /// come in below what is there. Returns the time of the newest kept message of each room
+    /// of its place.
     pub(super) fn open_scope(mut self: Pin<&mut Self>, scope: Scope) -> std::collections::HashMap<String, i64> {
+        self.as_mut().show_conversation(0);
+        if self.scope.as_ref().is_some_and(|s| s.place != scope.place) {
+            self.as_mut().forget_conversations();
+        }
+        self.as_mut().rust_mut().room_conversation = scope.conversation.clone();
         self.as_mut().rust_mut().scope = Some(scope.clone());
         let Some(archive) = self.as_mut().archive() else { return Default::default() };
         let seen = archive.seen_until(&scope.place);
+        let shown = self.as_mut().kept_lines(&scope);
+        let at = self.rows.len();
+        self.as_mut().insert_rows(at, shown);
+        seen
+    }
+
+    /// The latest kept lines of `scope` the first time the view shows it, with a line under
+    /// them; nothing after.
+    pub(super) fn kept_lines(mut self: Pin<&mut Self>, scope: &Scope) -> Vec<Line> {
+        if self.as_mut().archive().is_none() {
+            return Vec::new();
+        }
         // Borrow the tracker apart from the archive.
         let mut shown = std::mem::take(&mut self.as_mut().rust_mut().shown);
-        let kept = shown.open(self.archive.as_ref().expect("opened above"), &scope);
+        let kept = shown.open(self.archive.as_ref().expect("opened above"), scope);
         self.as_mut().rust_mut().shown = shown;
-        if !kept.is_empty() {
-            log::info!("chat view: {} kept line(s) of {} {}", kept.len(), scope.place, scope.conversation);
-            let mut shown: Vec<Line> = kept.iter().map(|k| lines::kept_line(&k.said)).collect();
-            shown.push(Line::info(tr("── {0} earlier message(s), above ──", &[&kept.len()])));
-            let at = self.rows.len();
-            self.insert_rows(at, shown);
+        if kept.is_empty() {
+            return Vec::new();
         }
-        seen
+        log::info!("chat view: {} kept line(s) of {} {}", kept.len(), scope.place, scope.conversation);
+        let mut lines: Vec<Line> = kept.iter().map(|k| lines::kept_line(&k.said)).collect();
+        lines.push(Line::info(tr("── {0} earlier message(s), above ──", &[&kept.len()])));
+        for line in &lines {
+            log::info!("chat view (kept): [{}] {} {}", super::kind_name(line.kind), line.sender, line.text);
+        }
+        lines
     }
 
     /// Keeps a message of the conversation the view shows.
@@ -64,9 +84,6 @@ impl qobject::ChatRoom {
     fn insert_rows(mut self: Pin<&mut Self>, at: usize, shown: Vec<Line>) {
         if shown.is_empty() {
             return;
-        }
-        for line in &shown {
-            log::info!("chat view (kept): [{}] {} {}", super::kind_name(line.kind), line.sender, line.text);
         }
         let (first, last) = (at as i32, (at + shown.len() - 1) as i32);
         unsafe {
@@ -135,6 +152,8 @@ impl qobject::ChatRoom {
         let Some(archive) = self.as_mut().archive() else { return };
         archive.clear(&scope.place);
         let next = archive.next_id();
+        self.as_mut().forget_conversations();
+        let scope = self.scope.clone().unwrap_or(scope);
         self.as_mut().rust_mut().shown.cleared(&scope, next);
         unsafe {
             self.as_mut().begin_reset_model();

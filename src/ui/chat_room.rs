@@ -96,6 +96,11 @@ pub mod qobject {
         #[qproperty(QString, notify)]
         /// The window's language ("en", "zh_CN"), or empty for the system's. Kept.
         #[qproperty(QString, language)]
+        /// The conversations: "with TAB unread" each, the room's (or group's) first with
+        /// `with` empty, then private conversations, `with` the other person.
+        #[qproperty(QStringList, conversations)]
+        /// The one the chat shows (an index into `conversations`).
+        #[qproperty(i32, current_conversation, cxx_name = "currentConversation")]
         type ChatRoom = super::ChatRoomRust;
     }
 
@@ -202,6 +207,21 @@ pub mod qobject {
         #[qinvokable]
         #[cxx_name = "reachMessage"]
         fn reach_message(self: Pin<&mut ChatRoom>, id: i64) -> i32;
+
+        /// Shows conversation `index` of `conversations`.
+        #[qinvokable]
+        #[cxx_name = "showConversation"]
+        fn show_conversation(self: Pin<&mut ChatRoom>, index: i32);
+
+        /// Opens (or shows) the private conversation with `nick`.
+        #[qinvokable]
+        #[cxx_name = "openPrivate"]
+        fn open_private(self: Pin<&mut ChatRoom>, nick: &QString);
+
+        /// Closes private conversation `index` (its messages stay kept).
+        #[qinvokable]
+        #[cxx_name = "closeConversation"]
+        fn close_conversation(self: Pin<&mut ChatRoom>, index: i32);
 
         /// Forgets every message kept of this server or group.
         #[qinvokable]
@@ -340,6 +360,13 @@ pub struct ChatRoomRust {
     /// What of them the view shows now, and has shown.
     scope: Option<archive::Scope>,
     shown: archive::Shown,
+    /// The room whose kept lines the first conversation shows ("" for a group).
+    room_conversation: String,
+    /// Every conversation; `current` is the one in `rows`.
+    convs: Vec<conversations::Conv>,
+    current: usize,
+    conversations: QStringList,
+    current_conversation: i32,
 }
 
 impl Default for ChatRoomRust {
@@ -404,6 +431,11 @@ impl Default for ChatRoomRust {
             archive_failed: false,
             scope: None,
             shown: archive::Shown::default(),
+            room_conversation: String::new(),
+            convs: vec![conversations::Conv::default()],
+            current: 0,
+            conversations: QStringList::default(),
+            current_conversation: 0,
         }
     }
 }
@@ -447,8 +479,9 @@ impl qobject::ChatRoom {
         }
         let (server, tls) = server_and_security(&self.server().to_string());
         let channel = normalise_channel(&self.channel().to_string());
-        let scope = archive::Scope { place: archive::relay_place(&server, tls), conversation: channel.clone(), private: true };
+        let scope = archive::Scope { place: archive::relay_place(&server, tls), conversation: channel.clone(), private: false };
         let seen_until = self.as_mut().open_scope(scope);
+        self.as_mut().reopen_private();
         let settings = ChatSettings {
             server,
             nick: self.nick().to_string().trim().to_string(),
@@ -499,6 +532,7 @@ impl qobject::ChatRoom {
         // Only this session's lines: an earlier one's were given their chance when it ended.
         let pending: Vec<String> = self.rows[self.session_rows..]
             .iter()
+            .chain(self.pending_elsewhere())
             .filter(|line| line.pending)
             .filter_map(|line| lines::typed_again(line, &nick))
             .collect();
@@ -602,6 +636,9 @@ impl qobject::ChatRoom {
         self.as_mut().rust_mut().generation = generation;
         let rows = self.rows.len();
         self.as_mut().rust_mut().session_rows = rows;
+        for conv in self.as_mut().rust_mut().convs.iter_mut() {
+            conv.session_rows = conv.rows.len();
+        }
         self.as_mut().set_security(QString::default());
         self.as_mut().set_fingerprint(QString::default());
         if had_session {
@@ -618,7 +655,7 @@ impl qobject::ChatRoom {
             log::info!("command: {}", text.lines().next().unwrap_or_default());
         }
         let taken = match &self.session {
-            Some(Session::Unicast(session)) => session.try_say(&text),
+            Some(Session::Unicast(session)) => session.try_say(&self.addressed(&text)),
             Some(Session::Multicast(chat)) => chat.try_say(&text),
             None => {
                 self.push(Line::error(tr("Not connected: press Connect first; your text is still in the box", &[])));
@@ -782,14 +819,16 @@ impl qobject::ChatRoom {
             ChatEvent::Multicast(event) => self.as_mut().multicast_state(event),
         }
         let own = self.nick().to_string();
-        for said in lines::kept(&event, &own) {
-            self.keep(said);
-        }
         for line in lines::lines(&event, &own) {
             match line {
                 Line { local_id: Some(id), pending: false, unix_ms, .. } => self.as_mut().delivered(id, unix_ms),
-                line => self.as_mut().push(line),
+                line => self.as_mut().route(line),
             }
+        }
+        // Kept after the lines are shown: a private conversation opened for one of them
+        // shows what was kept before it, not it twice.
+        for said in lines::kept(&event, &own) {
+            self.keep(said);
         }
         if let Some(attention) = lines::attention(&event, &own) {
             let (sender, text) = (QString::from(attention.sender.as_str()), QString::from(attention.text.as_str()));
@@ -863,7 +902,7 @@ impl qobject::ChatRoom {
             Event::Joined { channel } => {
                 // After /join the room field shows the room we are in, and its kept lines.
                 self.as_mut().set_channel(QString::from(channel.as_str()));
-                if let Some(scope) = self.scope.clone().filter(|s| fold(&s.conversation) != fold(channel)) {
+                if let Some(scope) = self.scope.clone().filter(|_| fold(&self.room_conversation) != fold(channel)) {
                     self.as_mut().open_scope(archive::Scope { conversation: channel.clone(), ..scope });
                 }
                 let hosting = if self.hosting { tr(" (hosted here)", &[]) } else { String::new() };
@@ -889,7 +928,15 @@ impl qobject::ChatRoom {
     }
 
     fn delivered(mut self: Pin<&mut Self>, id: LocalId, unix_ms: i64) {
-        let Some(position) = self.rows.iter().rposition(|r| r.local_id == Some(id)) else { return };
+        let Some(position) = self.rows.iter().rposition(|r| r.local_id == Some(id)) else {
+            // In a conversation not shown.
+            let mut rust = self.as_mut().rust_mut();
+            if let Some(line) = rust.convs.iter_mut().flat_map(|c| c.rows.iter_mut()).rfind(|r| r.local_id == Some(id)) {
+                line.pending = false;
+                line.unix_ms = unix_ms;
+            }
+            return;
+        };
         {
             let mut rust = self.as_mut().rust_mut();
             let row = &mut rust.rows[position];
@@ -1034,3 +1081,5 @@ fn normalise_channel(text: &str) -> String {
 
 #[path = "chat_kept.rs"]
 mod kept;
+#[path = "chat_conversations.rs"]
+mod conversations;

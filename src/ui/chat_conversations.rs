@@ -1,0 +1,202 @@
+//! The chat room's conversations: the room (or group) and private conversations with one
+//! person each. The model shows one of them; the others' lines wait in `convs`, counting what
+//! came unread.
+
+use super::qobject;
+use super::Session;
+use crate::app::archive::Scope;
+use crate::app::i18n::tr;
+use crate::app::lines::{Line, LineKind};
+use crate::proto::irc::names::fold;
+use core::pin::Pin;
+use cxx_qt::CxxQtType;
+use cxx_qt_lib::{QString, QStringList};
+
+/// Private conversations open at once at most; opening one more closes the quietest.
+pub const MOST_OPEN: usize = 50;
+/// Private conversations kept on this computer that come back at a start (the latest ones).
+pub const REOPENED: usize = 10;
+
+/// One conversation. While it is the one shown, its lines are the model's (`rows`) and these
+/// are empty.
+#[derive(Debug, Default)]
+pub struct Conv {
+    /// The other person, as last seen (their nick); empty for the room or group.
+    pub with: String,
+    pub rows: Vec<Line>,
+    pub session_rows: usize,
+    pub unread: i32,
+}
+
+impl qobject::ChatRoom {
+    /// The conversation of private talk with `nick`, opened (with its kept lines) if it was
+    /// not.
+    fn conversation_with(mut self: Pin<&mut Self>, nick: &str) -> usize {
+        let key = fold(nick);
+        if let Some(found) = self.convs.iter().position(|c| !c.with.is_empty() && fold(&c.with) == key) {
+            return found;
+        }
+        if self.convs.len() > MOST_OPEN {
+            // The one heard from least lately (never the room, nor the one shown) makes room.
+            let current = self.current;
+            if let Some(quiet) = (1..self.convs.len()).filter(|&i| i != current).min_by_key(|&i| self.convs[i].rows.last().map_or(0, |l| l.unix_ms)) {
+                self.as_mut().rust_mut().convs.remove(quiet);
+                if quiet < current {
+                    self.as_mut().rust_mut().current -= 1;
+                }
+            }
+        }
+        let mut conv = Conv { with: nick.to_string(), ..Conv::default() };
+        if let Some(place) = self.scope.as_ref().map(|s| s.place.clone()) {
+            conv.rows = self.as_mut().kept_lines(&Scope { place, conversation: nick.to_string(), private: false });
+            conv.session_rows = conv.rows.len();
+        }
+        self.as_mut().rust_mut().convs.push(conv);
+        self.as_mut().publish_conversations();
+        self.convs.len() - 1
+    }
+
+    /// A line of a chat event, to the conversation it belongs to: a private one to the
+    /// conversation with its other person, the rest to the room.
+    pub(super) fn route(mut self: Pin<&mut Self>, line: Line) {
+        let target = match &line.with {
+            Some(with) => self.as_mut().conversation_with(with),
+            None => 0,
+        };
+        if target == self.current {
+            return self.push(line);
+        }
+        let unread = matches!(line.kind, LineKind::Message | LineKind::Action | LineKind::Notice);
+        log::info!("conversation {target}: [{}] {} {}", super::kind_name(line.kind), line.sender, line.text);
+        {
+            let mut rust = self.as_mut().rust_mut();
+            let conv = &mut rust.convs[target];
+            conv.rows.push(line);
+            if unread {
+                conv.unread += 1;
+            }
+        }
+        if unread {
+            self.publish_conversations();
+        }
+    }
+
+    /// The list QML shows: "with TAB unread" a conversation, the room's first (its `with`
+    /// empty).
+    fn publish_conversations(mut self: Pin<&mut Self>) {
+        let list: QStringList = self.convs.iter().map(|c| QString::from(format!("{}\t{}", c.with, c.unread).as_str())).collect();
+        self.as_mut().set_conversations(list);
+        let current = self.current as i32;
+        self.set_current_conversation(current);
+    }
+
+    /// The scope of kept messages conversation `index` shows.
+    fn scope_of(&self, index: usize) -> Option<Scope> {
+        let scope = self.scope.clone()?;
+        Some(match self.convs.get(index) {
+            Some(conv) if !conv.with.is_empty() => Scope { conversation: conv.with.clone(), ..scope },
+            _ => Scope { conversation: self.room_conversation.clone(), ..scope },
+        })
+    }
+
+    /// Shows conversation `index` in the model.
+    pub fn show_conversation(mut self: Pin<&mut Self>, index: i32) {
+        let Ok(index) = usize::try_from(index) else { return };
+        if index >= self.convs.len() || index == self.current {
+            return;
+        }
+        unsafe {
+            self.as_mut().begin_reset_model();
+        }
+        {
+            let mut rust = self.as_mut().rust_mut();
+            let rust = &mut *rust;
+            let current = rust.current;
+            std::mem::swap(&mut rust.rows, &mut rust.convs[current].rows);
+            std::mem::swap(&mut rust.session_rows, &mut rust.convs[current].session_rows);
+            rust.current = index;
+            std::mem::swap(&mut rust.rows, &mut rust.convs[index].rows);
+            std::mem::swap(&mut rust.session_rows, &mut rust.convs[index].session_rows);
+            rust.convs[index].unread = 0;
+        }
+        unsafe {
+            self.as_mut().end_reset_model();
+        }
+        if let Some(scope) = self.scope_of(index) {
+            self.as_mut().rust_mut().scope = Some(scope);
+        }
+        let with = self.convs[index].with.clone();
+        log::info!("conversation shown: {}", if with.is_empty() { "the room" } else { &with });
+        self.publish_conversations();
+    }
+
+    /// Opens (or shows) the private conversation with `nick`.
+    pub fn open_private(mut self: Pin<&mut Self>, nick: &QString) {
+        let nick = nick.to_string().trim().trim_start_matches(['@', '+', '%', '~', '&']).to_string();
+        if nick.is_empty() || fold(&nick) == fold(&self.nick().to_string()) {
+            return;
+        }
+        if !matches!(self.session, Some(Session::Unicast(_))) {
+            let text = tr("Private conversations need a relay server; on a multicast group everything said reaches the whole group", &[]);
+            return self.push(Line::info(text));
+        }
+        let index = self.as_mut().conversation_with(&nick);
+        self.show_conversation(index as i32);
+    }
+
+    /// Closes private conversation `index` (its messages stay kept); the room cannot be.
+    pub fn close_conversation(mut self: Pin<&mut Self>, index: i32) {
+        let Ok(index) = usize::try_from(index) else { return };
+        if index == 0 || index >= self.convs.len() {
+            return;
+        }
+        if index == self.current {
+            self.as_mut().show_conversation(0);
+        }
+        let current = self.current;
+        {
+            let mut rust = self.as_mut().rust_mut();
+            rust.convs.remove(index);
+            if index < current {
+                rust.current -= 1;
+            }
+        }
+        self.publish_conversations();
+    }
+
+    /// The text typed in the shown conversation as it goes out: in a private one each line
+    /// is a private message to its person (commands stay commands).
+    pub(super) fn addressed(&self, text: &str) -> String {
+        let with = &self.convs[self.current].with;
+        if with.is_empty() {
+            return text.to_string();
+        }
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| if l.starts_with('/') && !l.starts_with("//") { l.to_string() } else { format!("/msg {with} {}", l.strip_prefix('/').unwrap_or(l)) })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Only the room's conversation is left, shown (a new server or group).
+    pub(super) fn forget_conversations(mut self: Pin<&mut Self>) {
+        self.as_mut().show_conversation(0);
+        self.as_mut().rust_mut().convs.truncate(1);
+        self.publish_conversations();
+    }
+
+    /// The private conversations kept of this place come back, the latest first.
+    pub(super) fn reopen_private(mut self: Pin<&mut Self>) {
+        let Some(place) = self.scope.as_ref().map(|s| s.place.clone()) else { return };
+        let Some(archive) = self.archive.as_ref() else { return };
+        for with in archive.private_conversations(&place, REOPENED).into_iter().rev() {
+            self.as_mut().conversation_with(&with);
+        }
+    }
+
+    /// The lines pending in conversations not shown, from their current session.
+    pub(super) fn pending_elsewhere(&self) -> Vec<&Line> {
+        let current = self.current;
+        self.convs.iter().enumerate().filter(|(i, _)| *i != current).flat_map(|(_, c)| c.rows[c.session_rows.min(c.rows.len())..].iter()).filter(|l| l.pending).collect()
+    }
+}
