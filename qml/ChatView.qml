@@ -58,6 +58,7 @@ ListView {
 
     // Shows the kept message with this number (found by search), framed; false if it is gone.
     function reach(number: real): bool {
+        clearSelection()
         const row = room.reachMessage(number)
         if (row < 0)
             return false
@@ -109,6 +110,10 @@ ListView {
 
     Connections {
         target: list.room
+        // Another conversation, or the chat emptied: the rows selected are gone.
+        function onModelReset() {
+            list.clearSelection()
+        }
         // A new line below (kept lines taken in above are not new).
         function onLineAdded(own) {
             if (own)

@@ -167,8 +167,8 @@ Popup {
             width: parent.width
             wrapMode: Text.Wrap
             text: panel.room.mode === "multicast" // qmllint disable type
-                  ? qsTr("Every message of group %1 kept on this computer will be deleted, and the chat emptied. Others keep their own copies.").arg(panel.room.group) // qmllint disable type
-                  : qsTr("Every message of %1 kept on this computer will be deleted, and the chat emptied. Others and the server keep their own copies.").arg(panel.room.server) // qmllint disable type
+                  ? qsTr("Every message of group %1 kept on this computer will be deleted, and the chat emptied. Others keep their own copies.").arg(panel.room.keptPlace())
+                  : qsTr("Every message of %1 kept on this computer will be deleted, and the chat emptied. Others and the server keep their own copies.").arg(panel.room.keptPlace())
         }
         footer: RowLayout {
             spacing: 8

@@ -1712,6 +1712,23 @@ fn private_conversations_stand_beside_the_room() {
     });
     assert_eq!(got, ("窗口".to_string(), "ann".to_string(), "只对你说 only to ann".to_string()));
     wait_for_log(&log, "chat view: [own] 窗口 只对你说 only to ann");
+    // Two lines are two private messages, and /me an action, all to ann alone.
+    paste(&display, "第一行\nsecond line");
+    xdotool(&display, &["key", "Return"]);
+    paste(&display, "/me waves");
+    xdotool(&display, &["key", "Return"]);
+    for wanted in ["第一行", "second line"] {
+        let got = ann.wait_for("a private line", |e| match e {
+            Event::Message { target, text, action: false, .. } if target == "ann" => Some(text.clone()),
+            _ => None,
+        });
+        assert_eq!(got, wanted);
+    }
+    ann.wait_for("the private action", |e| match e {
+        Event::Message { target, text, action: true, .. } if target == "ann" && text == "waves" => Some(()),
+        _ => None,
+    });
+    wait_for_log(&log, "chat view: [action] 窗口 waves");
     // The room's talk waits in the room; the watcher never saw the private message.
     watcher.say("room talk");
     wait_for_log(&log, "conversation 0: [message] watcher room talk");
@@ -1719,7 +1736,7 @@ fn private_conversations_stand_beside_the_room() {
         lanmeet::app::chat::ChatEvent::Unicast(lanmeet::net::unicast::UnicastEvent::Chat(Event::Message { text, .. })) => Some(text),
         _ => None,
     }).collect();
-    assert!(!seen.iter().any(|text| text.contains("only to ann")), "the watcher saw: {seen:?}");
+    assert!(!seen.iter().any(|text| text.contains("only to ann") || text == "第一行" || text == "waves"), "the watcher saw: {seen:?}");
     screenshot(&display, "window-private.png");
 
     // Enter on the member list opens the watcher's conversation, with its message.

@@ -140,7 +140,7 @@ fn open_connection(path: &Path) -> Result<Connection, String> {
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS said (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         place TEXT NOT NULL,
         conversation TEXT NOT NULL COLLATE NOCASE,
         private INTEGER NOT NULL,
@@ -178,10 +178,6 @@ impl Archive {
     pub fn open(path: &Path) -> Result<Archive, String> {
         let writer = open_connection(path)?;
         writer.execute_batch(SCHEMA).map_err(|e| format!("{}: {e}", path.display()))?;
-        // The oldest beyond the most kept go.
-        writer
-            .execute("DELETE FROM said WHERE id <= (SELECT MAX(id) FROM said) - ?1", params![MOST_KEPT])
-            .map_err(|e| format!("{}: {e}", path.display()))?;
         let reader = open_connection(path)?;
         let (writes, jobs) = crossbeam_channel::bounded(QUEUE);
         let thread = std::thread::Builder::new()
@@ -193,19 +189,15 @@ impl Archive {
 
     /// Keeps a message of `place` (written soon after, on the writer's thread).
     pub fn keep(&self, place: &str, mut said: Said) {
-        if said.text.len() > LONGEST {
-            let mut end = LONGEST;
-            while !said.text.is_char_boundary(end) {
-                end -= 1;
-            }
-            said.text.truncate(end);
-        }
+        super::cut_at_char(&mut said.text, LONGEST);
         self.send(Write::Keep(place.to_string(), said));
     }
 
-    /// Forgets everything kept of `place`.
+    /// Forgets everything kept of `place` (waiting for room to ask it, if need be).
     pub fn clear(&self, place: &str) {
-        self.send(Write::Clear(place.to_string()));
+        if let Some(writes) = &self.writes {
+            let _ = writes.send(Write::Clear(place.to_string()));
+        }
     }
 
     fn send(&self, write: Write) {
@@ -247,9 +239,10 @@ impl Archive {
         self.reader.query_row(&sql, params![scope.place, scope.conversation, scope.private, from, until], |r| r.get(0)).unwrap_or(0)
     }
 
-    /// The number the next message will have, at the earliest (everything kept is below it).
+    /// The number the next message will have, at the earliest: everything kept, or ever
+    /// kept, is below it (numbers are never used again).
     pub fn next_id(&self) -> i64 {
-        self.reader.query_row("SELECT IFNULL(MAX(id), 0) + 1 FROM said", [], |r| r.get(0)).unwrap_or(1)
+        self.reader.query_row("SELECT IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'said'), 0) + 1", [], |r| r.get(0)).unwrap_or(1)
     }
 
     /// The number of the message `before` messages of `scope` before message `id` (or of its
@@ -389,8 +382,18 @@ impl Shown {
         let from = archive.back_from(scope, id, CONTEXT);
         let kept = archive.between(scope, from, first, SHOWN_AT_ONCE);
         let left_out = archive.count_between(scope, from, first) - kept.len() as i64;
-        self.first.insert(scope.clone(), from);
+        // With some left out, what is shown is no longer one stretch: a message among them is
+        // taken in again when it is reached.
+        if left_out == 0 {
+            self.first.insert(scope.clone(), from);
+        }
         (kept, left_out)
+    }
+
+    /// The view no longer shows `scope` (a conversation closed): opened again, it shows its
+    /// latest lines anew.
+    pub fn close(&mut self, scope: &Scope) {
+        self.first.remove(scope);
     }
 
     /// Everything kept of `scope`'s place was forgotten: the view shows `scope` from `next`
@@ -415,8 +418,21 @@ impl Drop for Archive {
     }
 }
 
+/// The oldest beyond the most kept go: at start, and after every this many messages.
+const PRUNE_EVERY: usize = 10_000;
+
+fn prune(db: &Connection) {
+    match db.execute("DELETE FROM said WHERE id <= (SELECT MAX(id) FROM said) - ?1", params![MOST_KEPT]) {
+        Ok(0) => {}
+        Ok(gone) => log::info!("message history: the oldest {gone} messages made room"),
+        Err(e) => log::warn!("message history: could not make room: {e}"),
+    }
+}
+
 /// The writer: waits for a write, then takes what else is waiting into the same transaction.
 fn write_all(mut db: Connection, jobs: Receiver<Write>) {
+    prune(&db);
+    let mut since_pruned = 0;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -437,6 +453,7 @@ fn write_all(mut db: Connection, jobs: Receiver<Write>) {
                     match write {
                         Write::Keep(place, s) => {
                             insert.execute(params![place, s.conversation, s.private, kind_number(s.kind), s.sender, s.text, s.unix_ms, digest(&s)])?;
+                            since_pruned += 1;
                         }
                         Write::Clear(place) => {
                             let gone = tx.execute("DELETE FROM said WHERE place = ?1", params![place])?;
@@ -451,6 +468,10 @@ fn write_all(mut db: Connection, jobs: Receiver<Write>) {
         })();
         if let Err(e) = result {
             log::warn!("message history: could not write: {e}");
+        }
+        if since_pruned >= PRUNE_EVERY {
+            prune(&db);
+            since_pruned = 0;
         }
         for done in flushed {
             let _ = done.send(());
@@ -592,6 +613,8 @@ mod tests {
         let opened = shown.open(&archive, &r);
         assert_eq!(opened.len(), 100, "every message of #r on p");
         assert!(shown.open(&archive, &r).is_empty(), "opened once");
+        shown.close(&r);
+        assert_eq!(shown.open(&archive, &r).len(), 100, "closed, then opened again");
         // Everything of #r is in view already.
         assert_eq!(shown.reach(&archive, &r, opened[0].id), (Vec::new(), 0));
         let mut few = Shown::default();

@@ -60,6 +60,7 @@ fn fill(template: &str, args: &[&dyn std::fmt::Display]) -> String {
 fn chinese(template: &str) -> Option<&'static str> {
     Some(match template {
         "── {0} message(s) you missed, above ──" => "── 以上是你错过的 {0} 条消息 ──",
+        "── the latest {0} message(s) you missed, above; earlier ones stay on the server ──" => "── 以上是你错过的最近 {0} 条消息；更早的仍在服务器上 ──",
         "── {0} earlier message(s), above ──" => "── 以上是之前的 {0} 条消息 ──",
         "(private) {0}" => "（私聊）{0}",
         "── {0} more kept message(s) between, not shown ──" => "── 中间还有 {0} 条保存的消息未显示 ──",

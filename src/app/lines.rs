@@ -68,7 +68,10 @@ pub fn lines(event: &ChatEvent, own_nick: &str) -> Vec<Line> {
         }
         let mut shown: Vec<Line> = kept(event, own_nick).iter().map(kept_line).collect();
         let count = lines.len();
-        shown.push(Line::info(if *missed {
+        shown.push(Line::info(if *missed && count >= crate::proto::irc::client::HISTORY_ON_RECONNECT {
+            // As many as were asked for: there may be more, further back.
+            tr("── the latest {0} message(s) you missed, above; earlier ones stay on the server ──", &[&count])
+        } else if *missed {
             tr("── {0} message(s) you missed, above ──", &[&count])
         } else {
             tr("── {0} earlier message(s), above ──", &[&count])
@@ -90,16 +93,7 @@ pub fn line(event: &ChatEvent, own_nick: &str) -> Option<Line> {
 
 fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
     Some(match event {
-        Event::Message { from, target, text, unix_ms, notice, action } => {
-            let kind = if *action {
-                LineKind::Action
-            } else if *notice {
-                LineKind::Notice
-            } else {
-                LineKind::Message
-            };
-            incoming(kind, from, !target.starts_with('#'), text, *unix_ms)
-        }
+        Event::Message { from, target, text, unix_ms, notice, action } => incoming(talk_kind(false, *action, *notice), from, !target.starts_with('#'), text, *unix_ms),
         Event::Queued { id, target, text } => Line { pending: true, local_id: Some(*id), ..own_line(own_nick, target, text, now_ms()) },
         Event::Delivered { id, target, text, unix_ms } => Line { local_id: Some(*id), ..own_line(own_nick, target, text, *unix_ms) },
         Event::Modes { .. } => return None,
@@ -114,6 +108,21 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Info { text, error: true } => Line::error(text.clone()),
         Event::Members { .. } | Event::Dead | Event::History { .. } => return None,
     })
+}
+
+/// The kind of a message: an action or a notice as such, else ours or someone else's.
+fn talk_kind(own: bool, action: bool, notice: bool) -> LineKind {
+    match (own, action, notice) {
+        (_, true, _) => LineKind::Action,
+        (_, _, true) => LineKind::Notice,
+        (true, _, _) => LineKind::Own,
+        _ => LineKind::Message,
+    }
+}
+
+/// The text of a CTCP ACTION (`/me`), if `text` is one.
+fn action_text(text: &str) -> Option<&str> {
+    text.strip_prefix("\x01ACTION ").map(|a| a.trim_end_matches('\x01'))
 }
 
 /// Someone else's message, to the room or to us alone.
@@ -133,35 +142,20 @@ pub fn kept(event: &ChatEvent, own_nick: &str) -> Vec<Said> {
         text: text.to_string(),
         unix_ms,
     };
-    let ours = |target: &str, text: &str, unix_ms| match text.strip_prefix("\x01ACTION ") {
-        Some(action) => talk(LineKind::Action, target, !target.starts_with('#'), own_nick, action.trim_end_matches('\x01'), unix_ms),
+    let ours = |target: &str, text: &str, unix_ms| match action_text(text) {
+        Some(action) => talk(LineKind::Action, target, !target.starts_with('#'), own_nick, action, unix_ms),
         None => talk(LineKind::Own, target, !target.starts_with('#'), own_nick, text, unix_ms),
     };
     match event {
         ChatEvent::Unicast(UnicastEvent::Chat(chat)) => match chat {
             Event::Message { from, target, text, unix_ms, notice, action } => {
-                let kind = if *action {
-                    LineKind::Action
-                } else if *notice {
-                    LineKind::Notice
-                } else {
-                    LineKind::Message
-                };
                 let private = !target.starts_with('#');
-                vec![talk(kind, if private { from } else { target }, private, from, text, *unix_ms)]
+                vec![talk(talk_kind(false, *action, *notice), if private { from } else { target }, private, from, text, *unix_ms)]
             }
             Event::Delivered { target, text, unix_ms, .. } => vec![ours(target, text, *unix_ms)],
             Event::History { channel, lines, .. } => lines
                 .iter()
-                .map(|h| {
-                    let kind = match (h.own, h.action, h.notice) {
-                        (_, true, _) => LineKind::Action,
-                        (_, _, true) => LineKind::Notice,
-                        (true, _, _) => LineKind::Own,
-                        _ => LineKind::Message,
-                    };
-                    talk(kind, channel, false, if h.own { own_nick } else { &h.from }, &h.text, h.unix_ms)
-                })
+                .map(|h| talk(talk_kind(h.own, h.action, h.notice), channel, false, if h.own { own_nick } else { &h.from }, &h.text, h.unix_ms))
                 .collect(),
             _ => Vec::new(),
         },
@@ -180,8 +174,8 @@ pub fn kept_line(said: &Said) -> Line {
 /// Something we said: to the room, to one person (`/msg`), or an action (`/me`).
 fn own_line(own_nick: &str, target: &str, text: &str, unix_ms: i64) -> Line {
     let with = (!target.starts_with('#')).then(|| target.to_string());
-    if let Some(action) = text.strip_prefix("\x01ACTION ") {
-        return Line { with, ..Line::said(LineKind::Action, own_nick, action.trim_end_matches('\x01'), unix_ms) };
+    if let Some(action) = action_text(text) {
+        return Line { with, ..Line::said(LineKind::Action, own_nick, action, unix_ms) };
     }
     Line { with, ..Line::said(LineKind::Own, own_nick, text, unix_ms) }
 }

@@ -11,3 +11,16 @@ pub mod lines;
 pub mod multicast_chat;
 pub mod settings;
 pub mod terminal;
+
+/// Cuts `text` to at most `most` bytes, at a character boundary. Whether it was cut.
+pub fn cut_at_char(text: &mut String, most: usize) -> bool {
+    if text.len() <= most {
+        return false;
+    }
+    let mut end = most;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
+}

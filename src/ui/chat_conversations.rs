@@ -39,11 +39,12 @@ impl qobject::ChatRoom {
         if self.convs.len() > MOST_OPEN {
             // The one heard from least lately (never the room, nor the one shown) makes room.
             let current = self.current;
-            if let Some(quiet) = (1..self.convs.len()).filter(|&i| i != current).min_by_key(|&i| self.convs[i].rows.last().map_or(0, |l| l.unix_ms)) {
-                self.as_mut().rust_mut().convs.remove(quiet);
-                if quiet < current {
-                    self.as_mut().rust_mut().current -= 1;
-                }
+            // Read ones go before unread ones.
+            let quiet = (1..self.convs.len())
+                .filter(|&i| i != current)
+                .min_by_key(|&i| (self.convs[i].unread > 0, self.convs[i].rows.last().map_or(0, |l| l.unix_ms)));
+            if let Some(quiet) = quiet {
+                self.as_mut().drop_conversation(quiet);
             }
         }
         let mut conv = Conv { with: nick.to_string(), ..Conv::default() };
@@ -84,7 +85,8 @@ impl qobject::ChatRoom {
     /// The list QML shows: "with TAB unread" a conversation, the room's first (its `with`
     /// empty).
     fn publish_conversations(mut self: Pin<&mut Self>) {
-        let list: QStringList = self.convs.iter().map(|c| QString::from(format!("{}\t{}", c.with, c.unread).as_str())).collect();
+        // A tab in a name (from a relay that lets one through) cannot split its entry.
+        let list: QStringList = self.convs.iter().map(|c| QString::from(format!("{}\t{}", c.with.replace('\t', " "), c.unread).as_str())).collect();
         self.as_mut().set_conversations(list);
         let current = self.current as i32;
         self.set_current_conversation(current);
@@ -144,6 +146,19 @@ impl qobject::ChatRoom {
         self.show_conversation(index as i32);
     }
 
+    /// Removes conversation `index` (not the one shown); opened again, it shows its kept lines
+    /// anew.
+    fn drop_conversation(mut self: Pin<&mut Self>, index: usize) {
+        if let Some(scope) = self.scope_of(index) {
+            self.as_mut().rust_mut().shown.close(&scope);
+        }
+        let mut rust = self.as_mut().rust_mut();
+        rust.convs.remove(index);
+        if index < rust.current {
+            rust.current -= 1;
+        }
+    }
+
     /// Closes private conversation `index` (its messages stay kept); the room cannot be.
     pub fn close_conversation(mut self: Pin<&mut Self>, index: i32) {
         let Ok(index) = usize::try_from(index) else { return };
@@ -153,35 +168,65 @@ impl qobject::ChatRoom {
         if index == self.current {
             self.as_mut().show_conversation(0);
         }
-        let current = self.current;
-        {
-            let mut rust = self.as_mut().rust_mut();
-            rust.convs.remove(index);
-            if index < current {
-                rust.current -= 1;
-            }
-        }
+        self.as_mut().drop_conversation(index);
         self.publish_conversations();
     }
 
-    /// The text typed in the shown conversation as it goes out: in a private one each line
-    /// is a private message to its person (commands stay commands).
-    pub(super) fn addressed(&self, text: &str) -> String {
+    /// The text typed in the shown conversation as it goes out, one piece per message: in a
+    /// private one each line is a private message to its person, `/me` an action to them, and
+    /// other commands stay commands.
+    pub(super) fn addressed(&self, text: &str) -> Vec<String> {
         let with = &self.convs[self.current].with;
         if with.is_empty() {
-            return text.to_string();
+            return vec![text.to_string()];
         }
         text.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| if l.starts_with('/') && !l.starts_with("//") { l.to_string() } else { format!("/msg {with} {}", l.strip_prefix('/').unwrap_or(l)) })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .map(|l| match l.strip_prefix("/me ") {
+                Some(action) => format!("/msg {with} \x01ACTION {action}\x01"),
+                None if l.starts_with('/') && !l.starts_with("//") => l.to_string(),
+                None => format!("/msg {with} {}", l.strip_prefix('/').unwrap_or(l)),
+            })
+            .collect()
     }
 
     /// Only the room's conversation is left, shown (a new server or group).
     pub(super) fn forget_conversations(mut self: Pin<&mut Self>) {
         self.as_mut().show_conversation(0);
-        self.as_mut().rust_mut().convs.truncate(1);
+        while self.convs.len() > 1 {
+            let last = self.convs.len() - 1;
+            self.as_mut().drop_conversation(last);
+        }
+        self.publish_conversations();
+    }
+
+    /// Someone took another name: their private conversation follows them.
+    pub(super) fn renamed(mut self: Pin<&mut Self>, old: &str, new: &str) {
+        let (old, new_key) = (fold(old), fold(new));
+        let taken = self.convs.iter().any(|c| !c.with.is_empty() && fold(&c.with) == new_key);
+        let Some(index) = self.convs.iter().position(|c| !c.with.is_empty() && fold(&c.with) == old) else { return };
+        if taken {
+            return;
+        }
+        let scope = self.scope_of(index);
+        {
+            let mut rust = self.as_mut().rust_mut();
+            let rust = &mut *rust;
+            rust.convs[index].with = new.to_string();
+            // The lines to come (and those waiting to be confirmed) belong to the new name.
+            let rows = if index == rust.current { &mut rust.rows } else { &mut rust.convs[index].rows };
+            for line in rows.iter_mut().filter(|l| l.with.is_some()) {
+                line.with = Some(new.to_string());
+            }
+            if let Some(scope) = scope {
+                rust.shown.close(&scope);
+            }
+        }
+        if index == self.current {
+            if let Some(scope) = self.scope_of(index) {
+                self.as_mut().rust_mut().scope = Some(scope);
+            }
+        }
         self.publish_conversations();
     }
 

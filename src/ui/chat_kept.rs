@@ -3,7 +3,7 @@
 //! and a search finds older ones and brings them into view.
 
 use super::qobject;
-use super::{clock_at, Session};
+use super::clock_at;
 use crate::app::archive::{self, Archive, Said, Scope};
 use crate::app::i18n::tr;
 use crate::app::lines::{self, Line};
@@ -57,10 +57,7 @@ impl qobject::ChatRoom {
         if self.as_mut().archive().is_none() {
             return Vec::new();
         }
-        // Borrow the tracker apart from the archive.
-        let mut shown = std::mem::take(&mut self.as_mut().rust_mut().shown);
-        let kept = shown.open(self.archive.as_ref().expect("opened above"), scope);
-        self.as_mut().rust_mut().shown = shown;
+        let kept = self.as_mut().with_shown(|shown, archive| shown.open(archive, scope)).unwrap_or_default();
         if kept.is_empty() {
             return Vec::new();
         }
@@ -71,6 +68,14 @@ impl qobject::ChatRoom {
             log::info!("chat view (kept): [{}] {} {}", super::kind_name(line.kind), line.sender, line.text);
         }
         lines
+    }
+
+    /// `work` with what the view shows and the archive, borrowed apart; None without an
+    /// archive.
+    fn with_shown<T>(mut self: Pin<&mut Self>, work: impl FnOnce(&mut archive::Shown, &Archive) -> T) -> Option<T> {
+        let mut rust = self.as_mut().rust_mut();
+        let rust = &mut *rust;
+        Some(work(&mut rust.shown, rust.archive.as_ref()?))
     }
 
     /// Keeps a message of the conversation the view shows.
@@ -129,9 +134,7 @@ impl qobject::ChatRoom {
     pub fn reach_message(mut self: Pin<&mut Self>, id: i64) -> i32 {
         let Some(scope) = self.scope.clone() else { return -1 };
         let Some(kept) = self.as_mut().archive().and_then(|a| a.get(id)) else { return -1 };
-        let mut shown = std::mem::take(&mut self.as_mut().rust_mut().shown);
-        let (reached, left_out) = shown.reach(self.archive.as_ref().expect("opened above"), &scope, id);
-        self.as_mut().rust_mut().shown = shown;
+        let (reached, left_out) = self.as_mut().with_shown(|shown, archive| shown.reach(archive, &scope, id)).unwrap_or_default();
         if !reached.is_empty() {
             log::info!("chat view: {} earlier kept line(s) taken in", reached.len());
             let mut above: Vec<Line> = reached.iter().map(|k| lines::kept_line(&k.said)).collect();
@@ -166,10 +169,12 @@ impl qobject::ChatRoom {
         unsafe {
             self.as_mut().end_reset_model();
         }
-        let place = match &self.session {
-            Some(Session::Multicast(_)) => self.group().to_string(),
-            _ => self.server().to_string(),
-        };
+        let place = self.kept_place().to_string();
         self.push(Line::info(tr("Messages kept of {0} cleared", &[&place])));
+    }
+
+    pub fn kept_place(&self) -> QString {
+        let place = self.scope.as_ref().map(|s| s.place.split_once("://").map_or(s.place.as_str(), |(_, rest)| rest)).unwrap_or_default();
+        QString::from(place)
     }
 }

@@ -223,6 +223,11 @@ pub mod qobject {
         #[cxx_name = "closeConversation"]
         fn close_conversation(self: Pin<&mut ChatRoom>, index: i32);
 
+        /// The server or group whose kept messages the chat shows, as the person knows it.
+        #[qinvokable]
+        #[cxx_name = "keptPlace"]
+        fn kept_place(self: &ChatRoom) -> QString;
+
         /// Forgets every message kept of this server or group.
         #[qinvokable]
         #[cxx_name = "clearHistory"]
@@ -550,12 +555,7 @@ impl qobject::ChatRoom {
             log::info!("keeping {} message(s) that have not gone out, for the next start", unsent.len());
         }
         let mut draft = draft.to_string();
-        if draft.len() > settings::MOST_DRAFT {
-            let mut cut = settings::MOST_DRAFT;
-            while !draft.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            draft.truncate(cut);
+        if crate::app::cut_at_char(&mut draft, settings::MOST_DRAFT) {
             log::warn!("the message box held more than {} bytes; its start is kept", settings::MOST_DRAFT);
         }
         settings::remember(|kept| {
@@ -655,7 +655,8 @@ impl qobject::ChatRoom {
             log::info!("command: {}", text.lines().next().unwrap_or_default());
         }
         let taken = match &self.session {
-            Some(Session::Unicast(session)) => session.try_say(&self.addressed(&text)),
+            // One message at a time: a command takes only its first line.
+            Some(Session::Unicast(session)) => self.addressed(&text).iter().all(|piece| session.try_say(piece)),
             Some(Session::Multicast(chat)) => chat.try_say(&text),
             None => {
                 self.push(Line::error(tr("Not connected: press Connect first; your text is still in the box", &[])));
@@ -821,7 +822,7 @@ impl qobject::ChatRoom {
         let own = self.nick().to_string();
         for line in lines::lines(&event, &own) {
             match line {
-                Line { local_id: Some(id), pending: false, unix_ms, .. } => self.as_mut().delivered(id, unix_ms),
+                Line { local_id: Some(id), pending: false, unix_ms, with, .. } => self.as_mut().delivered(id, unix_ms, with.as_deref()),
                 line => self.as_mut().route(line),
             }
         }
@@ -899,6 +900,7 @@ impl qobject::ChatRoom {
             Event::NickChanged { old, new } if fold(old) == fold(&self.nick().to_string()) => {
                 self.as_mut().set_nick(QString::from(new.as_str()));
             }
+            Event::NickChanged { old, new } => self.as_mut().renamed(old, new),
             Event::Joined { channel } => {
                 // After /join the room field shows the room we are in, and its kept lines.
                 self.as_mut().set_channel(QString::from(channel.as_str()));
@@ -927,16 +929,21 @@ impl qobject::ChatRoom {
         }
     }
 
-    fn delivered(mut self: Pin<&mut Self>, id: LocalId, unix_ms: i64) {
-        let Some(position) = self.rows.iter().rposition(|r| r.local_id == Some(id)) else {
-            // In a conversation not shown.
+    /// Our message `id` of this session, to `with` or the room, reached the relay.
+    fn delivered(mut self: Pin<&mut Self>, id: LocalId, unix_ms: i64, with: Option<&str>) {
+        let conv = with.and_then(|w| self.convs.iter().position(|c| !c.with.is_empty() && fold(&c.with) == fold(w))).unwrap_or(0);
+        if conv != self.current {
             let mut rust = self.as_mut().rust_mut();
-            if let Some(line) = rust.convs.iter_mut().flat_map(|c| c.rows.iter_mut()).rfind(|r| r.local_id == Some(id)) {
+            let conv = &mut rust.convs[conv];
+            let from = conv.session_rows.min(conv.rows.len());
+            if let Some(line) = conv.rows[from..].iter_mut().rfind(|r| r.local_id == Some(id)) {
                 line.pending = false;
                 line.unix_ms = unix_ms;
             }
             return;
-        };
+        }
+        let from = self.session_rows.min(self.rows.len());
+        let Some(position) = self.rows[from..].iter().rposition(|r| r.local_id == Some(id)).map(|p| p + from) else { return };
         {
             let mut rust = self.as_mut().rust_mut();
             let row = &mut rust.rows[position];
