@@ -19,7 +19,8 @@ fn window() {
             .qml_file("qml/PlainComboBox.qml")
             .qml_file("qml/Tones.qml")
             .qml_file("qml/SearchPanel.qml")
-            .qml_file("qml/ConversationList.qml"),
+            .qml_file("qml/ConversationList.qml")
+            .qml_file("qml/RoomBrowser.qml"),
     )
     .qt_module("Quick")
     // We export no C++ headers. The default (the whole crate as an include root) makes cargo

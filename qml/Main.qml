@@ -115,6 +115,16 @@ ApplicationWindow {
         room: window.room
         onLeaveWouldDrop: (others) => hostWarning.ask(false, others)
         onSearchWanted: searchPanel.open()
+        onRoomsWanted: roomBrowser.ask()
+    }
+
+    RoomBrowser {
+        id: roomBrowser
+        room: window.room
+        parent: Overlay.overlay
+        anchors.centerIn: parent
+        width: Math.min(520, window.width - 40)
+        onClosed: input.forceActiveFocus()
     }
 
     Shortcut {

@@ -1754,3 +1754,44 @@ fn private_conversations_stand_beside_the_room() {
     wait_for_log(&log, "conversation shown: the room");
     screenshot(&display, "window-private-back.png");
 }
+
+/// The relay's rooms in a browser: /list (or Rooms…) shows them, the fullest first, with their
+/// topics; a new name creates a room and goes there, and Enter on a listed one goes to it.
+#[test]
+fn the_room_browser_lists_goes_to_and_creates_rooms() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_xvfb, display) = xvfb();
+    let Watched { relay: _relay, addr, known, watcher: _watcher, .. } = watched_relay("window-rooms");
+    let log = artifacts().join("window-rooms-test.log");
+    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone())]);
+    wait_for_log(&log, "members: @watcher 窗口");
+    let mut student = common::Raw::connect_tls(addr.parse().unwrap(), &known).register("student", "#study");
+    student.send("TOPIC #study :复习 fractions");
+    student.expect(|m| m.command == "TOPIC");
+
+    // /list typed in the chat opens the browser.
+    let id = window_id(&display);
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "/list"]);
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "rooms listed: #lobby (2) #study (1)");
+    wait_for_log(&log, "room browser: 2 rooms");
+    wait_for_log(&log, "room browser opened");
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-rooms.png");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("chat view: [info]  #study"), "the list is not poured into the chat");
+
+    // A new name creates a room (Chinese too) and goes there.
+    paste(&display, "作业");
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "You joined #作业");
+
+    // Rooms… lists them again; Enter on #study goes there.
+    assert!(tab_to(&display, &log, "roomsButton").is_some(), "Tab reaches Rooms…");
+    xdotool(&display, &["key", "space"]);
+    wait_for_log(&log, "rooms listed: #lobby (1) #study (1) #作业 (1)");
+    assert!(tab_to(&display, &log, "roomRow").is_some(), "Tab reaches the list of rooms");
+    xdotool(&display, &["key", "Down", "Return"]);
+    wait_for_log(&log, "You joined #study");
+    student.expect(|m| m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("窗口")));
+}

@@ -62,4 +62,14 @@
         </translation>
     </message>
 </context>
+<context>
+    <name>RoomBrowser</name>
+    <message numerus="yes">
+        <source>%n member(s)</source>
+        <translation>
+            <numerusform>%n member</numerusform>
+            <numerusform>%n members</numerusform>
+        </translation>
+    </message>
+</context>
 </TS>

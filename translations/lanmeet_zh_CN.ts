@@ -427,6 +427,51 @@
     </message>
 </context>
 <context>
+    <name>RoomBrowser</name>
+    <message>
+        <source>Rooms on %1</source>
+        <translation>%1 上的房间</translation>
+    </message>
+    <message>
+        <source>No rooms listed yet</source>
+        <translation>还没有列出房间</translation>
+    </message>
+    <message>
+        <source>Rooms</source>
+        <translation>房间</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n member(s)</source>
+        <translation>
+            <numerusform>%n 位成员</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>New room, e.g. #study</source>
+        <translation>新房间，例如 #study</translation>
+    </message>
+    <message>
+        <source>Name of a room to create or join</source>
+        <translation>要创建或加入的房间名</translation>
+    </message>
+    <message>
+        <source>Create and join</source>
+        <translation>创建并加入</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>刷新</translation>
+    </message>
+    <message>
+        <source>Join</source>
+        <translation>加入</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+</context>
+<context>
     <name>SearchPanel</name>
     <message>
         <source>Search kept messages</source>
@@ -473,6 +518,14 @@
 </context>
 <context>
     <name>Settings</name>
+    <message>
+        <source>Rooms…</source>
+        <translation>房间…</translation>
+    </message>
+    <message>
+        <source>The server&apos;s rooms: go to one, or create one</source>
+        <translation>服务器上的房间：进入一个，或创建一个</translation>
+    </message>
     <message>
         <source>Search</source>
         <translation>搜索</translation>

@@ -106,7 +106,9 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Topic { channel, text } => Line::info(tr("Topic of {0}: {1}", &[channel, text])),
         Event::Info { text, error: false } => Line::info(text.clone()),
         Event::Info { text, error: true } => Line::error(text.clone()),
-        Event::Members { .. } | Event::Dead | Event::History { .. } => return None,
+        Event::RoomListed { name, members, topic } if topic.is_empty() => Line::info(format!("{name} ({members})")),
+        Event::RoomListed { name, members, topic } => Line::info(format!("{name} ({members}): {topic}")),
+        Event::Members { .. } | Event::Dead | Event::History { .. } | Event::RoomsListed => return None,
     })
 }
 

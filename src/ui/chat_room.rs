@@ -101,6 +101,9 @@ pub mod qobject {
         #[qproperty(QStringList, conversations)]
         /// The one the chat shows (an index into `conversations`).
         #[qproperty(i32, current_conversation, cxx_name = "currentConversation")]
+        /// The relay's rooms from the last `/list`: "name TAB members TAB topic" each, the
+        /// fullest first.
+        #[qproperty(QStringList, rooms)]
         type ChatRoom = super::ChatRoomRust;
     }
 
@@ -290,6 +293,9 @@ enum Session {
     Multicast(MulticastChat),
 }
 
+/// Rooms of a server's list shown at most.
+const MOST_LISTED: usize = 2000;
+
 /// What is queued to a relay is given this long to go out after the person leaves.
 const LEAVE_PATIENCE: Duration = Duration::from_millis(500);
 
@@ -372,6 +378,9 @@ pub struct ChatRoomRust {
     current: usize,
     conversations: QStringList,
     current_conversation: i32,
+    rooms: QStringList,
+    /// Rooms of a `/list` still coming.
+    listing: Vec<(String, u32, String)>,
 }
 
 impl Default for ChatRoomRust {
@@ -441,6 +450,8 @@ impl Default for ChatRoomRust {
             current: 0,
             conversations: QStringList::default(),
             current_conversation: 0,
+            rooms: QStringList::default(),
+            listing: Vec::new(),
         }
     }
 }
@@ -819,6 +830,10 @@ impl qobject::ChatRoom {
             ChatEvent::Unicast(UnicastEvent::Chat(chat)) => self.as_mut().relay_state(chat),
             ChatEvent::Multicast(event) => self.as_mut().multicast_state(event),
         }
+        if matches!(&event, ChatEvent::Unicast(UnicastEvent::Chat(Event::RoomListed { .. } | Event::RoomsListed))) {
+            // The window shows the list in its room browser, not in the chat.
+            return;
+        }
         let own = self.nick().to_string();
         for line in lines::lines(&event, &own) {
             match line {
@@ -901,6 +916,20 @@ impl qobject::ChatRoom {
                 self.as_mut().set_nick(QString::from(new.as_str()));
             }
             Event::NickChanged { old, new } => self.as_mut().renamed(old, new),
+            Event::RoomListed { name, members, topic } => {
+                if self.listing.len() < MOST_LISTED {
+                    // A tab cannot split an entry.
+                    let clean = |t: &str| t.replace('\t', " ");
+                    self.as_mut().rust_mut().listing.push((clean(name), *members, clean(topic)));
+                }
+            }
+            Event::RoomsListed => {
+                let mut listing = std::mem::take(&mut self.as_mut().rust_mut().listing);
+                listing.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                log::info!("rooms listed: {}", listing.iter().map(|(name, members, _)| format!("{name} ({members})")).collect::<Vec<_>>().join(" "));
+                let rooms: QStringList = listing.iter().map(|(name, members, topic)| QString::from(format!("{name}\t{members}\t{topic}").as_str())).collect();
+                self.as_mut().set_rooms(rooms);
+            }
             Event::Joined { channel } => {
                 // After /join the room field shows the room we are in, and its kept lines.
                 self.as_mut().set_channel(QString::from(channel.as_str()));

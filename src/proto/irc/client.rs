@@ -106,6 +106,10 @@ pub enum Event {
     Topic { channel: String, text: String },
     /// Something from the server a person should read: errors in words, the message of the day.
     Info { text: String, error: bool },
+    /// A room of the server's list (`/list`): its name, members, topic.
+    RoomListed { name: String, members: u32, topic: String },
+    /// The end of the server's list of rooms.
+    RoomsListed,
     /// The server stopped answering; the caller should drop the connection and reconnect.
     Dead,
     /// Messages from the server's history, oldest first: the latest ones on first joining, or
@@ -691,10 +695,12 @@ impl Client {
                 out.events.push(Event::Info { text: format!("{nick} has been idle {} min {} s", idle / 60, idle % 60), error: false });
             }
             "322" => {
-                let (room, count) = (message.param(1).unwrap_or(""), message.param(2).unwrap_or(""));
-                let topic = if message.params.len() > 3 { format!(": {last}") } else { String::new() };
-                out.events.push(Event::Info { text: format!("{room} ({count}){topic}"), error: false });
+                let name = message.param(1).unwrap_or("").to_string();
+                let members = message.param(2).and_then(|c| c.parse().ok()).unwrap_or(0);
+                let topic = if message.params.len() > 3 { last } else { String::new() };
+                out.events.push(Event::RoomListed { name, members, topic });
             }
+            "323" => out.events.push(Event::RoomsListed),
             "341" => out.events.push(Event::Info { text: format!("Invited {} to {}", message.param(1).unwrap_or(""), message.param(2).unwrap_or("")), error: false }),
             "305" | "306" => out.events.push(Event::Info { text: last, error: false }),
             "301" => {
