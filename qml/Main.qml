@@ -53,7 +53,16 @@ ApplicationWindow {
     // The desktop's colour scheme, followed while the window is open: in the dark one every
     // colour of the palette is ours; in the light one, the platform's, with a darker
     // placeholder text for contrast.
-    readonly property Desktop desktop: Desktop { }
+    readonly property Desktop desktop: Desktop {
+        // A click on the tray icon brings the window forward.
+        onTrayActivated: {
+            window.room.viewShows("tray icon clicked")
+            window.show()
+            window.raise()
+            window.requestActivate()
+        }
+    }
+    onUnreadChanged: window.desktop.trayUnread(window.unread)
     readonly property bool dark: window.desktop.dark
     readonly property Tones tones: Tones { dark: window.dark }
     SystemPalette { id: system }
@@ -115,7 +124,6 @@ ApplicationWindow {
         room: window.room
         onLeaveWouldDrop: (others) => hostWarning.ask(false, others)
         onSearchWanted: searchPanel.open()
-        onRoomsWanted: roomBrowser.ask()
     }
 
     RoomBrowser {
@@ -362,6 +370,17 @@ ApplicationWindow {
                             visible = false
                             input.forceActiveFocus()
                         }
+                    }
+                    ToolButton {
+                        objectName: "roomsButton"
+                        text: qsTr("Rooms…")
+                        font.pixelSize: 12
+                        topPadding: 0
+                        bottomPadding: 0
+                        Layout.preferredHeight: topicLabel.implicitHeight + 4
+                        ToolTip.visible: hovered
+                        ToolTip.text: qsTr("The server's rooms: go to one, or create one")
+                        onClicked: roomBrowser.ask()
                     }
                     Label {
                         objectName: "modesLabel"

@@ -8,7 +8,6 @@ Dialog {
     id: browser
     required property var room
     readonly property var rooms: room.rooms // qmllint disable type
-    property bool asked: false
 
     objectName: "roomBrowser"
     modal: true
@@ -17,7 +16,6 @@ Dialog {
 
     // Asks the relay for its rooms and shows them as they come.
     function ask() {
-        browser.asked = true
         room.send("/list")
         open()
     }
@@ -37,10 +35,12 @@ Dialog {
         newRoom.forceActiveFocus()
     }
     onRoomsChanged: {
+        if (rooms.length === 0)
+            return
+        browser.room.viewShows("room browser: " + rooms.length + " rooms")
         // A /list typed in the chat shows here.
         if (!browser.opened)
             open()
-        browser.room.viewShows("room browser: " + rooms.length + " rooms")
     }
 
     ColumnLayout {

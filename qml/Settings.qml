@@ -26,8 +26,6 @@ ToolBar {
     signal leaveWouldDrop(int others)
     // The search of kept messages is asked for.
     signal searchWanted()
-    // The relay's list of rooms is asked for.
-    signal roomsWanted()
 
     /// Connect (or join) with what the fields say, or leave: the main button's action.
     function connectOrLeave() {
@@ -209,14 +207,6 @@ ToolBar {
             ToolTip.visible: hovered
             ToolTip.text: qsTr("Ctrl+D")
             onClicked: bar.connectOrLeave()
-        }
-        Button {
-            objectName: "roomsButton"
-            visible: !bar.multicast && !bar.offline
-            text: qsTr("Rooms…")
-            ToolTip.visible: hovered
-            ToolTip.text: qsTr("The server's rooms: go to one, or create one")
-            onClicked: bar.roomsWanted()
         }
         Button {
             objectName: "searchButton"

@@ -1142,13 +1142,30 @@ impl Notifications {
     }
 }
 
-/// A session D-Bus of the test's own with a desktop portal and a notification service on it.
+/// A desktop's tray (its StatusNotifierWatcher): it keeps the names of the icons that came.
+struct TrayWatcher(Arc<std::sync::Mutex<Vec<String>>>);
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl TrayWatcher {
+    fn register_status_notifier_item(&self, service: &str) {
+        self.0.lock().unwrap().push(service.to_string());
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+}
+
+/// A session D-Bus of the test's own with a desktop portal, a notification service and a tray
+/// on it.
 struct SessionBus {
     _daemon: Reaper,
     address: String,
     portal: zbus::blocking::Connection,
     scheme: Arc<AtomicU32>,
     notified: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    tray_icons: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
@@ -1168,14 +1185,40 @@ impl SessionBus {
         assert!(!address.is_empty(), "dbus-daemon printed its address");
         let scheme = Arc::new(AtomicU32::new(scheme));
         let notified = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tray_icons = Arc::new(std::sync::Mutex::new(Vec::new()));
         let portal = zbus::blocking::connection::Builder::address(address.as_str())
             .and_then(|b| b.name("org.freedesktop.portal.Desktop"))
             .and_then(|b| b.name("org.freedesktop.Notifications"))
+            .and_then(|b| b.name("org.kde.StatusNotifierWatcher"))
             .and_then(|b| b.serve_at(PORTAL_PATH, PortalSettings(scheme.clone())))
             .and_then(|b| b.serve_at("/org/freedesktop/Notifications", Notifications(notified.clone())))
+            .and_then(|b| b.serve_at("/StatusNotifierWatcher", TrayWatcher(tray_icons.clone())))
             .and_then(|b| b.build())
             .expect("the test's portal on its session bus");
-        SessionBus { _daemon: Reaper(daemon), address, portal, scheme, notified }
+        SessionBus { _daemon: Reaper(daemon), address, portal, scheme, notified, tray_icons }
+    }
+
+    /// A property of the tray icon the window put on this bus, read afresh.
+    fn tray_property<T: TryFrom<zbus::zvariant::OwnedValue>>(&self, name: &str) -> T
+    where
+        T::Error: Into<zbus::Error>,
+    {
+        let icons = self.tray_icons.lock().unwrap().clone();
+        assert_eq!(icons.len(), 1, "one tray icon: {icons:?}");
+        let icon = zbus::blocking::proxy::Builder::<zbus::blocking::Proxy<'_>>::new(&self.portal)
+            .destination(icons[0].clone())
+            .and_then(|b| b.path("/StatusNotifierItem"))
+            .and_then(|b| b.interface("org.kde.StatusNotifierItem"))
+            .map(|b| b.cache_properties(zbus::proxy::CacheProperties::No))
+            .and_then(|b| b.build())
+            .expect("a proxy of the tray icon");
+        icon.get_property(name).expect("the tray icon's property")
+    }
+
+    /// The person clicks the tray icon.
+    fn click_tray(&self) {
+        let icons = self.tray_icons.lock().unwrap().clone();
+        self.portal.call_method(Some(icons[0].as_str()), "/StatusNotifierItem", Some("org.kde.StatusNotifierItem"), "Activate", &(10i32, 10i32)).expect("the icon takes a click");
     }
 
     /// The person switches the desktop's scheme.
@@ -1478,10 +1521,18 @@ fn a_window_in_the_background_tells_of_mentions_and_private_messages() {
         std::thread::sleep(Duration::from_millis(100));
     }
     screenshot(&display, "window-in-the-background.png");
+    // The tray icon asks for attention too, and says how many.
+    assert_eq!(bus.tray_property::<String>("Status"), "NeedsAttention");
+    let (_, _, _, tip): (String, Vec<(i32, i32, Vec<u8>)>, String, String) = bus.tray_property("ToolTip");
+    assert_eq!(tip, "3 unread message(s)");
 
-    // Back in front: the count goes, and a mention while reading notifies nobody.
-    xdotool(&display, &["windowfocus", "--sync", &id]);
+    // Back in front by a click on the tray icon: the count goes, and a mention while reading
+    // notifies nobody.
+    bus.click_tray();
+    wait_for_log(&log, "tray icon clicked");
     wait_for_count(&log, "view: active", 2);
+    wait_for_log(&log, "tray: Active");
+    assert_eq!(bus.tray_property::<String>("Status"), "Active");
     watcher.say("窗口 welcome back");
     wait_for_log(&log, "chat view: [message] watcher 窗口 welcome back");
     std::thread::sleep(Duration::from_millis(500));
@@ -1768,6 +1819,7 @@ fn the_room_browser_lists_goes_to_and_creates_rooms() {
     let mut student = common::Raw::connect_tls(addr.parse().unwrap(), &known).register("student", "#study");
     student.send("TOPIC #study :复习 fractions");
     student.expect(|m| m.command == "TOPIC");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("room browser"), "the browser opens only when asked");
 
     // /list typed in the chat opens the browser.
     let id = window_id(&display);

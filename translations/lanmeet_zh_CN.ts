@@ -161,6 +161,14 @@
 <context>
     <name>Main</name>
     <message>
+        <source>Rooms…</source>
+        <translation>房间…</translation>
+    </message>
+    <message>
+        <source>The server&apos;s rooms: go to one, or create one</source>
+        <translation>服务器上的房间：进入一个，或创建一个</translation>
+    </message>
+    <message>
         <source>Message %1 privately — Enter sends, Shift+Enter starts a new line</source>
         <translation>私聊 %1 — 按 Enter 发送，Shift+Enter 换行</translation>
     </message>
@@ -518,14 +526,6 @@
 </context>
 <context>
     <name>Settings</name>
-    <message>
-        <source>Rooms…</source>
-        <translation>房间…</translation>
-    </message>
-    <message>
-        <source>The server&apos;s rooms: go to one, or create one</source>
-        <translation>服务器上的房间：进入一个，或创建一个</translation>
-    </message>
     <message>
         <source>Search</source>
         <translation>搜索</translation>

@@ -11,6 +11,7 @@ pub mod lines;
 pub mod multicast_chat;
 pub mod settings;
 pub mod terminal;
+pub mod tray;
 
 /// Cuts `text` to at most `most` bytes, at a character boundary. Whether it was cut.
 pub fn cut_at_char(text: &mut String, most: usize) -> bool {
