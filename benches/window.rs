@@ -6,6 +6,7 @@
 //!
 //! Runs under Xvfb with a relay of our own on loopback.
 
+mod common;
 #[path = "../tests/common/xvfb.rs"]
 mod xvfb;
 
@@ -118,7 +119,7 @@ fn start(display: &str, server: &str, data: &Path, scratch: &Path, n: usize) -> 
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    common::percentile(&values, 0.5)
 }
 
 /// Median milliseconds of `run` over `SEARCHES` runs, and what it found.

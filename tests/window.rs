@@ -716,14 +716,7 @@ fn an_operator_moderates_from_the_member_list_and_history_greets_the_window() {
     let (_xvfb, display) = xvfb();
     let dir = scratch("window-moderation");
     let tls = certificate(&dir, "relay");
-    let relay = lanmeet::server::spawn(lanmeet::server::RelayConfig {
-        listen: None,
-        listen_tls: Some((std::net::SocketAddr::from(([127, 0, 0, 1], 0)), tls.config.clone())),
-        irc: common::open_config(),
-        max_send_queue: 4 << 20,
-        history: Some(lanmeet::server::history::HistoryConfig::at(dir.join("history.sqlite3"))),
-    })
-    .unwrap();
+    let relay = common::tls_relay_keeping(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &tls, &dir.join("history.sqlite3"));
     let addr = relay.tls_addr().unwrap();
     let known = KnownServers::new(dir.join("known_servers"));
     // Someone spoke in the room and left before the window came: the window shows it.
@@ -1634,15 +1627,11 @@ fn a_chinese_desktop_gets_a_chinese_window_and_english_on_request() {
 fn kept_messages_come_back_after_a_restart_and_search_finds_them() {
     use lanmeet::app::archive::{self, Archive, Said};
     use lanmeet::app::lines::LineKind;
-    use lanmeet::server::{self, history::HistoryConfig, RelayConfig};
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = xvfb();
     let dir = scratch("window-kept");
     let tls = certificate(&dir, "relay");
-    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let history = Some(HistoryConfig::at(dir.join("relay.sqlite3")));
-    let _relay = server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: common::open_config(), max_send_queue: 4 << 20, history })
-        .expect("relay starts");
+    let _relay = common::tls_relay_keeping(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &tls, &dir.join("relay.sqlite3"));
     let addr = _relay.local_addr().to_string();
     let watcher = Peer::start_tls(&addr, "watcher", KnownServers::new(dir.join("known_servers")));
     watcher.joined();

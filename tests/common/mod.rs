@@ -58,8 +58,18 @@ pub fn relay_at(listen: SocketAddr, irc: ServerConfig, max_send_queue: usize) ->
 
 /// A relay that takes IRC over TLS only, with the certificate `tls`.
 pub fn tls_relay_at(listen: SocketAddr, tls: &RelayTls) -> RelayHandle {
+    tls_relay_with(listen, tls, None)
+}
+
+/// The same, keeping its history in the SQLite file `history`.
+#[allow(dead_code)]
+pub fn tls_relay_keeping(listen: SocketAddr, tls: &RelayTls, history: &Path) -> RelayHandle {
+    tls_relay_with(listen, tls, Some(server::history::HistoryConfig::at(history.to_path_buf())))
+}
+
+fn tls_relay_with(listen: SocketAddr, tls: &RelayTls, history: Option<server::history::HistoryConfig>) -> RelayHandle {
     let _ = env_logger::builder().is_test(true).try_init();
-    server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: open_config(), max_send_queue: 4 << 20, history: None }).expect("relay starts")
+    server::spawn(RelayConfig { listen: None, listen_tls: Some((listen, tls.config.clone())), irc: open_config(), max_send_queue: 4 << 20, history }).expect("relay starts")
 }
 
 /// A new self-signed certificate, kept in `dir` as NAME.pem and NAME-key.pem.
