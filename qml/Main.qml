@@ -511,6 +511,7 @@ ApplicationWindow {
             keys: window.room.memberKeys
             away: window.room.awayMembers // qmllint disable type
             relay: window.room.mode !== "multicast"
+            privateTalk: window.room.mode !== "multicast" || !window.room.plain
             ownNick: window.room.nick
             onCommand: (text) => window.room.send(text)
             onEditTopic: topicBar.edit()

@@ -16,6 +16,8 @@ Pane {
     property string ownNick: ""
     /// Whether names offer the relay's actions.
     property bool relay: false
+    /// Whether a member can be talked to privately (not in a plain-text group).
+    property bool privateTalk: relay
     readonly property bool operator: members.indexOf("@" + ownNick) >= 0 || members.indexOf("@+" + ownNick) >= 0
     /// A typed command to carry out ("/kick bob").
     signal command(string text)
@@ -51,6 +53,7 @@ Pane {
             readonly property var keys: pane.keys
             readonly property var away: pane.away
             readonly property bool relay: pane.relay
+            readonly property bool privateTalk: pane.privateTalk
             readonly property Tones tones: Tones { dark: memberView.palette.base.hslLightness < 0.5 }
             function talk(name) {
                 pane.talkPrivately(name)
@@ -139,9 +142,9 @@ Pane {
                     onTapped: row.openMenu()
                 }
                 TapHandler {
-                    onDoubleTapped: if (row.list.relay && row.name !== row.list.ownNick) row.list.talk(row.name)
+                    onDoubleTapped: if (row.list.privateTalk && row.name !== row.list.ownNick) row.list.talk(row.name)
                 }
-                Keys.onReturnPressed: if (row.list.relay && row.name !== row.list.ownNick) row.list.talk(row.name)
+                Keys.onReturnPressed: if (row.list.privateTalk && row.name !== row.list.ownNick) row.list.talk(row.name)
                 Keys.onPressed: (event) => {
                     if (event.key === Qt.Key_Menu || (event.key === Qt.Key_F10 && (event.modifiers & Qt.ShiftModifier))) {
                         row.openMenu()

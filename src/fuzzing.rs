@@ -334,6 +334,8 @@ fn mchat_group(data: &[u8], sealed: bool) {
         honest: Peer::new(config(2, "honest")),
         said: 0,
         heard: Vec::new(),
+        said_private: 0,
+        heard_private: Vec::new(),
         victim_sent: 0,
         to_victim: 0,
         honest_addr,
@@ -371,6 +373,14 @@ fn mchat_group(data: &[u8], sealed: bool) {
                 let out = net.victim.receive(&bytes, forger, clock.now());
                 net.after_victim(out, &clock);
             }
+            3 | 4 if step & 8 != 0 => {
+                // A private message to the victim.
+                let text = format!("p{}", net.said_private + 1);
+                if let Some(out) = net.honest.say_to(1, &text, clock.now()) {
+                    net.said_private += 1;
+                    net.after_honest(out, &clock, step & 7 == 4);
+                }
+            }
             3 | 4 => {
                 net.said += 1;
                 let out = net.honest.say(&format!("m{}", net.said), clock.now());
@@ -390,13 +400,15 @@ fn mchat_group(data: &[u8], sealed: bool) {
     }
     // The forger stops; the honest peer's messages must all come through, and soon.
     for _ in 0..40 {
-        if net.heard.len() >= net.said {
+        if net.heard.len() >= net.said && net.heard_private.len() >= net.said_private {
             break;
         }
         net.run_until(clock.now + Duration::from_millis(100), &mut clock);
     }
     let expected: Vec<String> = (1..=net.said).map(|i| format!("m{i}")).collect();
     assert_eq!(net.heard, expected, "the honest peer's messages, as the victim showed them");
+    let expected: Vec<String> = (1..=net.said_private).map(|i| format!("p{i}")).collect();
+    assert_eq!(net.heard_private, expected, "the honest peer's private messages");
 }
 
 /// A well-formed datagram with fields the script chooses.
@@ -408,22 +420,30 @@ fn forged(script: &mut Script) -> Datagram {
         _ => u64::from(script.byte().unwrap_or(0)) + 3,
     };
     let seq = if pick & 4 == 0 { u32::from(script.byte().unwrap_or(0)) } else { script.u32() };
-    let body = match (pick >> 3) % 5 {
+    // The victim (1), the honest peer (2), or someone else.
+    let whom = if pick & 0x80 == 0 { 1 } else { 2 + (pick as u64 & 1) };
+    let body = match (pick >> 3) % 9 {
         0 => Body::Announce,
         1 => Body::Goodbye,
-        2 => {
-            let target = if pick & 0x80 == 0 { 1 } else { 2 };
+        kind @ (2 | 5) => {
             let count = usize::from(script.byte().unwrap_or(0) % 130);
-            Body::Nack { target, seqs: (0..count).map(|_| script.u16().into()).collect() }
+            let seqs = (0..count).map(|_| script.u16().into()).collect();
+            if kind == 2 {
+                Body::Nack { target: whom, seqs }
+            } else {
+                Body::DirectNack { target: whom, seqs }
+            }
         }
+        6 => Body::DirectAnnounce { to: whom },
         kind => {
             let index = script.byte().unwrap_or(0);
             let count = script.byte().unwrap_or(1);
             let text = script.chunk().to_vec();
-            if kind == 3 {
-                Body::Message { index, count, text }
-            } else {
-                Body::Repair { index, count, text }
+            match kind {
+                3 => Body::Message { index, count, text },
+                4 => Body::Repair { index, count, text },
+                7 => Body::Direct { to: whom, index, count, text },
+                _ => Body::DirectRepair { to: whom, index, count, text },
             }
         }
     };
@@ -439,6 +459,9 @@ struct Pair {
     said: usize,
     /// Texts of the honest peer's messages, as the victim delivered them.
     heard: Vec<String>,
+    /// The same of its private messages to the victim.
+    said_private: usize,
+    heard_private: Vec<String>,
     victim_sent: usize,
     to_victim: usize,
     honest_addr: SocketAddr,
@@ -449,8 +472,9 @@ impl Pair {
     fn note(&mut self, events: Vec<PeerEvent>) {
         for event in events {
             match event {
-                PeerEvent::Message { sender: 2, text, .. } => self.heard.push(text),
-                PeerEvent::Lost { sender: 2, count, .. } => panic!("the victim gave up on {count} honest messages"),
+                PeerEvent::Message { sender: 2, text, private: false, .. } => self.heard.push(text),
+                PeerEvent::Message { sender: 2, text, private: true, .. } => self.heard_private.push(text),
+                PeerEvent::Lost { sender: 2, count, .. } => panic!("the victim gave up on {count} honest messages; victim {:?} honest {:?}", self.victim.counters(), self.honest.counters()),
                 PeerEvent::Left { sender: 2, .. } => panic!("the victim lost sight of the honest peer"),
                 _ => {}
             }
@@ -460,15 +484,22 @@ impl Pair {
     /// Hands what the victim sent to the honest peer, and the answers back, until all is quiet.
     fn after_victim(&mut self, out: crate::proto::mchat::Output, clock: &Clock) {
         self.note(out.events);
-        for bytes in out.send {
+        let honest = self.honest_addr;
+        // To the group, or to the honest peer's address; what goes to a forger's is only counted.
+        let sent = out.send.into_iter().map(|bytes| (true, bytes)).chain(out.direct.into_iter().map(|(to, bytes)| (to == honest, bytes)));
+        for (reaches_honest, bytes) in sent {
             self.victim_sent += bytes.len();
-            let answer = self.honest.receive(&bytes, self.victim_addr, clock.now());
-            self.after_honest(answer, clock, false);
+            if reaches_honest {
+                let answer = self.honest.receive(&bytes, self.victim_addr, clock.now());
+                self.after_honest(answer, clock, false);
+            }
         }
     }
 
     fn after_honest(&mut self, out: crate::proto::mchat::Output, clock: &Clock, lose_first: bool) {
-        for (i, bytes) in out.send.into_iter().enumerate() {
+        let victim = self.victim_addr;
+        let sent = out.send.into_iter().chain(out.direct.into_iter().filter(|(to, _)| *to == victim).map(|(_, bytes)| bytes));
+        for (i, bytes) in sent.enumerate() {
             if self.sent_by_honest.len() < 256 {
                 self.sent_by_honest.push(bytes.clone());
             }

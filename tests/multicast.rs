@@ -244,6 +244,94 @@ fn only_those_with_the_passphrase_read_an_encrypted_group() {
     assert!(heard.iter().any(|d| contains(d, "丁号无口令")), "the open peer's nickname travels in clear text");
 }
 
+/// Private messages go to their recipient's own address: in order and whole at 20 % loss
+/// (repaired over unicast), never to the group, so a third member neither receives nor
+/// overhears them.
+#[test]
+fn a_private_message_reaches_its_recipient_alone() {
+    let g = group(63);
+    let wire = overhear(g);
+    let ann = Member::join(loopback(g, "安", 0.0));
+    let bob = Member::join(loopback(g, "博", 0.20));
+    let cat = Member::join(loopback(g, "猫", 0.0));
+    for m in [&ann, &bob, &cat] {
+        m.wait("presence", |e| matches!(e, Event::Members { members } if members.len() == 3).then_some(()));
+    }
+    const COUNT: usize = 60;
+    let long = "长".repeat(800); // two datagrams
+    let want: Vec<String> = (0..COUNT).map(|k| if k == 30 { format!("悄悄话 {k} {long}") } else { format!("悄悄话 {k}") }).collect();
+    for (k, text) in want.iter().enumerate() {
+        ann.say_to("博", text);
+        if k % 10 == 0 {
+            ann.say(&format!("to everyone {k}"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    ann.say("the end");
+    let private = |m: &Member, count: usize| -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                m.wait("a private message", |e| match e {
+                    Event::Message { nick, text, private: true, .. } if nick == "安" => Some(text.clone()),
+                    _ => None,
+                })
+            })
+            .collect()
+    };
+    assert_eq!(private(&bob, COUNT), want);
+    // The third member hears the group's talk to its end, and nothing private.
+    let heard: Vec<(String, bool)> = (0..7)
+        .map(|_| {
+            cat.wait("the group's talk", |e| match e {
+                Event::Message { text, private, .. } => Some((text.clone(), *private)),
+                _ => None,
+            })
+        })
+        .collect();
+    assert_eq!(heard.last().unwrap(), &("the end".to_string(), false));
+    assert!(heard.iter().all(|(text, private)| !private && !text.contains("悄悄话")), "{heard:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let overheard: Vec<Vec<u8>> = wire.try_iter().collect();
+    assert!(overheard.iter().any(|d| contains(d, "the end")), "the group's talk is on the group");
+    assert!(!overheard.iter().any(|d| contains(d, "悄悄话")), "nothing private is sent to the group");
+    // Sending to someone who is not there says so.
+    ann.say_to("nobody", "hello?");
+    let error = std::iter::from_fn(|| ann.events.recv_timeout(Duration::from_secs(10)).ok()).find_map(|e| match e {
+        MulticastEvent::Error(text) => Some(text),
+        _ => None,
+    });
+    assert_eq!(error.as_deref(), Some("not sent: nobody is not in the group now"));
+    drop(cat);
+    let Member { handle, events } = bob;
+    drop(handle);
+    let counters = events.iter().find_map(|e| match e {
+        MulticastEvent::Stopped { counters } => Some(counters),
+        _ => None,
+    });
+    assert!(counters.unwrap().nacks_sent > 0, "loss was repaired, so bob asked");
+}
+
+/// The terminal client: `/msg NICK text` goes to that member alone.
+#[test]
+fn the_terminal_sends_a_private_message_with_msg() {
+    let g = group(64);
+    let group_arg = g.to_string();
+    let args = |nick: &'static str| -> Vec<&str> { vec!["chat", "--multicast", &group_arg, "--interface", "127.0.0.1", "--ttl", "0", "--nick", nick] };
+    let mut talker = Process::start(&args("甲"));
+    let listener = Process::start(&args("乙"));
+    let third = Process::start(&args("丙"));
+    talker.wait_for_line("the listener", |l| l.contains("乙 joined"));
+    third.wait_for_line("the talker", |l| l.contains("甲 joined"));
+    talker.type_lines("/msg 乙 只给你看
+for all
+");
+    let seen = listener.wait_for_line("the private line", |l| l.contains("只给你看"));
+    assert!(seen.ends_with("] <甲> (private) 只给你看"), "{seen}");
+    talker.wait_for_line("our own line", |l| l.ends_with("] <甲> → 乙: 只给你看"));
+    third.wait_for_line("the group's line", |l| l.ends_with("] <甲> for all"));
+    assert!(!third.printed().join("\n").contains("只给你看"));
+}
+
 #[test]
 fn a_nickname_used_with_another_key_is_shown_as_an_impostor() {
     let g = group(62);

@@ -261,6 +261,25 @@ fn a_person_switches_to_multicast_and_back() {
     assert_eq!(peer.messages(1), [("窗口".to_string(), "multicast hello 多播".to_string())]);
     peer.say("reply 回复 over multicast");
     wait_for_log(&log, "chat view: [message] peer reply 回复 over multicast");
+    // Enter on the peer in the member list opens a private conversation: what is typed there
+    // reaches the peer alone (to its own address), and its answer comes back there.
+    assert!(tab_to(&display, &log, "memberRow").is_some(), "Tab reaches the member list");
+    xdotool(&display, &["key", "Return"]);
+    wait_for_log(&log, "conversation shown: peer");
+    xdotool(&display, &["type", "--delay", "15", "just us "]);
+    paste(&display, "私下");
+    xdotool(&display, &["key", "Return"]);
+    let got = peer.wait("the private message", |e| match e {
+        lanmeet::proto::mchat::Event::Message { nick, text, private: true, .. } => Some((nick.clone(), text.clone())),
+        _ => None,
+    });
+    assert_eq!(got, ("窗口".to_string(), "just us 私下".to_string()));
+    peer.say_to("窗口", "私下回复 back to you");
+    wait_for_log(&log, "chat view: [message] peer 私下回复 back to you");
+    screenshot(&display, "window-multicast-private.png");
+    assert!(tab_to(&display, &log, "conversationRow").is_some(), "Tab reaches the conversations");
+    xdotool(&display, &["key", "Up", "Up", "Up", "Return"]);
+    wait_for_log(&log, "conversation shown: the room");
     // What the outsider says does not open, and the window says so.
     outsider.say("can anyone read this?");
     wait_for_log(&log, "could not open");

@@ -161,8 +161,8 @@ pub fn kept(event: &ChatEvent, own_nick: &str) -> Vec<Said> {
                 .collect(),
             _ => Vec::new(),
         },
-        ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { nick, text, unix_ms, .. })) => {
-            vec![talk(LineKind::Message, "", false, nick, text, *unix_ms as i64)]
+        ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { nick, text, unix_ms, private, .. })) => {
+            vec![talk(LineKind::Message, if *private { nick } else { "" }, *private, nick, text, *unix_ms as i64)]
         }
         _ => Vec::new(),
     }
@@ -198,7 +198,7 @@ fn multicast_line(event: &MulticastEvent) -> Option<Line> {
         MulticastEvent::Error(text) => Line::error(text.clone()),
         MulticastEvent::Stopped { .. } => return None,
         MulticastEvent::Chat(chat) => match chat {
-            M::Message { nick, text, unix_ms, .. } => Line::said(LineKind::Message, nick, text, *unix_ms as i64),
+            M::Message { nick, text, unix_ms, private, .. } => incoming(LineKind::Message, nick, *private, text, *unix_ms as i64),
             M::Plain { from, text } => Line::said(LineKind::Message, &from.to_string(), text, now_ms()),
             M::Joined { nick, trust: Trust::Impostor(key), .. } => {
                 let whose = key.as_ref().map(|k| tr(" (their key {0})", &[&fingerprint(k)])).unwrap_or_else(|| tr(" (unsigned)", &[]));
@@ -245,7 +245,7 @@ pub struct Attention {
 pub fn attention(event: &ChatEvent, own_nick: &str) -> Option<Attention> {
     let (sender, text, private) = match event {
         ChatEvent::Unicast(UnicastEvent::Chat(Event::Message { from, target, text, .. })) => (from, text, !target.starts_with('#')),
-        ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { nick, text, .. })) => (nick, text, false),
+        ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { nick, text, private, .. })) => (nick, text, *private),
         _ => return None,
     };
     if sender.to_lowercase() == own_nick.to_lowercase() {
@@ -359,7 +359,8 @@ mod tests {
             relay(Event::Message { from: "bot".into(), target: "#lobby".into(), text: "build passed".into(), unix_ms: 3, notice: true, action: false }),
             relay(Event::Delivered { id: 1, target: "#lobby".into(), text: "\x01ACTION waves\x01".into(), unix_ms: 4 }),
             relay(Event::Delivered { id: 2, target: "李雷".into(), text: "see you".into(), unix_ms: 5 }),
-            ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { sender: 9, nick: "韩梅梅".into(), text: "组播".into(), unix_ms: 6, trust: Trust::Unsigned })),
+            ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { sender: 9, nick: "韩梅梅".into(), text: "组播".into(), unix_ms: 6, trust: Trust::Unsigned, private: false })),
+            ChatEvent::Multicast(MulticastEvent::Chat(mchat::Event::Message { sender: 9, nick: "韩梅梅".into(), text: "只给你".into(), unix_ms: 7, trust: Trust::Unsigned, private: true })),
         ];
         for event in &events {
             let kept = kept(event, "me");
@@ -377,6 +378,7 @@ mod tests {
         assert_eq!(of(3), ("#lobby", false, LineKind::Action, "me", "waves"));
         assert_eq!(of(4), ("李雷", true, LineKind::Own, "me", "see you"));
         assert_eq!(of(5), ("", false, LineKind::Message, "韩梅梅", "组播"));
+        assert_eq!(of(6), ("韩梅梅", true, LineKind::Message, "韩梅梅", "只给你"), "a private multicast message is kept under its sender");
         // Joins, topics and the rest are not kept.
         assert!(kept(&relay(Event::Topic { channel: "#lobby".into(), text: "t".into() }), "me").is_empty());
     }

@@ -33,6 +33,17 @@ impl MulticastChat {
         self.handle.try_say(text)
     }
 
+    /// Send text to one participant alone (the one shown as `nick`); waits only while a
+    /// thousand lines are queued.
+    pub fn say_to(&self, nick: &str, text: &str) {
+        self.handle.say_to(nick, text);
+    }
+
+    /// Send text to one participant alone, without waiting; false when it was not taken.
+    pub fn try_say_to(&self, nick: &str, text: &str) -> bool {
+        self.handle.try_say_to(nick, text)
+    }
+
     /// Say goodbye and leave the group, waiting for the thread.
     pub fn stop(self) {
         self.handle.stop();

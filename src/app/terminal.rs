@@ -124,9 +124,21 @@ pub fn run_multicast_chat(config: MulticastConfig) -> ExitCode {
         }
     };
     for_each_input_line(|text| {
-        handle.say(text);
+        // `/msg NICK text` goes to that participant alone.
+        let private = text.strip_prefix("/msg ").and_then(|rest| rest.trim_start().split_once(' ')).filter(|(_, said)| !said.trim().is_empty());
+        let line = Line::said(LineKind::Own, &nick, text, lines::now_ms());
+        let line = match private {
+            Some((to, said)) => {
+                handle.say_to(to, said);
+                Line { with: Some(to.to_string()), text: said.to_string(), ..line }
+            }
+            None => {
+                handle.say(text);
+                line
+            }
+        };
         // Our own lines are not looped back to us: print them as sent.
-        print_line(format_line(&Line::said(LineKind::Own, &nick, text, lines::now_ms())));
+        print_line(format_line(&line));
     });
     // Stay a moment so that peers can ask for repairs of the last lines.
     std::thread::sleep(Duration::from_millis(1500));

@@ -24,6 +24,7 @@ use thiserror::Error;
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
+const DIRECT: Token = Token(2);
 
 #[derive(Debug, Clone)]
 pub struct MulticastConfig {
@@ -101,6 +102,8 @@ pub enum MulticastEvent {
 
 enum Command {
     Say(String),
+    /// Private text to the participant shown under this nickname.
+    SayTo(String, String),
     Quit,
 }
 
@@ -121,7 +124,24 @@ impl MulticastHandle {
     /// As `say`, never waiting: false (and nothing queued) when a thousand lines are waiting or
     /// the thread has ended.
     pub fn try_say(&self, text: &str) -> bool {
-        let queued = self.commands.try_send(Command::Say(text.to_string())).is_ok();
+        self.try_command(Command::Say(text.to_string()))
+    }
+
+    /// Send text to the participant shown as `nick` alone, never waiting (as `try_say`). If no
+    /// one of that name is in the group when it goes out, an `Error` event says so.
+    pub fn try_say_to(&self, nick: &str, text: &str) -> bool {
+        self.try_command(Command::SayTo(nick.to_string(), text.to_string()))
+    }
+
+    /// As `try_say_to`, waiting while a thousand lines are queued.
+    pub fn say_to(&self, nick: &str, text: &str) {
+        if self.commands.send(Command::SayTo(nick.to_string(), text.to_string())).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    fn try_command(&self, command: Command) -> bool {
+        let queued = self.commands.try_send(command).is_ok();
         if queued {
             let _ = self.waker.wake();
         }
@@ -163,8 +183,10 @@ where
 {
     let socket = open_group_socket(config.group, config.interface, config.ttl)?;
     let mut socket = UdpSocket::from_std(socket.into());
+    let mut direct = UdpSocket::from_std(open_direct_socket(config.interface, config.ttl)?.into());
     let poll = Poll::new().map_err(MulticastError::Socket)?;
     poll.registry().register(&mut socket, SOCKET, Interest::READABLE).map_err(MulticastError::Socket)?;
+    poll.registry().register(&mut direct, DIRECT, Interest::READABLE).map_err(MulticastError::Socket)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MulticastError::Socket)?);
     let (commands, receiver) = bounded(1024);
     let id = random_id();
@@ -204,7 +226,7 @@ where
             let peer = Peer::new(peer_config);
             let config = MulticastConfig { known_peers, ..config };
             let rng = Jitter::new(id ^ 0x9e37_79b9_7f4a_7c15);
-            let mut worker = Worker { config, socket, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default(), unopened: (0, Instant::now()) };
+            let mut worker = Worker { config, socket, direct, poll, commands: receiver, peer, sink, rng, recent_plain: Default::default(), unopened: (0, Instant::now()) };
             if let Some(warning) = warning {
                 (worker.sink)(MulticastEvent::Error(warning));
             }
@@ -240,6 +262,20 @@ pub fn open_group_socket(group: SocketAddrV4, interface: Ipv4Addr, ttl: u32) -> 
     Ok(socket)
 }
 
+/// The socket everything we send goes out of, to the group or to one participant, and where
+/// private datagrams to us arrive: a port of its own, so that each participant on a host has
+/// an address (they all share the group's port). Others learn it as the source of our
+/// datagrams.
+fn open_direct_socket(interface: Ipv4Addr, ttl: u32) -> Result<Socket, MulticastError> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(MulticastError::Socket)?;
+    socket.set_nonblocking(true).map_err(MulticastError::Socket)?;
+    socket.bind(&SocketAddr::from((interface, 0)).into()).map_err(|source| MulticastError::Bind { port: 0, source })?;
+    socket.set_multicast_if_v4(&interface).map_err(|source| MulticastError::Interface { interface, source })?;
+    socket.set_multicast_ttl_v4(ttl).map_err(MulticastError::Socket)?;
+    socket.set_multicast_loop_v4(true).map_err(MulticastError::Socket)?;
+    Ok(socket)
+}
+
 /// A random 64-bit id (sender ids, RTP SSRCs).
 pub fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -251,7 +287,10 @@ pub fn random_id() -> u64 {
 
 struct Worker<F> {
     config: MulticastConfig,
+    /// Bound to the group: what is sent to it arrives here.
     socket: UdpSocket,
+    /// Everything we send leaves here; private datagrams to us arrive here.
+    direct: UdpSocket,
     poll: Poll,
     commands: Receiver<Command>,
     peer: Peer,
@@ -287,27 +326,13 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
             loop {
                 match self.commands.try_recv() {
                     Ok(Command::Say(text)) => self.say(&text),
+                    Ok(Command::SayTo(nick, text)) => self.say_to(&nick, &text),
                     Ok(Command::Quit) | Err(TryRecvError::Disconnected) => break 'outer,
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            loop {
-                match self.socket.recv_from(&mut buffer) {
-                    Ok((n, from)) => {
-                        if self.inject_loss() || self.own_plain_echo(&buffer[..n]) {
-                            continue;
-                        }
-                        let out = self.peer.receive(&buffer[..n], from, now());
-                        self.emit(out);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        (self.sink)(MulticastEvent::Error(format!("receive failed: {e}")));
-                        break;
-                    }
-                }
-            }
+            self.receive_all(false, &mut buffer);
+            self.receive_all(true, &mut buffer);
             if self.peer.poll_timeout().is_some_and(|t| t <= Instant::now()) {
                 let out = self.peer.handle_timeout(now());
                 self.emit(out);
@@ -317,6 +342,40 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
         self.emit(out);
         let _ = self.socket.leave_multicast_v4(self.config.group.ip(), &self.config.interface);
         (self.sink)(MulticastEvent::Stopped { counters: self.peer.counters() });
+    }
+
+    /// Everything waiting on one of the sockets.
+    fn receive_all(&mut self, direct: bool, buffer: &mut [u8]) {
+        loop {
+            let socket = if direct { &self.direct } else { &self.socket };
+            match socket.recv_from(buffer) {
+                Ok((n, from)) => {
+                    if self.inject_loss() || self.own_plain_echo(&buffer[..n]) {
+                        continue;
+                    }
+                    let out = self.peer.receive(&buffer[..n], from, now());
+                    self.emit(out);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A private datagram we sent to someone who has gone comes back as an ICMP
+                // error on this socket: nothing to tell.
+                Err(e) if direct && e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => {
+                    (self.sink)(MulticastEvent::Error(format!("receive failed: {e}")));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn say_to(&mut self, nick: &str, text: &str) {
+        let sent = if self.config.plain { None } else { self.peer.member_id(nick).and_then(|id| self.peer.say_to(id, text, now())) };
+        match sent {
+            Some(out) => self.emit(out),
+            None if self.config.plain => (self.sink)(MulticastEvent::Error(format!("not sent to {nick}: private messages need the lanmeet protocol, and this group is in plain-text mode"))),
+            None => (self.sink)(MulticastEvent::Error(format!("not sent: {nick} is not in the group now"))),
+        }
     }
 
     fn say(&mut self, text: &str) {
@@ -338,6 +397,9 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
             for datagram in out.send {
                 self.send(&datagram);
             }
+            for (to, datagram) in out.direct {
+                self.send_to(&datagram, to);
+            }
         }
         for event in out.events {
             if let (mchat::Event::Pinned { nick, key }, Some(known)) = (&event, &self.config.known_peers) {
@@ -357,11 +419,17 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
     }
 
     fn send(&mut self, bytes: &[u8]) {
-        let to = SocketAddr::V4(self.config.group);
+        self.send_to(bytes, SocketAddr::V4(self.config.group));
+    }
+
+    fn send_to(&mut self, bytes: &[u8], to: SocketAddr) {
         // A chat datagram is waited for rather than dropped while the send buffer is full.
-        let socket = &self.socket;
-        if let Err(e) = super::send_patiently(|| socket.send_to(bytes, to), Duration::from_millis(1), u32::MAX) {
-            (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}")));
+        let socket = &self.direct;
+        match super::send_patiently(|| socket.send_to(bytes, to), Duration::from_millis(1), u32::MAX) {
+            Ok(()) => {}
+            // The error of an earlier private datagram to someone who has gone: this one went.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => log::debug!("multicast chat: {to} refused a datagram"),
+            Err(e) => (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}"))),
         }
     }
 

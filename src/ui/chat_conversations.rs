@@ -138,9 +138,14 @@ impl qobject::ChatRoom {
         if nick.is_empty() || fold(&nick) == fold(&self.nick().to_string()) {
             return;
         }
-        if !matches!(self.session, Some(Session::Unicast(_))) {
-            let text = tr("Private conversations need a relay server; on a multicast group everything said reaches the whole group", &[]);
-            return self.push(Line::info(text));
+        match &self.session {
+            Some(Session::Unicast(_)) => {}
+            Some(Session::Multicast(_)) if !self.plain => {}
+            Some(Session::Multicast(_)) => {
+                let text = tr("Private conversations need the lanmeet protocol; in plain-text mode everything said reaches the whole group", &[]);
+                return self.push(Line::info(text));
+            }
+            None => return,
         }
         let index = self.as_mut().conversation_with(&nick);
         self.show_conversation(index as i32);
@@ -172,9 +177,14 @@ impl qobject::ChatRoom {
         self.publish_conversations();
     }
 
-    /// The text typed in the shown conversation as it goes out, one piece per message: in a
-    /// private one each line is a private message to its person, `/me` an action to them, and
-    /// other commands stay commands.
+    /// The other person of the conversation shown; None for the room or group.
+    pub(super) fn shown_with(&self) -> Option<&str> {
+        Some(self.convs[self.current].with.as_str()).filter(|w| !w.is_empty())
+    }
+
+    /// The text typed in the shown conversation as it goes out to a relay, one piece per
+    /// message: in a private one each line is a private message to its person, `/me` an
+    /// action to them, and other commands stay commands.
     pub(super) fn addressed(&self, text: &str) -> Vec<String> {
         let with = &self.convs[self.current].with;
         if with.is_empty() {

@@ -665,10 +665,20 @@ impl qobject::ChatRoom {
         if text.starts_with('/') && !text.starts_with("//") {
             log::info!("command: {}", text.lines().next().unwrap_or_default());
         }
+        let with = self.shown_with().map(str::to_string);
+        if let (Some(Session::Multicast(_)), Some(with)) = (&self.session, &with) {
+            if !self.members().iter().any(|m| m.to_string() == *with) {
+                self.push(Line::error(tr("{0} is not in the group now; your text is still in the box", &[with])));
+                return false;
+            }
+        }
         let taken = match &self.session {
             // One message at a time: a command takes only its first line.
             Some(Session::Unicast(session)) => self.addressed(&text).iter().all(|piece| session.try_say(piece)),
-            Some(Session::Multicast(chat)) => chat.try_say(&text),
+            Some(Session::Multicast(chat)) => match &with {
+                Some(with) => chat.try_say_to(with, &text),
+                None => chat.try_say(&text),
+            },
             None => {
                 self.push(Line::error(tr("Not connected: press Connect first; your text is still in the box", &[])));
                 return false;
@@ -683,7 +693,8 @@ impl qobject::ChatRoom {
             let sender = self.nick().to_string();
             let mut this = self;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let said = archive::Said { conversation: String::new(), private: false, kind: LineKind::Own, sender: sender.clone(), text: line.to_string(), unix_ms: lines::now_ms() };
+                let conversation = with.clone().unwrap_or_default();
+                let said = archive::Said { conversation, private: with.is_some(), kind: LineKind::Own, sender: sender.clone(), text: line.to_string(), unix_ms: lines::now_ms() };
                 this.as_mut().push(lines::kept_line(&said));
                 this.keep(said);
             }

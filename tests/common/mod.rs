@@ -315,6 +315,10 @@ impl Member {
         self.handle.as_ref().unwrap().say(text);
     }
 
+    pub fn say_to(&self, nick: &str, text: &str) {
+        self.handle.as_ref().unwrap().say_to(nick, text);
+    }
+
     pub fn wait<T>(&self, what: &str, pick: impl Fn(&mchat::Event) -> Option<T>) -> T {
         let deadline = Instant::now() + PATIENCE;
         while let Ok(event) = self.events.recv_deadline(deadline) {

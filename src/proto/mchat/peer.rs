@@ -16,7 +16,7 @@
 use super::seal::{GroupKey, Signer, PUBLIC_KEY_LEN};
 pub use crate::proto::trust::Trust;
 use crate::proto::trust::Pins;
-use super::wire::{as_repair, text_room, truncate_utf8, Body, Datagram, DecodeError, Opened, MAX_NACK};
+use super::wire::{as_repair, direct_text_room, text_room, truncate_utf8, Body, Datagram, DecodeError, Opened, MAX_NACK};
 use crate::proto::{Jitter, Now, TokenBucket};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -119,8 +119,9 @@ pub struct Member {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// `nick` is the name to show (an impostor's is marked, see [`Trust::shown`]).
-    Message { sender: u64, nick: String, text: String, unix_ms: u64, trust: Trust },
+    /// `nick` is the name to show (an impostor's is marked, see [`Trust::shown`]). `private`:
+    /// sent to us alone.
+    Message { sender: u64, nick: String, text: String, unix_ms: u64, trust: Trust, private: bool },
     /// A datagram without our header: the report's tool, or any plain UTF-8 sender.
     Plain { from: SocketAddr, text: String },
     Joined { sender: u64, nick: String, trust: Trust },
@@ -138,6 +139,9 @@ pub enum Event {
 pub struct Output {
     /// Datagrams to send to the group.
     pub send: Vec<Vec<u8>>,
+    /// Datagrams to send to one participant's address (private messages, their requests and
+    /// repairs).
+    pub direct: Vec<(SocketAddr, Vec<u8>)>,
     pub events: Vec<Event>,
 }
 
@@ -165,6 +169,8 @@ pub struct Counters {
     pub replayed: u64,
     /// Datagrams under a nickname pinned to another key.
     pub impostors: u64,
+    /// Private datagrams addressed to another participant.
+    pub misdirected: u64,
 }
 
 /// The size of the state that other peers' datagrams make us keep.
@@ -196,17 +202,33 @@ struct Sender {
     /// The name to show.
     nick: String,
     trust: Trust,
-    /// Where its datagrams come from; others using its id are dropped.
+    /// Where its datagrams come from; others using its id are dropped. Private messages and
+    /// their repairs go here.
     addr: SocketAddr,
     last_heard: Instant,
+    /// Bytes of repair requests about this sender we may still send.
+    nack_credit: u64,
+    /// What it says to the group, and what it says to us alone: each in its own sequence.
+    group: Stream,
+    direct: Stream,
+}
+
+/// The two sequences a sender keeps toward us: to the group, and to us alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Group,
+    Direct,
+}
+
+/// One sequence of a sender's messages as we receive it: ordering, loss and repair.
+#[derive(Debug, Default)]
+struct Stream {
     /// Next sequence number to deliver; `None` until we know where to start.
     next: Option<Seq>,
     /// Received, not yet delivered, by sequence number, all within the receive window.
     waiting: BTreeMap<Seq, Fragment>,
     /// Missing sequence numbers and when to ask for them, all within the receive window.
     missing: BTreeMap<Seq, Missing>,
-    /// Bytes of repair requests about this sender we may still send.
-    nack_credit: u64,
     /// Bytes of text in `waiting`.
     held: usize,
     /// Highest sequence number a gap was looked for up to: an announcement looks only past it,
@@ -215,12 +237,30 @@ struct Sender {
     /// Where the next repair request starts: requests take turns over what is missing, so
     /// that gaps no repair comes for cannot crowd out the others.
     ask_from: Seq,
-    /// No timer of this sender (a request, giving up on a gap or on a held message) is due
-    /// before this; timers only ever start later. `handle_timeout` skips the sender until then.
+    /// No timer of this stream (a request, giving up on a gap or on a held message) is due
+    /// before this; timers only ever start later. `handle_timeout` skips the stream until then.
     wake: Option<Instant>,
 }
 
 impl Sender {
+    fn stream(&mut self, way: Way) -> &mut Stream {
+        match way {
+            Way::Group => &mut self.group,
+            Way::Direct => &mut self.direct,
+        }
+    }
+
+    /// Bytes of text held of both streams.
+    fn held(&self) -> usize {
+        self.group.held + self.direct.held
+    }
+
+    fn missing(&self) -> usize {
+        self.group.missing.len() + self.direct.missing.len()
+    }
+}
+
+impl Stream {
     /// Take a held fragment out, keeping the byte counts (its own and `total`) right.
     fn take(&mut self, seq: Seq, total: &mut usize) -> Option<Fragment> {
         let fragment = self.waiting.remove(&seq)?;
@@ -233,7 +273,16 @@ impl Sender {
     fn wake_by(&mut self, at: Instant) {
         self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
     }
+}
 
+/// Our private messages to one participant: their own sequence, the history that repairs
+/// them, and the announcements that follow them.
+#[derive(Debug)]
+struct Outgoing {
+    next_seq: u32,
+    history: VecDeque<(u32, Vec<u8>)>,
+    tail_announcements: u32,
+    announce_at: Option<Instant>,
 }
 
 /// Counters of datagrams already taken from one sender id (RFC 4303 §3.4.3 style): the
@@ -333,6 +382,12 @@ pub struct Peer {
     /// Nicknames and their keys (from `PeerConfig::pins`, and those pinned since).
     pins: Pins,
     history: VecDeque<(u32, Vec<u8>)>,
+    /// Our private messages, by recipient id. Only we add to it (one entry per participant we
+    /// wrote to), so a peer cannot grow it.
+    direct_out: HashMap<u64, Outgoing>,
+    /// Where the private messages of senders no longer followed had got to (at most
+    /// [`MAX_REPLAY_IDS`]).
+    direct_resume: HashMap<u64, Seq>,
     senders: HashMap<u64, Sender>,
     next_announce: Option<Instant>,
     /// Quick announcements still due after the last message.
@@ -340,6 +395,8 @@ pub struct Peer {
     /// Sequence numbers repaired a moment ago, and when: several receivers asking at once get
     /// one answer.
     repaired: HashMap<u32, Instant>,
+    /// The same for private messages, by recipient and sequence number.
+    repaired_direct: HashMap<(u64, u32), Instant>,
     /// Bytes of text in all senders' `waiting` maps.
     held_bytes: usize,
     /// Entries in all senders' `missing` maps (kept here so that a datagram costs no pass over
@@ -362,10 +419,13 @@ impl Peer {
             replay: HashMap::new(),
             pins,
             history: VecDeque::new(),
+            direct_out: HashMap::new(),
+            direct_resume: HashMap::new(),
             senders: HashMap::new(),
             next_announce: None,
             tail_announcements: 0,
             repaired: HashMap::new(),
+            repaired_direct: HashMap::new(),
             held_bytes: 0,
             missing_total: 0,
             repair_budget: TokenBucket::new(REPAIR_BYTES_PER_SECOND, REPAIR_BYTES_PER_SECOND),
@@ -387,10 +447,10 @@ impl Peer {
         Held {
             senders: self.senders.len(),
             missing: {
-                debug_assert_eq!(self.missing_total, self.senders.values().map(|s| s.missing.len()).sum::<usize>());
+                debug_assert_eq!(self.missing_total, self.senders.values().map(Sender::missing).sum::<usize>());
                 self.missing_total
             },
-            waiting: self.senders.values().map(|s| s.waiting.len()).sum(),
+            waiting: self.senders.values().map(|s| s.group.waiting.len() + s.direct.waiting.len()).sum(),
             bytes: self.held_bytes,
         }
     }
@@ -425,7 +485,7 @@ impl Peer {
     /// Leave the group politely.
     pub fn stop(&mut self, now: Now) -> Output {
         let seq = self.next_seq - 1;
-        Output { send: self.make(seq, now, Body::Goodbye).into_iter().collect(), events: Vec::new() }
+        Output { send: self.make(seq, now, Body::Goodbye).into_iter().collect(), ..Output::default() }
     }
 
     fn announce(&mut self, now: Now, out: &mut Output) {
@@ -446,24 +506,12 @@ impl Peer {
     /// Send text to the group: one message per line, long lines cut into fragments.
     pub fn say(&mut self, text: &str, now: Now) -> Output {
         let mut out = Output::default();
-        let room = text_room(&self.config.nick);
-        for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let pieces = crate::proto::irc::message::split_utf8(line, room);
-            // A message longer than 255 fragments (about 290 KB) is sent as several messages.
-            for chunk in pieces.chunks(255) {
-                let count = chunk.len() as u8;
-                for (index, piece) in chunk.iter().enumerate() {
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    let body = Body::Message { index: index as u8, count, text: piece.as_bytes().to_vec() };
-                    let Some(bytes) = self.make(seq, now, body) else { return out };
-                    self.remember(seq, bytes.clone());
-                    out.send.push(bytes);
-                }
-            }
+        for (index, count, piece) in fragments(text, text_room(&self.config.nick)) {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let Some(bytes) = self.make(seq, now, Body::Message { index, count, text: piece.into_bytes() }) else { break };
+            self.remember(seq, bytes.clone());
+            out.send.push(bytes);
         }
         if !out.send.is_empty() {
             self.tail_announcements = TAIL_ANNOUNCEMENTS;
@@ -473,24 +521,68 @@ impl Peer {
         out
     }
 
+    /// The participant shown as `nick` (the one heard from most lately, should two share it).
+    pub fn member_id(&self, nick: &str) -> Option<u64> {
+        self.senders.iter().filter(|(_, s)| s.nick == nick).max_by_key(|(_, s)| s.last_heard).map(|(&id, _)| id)
+    }
+
+    /// Send text to participant `to` alone, at the address its datagrams come from, in our own
+    /// sequence for it (ordered and repaired as the group's is). None: no such participant.
+    pub fn say_to(&mut self, to: u64, text: &str, now: Now) -> Option<Output> {
+        let addr = self.senders.get(&to)?.addr;
+        let mut out = Output::default();
+        for (index, count, piece) in fragments(text, direct_text_room(&self.config.nick)) {
+            let outgoing = self.direct_out.entry(to).or_insert_with(|| Outgoing { next_seq: 1, history: VecDeque::new(), tail_announcements: 0, announce_at: None });
+            let Some(seq) = outgoing.next_seq.checked_add(1).map(|next| std::mem::replace(&mut outgoing.next_seq, next)) else { break };
+            let Some(bytes) = self.make(seq, now, Body::Direct { to, index, count, text: piece.into_bytes() }) else { break };
+            let outgoing = self.direct_out.get_mut(&to).expect("made above");
+            outgoing.history.push_back((seq, bytes.clone()));
+            if outgoing.history.len() > self.config.history {
+                outgoing.history.pop_front();
+            }
+            out.direct.push((addr, bytes));
+        }
+        if let Some(outgoing) = self.direct_out.get_mut(&to).filter(|_| !out.direct.is_empty()) {
+            outgoing.tail_announcements = TAIL_ANNOUNCEMENTS;
+            let soon = now.mono + TAIL_ANNOUNCE;
+            outgoing.announce_at = Some(outgoing.announce_at.map_or(soon, |t| t.min(soon)));
+        }
+        Some(out)
+    }
+
     /// Answer a repair request from the history, to the whole group.
     fn repair(&mut self, seq: u32, now: Now, out: &mut Output) {
         if self.repaired.get(&seq).is_some_and(|at| now.mono < *at + REPAIR_HOLD) {
             return;
         }
-        let Some(&(front, _)) = self.history.front() else { return };
-        let Some((_, bytes)) = seq.checked_sub(front).and_then(|i| self.history.get(i as usize)) else { return };
-        if !self.repair_budget.take(bytes.len() as f64, now.mono) {
-            self.counters.budget_refused += 1;
-            return;
-        }
-        // The stored bytes as they are (a sealed datagram is never sealed again under its
-        // nonce), but for the kind.
-        let mut repair = bytes.clone();
-        as_repair(&mut repair);
+        let Some(bytes) = kept(&self.history, seq) else { return };
+        let Some(repair) = self.repair_of(bytes.clone(), now) else { return };
         out.send.push(repair);
         self.repaired.insert(seq, now.mono);
+    }
+
+    /// Answer a request of `to` for our private messages to it, to it alone.
+    fn repair_direct(&mut self, to: u64, seq: u32, now: Now, out: &mut Output) {
+        if self.repaired_direct.get(&(to, seq)).is_some_and(|at| now.mono < *at + REPAIR_HOLD) {
+            return;
+        }
+        let Some(addr) = self.senders.get(&to).map(|s| s.addr) else { return };
+        let Some(bytes) = self.direct_out.get(&to).and_then(|o| kept(&o.history, seq)) else { return };
+        let Some(repair) = self.repair_of(bytes.clone(), now) else { return };
+        out.direct.push((addr, repair));
+        self.repaired_direct.insert((to, seq), now.mono);
+    }
+
+    /// A kept datagram as its repair, if the budget allows: the stored bytes as they are (a
+    /// sealed datagram is never sealed again under its nonce), but for the kind.
+    fn repair_of(&mut self, mut bytes: Vec<u8>, now: Now) -> Option<Vec<u8>> {
+        if !self.repair_budget.take(bytes.len() as f64, now.mono) {
+            self.counters.budget_refused += 1;
+            return None;
+        }
+        as_repair(&mut bytes);
         self.counters.repairs_sent += 1;
+        Some(bytes)
     }
 
     fn remember(&mut self, seq: u32, bytes: Vec<u8>) {
@@ -532,6 +624,14 @@ impl Peer {
         if datagram.sender == self.config.id {
             return out; // our own, looped back
         }
+        let me = self.config.id;
+        if let Body::Direct { to, .. } | Body::DirectRepair { to, .. } | Body::DirectAnnounce { to } | Body::DirectNack { target: to, .. } = &datagram.body {
+            if *to != me {
+                // Someone else's private datagram, sent here by mistake or on purpose.
+                self.counters.misdirected += 1;
+                return out;
+            }
+        }
         if self.config.key.is_some() && !sealed {
             self.counters.unsealed += 1;
             return out;
@@ -566,53 +666,57 @@ impl Peer {
         self.counters.received += 1;
         let claimed = truncate_utf8(&datagram.nick, 64).to_string();
         // Only what a participant says of itself pins its name, not requests or goodbyes.
-        let may_pin = matches!(datagram.body, Body::Announce | Body::Message { .. } | Body::Repair { .. });
+        let may_pin = matches!(datagram.body, Body::Announce | Body::Message { .. } | Body::Repair { .. } | Body::DirectAnnounce { .. } | Body::Direct { .. } | Body::DirectRepair { .. });
         let trust = self.trust(&claimed, signer, may_pin, &mut out);
         let nick = trust.shown(&claimed);
         let seq = Seq::from(datagram.seq);
         let mut members_changed = false;
         let mut refused = false;
+        let unix_ms = datagram.unix_ms;
+        let way = if matches!(datagram.body, Body::Direct { .. } | Body::DirectRepair { .. } | Body::DirectAnnounce { .. }) { Way::Direct } else { Way::Group };
+        let heard = |peer: &mut Peer, out: &mut Output| peer.heard(sender_id, from, bytes.len(), &nick, trust, now, out);
         match datagram.body {
             Body::Goodbye => {
-                if let Some(sender) = self.senders.remove(&sender_id) {
-                    self.held_bytes -= sender.held;
-                    self.missing_total -= sender.missing.len();
+                if let Some(sender) = self.forget(sender_id) {
                     out.events.push(Event::Left { sender: sender_id, nick: sender.nick, timed_out: false });
                     members_changed = true;
                 }
             }
             Body::Nack { target, seqs } => {
-                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, None, now, &mut out);
-                if target == self.config.id {
-                    // The request pays for its answer: a few times its own size.
-                    let credit = bytes.len() as f64 * REPAIR_CREDIT_PER_REQUEST_BYTE;
-                    self.repair_budget.credit(credit, MAX_REPAIR_CREDIT, now.mono);
+                members_changed |= heard(self, &mut out);
+                if target == me {
+                    self.credit_repairs(bytes.len(), now);
                     for seq in seqs {
                         self.repair(seq, now, &mut out);
                     }
                 } else if let Some(sender) = self.senders.get_mut(&target) {
                     // Someone asked already: hold our own request back (suppression).
                     for seq in seqs {
-                        if let Some(m) = sender.missing.get_mut(&Seq::from(seq)) {
+                        if let Some(m) = sender.group.missing.get_mut(&Seq::from(seq)) {
                             m.ask_at = m.ask_at.max(now.mono + self.config.nack_retry);
                         }
                     }
                 }
             }
-            Body::Announce => {
-                let first = (seq + 1).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
-                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, Some(first), now, &mut out);
-                self.note_latest(sender_id, seq, now);
+            Body::DirectNack { seqs, .. } => {
+                members_changed |= heard(self, &mut out);
+                self.credit_repairs(bytes.len(), now);
+                for seq in seqs {
+                    self.repair_direct(sender_id, seq, now, &mut out);
+                }
             }
-            Body::Message { index, count, text } | Body::Repair { index, count, text } => {
-                // On first contact, earlier messages may have been lost on the way (the
-                // sender's hello included): ask for a few, which a late joiner sees as recent
-                // history. The decoder checked that `index <= seq`.
-                let first = (seq - Seq::from(index)).saturating_sub(Seq::from(JOIN_BACKFILL)).max(1);
-                members_changed |= self.heard(sender_id, from, bytes.len(), &nick, trust, Some(first), now, &mut out);
+            Body::Announce | Body::DirectAnnounce { .. } => {
+                members_changed |= heard(self, &mut out);
+                self.begin(sender_id, way, seq + 1);
+                self.note_latest(sender_id, way, seq, now);
+            }
+            Body::Message { index, count, text } | Body::Repair { index, count, text } | Body::Direct { index, count, text, .. } | Body::DirectRepair { index, count, text, .. } => {
+                members_changed |= heard(self, &mut out);
+                // The decoder checked that `index <= seq`.
+                self.begin(sender_id, way, seq - Seq::from(index));
                 // Refused for a limit, it is asked for again, and its counter stays open.
-                refused = self.hold(sender_id, seq, Fragment { index, count, text, unix_ms: datagram.unix_ms, arrived: now.mono }, now, &mut out);
-                self.deliver(sender_id, now, &mut out);
+                refused = self.hold(sender_id, way, seq, Fragment { index, count, text, unix_ms, arrived: now.mono }, now, &mut out);
+                self.deliver(sender_id, way, now, &mut out);
             }
         }
         if authenticated && !refused {
@@ -627,12 +731,49 @@ impl Peer {
         out
     }
 
+    /// A request that asks us for repairs pays for them: a few times its own size.
+    fn credit_repairs(&mut self, request: usize, now: Now) {
+        let credit = request as f64 * REPAIR_CREDIT_PER_REQUEST_BYTE;
+        self.repair_budget.credit(credit, MAX_REPAIR_CREDIT, now.mono);
+    }
+
+    /// Where delivery of a stream we have not heard begins, given the first sequence number
+    /// heard of it. Of the group's, a few earlier ones are asked for too, since they may have
+    /// been lost on the way (the sender's hello included); a late joiner sees them as recent
+    /// history. Private messages to us are all wanted: from the first.
+    fn begin(&mut self, id: u64, way: Way, first: Seq) {
+        if let Some(sender) = self.senders.get_mut(&id) {
+            let start = match way {
+                Way::Group => first.saturating_sub(Seq::from(JOIN_BACKFILL)).max(1),
+                Way::Direct => 1,
+            };
+            sender.stream(way).next.get_or_insert(start);
+        }
+    }
+
+    /// Stop following a sender. Where its private messages to us had got to is remembered,
+    /// so that if it is heard again (after a silence) none is delivered twice.
+    fn forget(&mut self, id: u64) -> Option<Sender> {
+        let sender = self.senders.remove(&id)?;
+        self.held_bytes -= sender.held();
+        self.missing_total -= sender.missing();
+        if let Some(next) = sender.direct.next {
+            if self.direct_resume.len() >= MAX_REPLAY_IDS {
+                let any = self.direct_resume.keys().next().copied();
+                any.map(|id| self.direct_resume.remove(&id));
+            }
+            self.direct_resume.insert(id, next);
+        }
+        Some(sender)
+    }
+
     /// Keep a fragment until the ones before it are here, within the window and the byte limit.
     /// True when it was refused for the byte limit (and will be asked for again).
-    fn hold(&mut self, id: u64, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) -> bool {
+    fn hold(&mut self, id: u64, way: Way, seq: Seq, fragment: Fragment, now: Now, out: &mut Output) -> bool {
         let Some(sender) = self.senders.get_mut(&id) else { return false };
-        let Some(next) = sender.next else { return false };
-        if seq < next || sender.waiting.contains_key(&seq) {
+        let stream = sender.stream(way);
+        let Some(next) = stream.next else { return false };
+        if seq < next || stream.waiting.contains_key(&seq) {
             self.counters.duplicates += 1;
             return false;
         }
@@ -640,69 +781,57 @@ impl Peer {
             // This far ahead, what is still missing behind the window is given up, and what is
             // held there is delivered or dropped.
             let floor = seq + 1 - RECEIVE_WINDOW;
-            let given_up = sender.missing.range(..floor).count();
-            sender.missing = sender.missing.split_off(&floor);
+            let given_up = stream.missing.range(..floor).count();
+            stream.missing = stream.missing.split_off(&floor);
             self.missing_total -= given_up;
             self.counters.over_limit += 1;
-            self.deliver_from(id, floor, given_up, now, out);
+            self.deliver_from(id, way, floor, given_up, now, out);
         }
         let Some(sender) = self.senders.get_mut(&id) else { return false };
         let size = fragment.text.len();
-        if Some(seq) != sender.next && (sender.held + size > MAX_HELD_PER_SENDER || self.held_bytes + size > MAX_HELD_BYTES) {
+        let over = sender.held() + size > MAX_HELD_PER_SENDER || self.held_bytes + size > MAX_HELD_BYTES;
+        let stream = sender.stream(way);
+        if Some(seq) != stream.next && over {
             // Too much held already: asked for again later.
             self.counters.over_limit += 1;
             if self.missing_total < MAX_MISSING {
                 let retry = now.mono + self.config.nack_retry;
-                if let std::collections::btree_map::Entry::Vacant(entry) = sender.missing.entry(seq) {
+                if let std::collections::btree_map::Entry::Vacant(entry) = stream.missing.entry(seq) {
                     entry.insert(Missing { since: now.mono, ask_at: retry });
                     self.missing_total += 1;
                 }
-                sender.wake_by(retry);
-            } else if sender.noted.is_some_and(|noted| noted >= seq) {
+                stream.wake_by(retry);
+            } else if stream.noted.is_some_and(|noted| noted >= seq) {
                 // No room to ask for it now: the next announcement looks for it again.
-                sender.noted = seq.checked_sub(1);
+                stream.noted = seq.checked_sub(1);
             }
             return true;
         }
-        if sender.missing.remove(&seq).is_some() {
+        if stream.missing.remove(&seq).is_some() {
             self.missing_total -= 1;
         }
-        sender.held += size;
+        stream.held += size;
         self.held_bytes += size;
-        sender.waiting.insert(seq, fragment);
+        stream.waiting.insert(seq, fragment);
         if seq > 0 {
-            self.note_latest(id, seq - 1, now);
+            self.note_latest(id, way, seq - 1, now);
         }
         false
     }
 
-    /// Mark a peer as heard, creating its state on first contact. `start` is where delivery
-    /// begins for a peer we have not heard before. True when the member list changed.
+    /// Mark a peer as heard, creating its state on first contact. True when the member list
+    /// changed.
     #[allow(clippy::too_many_arguments)]
-    fn heard(&mut self, id: u64, addr: SocketAddr, size: usize, nick: &str, trust: Trust, start: Option<Seq>, now: Now, out: &mut Output) -> bool {
+    fn heard(&mut self, id: u64, addr: SocketAddr, size: usize, nick: &str, trust: Trust, now: Now, out: &mut Output) -> bool {
         let mut changed = false;
+        let resume = &mut self.direct_resume;
         let sender = self.senders.entry(id).or_insert_with(|| {
             changed = true;
-            Sender {
-                nick: nick.to_string(),
-                trust,
-                addr,
-                last_heard: now.mono,
-                next: start,
-                waiting: BTreeMap::new(),
-                missing: BTreeMap::new(),
-                nack_credit: NACK_ALLOWANCE,
-                held: 0,
-                noted: None,
-                ask_from: 0,
-                wake: None,
-            }
+            let direct = Stream { next: resume.remove(&id), ..Stream::default() };
+            Sender { nick: nick.to_string(), trust, addr, last_heard: now.mono, nack_credit: NACK_ALLOWANCE, group: Stream::default(), direct }
         });
         sender.last_heard = now.mono;
         sender.nack_credit = (sender.nack_credit + size as u64 * NACK_CREDIT_PER_BYTE_HEARD).min(MAX_NACK_CREDIT);
-        if sender.next.is_none() {
-            sender.next = start;
-        }
         if sender.nick != nick || sender.trust != trust {
             sender.nick = nick.to_string();
             sender.trust = trust;
@@ -714,49 +843,52 @@ impl Peer {
         changed
     }
 
-    /// Everything up to `latest` from this sender should be here: schedule requests for gaps
+    /// Everything up to `latest` of this stream should be here: schedule requests for gaps
     /// within the receive window (a lying announcement can claim no more than that).
-    fn note_latest(&mut self, id: u64, latest: Seq, now: Now) {
+    fn note_latest(&mut self, id: u64, way: Way, latest: Seq, now: Now) {
         let delay = self.config.reorder_wait + self.rng.below(self.config.nack_delay);
         let mut room = MAX_MISSING.saturating_sub(self.missing_total);
         let Some(sender) = self.senders.get_mut(&id) else { return };
-        let Some(next) = sender.next else { return };
+        let stream = sender.stream(way);
+        let Some(next) = stream.next else { return };
         let last = latest.min(next + RECEIVE_WINDOW - 1);
-        let first = sender.noted.map_or(next, |noted| next.max(noted + 1));
+        let first = stream.noted.map_or(next, |noted| next.max(noted + 1));
         for seq in first..=last {
             if room == 0 {
                 break;
             }
-            sender.noted = Some(seq);
-            if !sender.waiting.contains_key(&seq) && !sender.missing.contains_key(&seq) {
-                sender.missing.insert(seq, Missing { since: now.mono, ask_at: now.mono + delay });
-                sender.wake_by(now.mono + delay);
+            stream.noted = Some(seq);
+            if !stream.waiting.contains_key(&seq) && !stream.missing.contains_key(&seq) {
+                stream.missing.insert(seq, Missing { since: now.mono, ask_at: now.mono + delay });
+                stream.wake_by(now.mono + delay);
                 room -= 1;
                 self.missing_total += 1;
             }
         }
     }
 
-    /// Hand out every complete message at the front of this sender's queue. A message whose
+    /// Hand out every complete message at the front of this stream's queue. A message whose
     /// first fragment has waited `give_up_after` for the rest is dropped, so that one
     /// incomplete message cannot hold up everything after it.
-    fn deliver(&mut self, id: u64, now: Now, out: &mut Output) {
-        self.deliver_from(id, 0, 0, now, out);
+    fn deliver(&mut self, id: u64, way: Way, now: Now, out: &mut Output) {
+        self.deliver_from(id, way, 0, 0, now, out);
     }
 
     /// [`Self::deliver`], giving up at once on what is incomplete below `floor`, and reporting
     /// `given_up` sequence numbers already abandoned as lost with the rest.
-    fn deliver_from(&mut self, id: u64, floor: Seq, given_up: usize, now: Now, out: &mut Output) {
+    fn deliver_from(&mut self, id: u64, way: Way, floor: Seq, given_up: usize, now: Now, out: &mut Output) {
         let give_up = self.config.give_up_after;
         let Some(sender) = self.senders.get_mut(&id) else { return };
-        let Some(mut next) = sender.next else { return };
+        let (nick, trust) = (sender.nick.clone(), sender.trust);
+        let stream = sender.stream(way);
+        let Some(mut next) = stream.next else { return };
         let mut dropped = u32::try_from(given_up).unwrap_or(u32::MAX);
         loop {
-            let Some(first) = sender.waiting.get(&next) else {
+            let Some(first) = stream.waiting.get(&next) else {
                 // Nothing is expected any more before the next datagram held: the gap was given
                 // up on (or left behind by the window).
-                match sender.waiting.keys().next() {
-                    Some(&held) if sender.missing.range(next..held).next().is_none() => {
+                match stream.waiting.keys().next() {
+                    Some(&held) if stream.missing.range(next..held).next().is_none() => {
                         next = held;
                         continue;
                     }
@@ -768,20 +900,20 @@ impl Peer {
             };
             if first.index != 0 {
                 // The start of this message was given up on: drop the orphan fragment.
-                sender.take(next, &mut self.held_bytes);
+                stream.take(next, &mut self.held_bytes);
                 next += 1;
                 continue;
             }
             let count = Seq::from(first.count);
-            if !(next..next + count).all(|s| sender.waiting.contains_key(&s)) {
+            if !(next..next + count).all(|s| stream.waiting.contains_key(&s)) {
                 if now.mono < first.arrived + give_up && next >= floor {
                     break;
                 }
                 for s in next..next + count {
-                    if sender.missing.remove(&s).is_some() {
+                    if stream.missing.remove(&s).is_some() {
                         self.missing_total -= 1;
                     }
-                    sender.take(s, &mut self.held_bytes);
+                    stream.take(s, &mut self.held_bytes);
                 }
                 next += count;
                 dropped += 1;
@@ -790,22 +922,22 @@ impl Peer {
             let mut bytes = Vec::new();
             let mut unix_ms = 0;
             for s in next..next + count {
-                let fragment = sender.take(s, &mut self.held_bytes).expect("checked above");
+                let fragment = stream.take(s, &mut self.held_bytes).expect("checked above");
                 unix_ms = fragment.unix_ms;
                 bytes.extend_from_slice(&fragment.text);
             }
             next += count;
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            out.events.push(Event::Message { sender: id, nick: sender.nick.clone(), text, unix_ms, trust: sender.trust });
+            out.events.push(Event::Message { sender: id, nick: nick.clone(), text, unix_ms, trust, private: way == Way::Direct });
         }
-        sender.next = Some(next);
-        if let Some(head) = sender.waiting.get(&next) {
+        stream.next = Some(next);
+        if let Some(head) = stream.waiting.get(&next) {
             let at = head.arrived + give_up;
-            sender.wake_by(at);
+            stream.wake_by(at);
         }
         if dropped > 0 {
             self.counters.lost += u64::from(dropped);
-            out.events.push(Event::Lost { sender: id, nick: sender.nick.clone(), count: dropped });
+            out.events.push(Event::Lost { sender: id, nick, count: dropped });
         }
     }
 
@@ -815,9 +947,12 @@ impl Peer {
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         for sender in self.senders.values() {
             consider(sender.last_heard + self.config.expire_after);
-            if let Some(wake) = sender.wake {
+            for wake in [sender.group.wake, sender.direct.wake].into_iter().flatten() {
                 consider(wake);
             }
+        }
+        for at in self.direct_out.values().filter_map(|o| o.announce_at) {
+            consider(at);
         }
         next
     }
@@ -827,7 +962,9 @@ impl Peer {
         if self.next_announce.is_some_and(|t| now.mono >= t) {
             self.announce(now, &mut out);
         }
+        self.announce_direct(now, &mut out);
         self.repaired.retain(|_, at| now.mono < *at + REPAIR_HOLD);
+        self.repaired_direct.retain(|_, at| now.mono < *at + REPAIR_HOLD);
         // Peers gone silent.
         let expired: Vec<u64> = self
             .senders
@@ -836,9 +973,7 @@ impl Peer {
             .map(|(&id, _)| id)
             .collect();
         for id in &expired {
-            let sender = self.senders.remove(id).expect("listed above");
-            self.held_bytes -= sender.held;
-            self.missing_total -= sender.missing.len();
+            let sender = self.forget(*id).expect("listed above");
             out.events.push(Event::Left { sender: *id, nick: sender.nick, timed_out: true });
         }
         if !expired.is_empty() {
@@ -847,78 +982,116 @@ impl Peer {
         // Requests for what is missing; give up on what is too old.
         let ids: Vec<u64> = self.senders.keys().copied().collect();
         for id in ids {
-            let give_up = self.config.give_up_after;
-            let sender = self.senders.get_mut(&id).expect("listed above");
-            if sender.wake.is_none_or(|wake| now.mono < wake) {
-                continue;
+            for way in [Way::Group, Way::Direct] {
+                self.ask_again(id, way, now, &mut out);
             }
-            let Some(mut next) = sender.next else { continue };
-            // One pass over what is missing: give up on what is too old, ask for what is due
-            // (the first MAX_NACK in one request; the rest due now wait for the next round with
-            // them), and find the next timer.
-            let mut abandoned = 0usize;
-            let mut last_abandoned = next;
-            let (mut ask, mut wrapped) = (Vec::new(), Vec::new());
-            let again = now.mono + self.config.nack_retry + self.rng.below(self.config.nack_delay);
-            let mut wake: Option<Instant> = None;
-            let ask_from = sender.ask_from;
-            sender.missing.retain(|&seq, m| {
-                if now.mono >= m.since + give_up {
-                    abandoned += 1;
-                    last_abandoned = last_abandoned.max(seq);
-                    return false;
+        }
+        out
+    }
+
+    /// The announcements that follow our private messages, to their recipients: after a
+    /// message, soon and then less often, so that a lost last message is seen.
+    fn announce_direct(&mut self, now: Now, out: &mut Output) {
+        let due: Vec<u64> = self.direct_out.iter().filter(|(_, o)| o.announce_at.is_some_and(|t| now.mono >= t)).map(|(&id, _)| id).collect();
+        for to in due {
+            let addr = self.senders.get(&to).map(|s| s.addr);
+            let outgoing = self.direct_out.get_mut(&to).expect("listed above");
+            let left = outgoing.tail_announcements;
+            outgoing.tail_announcements = left.saturating_sub(1);
+            outgoing.announce_at = (left > 0 && addr.is_some()).then(|| now.mono + TAIL_ANNOUNCE * 4u32.pow(TAIL_ANNOUNCEMENTS - left));
+            let latest = outgoing.next_seq - 1;
+            let Some(addr) = addr else { continue };
+            if let Some(bytes) = self.make(latest, now, Body::DirectAnnounce { to }) {
+                out.direct.push((addr, bytes));
+            }
+        }
+    }
+
+    /// One stream's timers: give up on what is too old, ask for what is due (the first
+    /// MAX_NACK in one request; the rest due now wait for the next round with them), and find
+    /// the next timer.
+    fn ask_again(&mut self, id: u64, way: Way, now: Now, out: &mut Output) {
+        let give_up = self.config.give_up_after;
+        let again = now.mono + self.config.nack_retry + self.rng.below(self.config.nack_delay);
+        let sender = self.senders.get_mut(&id).expect("a sender we follow");
+        let nick = &sender.nick;
+        let stream = match way {
+            Way::Group => &mut sender.group,
+            Way::Direct => &mut sender.direct,
+        };
+        if stream.wake.is_none_or(|wake| now.mono < wake) {
+            return;
+        }
+        let Some(mut next) = stream.next else { return };
+        let mut abandoned = 0usize;
+        let mut last_abandoned = next;
+        let (mut ask, mut wrapped) = (Vec::new(), Vec::new());
+        let mut wake: Option<Instant> = None;
+        let ask_from = stream.ask_from;
+        stream.missing.retain(|&seq, m| {
+            if now.mono >= m.since + give_up {
+                abandoned += 1;
+                last_abandoned = last_abandoned.max(seq);
+                return false;
+            }
+            if m.ask_at <= now.mono {
+                let turn = if seq >= ask_from { &mut ask } else { &mut wrapped };
+                if turn.len() < MAX_NACK {
+                    turn.push(seq);
                 }
-                if m.ask_at <= now.mono {
-                    let turn = if seq >= ask_from { &mut ask } else { &mut wrapped };
-                    if turn.len() < MAX_NACK {
-                        turn.push(seq);
-                    }
-                    m.ask_at = again;
-                }
-                let due = m.ask_at.min(m.since + give_up);
-                wake = Some(wake.map_or(due, |w| w.min(due)));
-                true
-            });
-            self.missing_total -= abandoned;
-            if abandoned > 0 {
-                // Skip past whatever can no longer be completed, up to what is still expected.
-                let held = sender.waiting.keys().next().copied().unwrap_or(Seq::MAX);
-                let expected = sender.missing.keys().next().copied().unwrap_or(Seq::MAX);
-                next = next.max(held.min(expected).min(last_abandoned + 1));
-                sender.next = Some(next);
-                self.counters.lost += abandoned as u64;
-                out.events.push(Event::Lost { sender: id, nick: sender.nick.clone(), count: abandoned as u32 });
+                m.ask_at = again;
             }
-            ask.extend(wrapped);
-            ask.truncate(MAX_NACK);
-            if let Some(&last) = ask.last() {
-                sender.ask_from = last + 1;
-            }
-            let ask: Vec<u32> = ask.into_iter().map(|seq| seq as u32).collect();
-            if !ask.is_empty() {
-                let latest = self.next_seq - 1;
-                let Some(nack) = self.make(latest, now, Body::Nack { target: id, seqs: ask }) else { continue };
-                let sender = self.senders.get_mut(&id).expect("listed above");
+            let due = m.ask_at.min(m.since + give_up);
+            wake = Some(wake.map_or(due, |w| w.min(due)));
+            true
+        });
+        self.missing_total -= abandoned;
+        if abandoned > 0 {
+            // Skip past whatever can no longer be completed, up to what is still expected.
+            let held = stream.waiting.keys().next().copied().unwrap_or(Seq::MAX);
+            let expected = stream.missing.keys().next().copied().unwrap_or(Seq::MAX);
+            next = next.max(held.min(expected).min(last_abandoned + 1));
+            stream.next = Some(next);
+            self.counters.lost += abandoned as u64;
+            out.events.push(Event::Lost { sender: id, nick: nick.clone(), count: abandoned as u32 });
+        }
+        ask.extend(wrapped);
+        ask.truncate(MAX_NACK);
+        if let Some(&last) = ask.last() {
+            stream.ask_from = last + 1;
+        }
+        let ask: Vec<u32> = ask.into_iter().map(|seq| seq as u32).collect();
+        if !ask.is_empty() {
+            let latest = self.next_seq - 1;
+            let body = match way {
+                Way::Group => Body::Nack { target: id, seqs: ask },
+                Way::Direct => Body::DirectNack { target: id, seqs: ask },
+            };
+            if let Some(nack) = self.make(latest, now, body) {
+                let sender = self.senders.get_mut(&id).expect("a sender we follow");
                 if let Some(left) = sender.nack_credit.checked_sub(nack.len() as u64) {
                     sender.nack_credit = left;
-                    out.send.push(nack);
+                    match way {
+                        Way::Group => out.send.push(nack),
+                        Way::Direct => out.direct.push((sender.addr, nack)),
+                    }
                     self.counters.nacks_sent += 1;
                 } else {
                     self.counters.budget_refused += 1;
                 }
             }
-            self.deliver(id, now, &mut out);
-            if let Some(sender) = self.senders.get_mut(&id) {
-                // Delivery only removes what was missing, so `wake` is still no later than
-                // any timer; the held message at the head has one too.
-                sender.wake = wake;
-                if let Some(head) = sender.next.and_then(|n| sender.waiting.get(&n)) {
-                    let at = head.arrived + give_up;
-                    sender.wake_by(at);
-                }
+        }
+        self.deliver(id, way, now, out);
+        if let Some(sender) = self.senders.get_mut(&id) {
+            // Delivery only removes what was missing, so `wake` is still no later than any
+            // timer; the held message at the head has one too.
+            let stream = sender.stream(way);
+            stream.wake = wake;
+            if let Some(head) = stream.next.and_then(|n| stream.waiting.get(&n)) {
+                let at = head.arrived + give_up;
+                stream.wake_by(at);
             }
         }
-        out
     }
 
     fn emit_members(&self, out: &mut Output) {
@@ -945,7 +1118,7 @@ impl Peer {
     /// bound to the first key it signed with; another key under it counts as spoofed.
     fn fresh(&mut self, datagram: &Datagram, signer: Option<[u8; PUBLIC_KEY_LEN]>, now: Now) -> bool {
         let known = self.replay.contains_key(&datagram.sender);
-        if !known && matches!(datagram.body, Body::Goodbye | Body::Nack { .. }) {
+        if !known && matches!(datagram.body, Body::Goodbye | Body::Nack { .. } | Body::DirectNack { .. }) {
             // Nothing to say goodbye to or ask on behalf of: no state for it.
             return false;
         }
@@ -977,6 +1150,31 @@ impl Peer {
         }
         true
     }
+}
+
+/// Text as message fragments of at most `room` bytes: one message per line, a long line cut at
+/// character boundaries, and a line longer than 255 fragments (about 290 KB) sent as several
+/// messages. Each fragment as (index, count, text).
+fn fragments(text: &str, room: usize) -> Vec<(u8, u8, String)> {
+    let mut out = Vec::new();
+    for line in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let pieces = crate::proto::irc::message::split_utf8(line, room);
+        for chunk in pieces.chunks(255) {
+            for (index, piece) in chunk.iter().enumerate() {
+                out.push((index as u8, chunk.len() as u8, piece.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The datagram kept under sequence number `seq` in a history kept in order.
+fn kept(history: &VecDeque<(u32, Vec<u8>)>, seq: u32) -> Option<&Vec<u8>> {
+    let &(front, _) = history.front()?;
+    seq.checked_sub(front).and_then(|i| history.get(i as usize)).map(|(_, bytes)| bytes)
 }
 
 /// What a hostile peer can make of us: each case bounded, honest traffic still delivered.

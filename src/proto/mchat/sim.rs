@@ -3,6 +3,7 @@
 
 use super::peer::{Event, Peer, PeerConfig, Trust};
 use super::seal::{GroupKey, Signer};
+use super::wire::{Body, Datagram};
 use crate::proto::{Jitter, Now};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,13 +23,20 @@ struct Sim {
     start: Instant,
     now: Instant,
     peers: Vec<Option<Peer>>,
-    /// (delivery time, tie-breaker) -> (to, bytes)
-    in_flight: BTreeMap<(Instant, u64), (usize, Vec<u8>)>,
+    /// (delivery time, tie-breaker) -> (to, from, bytes)
+    in_flight: BTreeMap<(Instant, u64), (usize, usize, Vec<u8>)>,
     counter: u64,
     events: Vec<Vec<Event>>,
     sent_datagrams: usize,
-    /// Every datagram sent, by whom.
+    /// Every datagram sent to the group, by whom.
     sent: Vec<(usize, Vec<u8>)>,
+    /// Every datagram sent to one peer: by whom, to whom.
+    sent_direct: Vec<(usize, usize, Vec<u8>)>,
+}
+
+/// Peer `i`'s address: where its datagrams come from, and where private ones to it go.
+fn address(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 20000 + i as u16))
 }
 
 impl Sim {
@@ -49,6 +57,7 @@ impl Sim {
             events: vec![Vec::new(); count],
             sent_datagrams: 0,
             sent: Vec::new(),
+            sent_direct: Vec::new(),
         };
         for i in 0..count {
             let mut config = PeerConfig::new(1000 + i as u64, &format!("peer{i}"));
@@ -73,19 +82,29 @@ impl Sim {
             self.sent_datagrams += 1;
             self.sent.push((from, bytes.clone()));
             for to in 0..self.peers.len() {
-                if to == from || self.peers[to].is_none() {
-                    continue;
-                }
-                let copies = if self.rng.chance(self.net.duplicate) { 2 } else { 1 };
-                for _ in 0..copies {
-                    if self.rng.chance(self.net.loss) {
-                        continue;
-                    }
-                    let at = self.now + self.net.delay + self.rng.below(self.net.jitter);
-                    self.counter += 1;
-                    self.in_flight.insert((at, self.counter), (to, bytes.clone()));
+                if to != from && self.peers[to].is_some() {
+                    self.travel(from, to, &bytes);
                 }
             }
+        }
+        for (addr, bytes) in out.direct {
+            self.sent_datagrams += 1;
+            let to = (0..self.peers.len()).find(|&i| address(i) == addr).expect("sent to a peer's address");
+            self.sent_direct.push((from, to, bytes.clone()));
+            self.travel(from, to, &bytes);
+        }
+    }
+
+    /// One datagram on its way, lost, duplicated and delayed as the network does.
+    fn travel(&mut self, from: usize, to: usize, bytes: &[u8]) {
+        let copies = if self.rng.chance(self.net.duplicate) { 2 } else { 1 };
+        for _ in 0..copies {
+            if self.rng.chance(self.net.loss) {
+                continue;
+            }
+            let at = self.now + self.net.delay + self.rng.below(self.net.jitter);
+            self.counter += 1;
+            self.in_flight.insert((at, self.counter), (to, from, bytes.to_vec()));
         }
     }
 
@@ -102,11 +121,10 @@ impl Sim {
             self.now = self.now.max(next);
             if next_delivery == Some(next) {
                 let key = *self.in_flight.keys().next().unwrap();
-                let (to, bytes) = self.in_flight.remove(&key).unwrap();
-                let from: SocketAddr = "127.0.0.1:23333".parse().unwrap();
+                let (to, from, bytes) = self.in_flight.remove(&key).unwrap();
                 let now = self.clock();
                 if let Some(peer) = self.peers[to].as_mut() {
-                    let out = peer.receive(&bytes, from, now);
+                    let out = peer.receive(&bytes, address(from), now);
                     self.emit(to, out);
                 }
             } else {
@@ -128,14 +146,26 @@ impl Sim {
         self.emit(i, out);
     }
 
-    fn messages(&self, i: usize) -> Vec<(String, String)> {
+    fn say_to(&mut self, i: usize, to: usize, text: &str) {
+        let now = self.clock();
+        let id = self.peers[to].as_ref().unwrap().id();
+        let out = self.peers[i].as_mut().unwrap().say_to(id, text, now).expect("a participant heard");
+        self.emit(i, out);
+    }
+
+    /// What peer `i` was told, to the group or privately.
+    fn told(&self, i: usize, private: bool) -> Vec<(String, String)> {
         self.events[i]
             .iter()
             .filter_map(|e| match e {
-                Event::Message { nick, text, .. } => Some((nick.clone(), text.clone())),
+                Event::Message { nick, text, private: p, .. } if *p == private => Some((nick.clone(), text.clone())),
                 _ => None,
             })
             .collect()
+    }
+
+    fn messages(&self, i: usize) -> Vec<(String, String)> {
+        self.told(i, false)
     }
 }
 
@@ -373,4 +403,96 @@ fn an_impostor_under_a_pinned_nickname_is_shown_as_one() {
     let shown: Vec<Event> = impostor_said.iter().flat_map(|b| late.receive(b, from, now).events).collect();
     assert!(shown.iter().any(|e| matches!(e, Event::Joined { nick, .. } if nick == "impostor of peer0")), "{shown:?}");
     assert!(!shown.iter().any(|e| matches!(e, Event::Joined { nick, .. } if nick == "peer0")));
+}
+
+/// Private messages among group talk: each reaches its recipient alone, once, in order, with
+/// loss repaired; nobody else receives a datagram of it.
+fn private_delivered_in_order(loss: f64, seed: u64, sealed_with: Option<u8>) -> Sim {
+    let net = Net { loss, duplicate: 0.05, delay: Duration::from_millis(1), jitter: Duration::from_millis(4) };
+    let mut sim = Sim::configured(3, net, seed, |_, config| {
+        config.key = sealed_with.map(sealed);
+        config.signer = Some(Arc::new(Signer::generate()));
+    });
+    // Everyone has heard everyone (a lost hello is announced again within 2 s).
+    let until = sim.now + Duration::from_millis(4500);
+    sim.run_until(until);
+    let long = "悄".repeat(1000); // three datagrams
+    let mut want = Vec::new();
+    for k in 0..40 {
+        let text = if k == 20 { format!("私 {k} {long}") } else { format!("私 {k}") };
+        sim.say_to(0, 1, &text);
+        want.push(("peer0".to_string(), text));
+        sim.say(2, &format!("group {k}"));
+        let until = sim.now + Duration::from_millis(7);
+        sim.run_until(until);
+    }
+    let until = sim.now + Duration::from_secs(6);
+    sim.run_until(until);
+    assert_eq!(sim.told(1, true), want, "loss {loss} seed {seed}: {:?}", sim.peers[1].as_ref().unwrap().counters());
+    assert_eq!(sim.messages(1).len(), 40, "the group's talk too");
+    assert!(sim.told(2, true).is_empty() && sim.told(0, true).is_empty());
+    assert!(sim.events[1].iter().all(|e| !matches!(e, Event::Lost { .. })));
+    // Nothing of it went to the group, nor to anyone but peer0 and peer1.
+    for (_, bytes) in &sim.sent {
+        assert!(!String::from_utf8_lossy(bytes).contains('私'));
+    }
+    assert!(sim.sent_direct.iter().all(|(from, to, _)| (*from, *to) == (0, 1) || (*from, *to) == (1, 0)));
+    sim
+}
+
+#[test]
+fn private_messages_reach_their_recipient_alone_in_order() {
+    let sim = private_delivered_in_order(0.0, 3, None);
+    assert!(sim.sent_direct.iter().any(|(_, _, bytes)| String::from_utf8_lossy(bytes).contains("私 7")), "plain on the wire, to peer1 alone");
+    assert_eq!(sim.peers[1].as_ref().unwrap().counters().nacks_sent, 0);
+}
+
+#[test]
+fn private_messages_are_repaired_at_20_percent_loss() {
+    for seed in 40..46 {
+        let sim = private_delivered_in_order(0.20, seed, None);
+        let asked = sim.sent_direct.iter().filter(|(from, to, bytes)| (*from, *to) == (1, 0) && bytes[4] == 9).count();
+        let repaired = sim.sent_direct.iter().filter(|(from, to, bytes)| (*from, *to) == (0, 1) && bytes[4] == 7).count();
+        assert!(asked > 0 && repaired > 0, "seed {seed}: {asked} requests, {repaired} repairs");
+    }
+}
+
+#[test]
+fn private_messages_in_a_sealed_group_are_sealed() {
+    let sim = private_delivered_in_order(0.10, 50, Some(1));
+    assert!(!sim.sent_direct.is_empty());
+    for (_, _, bytes) in &sim.sent_direct {
+        let wire = String::from_utf8_lossy(bytes);
+        assert!(!wire.contains('私') && !wire.contains("peer"), "{wire}");
+    }
+}
+
+#[test]
+fn someone_elses_private_datagrams_are_refused() {
+    let net = Net { loss: 0.0, duplicate: 0.0, delay: Duration::from_millis(1), jitter: Duration::ZERO };
+    let mut sim = Sim::new(3, net, 13);
+    let until = sim.now + Duration::from_millis(50);
+    sim.run_until(until);
+    sim.say_to(0, 1, "for peer1");
+    let until = sim.now + Duration::from_millis(50);
+    sim.run_until(until);
+    assert_eq!(sim.told(1, true), [("peer0".to_string(), "for peer1".to_string())]);
+    // peer2 gets hold of the datagram (a copy on the wire): not addressed to it, not shown.
+    let copy = sim.sent_direct.iter().find(|(from, _, b)| *from == 0 && b[4] == 6).unwrap().2.clone();
+    let now = sim.clock();
+    let peer2 = sim.peers[2].as_mut().unwrap();
+    assert!(peer2.receive(&copy, address(0), now).events.is_empty());
+    assert_eq!(peer2.counters().misdirected, 1);
+    // Asking peer0 for its private messages yields only one's own: peer2 has none, and a
+    // request under peer1's id from peer2's address is not peer1's.
+    let peer2_id = peer2.id();
+    let peer1_id = sim.peers[1].as_ref().unwrap().id();
+    let peer0_id = sim.peers[0].as_ref().unwrap().id();
+    let peer0 = sim.peers[0].as_mut().unwrap();
+    for (id, from) in [(peer2_id, address(2)), (peer1_id, address(2))] {
+        let nack = Datagram { sender: id, counter: 900, seq: 0, unix_ms: 0, nick: "x".into(), body: Body::DirectNack { target: peer0_id, seqs: vec![1] } };
+        let out = peer0.receive(&nack.encode(), from, now);
+        assert!(out.direct.is_empty() && out.send.is_empty(), "{id}: {out:?}");
+    }
+    assert_eq!(peer0.counters().repairs_sent, 0);
 }

@@ -37,6 +37,16 @@ pub enum Body {
     Nack { target: u64, seqs: Vec<u32> },
     /// A resent message fragment (same body as Message).
     Repair { index: u8, count: u8, text: Vec<u8> },
+    /// A fragment of a private message to participant `to` alone, sent to its address rather
+    /// than the group: `seq` counts in the sender's own sequence for that participant.
+    Direct { to: u64, index: u8, count: u8, text: Vec<u8> },
+    /// A private message fragment resent (same body as Direct).
+    DirectRepair { to: u64, index: u8, count: u8, text: Vec<u8> },
+    /// Presence toward one participant: `seq` is the latest private message sent to `to`, so
+    /// that it sees tail loss.
+    DirectAnnounce { to: u64 },
+    /// Please resend these of your private messages to me: `target` sent them.
+    DirectNack { target: u64, seqs: Vec<u32> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,24 +104,32 @@ fn kind_byte(body: &Body) -> u8 {
         Body::Goodbye => 3,
         Body::Nack { .. } => 4,
         Body::Repair { .. } => 5,
+        Body::Direct { .. } => 6,
+        Body::DirectRepair { .. } => 7,
+        Body::DirectAnnounce { .. } => 8,
+        Body::DirectNack { .. } => 9,
     }
 }
 
 /// The clear part as the seal and the signature cover it: a repair is its message resent, so
-/// kind 5 counts as 1 and the stored bytes can go out again as they are.
+/// kind 5 counts as 1 (and 7 as 6) and the stored bytes can go out again as they are.
 fn covered(clear: &[u8]) -> [u8; CLEAR] {
     let mut out = [0u8; CLEAR];
     out.copy_from_slice(&clear[..CLEAR]);
-    if out[4] == 5 {
-        out[4] = 1;
+    match out[4] {
+        5 => out[4] = 1,
+        7 => out[4] = 6,
+        _ => {}
     }
     out
 }
 
 /// Turn stored datagram bytes into their repair: only the clear kind byte changes.
 pub fn as_repair(bytes: &mut [u8]) {
-    if bytes.len() > 4 && bytes[4] == 1 {
-        bytes[4] = 5;
+    match bytes.get(4) {
+        Some(1) => bytes[4] = 5,
+        Some(6) => bytes[4] = 7,
+        _ => {}
     }
 }
 
@@ -141,8 +159,15 @@ impl Datagram {
                 out.push(*count);
                 out.extend_from_slice(text);
             }
+            Body::Direct { to, index, count, text } | Body::DirectRepair { to, index, count, text } => {
+                out.extend_from_slice(&to.to_be_bytes());
+                out.push(*index);
+                out.push(*count);
+                out.extend_from_slice(text);
+            }
+            Body::DirectAnnounce { to } => out.extend_from_slice(&to.to_be_bytes()),
             Body::Announce | Body::Goodbye => {}
-            Body::Nack { target, seqs } => {
+            Body::Nack { target, seqs } | Body::DirectNack { target, seqs } => {
                 out.extend_from_slice(&target.to_be_bytes());
                 for seq in seqs.iter().take(MAX_NACK) {
                     out.extend_from_slice(&seq.to_be_bytes());
@@ -234,6 +259,10 @@ impl Datagram {
             }
             Ok((index, count, rest[2..].to_vec()))
         };
+        let id = |rest: &[u8]| -> Result<u64, DecodeError> {
+            let bytes = rest.get(..8).ok_or(DecodeError::Truncated)?;
+            Ok(u64::from_be_bytes(bytes.try_into().expect("length checked")))
+        };
         let body = match kind {
             1 => {
                 let (index, count, text) = fragment(rest)?;
@@ -246,14 +275,29 @@ impl Datagram {
             2 | 3 if !rest.is_empty() => return Err(DecodeError::Body),
             2 => Body::Announce,
             3 => Body::Goodbye,
-            4 => {
+            4 | 9 => {
                 if rest.len() < 8 || (rest.len() - 8) % 4 != 0 || rest.len() - 8 > MAX_NACK * 4 {
                     return Err(DecodeError::Body);
                 }
-                let target = u64::from_be_bytes(rest[..8].try_into().expect("length checked"));
+                let target = id(rest)?;
                 let seqs = rest[8..].chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("chunk of 4"))).collect();
-                Body::Nack { target, seqs }
+                if kind == 4 {
+                    Body::Nack { target, seqs }
+                } else {
+                    Body::DirectNack { target, seqs }
+                }
             }
+            6 | 7 => {
+                let to = id(rest)?;
+                let (index, count, text) = fragment(&rest[8..])?;
+                if kind == 6 {
+                    Body::Direct { to, index, count, text }
+                } else {
+                    Body::DirectRepair { to, index, count, text }
+                }
+            }
+            8 if rest.len() != 8 => return Err(DecodeError::Body),
+            8 => Body::DirectAnnounce { to: id(rest)? },
             other => return Err(DecodeError::Kind(other)),
         };
         let datagram = Datagram { sender, counter, seq, unix_ms, nick, body };
@@ -264,6 +308,11 @@ impl Datagram {
 /// Bytes of text that fit in one message datagram for this nickname, sealed and signed.
 pub fn text_room(nick: &str) -> usize {
     MAX_DATAGRAM - CLEAR - INNER_FIXED - truncate_utf8(nick, MAX_NICK).len() - 2 - ENVELOPE
+}
+
+/// As [`text_room`], for a private message (which names its recipient).
+pub fn direct_text_room(nick: &str) -> usize {
+    text_room(nick) - 8
 }
 
 pub fn truncate_utf8(text: &str, max: usize) -> &str {
@@ -296,6 +345,10 @@ mod tests {
             Body::Goodbye,
             Body::Nack { target: 42, seqs: vec![1, 2, 5] },
             Body::Repair { index: 0, count: 2, text: b"again".to_vec() },
+            Body::Direct { to: 77, index: 1, count: 2, text: "只给你".as_bytes().to_vec() },
+            Body::DirectRepair { to: 77, index: 0, count: 1, text: b"again".to_vec() },
+            Body::DirectAnnounce { to: 77 },
+            Body::DirectNack { target: 42, seqs: vec![3, 4] },
         ] {
             let d = datagram(body);
             let bytes = d.encode();
@@ -332,6 +385,15 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_private_message_fits_sealed_and_signed() {
+        let nick = "长".repeat(21);
+        let text = vec![b'x'; direct_text_room(&nick)];
+        let d = Datagram { counter: 1, sender: 1, seq: 1, unix_ms: 1, nick, body: Body::Direct { to: 2, index: 0, count: 1, text } };
+        let bytes = d.encode_with(Some(&GroupKey::from_bytes(&[1; 32])), Some(&Signer::generate()));
+        assert_eq!(bytes.len(), MAX_DATAGRAM);
+    }
+
+    #[test]
     fn bad_input_table() {
         let good = datagram(Body::Message { index: 0, count: 1, text: b"hi".to_vec() }).encode();
         let mut wrong_version = good.clone();
@@ -345,6 +407,11 @@ mod tests {
         bad_fragment[at] = 3; // index 3 of count 1
         let mut bad_nick = good.clone();
         bad_nick[CLEAR + 13] = 0xff;
+        // A private message that stops inside its recipient's id, and a private announcement
+        // with more than the id.
+        let direct = datagram(Body::Direct { to: 5, index: 0, count: 1, text: vec![] }).encode();
+        let short_direct = direct[..direct.len() - 5].to_vec();
+        let long_announce = [&datagram(Body::DirectAnnounce { to: 5 }).encode()[..], b"x"].concat();
         let rows: Vec<(Vec<u8>, DecodeError)> = vec![
             (b"hello from the old tool".to_vec(), DecodeError::NotOurs),
             (vec![], DecodeError::NotOurs),
@@ -356,6 +423,8 @@ mod tests {
             (bad_fragment, DecodeError::Body),
             (bad_nick, DecodeError::Nick),
             ([&good[..], &[0u8; MAX_DATAGRAM][..]].concat(), DecodeError::Oversized),
+            (short_direct, DecodeError::Truncated),
+            (long_announce, DecodeError::Body),
         ];
         for (bytes, want) in rows {
             assert_eq!(Datagram::decode(&bytes), Err(want.clone()), "{want:?}");
