@@ -17,7 +17,9 @@ ApplicationWindow {
                                                : qsTr("lanmeet — %1").arg(window.room.channel))
     property int unread: 0
     // The other person of the private conversation shown, or empty for the room or group.
-    readonly property string talkingWith: (window.room.conversations[window.room.currentConversation] ?? "").split("\t")[0] // qmllint disable type
+    // The person of the private conversation shown; empty for a room or the group.
+    readonly property string shownConversation: (window.room.conversations[window.room.currentConversation] ?? "").split("\t")[0] // qmllint disable type
+    readonly property string talkingWith: shownConversation.startsWith("#") ? "" : shownConversation
     // The language chosen in the window, else the system's (Qt loads qml_LANG.qm from i18n/).
     Binding {
         target: Qt

@@ -246,6 +246,7 @@ fn main() -> ExitCode {
             server: args.server,
             nick: args.nick,
             channel: args.channel,
+            also: Vec::new(),
             password: args.password,
             host_if_missing: args.host,
             host_for_network: args.host_for_network,

@@ -305,6 +305,7 @@ fn a_relay_hosted_for_the_network_takes_guests_from_other_addresses_over_tls_onl
             server: format!("127.0.0.1:{port}"),
             nick: "host".into(),
             channel: "#lobby".into(),
+            also: Vec::new(),
             password: None,
             host_if_missing: true,
             host_for_network: true,

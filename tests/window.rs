@@ -1817,12 +1817,18 @@ fn private_conversations_stand_beside_the_room() {
 /// The relay's rooms in a browser: /list (or Rooms…) shows them, the fullest first, with their
 /// topics; a new name creates a room and goes there, and Enter on a listed one goes to it.
 #[test]
-fn the_room_browser_lists_goes_to_and_creates_rooms() {
+fn the_room_browser_lists_goes_to_and_creates_rooms_and_the_window_is_in_several() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_xvfb, display) = xvfb();
-    let Watched { relay: _relay, addr, known, watcher: _watcher, .. } = watched_relay("window-rooms");
+    let Watched { relay: _relay, addr, known, watcher, .. } = watched_relay("window-rooms");
     let log = artifacts().join("window-rooms-test.log");
-    let _window = open_window(&display, &log, &[("LANMEET_SERVER", addr.clone())]);
+    let dirs = scratch("window-rooms-window");
+    let settings = [
+        ("LANMEET_SERVER", addr.clone()),
+        ("LANMEET_DATA_DIR", dirs.join("data").display().to_string()),
+        ("LANMEET_CONFIG_DIR", dirs.join("config").display().to_string()),
+    ];
+    let mut window = open_window(&display, &log, &settings);
     wait_for_log(&log, "members: @watcher 窗口");
     let mut student = common::Raw::connect_tls(addr.parse().unwrap(), &known).register("student", "#study");
     student.send("TOPIC #study :复习 fractions");
@@ -1841,7 +1847,7 @@ fn the_room_browser_lists_goes_to_and_creates_rooms() {
     screenshot(&display, "window-rooms.png");
     assert!(!std::fs::read_to_string(&log).unwrap().contains("chat view: [info]  #study"), "the list is not poured into the chat");
 
-    // A new name creates a room (Chinese too) and goes there.
+    // A new name creates a room (Chinese too) and goes there; the window stays in #lobby.
     paste(&display, "作业");
     xdotool(&display, &["key", "Return"]);
     wait_for_log(&log, "You joined #作业");
@@ -1849,9 +1855,44 @@ fn the_room_browser_lists_goes_to_and_creates_rooms() {
     // Rooms… lists them again; Enter on #study goes there.
     assert!(tab_to(&display, &log, "roomsButton").is_some(), "Tab reaches Rooms…");
     xdotool(&display, &["key", "space"]);
-    wait_for_log(&log, "rooms listed: #lobby (1) #study (1) #作业 (1)");
+    wait_for_log(&log, "rooms listed: #lobby (2) #study (1) #作业 (1)");
     assert!(tab_to(&display, &log, "roomRow").is_some(), "Tab reaches the list of rooms");
     xdotool(&display, &["key", "Down", "Return"]);
     wait_for_log(&log, "You joined #study");
     student.expect(|m| m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("窗口")));
+
+    // In three rooms at once, talking in #study: its talk shows, #lobby's waits in its own
+    // conversation, and what is typed goes to #study alone.
+    wait_for_log(&log, "members: @student 窗口");
+    student.send("PRIVMSG #study :hello study 你好");
+    wait_for_log(&log, "chat view: [message] student hello study 你好");
+    watcher.say("lobby news");
+    wait_for_log(&log, "conversation 0: [message] watcher lobby news");
+    let id = window_id(&display);
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "hi study"]);
+    xdotool(&display, &["key", "Return"]);
+    student.expect(|m| m.command == "PRIVMSG" && m.params == ["#study", "hi study"]);
+    std::thread::sleep(Duration::from_millis(300));
+    screenshot(&display, "window-rooms-several.png");
+    // Back to #lobby by its conversation: its members show, and what is typed goes there.
+    assert!(tab_to(&display, &log, "conversationRow").is_some(), "Tab reaches the conversations");
+    xdotool(&display, &["key", "Up", "Up", "Up", "Return"]);
+    wait_for_log(&log, "conversation shown: the room");
+    wait_for_count(&log, "members: @watcher 窗口", 2);
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
+    xdotool(&display, &["type", "--delay", "15", "back in the lobby"]);
+    xdotool(&display, &["key", "Return"]);
+    assert_eq!(watcher.messages(1), [("窗口".to_string(), "back in the lobby".to_string())], "#study's line did not reach #lobby");
+
+    // Started again, the window is in the same rooms.
+    xdotool(&display, &["key", "ctrl+q"]);
+    wait_closed(&mut window);
+    let log = artifacts().join("window-rooms-again-test.log");
+    let _window = open_window(&display, &log, &settings);
+    for room in ["#lobby", "#作业", "#study"] {
+        wait_for_log(&log, &format!("You joined {room}"));
+    }
+    student.expect(|m| m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("窗口")));
+    wait_for_log(&log, "status: In #lobby");
 }

@@ -157,6 +157,14 @@
         <source>Close; its messages stay kept</source>
         <translation>关闭；消息仍然保存</translation>
     </message>
+    <message>
+        <source>Leave %1</source>
+        <translation>离开 %1</translation>
+    </message>
+    <message>
+        <source>Leave the room; its messages stay kept</source>
+        <translation>离开聊天室；消息仍然保存</translation>
+    </message>
 </context>
 <context>
     <name>Main</name>

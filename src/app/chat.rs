@@ -7,6 +7,7 @@ use crate::net::multicast::MulticastEvent;
 use crate::net::tls::KnownServers;
 use crate::net::unicast::{self, UnicastConfig, UnicastEvent, UnicastHandle};
 use crate::proto::irc::client::ClientConfig;
+use crate::proto::irc::names::fold;
 use crate::server::{self, RelayConfig, RelayHandle};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub struct ChatSettings {
     pub server: String,
     pub nick: String,
     pub channel: String,
+    /// Other rooms to be in as well (joined on connecting).
+    pub also: Vec<String>,
     pub password: Option<String>,
     /// Host a relay in-process when the server address is local and nothing answers there.
     pub host_if_missing: bool,
@@ -105,6 +108,7 @@ impl ChatSession {
         let relay = relay.map(|(relay, _)| relay);
         let mut client = ClientConfig::new(settings.nick.trim(), &settings.channel);
         client.password = settings.password.clone();
+        client.also = settings.also.iter().filter(|room| fold(room) != fold(&settings.channel)).map(|room| (room.clone(), None)).collect();
         client.seen_until = settings.seen_until.clone();
         let config = UnicastConfig { server, client, tls: settings.tls.clone() };
         let handle = unicast::spawn(config, move |event| sink(ChatEvent::Unicast(event)))?;

@@ -31,6 +31,8 @@ pub struct Settings {
     pub nick: Option<String>,
     pub server: Option<String>,
     pub channel: Option<String>,
+    /// The other rooms the window was in.
+    pub rooms: Option<Vec<String>>,
     /// "unicast" (a relay) or "multicast".
     pub mode: Option<String>,
     pub group: Option<String>,

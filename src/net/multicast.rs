@@ -353,14 +353,11 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
                     if self.inject_loss() || self.own_plain_echo(&buffer[..n]) {
                         continue;
                     }
-                    let out = self.peer.receive(&buffer[..n], from, now());
+                    let out = if direct { self.peer.receive_direct(&buffer[..n], from, now()) } else { self.peer.receive(&buffer[..n], from, now()) };
                     self.emit(out);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // A private datagram we sent to someone who has gone comes back as an ICMP
-                // error on this socket: nothing to tell.
-                Err(e) if direct && e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => {
                     (self.sink)(MulticastEvent::Error(format!("receive failed: {e}")));
                     break;
@@ -425,11 +422,8 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
     fn send_to(&mut self, bytes: &[u8], to: SocketAddr) {
         // A chat datagram is waited for rather than dropped while the send buffer is full.
         let socket = &self.direct;
-        match super::send_patiently(|| socket.send_to(bytes, to), Duration::from_millis(1), u32::MAX) {
-            Ok(()) => {}
-            // The error of an earlier private datagram to someone who has gone: this one went.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => log::debug!("multicast chat: {to} refused a datagram"),
-            Err(e) => (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}"))),
+        if let Err(e) = super::send_patiently(|| socket.send_to(bytes, to), Duration::from_millis(1), u32::MAX) {
+            (self.sink)(MulticastEvent::Error(format!("cannot send to {to}: {e}")));
         }
     }
 

@@ -1,6 +1,6 @@
-//! The chat room's conversations: the room (or group) and private conversations with one
-//! person each. The model shows one of them; the others' lines wait in `convs`, counting what
-//! came unread.
+//! The chat room's conversations: the room (or group) first, the relay's other rooms we are
+//! in, and private conversations with one person each. The model shows one of them; the
+//! others' lines wait in `convs`, counting what came unread.
 
 use super::qobject;
 use super::Session;
@@ -21,7 +21,8 @@ pub const REOPENED: usize = 10;
 /// are empty.
 #[derive(Debug, Default)]
 pub struct Conv {
-    /// The other person, as last seen (their nick); empty for the room or group.
+    /// The other person, as last seen (their nick), or another room (`#name`); empty for the
+    /// first room or the group.
     pub with: String,
     pub rows: Vec<Line>,
     pub session_rows: usize,
@@ -40,8 +41,9 @@ impl qobject::ChatRoom {
             // The one heard from least lately (never the room, nor the one shown) makes room.
             let current = self.current;
             // Read ones go before unread ones.
+            // A room's stays: we are in that room.
             let quiet = (1..self.convs.len())
-                .filter(|&i| i != current)
+                .filter(|&i| i != current && !self.convs[i].with.starts_with('#'))
                 .min_by_key(|&i| (self.convs[i].unread > 0, self.convs[i].rows.last().map_or(0, |l| l.unix_ms)));
             if let Some(quiet) = quiet {
                 self.as_mut().drop_conversation(quiet);
@@ -57,12 +59,31 @@ impl qobject::ChatRoom {
         self.convs.len() - 1
     }
 
+    /// The conversation of room `room`: the first, or one of its own (opened if it was not).
+    pub(super) fn room_conversation_of(mut self: Pin<&mut Self>, room: &str) -> usize {
+        if fold(room) == fold(&self.room_conversation) {
+            return 0;
+        }
+        self.as_mut().conversation_with(room)
+    }
+
+    /// The room (relay) conversation `index` is of, if it is one.
+    fn room_of(&self, index: usize) -> Option<String> {
+        let conv = self.convs.get(index)?;
+        if index == 0 {
+            return Some(self.room_conversation.clone()).filter(|r| r.starts_with('#'));
+        }
+        Some(conv.with.clone()).filter(|w| w.starts_with('#'))
+    }
+
     /// A line of a chat event, to the conversation it belongs to: a private one to the
-    /// conversation with its other person, the rest to the room.
-    pub(super) fn route(mut self: Pin<&mut Self>, line: Line) {
-        let target = match &line.with {
-            Some(with) => self.as_mut().conversation_with(with),
-            None => 0,
+    /// conversation with its other person, one of a room (`room`) to that room's, the rest to
+    /// the first room.
+    pub(super) fn route(mut self: Pin<&mut Self>, line: Line, room: Option<&str>) {
+        let target = match (&line.with, room) {
+            (Some(with), _) => self.as_mut().conversation_with(with),
+            (None, Some(room)) => self.as_mut().room_conversation_of(room),
+            (None, None) => 0,
         };
         if target == self.current {
             return self.push(line);
@@ -85,8 +106,18 @@ impl qobject::ChatRoom {
     /// The list QML shows: "with TAB unread" a conversation, the room's first (its `with`
     /// empty).
     fn publish_conversations(mut self: Pin<&mut Self>) {
-        // A tab in a name (from a relay that lets one through) cannot split its entry.
-        let list: QStringList = self.convs.iter().map(|c| QString::from(format!("{}\t{}", c.with.replace('\t', " "), c.unread).as_str())).collect();
+        // A tab in a name (from a relay that lets one through) cannot split its entry. The
+        // first room shows its name; the group none.
+        let first = self.room_of(0).unwrap_or_default();
+        let list: QStringList = self
+            .convs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let name = if i == 0 { &first } else { &c.with };
+                QString::from(format!("{}\t{}", name.replace('\t', " "), c.unread).as_str())
+            })
+            .collect();
         self.as_mut().set_conversations(list);
         let current = self.current as i32;
         self.set_current_conversation(current);
@@ -129,7 +160,13 @@ impl qobject::ChatRoom {
         }
         let with = self.convs[index].with.clone();
         log::info!("conversation shown: {}", if with.is_empty() { "the room" } else { &with });
-        self.publish_conversations();
+        self.as_mut().publish_conversations();
+        // A room's conversation: what is typed goes to that room now.
+        if let (Some(room), Some(Session::Unicast(session))) = (self.room_of(index), &self.session) {
+            if fold(&room) != fold(&self.channel().to_string()) {
+                session.try_say(&format!("/join {room}"));
+            }
+        }
     }
 
     /// Opens (or shows) the private conversation with `nick`.
@@ -164,17 +201,35 @@ impl qobject::ChatRoom {
         }
     }
 
-    /// Closes private conversation `index` (its messages stay kept); the room cannot be.
+    /// Closes conversation `index` (its messages stay kept): a private one, or another room,
+    /// which we leave. The first room cannot be.
     pub fn close_conversation(mut self: Pin<&mut Self>, index: i32) {
         let Ok(index) = usize::try_from(index) else { return };
         if index == 0 || index >= self.convs.len() {
             return;
         }
+        if let (Some(room), Some(Session::Unicast(session))) = (self.room_of(index), &self.session) {
+            session.try_say(&format!("/part {room}"));
+        }
         if index == self.current {
             self.as_mut().show_conversation(0);
         }
         self.as_mut().drop_conversation(index);
-        self.publish_conversations();
+        self.as_mut().publish_conversations();
+        self.remember_rooms();
+    }
+
+    /// The rooms we are in, as the next start joins them: the one we talk in, then the others.
+    pub(super) fn remember_rooms(&self) {
+        if !matches!(self.session, Some(Session::Unicast(_))) {
+            return;
+        }
+        let current = self.channel().to_string();
+        let rooms: Vec<String> = (0..self.convs.len()).filter_map(|i| self.room_of(i)).filter(|r| fold(r) != fold(&current)).collect();
+        crate::app::settings::remember(|kept| {
+            kept.channel = Some(current.clone());
+            kept.rooms = Some(rooms.clone());
+        });
     }
 
     /// The other person of the conversation shown; None for the room or group.
@@ -187,7 +242,8 @@ impl qobject::ChatRoom {
     /// action to them, and other commands stay commands.
     pub(super) fn addressed(&self, text: &str) -> Vec<String> {
         let with = &self.convs[self.current].with;
-        if with.is_empty() {
+        if with.is_empty() || with.starts_with('#') {
+            // A room: the one we talk in, since it is shown.
             return vec![text.to_string()];
         }
         text.lines()

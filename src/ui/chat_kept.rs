@@ -2,6 +2,7 @@
 //! (`app::archive`), the latest of a conversation show again when the window comes back to it,
 //! and a search finds older ones and brings them into view.
 
+use crate::proto::irc::names::fold;
 use super::qobject;
 use super::clock_at;
 use crate::app::archive::{self, Archive, Said, Scope};
@@ -38,7 +39,8 @@ impl qobject::ChatRoom {
     /// of its place.
     pub(super) fn open_scope(mut self: Pin<&mut Self>, scope: Scope) -> std::collections::HashMap<String, i64> {
         self.as_mut().show_conversation(0);
-        if self.scope.as_ref().is_some_and(|s| s.place != scope.place) {
+        // Another place, or another first room: the other conversations were of the old one.
+        if self.scope.as_ref().is_some_and(|s| s.place != scope.place) || fold(&self.room_conversation) != fold(&scope.conversation) {
             self.as_mut().forget_conversations();
         }
         self.as_mut().rust_mut().room_conversation = scope.conversation.clone();

@@ -373,6 +373,8 @@ pub struct ChatRoomRust {
     shown: archive::Shown,
     /// The room whose kept lines the first conversation shows ("" for a group).
     room_conversation: String,
+    /// The topics of the relay's rooms we are in (folded name), for when we talk in one again.
+    topics: std::collections::HashMap<String, String>,
     /// Every conversation; `current` is the one in `rows`.
     convs: Vec<conversations::Conv>,
     current: usize,
@@ -446,6 +448,7 @@ impl Default for ChatRoomRust {
             scope: None,
             shown: archive::Shown::default(),
             room_conversation: String::new(),
+            topics: Default::default(),
             convs: vec![conversations::Conv::default()],
             current: 0,
             conversations: QStringList::default(),
@@ -501,6 +504,7 @@ impl qobject::ChatRoom {
         let settings = ChatSettings {
             server,
             nick: self.nick().to_string().trim().to_string(),
+            also: settings::remembered().rooms.unwrap_or_default(),
             channel,
             password: None,
             host_if_missing: true,
@@ -666,8 +670,12 @@ impl qobject::ChatRoom {
             log::info!("command: {}", text.lines().next().unwrap_or_default());
         }
         let with = self.shown_with().map(str::to_string);
+        // On a group, the member as the group names them now (conversations match names in
+        // any case).
+        let mut member = None;
         if let (Some(Session::Multicast(_)), Some(with)) = (&self.session, &with) {
-            if !self.members().iter().any(|m| m.to_string() == *with) {
+            member = self.members().iter().map(|m| m.to_string()).find(|m| fold(m) == fold(with));
+            if member.is_none() {
                 self.push(Line::error(tr("{0} is not in the group now; your text is still in the box", &[with])));
                 return false;
             }
@@ -675,8 +683,8 @@ impl qobject::ChatRoom {
         let taken = match &self.session {
             // One message at a time: a command takes only its first line.
             Some(Session::Unicast(session)) => self.addressed(&text).iter().all(|piece| session.try_say(piece)),
-            Some(Session::Multicast(chat)) => match &with {
-                Some(with) => chat.try_say_to(with, &text),
+            Some(Session::Multicast(chat)) => match &member {
+                Some(member) => chat.try_say_to(member, &text),
                 None => chat.try_say(&text),
             },
             None => {
@@ -846,10 +854,11 @@ impl qobject::ChatRoom {
             return;
         }
         let own = self.nick().to_string();
+        let room = relay_room(&event);
         for line in lines::lines(&event, &own) {
             match line {
-                Line { local_id: Some(id), pending: false, unix_ms, with, .. } => self.as_mut().delivered(id, unix_ms, with.as_deref()),
-                line => self.as_mut().route(line),
+                Line { local_id: Some(id), pending: false, unix_ms, with, .. } => self.as_mut().delivered(id, unix_ms, with.as_deref().or(room)),
+                line => self.as_mut().route(line, room),
             }
         }
         // Kept after the lines are shown: a private conversation opened for one of them
@@ -941,18 +950,36 @@ impl qobject::ChatRoom {
                 let rooms: QStringList = listing.iter().map(|(name, members, topic)| QString::from(format!("{name}\t{members}\t{topic}").as_str())).collect();
                 self.as_mut().set_rooms(rooms);
             }
-            Event::Joined { channel } => {
-                // After /join the room field shows the room we are in, and its kept lines.
+            Event::Joined { channel } | Event::Switched { channel } => {
+                // The room we talk in: the room field names it, its conversation shows, and its
+                // topic, modes and members follow.
                 self.as_mut().set_channel(QString::from(channel.as_str()));
-                if let Some(scope) = self.scope.clone().filter(|_| fold(&self.room_conversation) != fold(channel)) {
-                    self.as_mut().open_scope(archive::Scope { conversation: channel.clone(), ..scope });
-                }
+                let topic = self.topics.get(&fold(channel)).cloned().unwrap_or_default();
+                self.as_mut().set_topic(QString::from(topic.as_str()));
+                self.as_mut().set_modes(QString::default());
+                let index = self.as_mut().room_conversation_of(channel);
+                self.as_mut().show_conversation(index as i32);
                 let hosting = if self.hosting { tr(" (hosted here)", &[]) } else { String::new() };
                 let text = tr("In {0} on {1}{2}", &[channel, &self.server(), &hosting]);
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
-                self.as_mut().send_kept();
+                if matches!(event, Event::Joined { .. }) {
+                    self.as_mut().send_kept();
+                }
+                self.remember_rooms();
             }
+            Event::Entered { channel } => {
+                // Another room we are in: its conversation waits beside.
+                self.as_mut().room_conversation_of(channel);
+                self.remember_rooms();
+            }
+            Event::Topic { channel, text } if fold(channel) != fold(&self.channel().to_string()) => {
+                if self.topics.len() < MOST_TOPICS {
+                    self.as_mut().rust_mut().topics.insert(fold(channel), text.clone());
+                }
+            }
+            // Of the rooms we are in, the one we talk in shows its members, modes and topic.
+            Event::Members { channel, .. } | Event::Modes { channel, .. } if fold(channel) != fold(&self.channel().to_string()) => {}
             Event::Members { nicks, away, .. } => {
                 log::info!("members: {} (away: {})", nicks.join(" "), away.join(" "));
                 let list: QStringList = nicks.iter().map(|n| QString::from(n.as_str())).collect();
@@ -964,12 +991,16 @@ impl qobject::ChatRoom {
                 log::info!("modes: {modes}");
                 self.set_modes(QString::from(modes.as_str()));
             }
-            Event::Topic { text, .. } => self.set_topic(QString::from(text.as_str())),
+            Event::Topic { channel, text } => {
+                self.as_mut().rust_mut().topics.insert(fold(channel), text.clone());
+                self.set_topic(QString::from(text.as_str()));
+            }
             _ => {}
         }
     }
 
-    /// Our message `id` of this session, to `with` or the room, reached the relay.
+    /// Our message `id` of this session, to `with` (a person or a room) or the first room,
+    /// reached the relay.
     fn delivered(mut self: Pin<&mut Self>, id: LocalId, unix_ms: i64, with: Option<&str>) {
         let conv = with.and_then(|w| self.convs.iter().position(|c| !c.with.is_empty() && fold(&c.with) == fold(w))).unwrap_or(0);
         if conv != self.current {
@@ -1113,6 +1144,26 @@ fn notify_level(level: &str) -> &'static str {
         "none" => "none",
         _ => "mentions",
     }
+}
+
+/// Topics of rooms kept at most (a relay may send topics of rooms we are not in).
+const MOST_TOPICS: usize = 64;
+
+/// The relay room an event is about, if any: its lines go to that room's conversation.
+fn relay_room(event: &ChatEvent) -> Option<&str> {
+    let ChatEvent::Unicast(UnicastEvent::Chat(chat)) = event else { return None };
+    let room = match chat {
+        Event::Message { target, .. } | Event::Queued { target, .. } | Event::Delivered { target, .. } => target,
+        Event::Joined { channel }
+        | Event::Entered { channel }
+        | Event::Switched { channel }
+        | Event::MemberJoined { channel, .. }
+        | Event::MemberLeft { channel, .. }
+        | Event::Topic { channel, .. }
+        | Event::History { channel, .. } => channel,
+        _ => return None,
+    };
+    Some(room.as_str()).filter(|r| r.starts_with('#'))
 }
 
 fn normalise_channel(text: &str) -> String {

@@ -214,6 +214,7 @@ impl Peer {
             server: server.to_string(),
             nick: nick.to_string(),
             channel: "#lobby".into(),
+            also: Vec::new(),
             password: None,
             host_if_missing,
             host_for_network: false,

@@ -16,8 +16,8 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/me TEXT", "an action: * you TEXT"),
     ("/msg NICK TEXT", "a private message to NICK"),
     ("/nick NAME", "change your nickname"),
-    ("/join #ROOM [KEY]", "go to another room"),
-    ("/part [REASON]", "leave the room"),
+    ("/join #ROOM [KEY]", "go to another room, staying in this one"),
+    ("/part [#ROOM] [REASON]", "leave this room (or #ROOM)"),
     ("/topic [TEXT]", "show the room's topic, or set it"),
     ("/away [TEXT]", "mark yourself away; without text, back"),
     ("/whois NICK", "who someone is and where"),
@@ -50,6 +50,8 @@ const MIN_TEXT_BUDGET: usize = 64;
 const MAX_QUIT_REASON: usize = 300;
 /// Members of one room we keep track of; a server claiming more is not believed further.
 pub const MAX_MEMBERS: usize = 10_000;
+/// Rooms we are in at once.
+pub const MAX_ROOMS: usize = 20;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -57,9 +59,12 @@ pub struct ClientConfig {
     pub user: String,
     pub realname: String,
     pub password: Option<String>,
+    /// The room we talk in: what is typed goes there, and commands are about it.
     pub channel: String,
     /// The room's key (`+k`), given with `/join #room KEY`, kept for rejoining.
     pub key: Option<String>,
+    /// The other rooms we are in (or join on connecting), with their keys.
+    pub also: Vec<(String, Option<String>)>,
     /// The time of the newest message already kept of a room (folded name): on joining it the
     /// first time, the server is asked for what came after, not for its latest.
     pub seen_until: HashMap<String, i64>,
@@ -75,6 +80,7 @@ impl ClientConfig {
             password: None,
             channel: channel.to_string(),
             key: None,
+            also: Vec::new(),
             seen_until: HashMap::new(),
         }
     }
@@ -86,8 +92,14 @@ pub type LocalId = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Registered { nick: String },
-    /// We are in the room; queued messages are on their way.
+    /// We are in the room, and talk there now; queued messages are on their way.
     Joined { channel: String },
+    /// We talk in this room again, one we were in already (`/join`, or leaving the one we
+    /// talked in).
+    Switched { channel: String },
+    /// We are in another room too (joined on connecting): we do not talk there until we go
+    /// back to it (`/join`).
+    Entered { channel: String },
     /// A message from someone else (or from us, seen from another connection).
     Message { from: String, target: String, text: String, unix_ms: i64, notice: bool, action: bool },
     /// A piece of what the user typed, now queued.
@@ -175,15 +187,19 @@ pub struct Client {
     ping_sent: Option<Instant>,
     /// The server keeps history and we may ask for it (`draft/chathistory` with `batch`).
     history_caps: (bool, bool),
-    /// The id of the newest message of our room seen, to ask for what came after it.
-    last_msgid: Option<String>,
+    /// The id of the newest message seen of each room we are in (folded name), to ask for
+    /// what came after it.
+    last_msgid: HashMap<String, String>,
     seen_ids: VecDeque<String>,
     /// Open history batches: reference -> (target, lines so far).
     batches: HashMap<String, (String, Vec<HistoryLine>)>,
-    /// The history asked for is what was missed (a reconnect), not the first look.
-    asked_missed: bool,
-    /// Folded nicks of our room's members who are away.
+    /// Rooms (folded) whose history asked for is what was missed (a reconnect), not the
+    /// first look.
+    asked_missed: std::collections::HashSet<String>,
+    /// Folded nicks of our rooms' members who are away.
     away: std::collections::HashSet<String>,
+    /// The modes of each room we are in (folded), to hand out again when we go back to it.
+    modes: HashMap<String, String>,
 }
 
 impl Client {
@@ -208,11 +224,12 @@ impl Client {
             last_heard: None,
             ping_sent: None,
             history_caps: (false, false),
-            last_msgid: None,
+            last_msgid: HashMap::new(),
             seen_ids: VecDeque::new(),
             batches: HashMap::new(),
-            asked_missed: false,
+            asked_missed: std::collections::HashSet::new(),
             away: std::collections::HashSet::new(),
+            modes: HashMap::new(),
         }
     }
 
@@ -226,6 +243,16 @@ impl Client {
 
     pub fn is_joined(&self) -> bool {
         self.joined
+    }
+
+    /// The rooms we are in or want to be in: the one we talk in first.
+    pub fn rooms(&self) -> Vec<String> {
+        std::iter::once(self.config.channel.clone()).chain(self.config.also.iter().map(|(room, _)| room.clone())).collect()
+    }
+
+    /// Whether we are in this room now.
+    fn inside(&self, room: &str) -> bool {
+        self.members.contains_key(&fold(room))
     }
 
     /// Messages typed but not yet known to be delivered.
@@ -245,6 +272,8 @@ impl Client {
         self.members.clear();
         self.names_in_progress.clear();
         self.batches.clear();
+        self.away.clear();
+        self.modes.clear();
         self.history_caps = (false, false);
         self.last_heard = Some(now.mono);
         self.ping_sent = None;
@@ -335,12 +364,24 @@ impl Client {
                 send(out, &[nick], "NICK");
             }
             ("join", [room, key @ ..]) if super::names::valid_channel(room) && key.len() <= 1 => {
-                if fold(room) != fold(&channel) || !self.joined {
+                if fold(room) == fold(&channel) && self.joined {
+                    return;
+                }
+                if self.inside(room) {
+                    // Already in it: talk there now.
+                    self.talk_in(room, out);
+                } else if self.config.also.len() + 1 >= MAX_ROOMS && !self.config.also.iter().any(|(r, _)| fold(r) == fold(room)) {
+                    info(out, format!("Cannot join {room}: you are in {MAX_ROOMS} rooms already; leave one first (/part)"), true);
+                } else {
                     let mut params = vec![*room];
                     params.extend(key);
                     self.moving_to = Some((room.to_string(), key.first().map(|k| k.to_string())));
                     send(out, &params, "JOIN");
                 }
+            }
+            ("part", [room, ..]) if room.starts_with('#') => {
+                let reason = rest[room.len()..].trim_start();
+                send(out, &[room, if reason.is_empty() { "Leaving" } else { reason }], "PART");
             }
             ("part", _) => send(out, &[&channel, if rest.is_empty() { "Leaving" } else { rest }], "PART"),
             ("topic", []) => send(out, &[&channel], "TOPIC"),
@@ -489,9 +530,12 @@ impl Client {
                     self.nick = nick.to_string();
                 }
                 out.events.push(Event::Registered { nick: self.nick.clone() });
-                let mut join = vec![self.config.channel.as_str()];
-                join.extend(self.config.key.as_deref());
-                out.send.push(Message::new("JOIN", &join).to_line());
+                let rooms = std::iter::once((&self.config.channel, &self.config.key)).chain(self.config.also.iter().map(|(room, key)| (room, key)));
+                for (room, key) in rooms {
+                    let mut join = vec![room.as_str()];
+                    join.extend(key.as_deref());
+                    out.send.push(Message::new("JOIN", &join).to_line());
+                }
             }
             "433" | "432" | "437" if !self.registered => {
                 let reason = if message.command == "433" { "is taken" } else { "is not accepted by this server" };
@@ -507,42 +551,46 @@ impl Client {
                 let channel = message.param(0).unwrap_or("").to_string();
                 let key = fold(&channel);
                 if self.is_me(&from) {
+                    if self.inside(&channel) {
+                        return;
+                    }
                     if let Some((room, room_key)) = self.moving_to.take_if(|(room, _)| fold(room) == key) {
-                        // In: leave the room we were in (if we still were), and talk here.
+                        // In: the room we were in stays one of ours, and we talk here.
+                        self.config.also.retain(|(r, _)| fold(r) != key);
                         let old = std::mem::replace(&mut self.config.channel, room);
-                        self.config.key = room_key;
-                        if fold(&old) != key {
-                            if self.joined {
-                                out.send.push(Message::new("PART", &[&old, "Leaving"]).to_line());
-                            }
-                            self.members.remove(&fold(&old));
-                            self.last_msgid = None;
-                            self.joined = false;
+                        let old_key = std::mem::replace(&mut self.config.key, room_key);
+                        if fold(&old) != key && self.inside(&old) {
+                            self.config.also.push((old, old_key));
                         }
-                    } else if key != fold(&self.config.channel) {
+                    } else if key != fold(&self.config.channel) && !self.config.also.iter().any(|(r, _)| fold(r) == key) {
                         // A room we no longer want (a /join overtaken by another): leave it.
                         out.send.push(Message::new("PART", &[&channel, "Leaving"]).to_line());
                         return;
                     }
+                    self.members.insert(key.clone(), HashMap::new());
+                    if self.history_caps == (true, true) {
+                        // What was said before: the latest, or since the last one seen.
+                        let (reference, limit) = match (self.last_msgid.get(&key), self.config.seen_until.get(&key)) {
+                            (Some(id), _) => (format!("msgid={id}"), HISTORY_ON_RECONNECT),
+                            (None, Some(ms)) => (format!("timestamp={}", super::format_server_time(*ms)), HISTORY_ON_RECONNECT),
+                            (None, None) => ("*".to_string(), HISTORY_ON_JOIN),
+                        };
+                        if reference == "*" {
+                            self.asked_missed.remove(&key);
+                        } else {
+                            self.asked_missed.insert(key.clone());
+                        }
+                        out.send.push(Message::new("CHATHISTORY", &["LATEST", &channel, &reference, &limit.to_string()]).to_line());
+                    }
+                    // The room's modes, and who is away.
+                    out.send.push(Message::new("MODE", &[&channel]).to_line());
+                    out.send.push(Message::new("WHO", &[&channel]).to_line());
                     if key == fold(&self.config.channel) {
                         self.joined = true;
-                        self.members.insert(key.clone(), HashMap::new());
-                        if self.history_caps == (true, true) {
-                            // What was said before: the latest, or since the last one seen.
-                            let (reference, limit) = match (&self.last_msgid, self.config.seen_until.get(&key)) {
-                                (Some(id), _) => (format!("msgid={id}"), HISTORY_ON_RECONNECT),
-                                (None, Some(ms)) => (format!("timestamp={}", super::format_server_time(*ms)), HISTORY_ON_RECONNECT),
-                                (None, None) => ("*".to_string(), HISTORY_ON_JOIN),
-                            };
-                            self.asked_missed = reference != "*";
-                            out.send.push(Message::new("CHATHISTORY", &["LATEST", &channel, &reference, &limit.to_string()]).to_line());
-                        }
-                        // The room's modes, and who is away.
-                        out.send.push(Message::new("MODE", &[&channel]).to_line());
-                        out.send.push(Message::new("WHO", &[&channel]).to_line());
-                        self.away.clear();
                         out.events.push(Event::Joined { channel });
                         self.flush(now, out);
+                    } else {
+                        out.events.push(Event::Entered { channel });
                     }
                 } else if let Some(list) = self.members.get_mut(&key) {
                     let folded = fold(&from);
@@ -562,11 +610,17 @@ impl Client {
                 };
                 let key = fold(&channel);
                 if self.is_me(&who) {
-                    if key == fold(&self.config.channel) {
-                        self.joined = false;
-                    }
                     self.members.remove(&key);
+                    self.last_msgid.remove(&key);
+                    self.config.also.retain(|(r, _)| fold(r) != key);
                     out.events.push(Event::Info { text: format!("You left {channel}: {reason}"), error: false });
+                    if key == fold(&self.config.channel) {
+                        // Talk in another room we are in, if any.
+                        match self.config.also.iter().find(|(r, _)| self.inside(r)).map(|(r, _)| r.clone()) {
+                            Some(next) => self.talk_in(&next, out),
+                            None => self.joined = false,
+                        }
+                    }
                 } else if let Some(list) = self.members.get_mut(&key) {
                     if list.remove(&fold(&who)).is_some() {
                         out.events.push(Event::MemberLeft { channel: channel.clone(), nick: who, reason });
@@ -576,14 +630,12 @@ impl Client {
             }
             "QUIT" => {
                 let folded = fold(&from);
-                let mut was_member = false;
-                for list in self.members.values_mut() {
-                    was_member |= list.remove(&folded).is_some();
-                }
-                if was_member {
-                    let channel = self.config.channel.clone();
-                    out.events.push(Event::MemberLeft { channel, nick: from, reason: last });
-                    self.members_changed = true;
+                let rooms = self.rooms();
+                for room in rooms {
+                    if self.members.get_mut(&fold(&room)).is_some_and(|list| list.remove(&folded).is_some()) {
+                        out.events.push(Event::MemberLeft { channel: room, nick: from.clone(), reason: last.clone() });
+                        self.members_changed = true;
+                    }
                 }
             }
             "NICK" => {
@@ -623,11 +675,10 @@ impl Client {
                     }
                 }
             }
-            "332" => out.events.push(Event::Topic {
-                channel: message.param(1).unwrap_or("").to_string(),
-                text: last,
-            }),
-            "TOPIC" => out.events.push(Event::Topic { channel: message.param(0).unwrap_or("").to_string(), text: last }),
+            "332" | "TOPIC" => {
+                let channel = message.param(if message.command == "332" { 1 } else { 0 }).unwrap_or("").to_string();
+                out.events.push(Event::Topic { channel, text: last });
+            }
             "MODE" => {
                 // A room's modes changed: say so, show changed statuses in the member list,
                 // and ask for the room's modes again (once, however many changes come).
@@ -653,9 +704,10 @@ impl Client {
                 let channel = message.param(1).unwrap_or("");
                 out.events.push(Event::Info { text: format!("{from} invites you to {channel}"), error: false });
             }
-            "324" if message.param(1).is_some_and(|c| fold(c) == fold(&self.config.channel)) => {
+            "324" if message.param(1).is_some_and(|c| self.inside(c)) => {
                 let channel = message.params[1].clone();
-                if self.modes_asked.take() == Some(true) {
+                let current = fold(&channel) == fold(&self.config.channel);
+                if current && self.modes_asked.take() == Some(true) {
                     self.modes_asked = Some(false);
                     out.send.push(Message::new("MODE", &[&channel]).to_line());
                 }
@@ -666,13 +718,17 @@ impl Client {
                     let value = values.next();
                     if letter == 'k' {
                         if let Some(key) = value.filter(|k| *k != "*") {
-                            self.config.key = Some(key.clone());
+                            self.set_key(&channel, Some(key.clone()));
                         }
                     }
                 }
-                out.events.push(Event::Modes { channel, modes: message.params[2..].join(" ") });
+                let modes = message.params[2..].join(" ");
+                self.modes.insert(fold(&channel), modes.clone());
+                if current {
+                    out.events.push(Event::Modes { channel, modes });
+                }
             }
-            "352" if message.param(1).is_some_and(|c| fold(c) == fold(&self.config.channel)) => {
+            "352" if message.param(1).is_some_and(|c| self.inside(c)) => {
                 let nick = fold(message.param(5).unwrap_or(""));
                 let gone = message.param(6).is_some_and(|f| f.starts_with('G'));
                 if self.set_away(&nick, gone) {
@@ -714,8 +770,9 @@ impl Client {
                         self.batches.insert(id.to_string(), (message.param(2).unwrap_or("").to_string(), Vec::new()));
                     }
                 } else if let Some((target, lines)) = reference.strip_prefix('-').and_then(|id| self.batches.remove(id)) {
-                    if fold(&target) == fold(&self.config.channel) {
-                        out.events.push(Event::History { channel: target, lines, missed: self.asked_missed });
+                    if self.inside(&target) {
+                        let missed = self.asked_missed.contains(&fold(&target));
+                        out.events.push(Event::History { channel: target, lines, missed });
                     }
                 }
             }
@@ -820,7 +877,7 @@ impl Client {
             out.events.push(Event::Info { text, error: false });
             return;
         }
-        let ours = fold(&target) == fold(&self.config.channel);
+        let ours = self.inside(&target);
         if let Some(id) = message.tag("msgid") {
             if self.seen_ids.iter().any(|seen| seen == id) {
                 // Already shown: live, then again in history (or the other way round).
@@ -831,7 +888,7 @@ impl Client {
                 self.seen_ids.pop_front();
             }
             if ours {
-                self.last_msgid = Some(id.to_string());
+                self.last_msgid.insert(fold(&target), id.to_string());
             }
         }
         let own = self.is_me(&from);
@@ -886,8 +943,8 @@ impl Client {
     /// taken away where entries show only the highest one (the member may hold another, not
     /// shown), or a mode we do not know (another server's: we cannot tell its parameters).
     fn apply_statuses(&mut self, channel: &str, modes: &[String]) -> bool {
-        let ours = fold(channel) == fold(&self.config.channel);
         let Some(list) = self.members.get_mut(&fold(channel)) else { return false };
+        let mut new_key = None;
         let mut values = modes[1..].iter();
         let mut adding = true;
         let mut ask = false;
@@ -913,12 +970,7 @@ impl Client {
                     *entry = format!("{prefix}{name}");
                     self.members_changed = true;
                 }
-                'k' => {
-                    let key = values.next();
-                    if ours {
-                        self.config.key = key.filter(|_| adding).cloned();
-                    }
-                }
+                'k' => new_key = Some(values.next().filter(|_| adding).cloned()),
                 // Modes with a value: a ban mask, a limit (when set).
                 'b' => {
                     values.next();
@@ -927,15 +979,51 @@ impl Client {
                     values.next();
                 }
                 'l' | 'i' | 'm' | 'n' | 's' | 't' => {}
-                _ => return true,
+                _ => {
+                    ask = true;
+                    break;
+                }
             }
+        }
+        if let Some(key) = new_key {
+            self.set_key(channel, key);
         }
         ask
     }
 
-    /// Marks a member of our room away or back; true if that changed anything.
+    /// What we rejoin room `channel` with.
+    fn set_key(&mut self, channel: &str, key: Option<String>) {
+        let folded = fold(channel);
+        if folded == fold(&self.config.channel) {
+            self.config.key = key;
+        } else if let Some((_, kept)) = self.config.also.iter_mut().find(|(r, _)| fold(r) == folded) {
+            *kept = key;
+        }
+    }
+
+    /// Talk in `room`, one of the rooms we are in: what is typed goes there, and its members,
+    /// modes and topic are handed out.
+    fn talk_in(&mut self, room: &str, out: &mut Output) {
+        let folded = fold(room);
+        let Some(at) = self.config.also.iter().position(|(r, _)| fold(r) == folded) else { return };
+        let (room, key) = self.config.also.remove(at);
+        let old = std::mem::replace(&mut self.config.channel, room.clone());
+        let old_key = std::mem::replace(&mut self.config.key, key);
+        if self.inside(&old) {
+            self.config.also.insert(0, (old, old_key));
+        }
+        self.joined = true;
+        self.modes_asked = None;
+        out.events.push(Event::Switched { channel: room.clone() });
+        if let Some(modes) = self.modes.get(&folded) {
+            out.events.push(Event::Modes { channel: room, modes: modes.clone() });
+        }
+        self.emit_members(out);
+    }
+
+    /// Marks a member of our rooms away or back; true if that changed anything.
     fn set_away(&mut self, folded: &str, away: bool) -> bool {
-        let member = self.members.get(&fold(&self.config.channel)).is_some_and(|list| list.contains_key(folded));
+        let member = self.members.values().any(|list| list.contains_key(folded));
         if !member {
             return false;
         }

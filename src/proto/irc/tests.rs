@@ -1424,7 +1424,7 @@ fn replies_that_list_much_are_split_into_lines_that_fit() {
 }
 
 #[test]
-fn join_moves_only_when_let_in_and_keeps_the_key_for_rejoining() {
+fn join_adds_a_room_only_when_let_in_and_keeps_the_key_for_rejoining() {
     let mut sim = Sim::new(&["alice", "bob", "carol"]);
     sim.say(0, "/join #vault");
     assert_eq!(sim.clients[0].channel(), "#vault");
@@ -1440,11 +1440,73 @@ fn join_moves_only_when_let_in_and_keeps_the_key_for_rejoining() {
     assert_eq!(sim.messages(2), [("bob".to_string(), "still here".to_string())]);
     sim.say(1, "/join #vault sesame");
     assert_eq!(sim.clients[1].channel(), "#vault");
-    assert!(sim.events[2].iter().any(|e| matches!(e, Event::MemberLeft { nick, .. } if nick == "bob")), "bob left #lobby once in");
+    assert_eq!(sim.clients[1].rooms(), ["#vault", "#lobby"], "bob is in both rooms, talking in #vault");
+    assert!(!sim.events[2].iter().any(|e| matches!(e, Event::MemberLeft { nick, .. } if nick == "bob")), "bob stays in #lobby");
+    sim.say(1, "in the vault");
+    assert_eq!(sim.messages(0).last().map(|(_, t)| t.as_str()), Some("in the vault"));
+    assert_eq!(sim.messages(2).len(), 1, "carol, in #lobby alone, does not hear #vault");
+    // Carol's words in #lobby reach bob there while he talks in #vault.
+    sim.say(2, "lobby talk");
+    assert!(sim.events[1].iter().any(|e| matches!(e, Event::Message { target, text, .. } if target == "#lobby" && text == "lobby talk")));
+    // Back to #lobby: no JOIN, the room's members come again, and text goes there.
+    let back = sim.clients[1].say("/join #lobby", Clock::new().0);
+    assert!(back.send.is_empty(), "{:?}", back.send);
+    assert!(matches!(&back.events[0], Event::Switched { channel } if channel == "#lobby"), "{:?}", back.events);
+    assert!(back.events.iter().any(|e| matches!(e, Event::Members { channel, nicks, .. } if channel == "#lobby" && nicks.len() == 3)), "{:?}", back.events);
+    sim.say(1, "back in the lobby");
+    assert_eq!(sim.messages(2).last().map(|(_, t)| t.as_str()), Some("back in the lobby"));
+    // Leaving #lobby: bob talks in #vault again, and carol sees him go.
+    sim.say(1, "/part");
+    assert_eq!(sim.clients[1].channel(), "#vault");
+    assert!(sim.events[1].iter().any(|e| matches!(e, Event::Switched { channel } if channel == "#vault")));
+    assert!(sim.events[2].iter().any(|e| matches!(e, Event::MemberLeft { nick, .. } if nick == "bob")));
     sim.disconnect(1);
     sim.connect(1);
     let joined = sim.events[1].iter().filter(|e| matches!(e, Event::Joined { channel } if channel == "#vault")).count();
     assert_eq!(joined, 2, "the key is kept for rejoining after a reconnect");
+    assert_eq!(sim.clients[1].rooms(), ["#vault"]);
+}
+
+#[test]
+fn several_rooms_are_joined_on_connecting_and_each_keeps_its_history() {
+    let mut config = ClientConfig::new("me", "#lobby");
+    config.also = vec![("#作业".into(), None), ("#locked".into(), Some("k3y".into()))];
+    let mut client = Client::new(config);
+    let now = Clock::new().0;
+    client.connected(now);
+    client.receive(b":srv CAP * LS :batch draft/chathistory", now);
+    client.receive(b":srv CAP me ACK :batch draft/chathistory", now);
+    let out = client.receive(b":srv 001 me :hi", now);
+    assert_eq!(out.send, ["JOIN #lobby", "JOIN #作业", "JOIN #locked :k3y"]);
+    let out = client.receive(":me!~me@h JOIN #作业".as_bytes(), now);
+    assert_eq!(out.events, [Event::Entered { channel: "#作业".into() }], "another room: not where we talk");
+    assert!(out.send.iter().any(|l| l == "CHATHISTORY LATEST #作业 * :50"), "{:?}", out.send);
+    let out = client.receive(b":me!~me@h JOIN #lobby", now);
+    assert_eq!(out.events, [Event::Joined { channel: "#lobby".into() }]);
+    // The other room's history comes as its own.
+    for line in [":srv BATCH +h chathistory #作业", "@batch=h;time=2026-01-01T00:00:00.000Z :ann!a@h PRIVMSG #作业 :交作业", ":srv BATCH -h"] {
+        let out = client.receive(line.as_bytes(), now);
+        if let Some(Event::History { channel, lines, .. }) = out.events.first() {
+            assert_eq!((channel.as_str(), lines[0].text.as_str()), ("#作业", "交作业"));
+        }
+    }
+    // What is typed goes where we talk; a room's members are handed out for where we talk only.
+    assert_eq!(client.say("hi", now).send, ["PRIVMSG #lobby :hi"]);
+    let out = client.receive(":srv 353 me = #作业 :me ann".as_bytes(), now);
+    assert!(out.events.is_empty());
+    let out = client.receive(":srv 366 me #作业 :End".as_bytes(), now);
+    assert!(!out.events.iter().any(|e| matches!(e, Event::Members { channel, .. } if channel == "#作业")), "{:?}", out.events);
+    // Someone quits: each room they were in says so.
+    client.receive(b":srv 353 me = #lobby :me ann", now);
+    client.receive(b":srv 366 me #lobby :End", now);
+    let out = client.receive(b":ann!a@h QUIT :bye", now);
+    let left: Vec<&str> = out.events.iter().filter_map(|e| match e { Event::MemberLeft { channel, .. } => Some(channel.as_str()), _ => None }).collect();
+    assert_eq!(left, ["#lobby", "#作业"]);
+    // /part #作业 leaves that room and stays where we talk.
+    assert_eq!(client.say("/part #作业 done", now).send, ["PART #作业 :done"]);
+    client.receive(":me!~me@h PART #作业 :done".as_bytes(), now);
+    assert_eq!(client.rooms(), ["#lobby", "#locked"]);
+    assert_eq!(client.channel(), "#lobby");
 }
 
 /// A client in #lobby with alice and bob, fed lines as a server would send them.
@@ -1490,10 +1552,12 @@ fn a_join_overtaken_by_another_leaves_the_room_it_got() {
     assert_eq!(client.receive(b":me!~me@h JOIN #b", now).send, ["PART #b :Leaving"], "#b is not wanted any more");
     assert_eq!(client.channel(), "#lobby");
     let out = client.receive(b":me!~me@h JOIN #c", now);
-    assert_eq!(out.send.first().map(String::as_str), Some("PART #lobby :Leaving"));
+    assert!(!out.send.iter().any(|l| l.starts_with("PART")), "#lobby stays one of ours: {:?}", out.send);
     assert_eq!(client.channel(), "#c");
-    // Kicked, then elsewhere: nothing to part from.
-    client.receive(b":op!~op@h KICK #c me :out", now);
+    assert_eq!(client.rooms(), ["#c", "#lobby"]);
+    // Kicked from where we talk: we talk in the other room.
+    let out = client.receive(b":op!~op@h KICK #c me :out", now);
+    assert!(out.events.iter().any(|e| matches!(e, Event::Switched { channel } if channel == "#lobby")), "{:?}", out.events);
     client.say("/join #d", now);
     let out = client.receive(b":me!~me@h JOIN #d", now);
     assert!(!out.send.iter().any(|l| l.starts_with("PART")), "{:?}", out.send);

@@ -16,7 +16,7 @@
 use super::seal::{GroupKey, Signer, PUBLIC_KEY_LEN};
 pub use crate::proto::trust::Trust;
 use crate::proto::trust::Pins;
-use super::wire::{as_repair, direct_text_room, text_room, truncate_utf8, Body, Datagram, DecodeError, Opened, MAX_NACK};
+use super::wire::{as_repair, direct_text_room, MAGIC, text_room, truncate_utf8, Body, Datagram, DecodeError, Opened, MAX_NACK};
 use crate::proto::{Jitter, Now, TokenBucket};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -283,7 +283,13 @@ struct Outgoing {
     history: VecDeque<(u32, Vec<u8>)>,
     tail_announcements: u32,
     announce_at: Option<Instant>,
+    /// When the latest private message went: announcements go on for a while after it.
+    last_said: Instant,
 }
+
+/// How long after our latest private message to someone we keep announcing it to them (every
+/// `announce_every`, after the quick ones), so that one lost during a longer outage is seen.
+const DIRECT_ANNOUNCE_FOR: Duration = Duration::from_secs(30);
 
 /// Counters of datagrams already taken from one sender id (RFC 4303 §3.4.3 style): the
 /// highest, and a bitmap of the [`REPLAY_WINDOW`] below it. A repair carries its message's
@@ -308,6 +314,11 @@ impl ReplayWindow {
     fn bit(&mut self, counter: u32) -> (&mut u64, u64) {
         let at = (counter % REPLAY_WINDOW) as usize;
         (&mut self.bits[at / 64], 1u64 << (at % 64))
+    }
+
+    /// True if the counter is past every one seen.
+    pub fn newest(&self, counter: u32) -> bool {
+        self.top.is_none_or(|top| counter > top)
     }
 
     /// True if the counter is new and not too old (nothing is marked).
@@ -387,7 +398,7 @@ pub struct Peer {
     direct_out: HashMap<u64, Outgoing>,
     /// Where the private messages of senders no longer followed had got to (at most
     /// [`MAX_REPLAY_IDS`]).
-    direct_resume: HashMap<u64, Seq>,
+    direct_resume: HashMap<u64, (Seq, Instant)>,
     senders: HashMap<u64, Sender>,
     next_announce: Option<Instant>,
     /// Quick announcements still due after the last message.
@@ -532,7 +543,7 @@ impl Peer {
         let addr = self.senders.get(&to)?.addr;
         let mut out = Output::default();
         for (index, count, piece) in fragments(text, direct_text_room(&self.config.nick)) {
-            let outgoing = self.direct_out.entry(to).or_insert_with(|| Outgoing { next_seq: 1, history: VecDeque::new(), tail_announcements: 0, announce_at: None });
+            let outgoing = self.direct_out.entry(to).or_insert_with(|| Outgoing { next_seq: 1, history: VecDeque::new(), tail_announcements: 0, announce_at: None, last_said: now.mono });
             let Some(seq) = outgoing.next_seq.checked_add(1).map(|next| std::mem::replace(&mut outgoing.next_seq, next)) else { break };
             let Some(bytes) = self.make(seq, now, Body::Direct { to, index, count, text: piece.into_bytes() }) else { break };
             let outgoing = self.direct_out.get_mut(&to).expect("made above");
@@ -544,6 +555,7 @@ impl Peer {
         }
         if let Some(outgoing) = self.direct_out.get_mut(&to).filter(|_| !out.direct.is_empty()) {
             outgoing.tail_announcements = TAIL_ANNOUNCEMENTS;
+            outgoing.last_said = now.mono;
             let soon = now.mono + TAIL_ANNOUNCE;
             outgoing.announce_at = Some(outgoing.announce_at.map_or(soon, |t| t.min(soon)));
         }
@@ -590,6 +602,17 @@ impl Peer {
         while self.history.len() > self.config.history {
             self.history.pop_front();
         }
+    }
+
+    /// One datagram that came to our own address (not the group's): only private datagrams
+    /// are taken there, so that nobody can show the group's talk (or plain text) to us alone.
+    pub fn receive_direct(&mut self, bytes: &[u8], from: SocketAddr, now: Now) -> Output {
+        let private = bytes.len() > 4 && bytes[..3] == MAGIC[..] && (6..=9).contains(&bytes[4]);
+        if !private {
+            self.counters.misdirected += 1;
+            return Output::default();
+        }
+        self.receive(bytes, from, now)
     }
 
     /// One datagram from the group.
@@ -653,7 +676,10 @@ impl Peer {
             if !self.fresh(&datagram, signer, now) {
                 return out;
             }
-            if let Some(sender) = self.senders.get_mut(&sender_id) {
+            // A participant may change address; only its newest datagram moves it (an old one
+            // played again from elsewhere would take its private messages there).
+            let newest = self.replay.get(&sender_id).is_some_and(|r| r.window.newest(datagram.counter));
+            if let Some(sender) = self.senders.get_mut(&sender_id).filter(|_| newest) {
                 sender.addr = from;
             }
         } else if self.replay.get(&sender_id).is_some_and(|r| r.key.is_some()) || self.senders.get(&sender_id).is_some_and(|sender| sender.addr != from) {
@@ -757,12 +783,13 @@ impl Peer {
         let sender = self.senders.remove(&id)?;
         self.held_bytes -= sender.held();
         self.missing_total -= sender.missing();
-        if let Some(next) = sender.direct.next {
+        // Only a stream that delivered something is worth remembering; the oldest makes room.
+        if let Some(next) = sender.direct.next.filter(|&next| next > 1) {
             if self.direct_resume.len() >= MAX_REPLAY_IDS {
-                let any = self.direct_resume.keys().next().copied();
-                any.map(|id| self.direct_resume.remove(&id));
+                let oldest = self.direct_resume.iter().min_by_key(|(_, (_, at))| *at).map(|(&id, _)| id);
+                oldest.map(|id| self.direct_resume.remove(&id));
             }
-            self.direct_resume.insert(id, next);
+            self.direct_resume.insert(id, (next, sender.last_heard));
         }
         Some(sender)
     }
@@ -827,7 +854,7 @@ impl Peer {
         let resume = &mut self.direct_resume;
         let sender = self.senders.entry(id).or_insert_with(|| {
             changed = true;
-            let direct = Stream { next: resume.remove(&id), ..Stream::default() };
+            let direct = Stream { next: resume.remove(&id).map(|(next, _)| next), ..Stream::default() };
             Sender { nick: nick.to_string(), trust, addr, last_heard: now.mono, nack_credit: NACK_ALLOWANCE, group: Stream::default(), direct }
         });
         sender.last_heard = now.mono;
@@ -998,7 +1025,11 @@ impl Peer {
             let outgoing = self.direct_out.get_mut(&to).expect("listed above");
             let left = outgoing.tail_announcements;
             outgoing.tail_announcements = left.saturating_sub(1);
-            outgoing.announce_at = (left > 0 && addr.is_some()).then(|| now.mono + TAIL_ANNOUNCE * 4u32.pow(TAIL_ANNOUNCEMENTS - left));
+            let next = match left {
+                0 => now.mono + self.config.announce_every,
+                left => now.mono + (TAIL_ANNOUNCE * 4u32.pow(TAIL_ANNOUNCEMENTS - left)).min(self.config.announce_every),
+            };
+            outgoing.announce_at = (addr.is_some() && next < outgoing.last_said + DIRECT_ANNOUNCE_FOR).then_some(next);
             let latest = outgoing.next_seq - 1;
             let Some(addr) = addr else { continue };
             if let Some(bytes) = self.make(latest, now, Body::DirectAnnounce { to }) {
@@ -1206,7 +1237,7 @@ mod hostile {
 
         fn take(&mut self, out: Output) {
             // What we send on our own schedule (announces) is not the attacker's doing.
-            self.sent += out.send.iter().filter(|d| !matches!(Datagram::decode(d).map(|d| d.body), Ok(Body::Announce))).map(Vec::len).sum::<usize>();
+            self.sent += out.send.iter().chain(out.direct.iter().map(|(_, d)| d)).filter(|d| !matches!(Datagram::decode(d).map(|d| d.body), Ok(Body::Announce))).map(Vec::len).sum::<usize>();
             self.events.extend(out.events);
         }
 

@@ -496,3 +496,45 @@ fn someone_elses_private_datagrams_are_refused() {
     }
     assert_eq!(peer0.counters().repairs_sent, 0);
 }
+
+#[test]
+fn an_old_datagram_played_from_elsewhere_does_not_move_a_participant() {
+    let now = Now::simulated(Instant::now(), Duration::ZERO);
+    let signed = |id, nick| PeerConfig { signer: Some(Arc::new(Signer::generate())), ..PeerConfig::new(id, nick) };
+    let mut ann = Peer::new(signed(1, "ann"));
+    let mut bob = Peer::new(signed(2, "bob"));
+    // Bob's first datagrams, which ann (joining later) never heard.
+    let mut said: Vec<Vec<u8>> = bob.start(now).send;
+    said.extend(bob.say("one\ntwo", now).send);
+    let (home, elsewhere) = (address(1), address(9));
+    ann.receive(said.last().unwrap(), home, now);
+    // An earlier one, never seen by ann so not a replay to her, played from another address.
+    ann.receive(&said[0], elsewhere, now);
+    assert_eq!(ann.counters().replayed, 0, "a counter not seen before is taken");
+    let out = ann.say_to(2, "still to bob", now).expect("bob is known");
+    assert!(out.direct.iter().all(|(to, _)| *to == home), "{:?}", out.direct.iter().map(|(to, _)| to).collect::<Vec<_>>());
+    // A newer one from a new address moves bob there (he changed address).
+    let newer = bob.say("three", now).send;
+    ann.receive(&newer[0], elsewhere, now);
+    let out = ann.say_to(2, "bob moved", now).unwrap();
+    assert!(out.direct.iter().all(|(to, _)| *to == elsewhere));
+}
+
+#[test]
+fn only_private_datagrams_are_taken_at_our_own_address() {
+    let now = Now::simulated(Instant::now(), Duration::ZERO);
+    let mut ann = Peer::new(PeerConfig::new(1, "ann"));
+    let mut bob = Peer::new(PeerConfig::new(2, "bob"));
+    let hello = bob.start(now).send;
+    ann.receive(&hello[0], address(2), now);
+    // The group's talk, and plain text, sent to ann alone: not shown.
+    let group = bob.say("to the group", now).send;
+    assert!(ann.receive_direct(&group[0], address(2), now).events.is_empty());
+    assert!(ann.receive_direct("plain text".as_bytes(), address(2), now).events.is_empty());
+    assert_eq!(ann.counters().misdirected, 2);
+    // A private message is.
+    bob.receive(&ann.start(now).send[0], address(1), now);
+    let private = bob.say_to(1, "just you", now).unwrap().direct;
+    let shown = ann.receive_direct(&private[0].1, address(2), now).events;
+    assert!(shown.iter().any(|e| matches!(e, Event::Message { text, private: true, .. } if text == "just you")), "{shown:?}");
+}
