@@ -951,14 +951,19 @@ impl qobject::ChatRoom {
                 self.as_mut().set_rooms(rooms);
             }
             Event::Joined { channel } | Event::Switched { channel } => {
-                // The room we talk in: the room field names it, its conversation shows, and its
-                // topic, modes and members follow.
+                // The room we talk in: the room field names it, its conversation shows (unless
+                // this is the same room joined again while a private conversation is open), and
+                // its topic, modes and members follow.
+                let again = fold(channel) == fold(&self.channel().to_string());
+                let private_shown = self.shown_with().is_some_and(|w| !w.starts_with('#'));
                 self.as_mut().set_channel(QString::from(channel.as_str()));
                 let topic = self.topics.get(&fold(channel)).cloned().unwrap_or_default();
                 self.as_mut().set_topic(QString::from(topic.as_str()));
                 self.as_mut().set_modes(QString::default());
                 let index = self.as_mut().room_conversation_of(channel);
-                self.as_mut().show_conversation(index as i32);
+                if !(again && private_shown) {
+                    self.as_mut().show_conversation(index as i32);
+                }
                 let hosting = if self.hosting { tr(" (hosted here)", &[]) } else { String::new() };
                 let text = tr("In {0} on {1}{2}", &[channel, &self.server(), &hosting]);
                 self.as_mut().set_state(QString::from(state::ONLINE));
