@@ -261,11 +261,14 @@ fn a_person_switches_to_multicast_and_back() {
     assert_eq!(peer.messages(1), [("窗口".to_string(), "multicast hello 多播".to_string())]);
     peer.say("reply 回复 over multicast");
     wait_for_log(&log, "chat view: [message] peer reply 回复 over multicast");
-    // Enter on the peer in the member list opens a private conversation: what is typed there
-    // reaches the peer alone (to its own address), and its answer comes back there.
-    assert!(tab_to(&display, &log, "memberRow").is_some(), "Tab reaches the member list");
-    xdotool(&display, &["key", "Return"]);
+    // A double-click on the peer in the member list opens a private conversation: what is
+    // typed there reaches the peer alone (to its own address), and its answer comes back there.
+    // (Tab finds the row; a row here has the name and the key, two lines.)
+    let (x, y, w, h) = tab_to(&display, &log, "memberRow").expect("Tab reaches the member list");
+    let (x, y) = ((x + w / 2).to_string(), (y + h / 2).to_string());
+    xdotool(&display, &["mousemove", "--window", &id, &x, &y, "click", "--repeat", "2", "--delay", "80", "1"]);
     wait_for_log(&log, "conversation shown: peer");
+    xdotool(&display, &["mousemove", "--window", &id, "200", "560", "click", "1"]);
     xdotool(&display, &["type", "--delay", "15", "just us "]);
     paste(&display, "私下");
     xdotool(&display, &["key", "Return"]);
@@ -1884,15 +1887,21 @@ fn the_room_browser_lists_goes_to_and_creates_rooms_and_the_window_is_in_several
     xdotool(&display, &["type", "--delay", "15", "back in the lobby"]);
     xdotool(&display, &["key", "Return"]);
     assert_eq!(watcher.messages(1), [("窗口".to_string(), "back in the lobby".to_string())], "#study's line did not reach #lobby");
+    // × on #作业 (the second conversation) leaves that room.
+    let (_, row_y, row_w, row_h) = tab_to(&display, &log, "conversationRow").expect("Tab reaches the conversations");
+    let (x, y) = ((row_w - 12).to_string(), (row_y + row_h + row_h / 2).to_string());
+    xdotool(&display, &["mousemove", "--window", &id, &x, &y, "click", "1"]);
+    wait_for_log(&log, "You left #作业");
 
     // Started again, the window is in the same rooms.
     xdotool(&display, &["key", "ctrl+q"]);
     wait_closed(&mut window);
     let log = artifacts().join("window-rooms-again-test.log");
     let _window = open_window(&display, &log, &settings);
-    for room in ["#lobby", "#作业", "#study"] {
+    for room in ["#lobby", "#study"] {
         wait_for_log(&log, &format!("You joined {room}"));
     }
     student.expect(|m| m.command == "JOIN" && m.source.as_deref().is_some_and(|p| p.starts_with("窗口")));
     wait_for_log(&log, "status: In #lobby");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("You joined #作业"), "a room left is not joined again");
 }

@@ -96,7 +96,7 @@ fn relay_line(event: &Event, own_nick: &str) -> Option<Line> {
         Event::Message { from, target, text, unix_ms, notice, action } => incoming(talk_kind(false, *action, *notice), from, !target.starts_with('#'), text, *unix_ms),
         Event::Queued { id, target, text } => Line { pending: true, local_id: Some(*id), ..own_line(own_nick, target, text, now_ms()) },
         Event::Delivered { id, target, text, unix_ms } => Line { local_id: Some(*id), ..own_line(own_nick, target, text, *unix_ms) },
-        Event::Modes { .. } | Event::Switched { .. } => return None,
+        Event::Modes { .. } | Event::Switched { .. } | Event::Parted { .. } => return None,
         Event::Registered { nick } => Line::info(tr("Registered as {0}", &[nick])),
         Event::Joined { channel } | Event::Entered { channel } => Line::info(tr("You joined {0}", &[channel])),
         Event::MemberJoined { channel, nick } => Line::info(tr("{0} joined {1}", &[nick, channel])),

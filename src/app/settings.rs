@@ -31,8 +31,9 @@ pub struct Settings {
     pub nick: Option<String>,
     pub server: Option<String>,
     pub channel: Option<String>,
-    /// The other rooms the window was in.
+    /// The other rooms the window was in, on server `rooms_server`.
     pub rooms: Option<Vec<String>>,
+    pub rooms_server: Option<String>,
     /// "unicast" (a relay) or "multicast".
     pub mode: Option<String>,
     pub group: Option<String>,

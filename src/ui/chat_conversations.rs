@@ -76,14 +76,33 @@ impl qobject::ChatRoom {
         Some(conv.with.clone()).filter(|w| w.starts_with('#'))
     }
 
+    /// Whether `room` is one of the relay's rooms we are in now.
+    fn is_in(&self, room: &str) -> bool {
+        self.joined_rooms.iter().any(|r| fold(r) == fold(room))
+    }
+
+    /// We are in `room` now, or not any more: what the next start joins follows.
+    pub(super) fn now_in(mut self: Pin<&mut Self>, room: &str, inside: bool) {
+        let known = self.is_in(room);
+        if inside && !known {
+            self.as_mut().rust_mut().joined_rooms.push(room.to_string());
+        } else if !inside && known {
+            self.as_mut().rust_mut().joined_rooms.retain(|r| fold(r) != fold(room));
+        }
+        self.remember_rooms();
+    }
+
     /// A line of a chat event, to the conversation it belongs to: a private one to the
-    /// conversation with its other person, one of a room (`room`) to that room's, the rest to
-    /// the first room.
+    /// conversation with its other person, one of a room to that room's (if it is one of
+    /// ours), the rest to the conversation shown.
     pub(super) fn route(mut self: Pin<&mut Self>, line: Line, room: Option<&str>) {
+        let current = self.current;
         let target = match (&line.with, room) {
             (Some(with), _) => self.as_mut().conversation_with(with),
-            (None, Some(room)) => self.as_mut().room_conversation_of(room),
-            (None, None) => 0,
+            (None, Some(room)) if self.is_in(room) || fold(room) == fold(&self.room_conversation) || self.convs.iter().any(|c| fold(&c.with) == fold(room)) => {
+                self.as_mut().room_conversation_of(room)
+            }
+            (None, _) => current,
         };
         if target == self.current {
             return self.push(line);
@@ -161,9 +180,9 @@ impl qobject::ChatRoom {
         let with = self.convs[index].with.clone();
         log::info!("conversation shown: {}", if with.is_empty() { "the room" } else { &with });
         self.as_mut().publish_conversations();
-        // A room's conversation: what is typed goes to that room now.
+        // The conversation of a room we are in: we talk there now.
         if let (Some(room), Some(Session::Unicast(session))) = (self.room_of(index), &self.session) {
-            if fold(&room) != fold(&self.channel().to_string()) {
+            if fold(&room) != fold(&self.channel().to_string()) && self.is_in(&room) {
                 session.try_say(&format!("/join {room}"));
             }
         }
@@ -209,7 +228,9 @@ impl qobject::ChatRoom {
             return;
         }
         if let (Some(room), Some(Session::Unicast(session))) = (self.room_of(index), &self.session) {
-            session.try_say(&format!("/part {room}"));
+            if self.is_in(&room) {
+                session.try_say(&format!("/part {room}"));
+            }
         }
         if index == self.current {
             self.as_mut().show_conversation(0);
@@ -225,10 +246,12 @@ impl qobject::ChatRoom {
             return;
         }
         let current = self.channel().to_string();
-        let rooms: Vec<String> = (0..self.convs.len()).filter_map(|i| self.room_of(i)).filter(|r| fold(r) != fold(&current)).collect();
+        let rooms: Vec<String> = self.joined_rooms.iter().filter(|r| fold(r) != fold(&current)).cloned().collect();
+        let server = super::server_and_security(&self.server().to_string()).0;
         crate::app::settings::remember(|kept| {
             kept.channel = Some(current.clone());
             kept.rooms = Some(rooms.clone());
+            kept.rooms_server = Some(server.clone());
         });
     }
 
@@ -241,9 +264,10 @@ impl qobject::ChatRoom {
     /// message: in a private one each line is a private message to its person, `/me` an
     /// action to them, and other commands stay commands.
     pub(super) fn addressed(&self, text: &str) -> Vec<String> {
-        let with = &self.convs[self.current].with;
-        if with.is_empty() || with.starts_with('#') {
-            // A room: the one we talk in, since it is shown.
+        // A room's conversation names its room, so that its text cannot go to another.
+        let room = self.room_of(self.current);
+        let with = room.as_ref().unwrap_or(&self.convs[self.current].with);
+        if with.is_empty() {
             return vec![text.to_string()];
         }
         text.lines()

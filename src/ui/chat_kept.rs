@@ -43,6 +43,24 @@ impl qobject::ChatRoom {
         if self.scope.as_ref().is_some_and(|s| s.place != scope.place) || fold(&self.room_conversation) != fold(&scope.conversation) {
             self.as_mut().forget_conversations();
         }
+        // Another first room of the same place (the window talked in another room when it
+        // connected again): the old room's lines leave the first conversation, and show in
+        // that room's own when it comes back.
+        let old = self.scope.clone().filter(|s| s.place == scope.place && fold(&s.conversation) != fold(&scope.conversation));
+        if let Some(old) = old {
+            unsafe {
+                self.as_mut().begin_reset_model();
+            }
+            {
+                let mut rust = self.as_mut().rust_mut();
+                rust.rows.clear();
+                rust.session_rows = 0;
+                rust.shown.close(&old);
+            }
+            unsafe {
+                self.as_mut().end_reset_model();
+            }
+        }
         self.as_mut().rust_mut().room_conversation = scope.conversation.clone();
         self.as_mut().rust_mut().scope = Some(scope.clone());
         let Some(archive) = self.as_mut().archive() else { return Default::default() };

@@ -373,6 +373,8 @@ pub struct ChatRoomRust {
     shown: archive::Shown,
     /// The room whose kept lines the first conversation shows ("" for a group).
     room_conversation: String,
+    /// The relay's rooms we are in now.
+    joined_rooms: Vec<String>,
     /// The topics of the relay's rooms we are in (folded name), for when we talk in one again.
     topics: std::collections::HashMap<String, String>,
     /// Every conversation; `current` is the one in `rows`.
@@ -449,6 +451,7 @@ impl Default for ChatRoomRust {
             shown: archive::Shown::default(),
             room_conversation: String::new(),
             topics: Default::default(),
+            joined_rooms: Vec::new(),
             convs: vec![conversations::Conv::default()],
             current: 0,
             conversations: QStringList::default(),
@@ -500,11 +503,14 @@ impl qobject::ChatRoom {
         let channel = normalise_channel(&self.channel().to_string());
         let scope = archive::Scope { place: archive::relay_place(&server, tls), conversation: channel.clone(), private: false };
         let seen_until = self.as_mut().open_scope(scope);
+        self.as_mut().rust_mut().joined_rooms.clear();
         self.as_mut().reopen_private();
+        // The other rooms the window was in on this server.
+        let also = Some(settings::remembered()).filter(|kept| kept.rooms_server.as_deref() == Some(server.as_str())).and_then(|kept| kept.rooms).unwrap_or_default();
         let settings = ChatSettings {
             server,
             nick: self.nick().to_string().trim().to_string(),
-            also: settings::remembered().rooms.unwrap_or_default(),
+            also,
             channel,
             password: None,
             host_if_missing: true,
@@ -971,13 +977,14 @@ impl qobject::ChatRoom {
                 if matches!(event, Event::Joined { .. }) {
                     self.as_mut().send_kept();
                 }
-                self.remember_rooms();
+                self.as_mut().now_in(channel, true);
             }
             Event::Entered { channel } => {
                 // Another room we are in: its conversation waits beside.
+                self.as_mut().now_in(channel, true);
                 self.as_mut().room_conversation_of(channel);
-                self.remember_rooms();
             }
+            Event::Parted { channel } => self.now_in(channel, false),
             Event::Topic { channel, text } if fold(channel) != fold(&self.channel().to_string()) => {
                 if self.topics.len() < MOST_TOPICS {
                     self.as_mut().rust_mut().topics.insert(fold(channel), text.clone());

@@ -97,6 +97,8 @@ pub enum Event {
     /// We talk in this room again, one we were in already (`/join`, or leaving the one we
     /// talked in).
     Switched { channel: String },
+    /// We left a room (or were sent out, or refused on rejoining it).
+    Parted { channel: String },
     /// We are in another room too (joined on connecting): we do not talk there until we go
     /// back to it (`/join`).
     Entered { channel: String },
@@ -165,9 +167,15 @@ pub struct Client {
     echo_message: bool,
     /// `multi-prefix`: member entries carry every status (`@+`), not only the highest.
     multi_prefix: bool,
-    /// `/join` asked for this room (and key): we move there when the server lets us in,
-    /// and stay where we are if it refuses.
-    moving_to: Option<(String, Option<String>)>,
+    /// Rooms `/join` asked for (and their keys), not yet let in: each becomes one of ours when
+    /// the server lets us in; a refusal leaves us where we are.
+    wanted: Vec<(String, Option<String>)>,
+    /// The room of the latest `/join` (folded): we talk there once let in, unless we went to
+    /// another room meanwhile.
+    switch_to: Option<String>,
+    /// The room we talked in is gone (left, kicked, or refused on rejoining) and no other was
+    /// there to talk in: the next room we are let into is where we talk.
+    lost_current: bool,
     /// Our room's modes were asked for (MODE) and the answer (324) has not come; changes
     /// meanwhile ask once more when it comes, not once each.
     modes_asked: Option<bool>,
@@ -203,7 +211,8 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(config: ClientConfig) -> Client {
+    pub fn new(mut config: ClientConfig) -> Client {
+        config.also.truncate(MAX_ROOMS - 1);
         Client {
             nick: config.nick.clone(),
             config,
@@ -212,7 +221,9 @@ impl Client {
             joined: false,
             echo_message: false,
             multi_prefix: false,
-            moving_to: None,
+            wanted: Vec::new(),
+            switch_to: None,
+            lost_current: false,
             modes_asked: None,
             offered_caps: Vec::new(),
             outbox: VecDeque::new(),
@@ -266,7 +277,9 @@ impl Client {
         self.joined = false;
         self.echo_message = false;
         self.multi_prefix = false;
-        self.moving_to = None;
+        self.wanted.clear();
+        self.switch_to = None;
+        self.lost_current = false;
         self.modes_asked = None;
         self.offered_caps.clear();
         self.members.clear();
@@ -355,7 +368,7 @@ impl Client {
                 let action = format!("\x01ACTION {rest}\x01");
                 self.queue(&channel, &action, now, out);
             }
-            ("msg", [nick, ..]) if words.len() > 1 && valid_nick(nick) => {
+            ("msg", [nick, ..]) if words.len() > 1 && (valid_nick(nick) || super::names::valid_channel(nick)) => {
                 let text = rest[nick.len()..].trim_start().to_string();
                 self.queue(nick, &text, now, out);
             }
@@ -370,13 +383,18 @@ impl Client {
                 if self.inside(room) {
                     // Already in it: talk there now.
                     self.talk_in(room, out);
-                } else if self.config.also.len() + 1 >= MAX_ROOMS && !self.config.also.iter().any(|(r, _)| fold(r) == fold(room)) {
+                } else if self.config.also.len() + self.wanted.len() + 1 >= MAX_ROOMS {
                     info(out, format!("Cannot join {room}: you are in {MAX_ROOMS} rooms already; leave one first (/part)"), true);
                 } else {
+                    // A key given now, or the one kept for a room we are to be in.
+                    let kept = self.config.also.iter().find(|(r, _)| fold(r) == fold(room)).and_then(|(_, k)| k.clone());
+                    let key = key.first().map(|k| k.to_string()).or(kept);
                     let mut params = vec![*room];
-                    params.extend(key);
-                    self.moving_to = Some((room.to_string(), key.first().map(|k| k.to_string())));
+                    params.extend(key.as_deref());
                     send(out, &params, "JOIN");
+                    self.wanted.retain(|(r, _)| fold(r) != fold(room));
+                    self.wanted.push((room.to_string(), key));
+                    self.switch_to = Some(fold(room));
                 }
             }
             ("part", [room, ..]) if room.starts_with('#') => {
@@ -554,13 +572,22 @@ impl Client {
                     if self.inside(&channel) {
                         return;
                     }
-                    if let Some((room, room_key)) = self.moving_to.take_if(|(room, _)| fold(room) == key) {
-                        // In: the room we were in stays one of ours, and we talk here.
+                    if let Some(at) = self.wanted.iter().position(|(room, _)| fold(room) == key) {
+                        let (room, room_key) = self.wanted.remove(at);
                         self.config.also.retain(|(r, _)| fold(r) != key);
-                        let old = std::mem::replace(&mut self.config.channel, room);
-                        let old_key = std::mem::replace(&mut self.config.key, room_key);
-                        if fold(&old) != key && self.inside(&old) {
-                            self.config.also.push((old, old_key));
+                        if self.switch_to.as_deref() == Some(key.as_str()) || self.lost_current {
+                            // In: the room we were in stays one of ours (unless it is gone),
+                            // and we talk here.
+                            self.switch_to = None;
+                            let old = std::mem::replace(&mut self.config.channel, room);
+                            let old_key = std::mem::replace(&mut self.config.key, room_key);
+                            if fold(&old) != key && !self.lost_current {
+                                self.config.also.push((old, old_key));
+                            }
+                            self.lost_current = false;
+                        } else {
+                            // We went elsewhere meanwhile: one more room of ours.
+                            self.config.also.push((room, room_key));
                         }
                     } else if key != fold(&self.config.channel) && !self.config.also.iter().any(|(r, _)| fold(r) == key) {
                         // A room we no longer want (a /join overtaken by another): leave it.
@@ -589,6 +616,10 @@ impl Client {
                         self.joined = true;
                         out.events.push(Event::Joined { channel });
                         self.flush(now, out);
+                    } else if self.lost_current {
+                        // The room we talked in is gone: talk here.
+                        self.talk_in(&channel, out);
+                        self.flush(now, out);
                     } else {
                         out.events.push(Event::Entered { channel });
                     }
@@ -614,12 +645,9 @@ impl Client {
                     self.last_msgid.remove(&key);
                     self.config.also.retain(|(r, _)| fold(r) != key);
                     out.events.push(Event::Info { text: format!("You left {channel}: {reason}"), error: false });
+                    out.events.push(Event::Parted { channel: channel.clone() });
                     if key == fold(&self.config.channel) {
-                        // Talk in another room we are in, if any.
-                        match self.config.also.iter().find(|(r, _)| self.inside(r)).map(|(r, _)| r.clone()) {
-                            Some(next) => self.talk_in(&next, out),
-                            None => self.joined = false,
-                        }
+                        self.lose_current(out);
                     }
                 } else if let Some(list) = self.members.get_mut(&key) {
                     if list.remove(&fold(&who)).is_some() {
@@ -689,7 +717,11 @@ impl Client {
                     if self.apply_statuses(&channel, &message.params[1..]) {
                         out.send.push(Message::new("NAMES", &[&channel]).to_line());
                     }
-                    if message.params[1].contains(['i', 'k', 'l', 'm', 'n', 's', 't']) && fold(&channel) == fold(&self.config.channel) {
+                    let room_modes = message.params[1].contains(['i', 'k', 'l', 'm', 'n', 's', 't']);
+                    if room_modes && fold(&channel) != fold(&self.config.channel) {
+                        // Another room of ours: what it shows when we talk there again.
+                        out.send.push(Message::new("MODE", &[&channel]).to_line());
+                    } else if room_modes {
                         match self.modes_asked {
                             None => {
                                 self.modes_asked = Some(false);
@@ -781,12 +813,31 @@ impl Client {
             "372" => out.events.push(Event::Info { text: last, error: false }),
             "FAIL" => out.events.push(Event::Info { text: last, error: true }),
             "403" | "405" | "471" | "473" | "474" | "475" | "476" | "477"
-                if self.moving_to.as_ref().is_some_and(|(room, _)| message.param(1).is_some_and(|c| fold(c) == fold(room))) =>
+                if message.param(1).is_some_and(|c| self.wanted.iter().any(|(room, _)| fold(room) == fold(c))) =>
             {
                 // Refused: we stay in the room we are in.
-                let (room, _) = self.moving_to.take().expect("checked above");
+                let refused = fold(message.param(1).unwrap_or(""));
+                let at = self.wanted.iter().position(|(room, _)| fold(room) == refused).expect("checked above");
+                let (room, _) = self.wanted.remove(at);
+                if self.switch_to.as_deref() == Some(refused.as_str()) {
+                    self.switch_to = None;
+                }
                 let staying = if self.joined { format!("; you are still in {}", self.config.channel) } else { String::new() };
                 out.events.push(Event::Info { text: format!("Cannot join {room}: {last}{staying}"), error: true });
+            }
+            "403" | "405" | "471" | "473" | "474" | "475" | "476" | "477"
+                if message.param(1).is_some_and(|c| !self.inside(c) && self.rooms().iter().any(|room| fold(room) == fold(c))) =>
+            {
+                // A room of ours refused us on rejoining (banned, the key changed meanwhile):
+                // it is no longer ours.
+                let room = message.params[1].clone();
+                out.events.push(Event::Info { text: format!("Cannot rejoin {room}: {last}"), error: true });
+                out.events.push(Event::Parted { channel: room.clone() });
+                if fold(&room) == fold(&self.config.channel) {
+                    self.lose_current(out);
+                } else {
+                    self.config.also.retain(|(r, _)| fold(r) != fold(&room));
+                }
             }
             "401" | "403" | "404" if message.params.len() > 2 => {
                 // A message refused (no such nick, a moderated room, a ban) will never be
@@ -878,6 +929,10 @@ impl Client {
             return;
         }
         let ours = self.inside(&target);
+        if target.starts_with('#') && !ours && message.tag("batch").is_none() {
+            // To a room we are not in: not ours to show.
+            return;
+        }
         if let Some(id) = message.tag("msgid") {
             if self.seen_ids.iter().any(|seen| seen == id) {
                 // Already shown: live, then again in history (or the other way round).
@@ -1009,9 +1064,11 @@ impl Client {
         let (room, key) = self.config.also.remove(at);
         let old = std::mem::replace(&mut self.config.channel, room.clone());
         let old_key = std::mem::replace(&mut self.config.key, key);
-        if self.inside(&old) {
+        if fold(&old) != folded && !self.lost_current {
             self.config.also.insert(0, (old, old_key));
         }
+        self.lost_current = false;
+        self.switch_to = None;
         self.joined = true;
         self.modes_asked = None;
         out.events.push(Event::Switched { channel: room.clone() });
@@ -1019,6 +1076,21 @@ impl Client {
             out.events.push(Event::Modes { channel: room, modes: modes.clone() });
         }
         self.emit_members(out);
+    }
+
+    /// The room we talked in is gone: talk in another room we are in, if any; else in the next
+    /// one we are let into.
+    fn lose_current(&mut self, out: &mut Output) {
+        match self.config.also.iter().find(|(r, _)| self.inside(r)).map(|(r, _)| r.clone()) {
+            Some(next) => {
+                self.lost_current = true;
+                self.talk_in(&next, out);
+            }
+            None => {
+                self.joined = false;
+                self.lost_current = true;
+            }
+        }
     }
 
     /// Marks a member of our rooms away or back; true if that changed anything.

@@ -1484,12 +1484,18 @@ fn several_rooms_are_joined_on_connecting_and_each_keeps_its_history() {
     let out = client.receive(b":me!~me@h JOIN #lobby", now);
     assert_eq!(out.events, [Event::Joined { channel: "#lobby".into() }]);
     // The other room's history comes as its own.
-    for line in [":srv BATCH +h chathistory #作业", "@batch=h;time=2026-01-01T00:00:00.000Z :ann!a@h PRIVMSG #作业 :交作业", ":srv BATCH -h"] {
-        let out = client.receive(line.as_bytes(), now);
-        if let Some(Event::History { channel, lines, .. }) = out.events.first() {
-            assert_eq!((channel.as_str(), lines[0].text.as_str()), ("#作业", "交作业"));
-        }
-    }
+    let events: Vec<Event> = [":srv BATCH +h chathistory #作业", "@batch=h;time=2026-01-01T00:00:00.000Z :ann!a@h PRIVMSG #作业 :交作业", ":srv BATCH -h"]
+        .iter()
+        .flat_map(|line| client.receive(line.as_bytes(), now).events)
+        .collect();
+    let history: Vec<(&str, &str, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::History { channel, lines, missed } => Some((channel.as_str(), lines[0].text.as_str(), *missed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(history, [("#作业", "交作业", false)]);
     // What is typed goes where we talk; a room's members are handed out for where we talk only.
     assert_eq!(client.say("hi", now).send, ["PRIVMSG #lobby :hi"]);
     let out = client.receive(":srv 353 me = #作业 :me ann".as_bytes(), now);
@@ -1544,24 +1550,61 @@ fn mode_changes_update_the_member_list_without_asking_the_server_each_time() {
 }
 
 #[test]
-fn a_join_overtaken_by_another_leaves_the_room_it_got() {
+fn two_joins_in_a_row_bring_both_rooms_and_we_talk_in_the_latest() {
     let (mut client, now) = client_in_lobby();
     let typed = client.say("/join #b", now).send;
     assert_eq!(typed, ["JOIN #b"]);
     assert_eq!(client.say("/join #c key", now).send, ["JOIN #c :key"]);
-    assert_eq!(client.receive(b":me!~me@h JOIN #b", now).send, ["PART #b :Leaving"], "#b is not wanted any more");
+    let out = client.receive(b":me!~me@h JOIN #b", now);
+    assert!(out.events.contains(&Event::Entered { channel: "#b".into() }), "#b is ours, but we asked for #c last: {:?}", out.events);
     assert_eq!(client.channel(), "#lobby");
     let out = client.receive(b":me!~me@h JOIN #c", now);
     assert!(!out.send.iter().any(|l| l.starts_with("PART")), "#lobby stays one of ours: {:?}", out.send);
     assert_eq!(client.channel(), "#c");
-    assert_eq!(client.rooms(), ["#c", "#lobby"]);
-    // Kicked from where we talk: we talk in the other room.
-    let out = client.receive(b":op!~op@h KICK #c me :out", now);
-    assert!(out.events.iter().any(|e| matches!(e, Event::Switched { channel } if channel == "#lobby")), "{:?}", out.events);
+    assert_eq!(client.rooms(), ["#c", "#b", "#lobby"]);
+    // A /join, then going back to a room of ours before it is answered: we stay there.
+    client.say("/join #e", now);
+    client.say("/join #b", now);
+    assert_eq!(client.channel(), "#b");
+    let out = client.receive(b":me!~me@h JOIN #e", now);
+    assert!(out.events.contains(&Event::Entered { channel: "#e".into() }), "{:?}", out.events);
+    assert_eq!(client.channel(), "#b");
+    // Kicked from where we talk: we talk in another room of ours.
+    let out = client.receive(b":op!~op@h KICK #b me :out", now);
+    assert!(out.events.contains(&Event::Parted { channel: "#b".into() }));
+    assert!(out.events.iter().any(|e| matches!(e, Event::Switched { .. })), "{:?}", out.events);
+    assert!(!client.rooms().contains(&"#b".to_string()));
+    // Sent out of every room: the next room we are let into is where we talk.
+    for room in client.rooms() {
+        client.receive(format!(":op!~op@h KICK {room} me :out").as_bytes(), now);
+    }
+    assert!(!client.is_joined());
     client.say("/join #d", now);
     let out = client.receive(b":me!~me@h JOIN #d", now);
     assert!(!out.send.iter().any(|l| l.starts_with("PART")), "{:?}", out.send);
+    assert_eq!(client.rooms(), ["#d"], "rooms we were sent out of are not joined again");
+    assert!(client.is_joined());
+    // A room of ours that refuses us on rejoining is no longer ours; we talk in another.
+    client.say("/join #f", now);
+    client.receive(b":me!~me@h JOIN #f", now);
+    client.say("/join #d", now);
+    assert_eq!(client.rooms(), ["#d", "#f"]);
+    client.connected(now);
+    client.receive(b":srv 001 me :hi", now);
+    let out = client.receive(b":srv 474 me #d :Cannot join channel (+b)", now);
+    assert!(out.events.contains(&Event::Parted { channel: "#d".into() }), "{:?}", out.events);
+    let out = client.receive(b":me!~me@h JOIN #f", now);
+    assert!(out.events.iter().any(|e| matches!(e, Event::Switched { channel } if channel == "#f")), "{:?}", out.events);
+    assert_eq!(client.rooms(), ["#f"]);
+    assert_eq!(client.say("still here", now).send, ["PRIVMSG #f :still here"]);
+    // Messages to a room we are not in are not shown.
+    assert!(client.receive(b":x!~x@h PRIVMSG #elsewhere :hello", now).events.is_empty());
     // A key set while we are in the room is what we rejoin with.
+    client.say("/join #d", now);
+    client.receive(b":me!~me@h JOIN #d", now);
+    client.say("/part #f", now);
+    client.receive(b":me!~me@h PART #f", now);
+    assert_eq!(client.rooms(), ["#d"]);
     client.receive(b":op!~op@h MODE #d +k s3cret", now);
     let out = client.connected(now);
     let rejoin = [":srv 001 me :hi"].iter().flat_map(|l| client.receive(l.as_bytes(), now).send).collect::<Vec<_>>();
