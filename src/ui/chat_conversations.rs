@@ -329,9 +329,17 @@ impl qobject::ChatRoom {
         }
     }
 
-    /// The lines pending in conversations not shown, from their current session.
-    pub(super) fn pending_elsewhere(&self) -> Vec<&Line> {
+    /// The lines still pending of this session, each with the room of its conversation (None
+    /// for a private one, or the group).
+    pub(super) fn pending(&self) -> Vec<(Option<String>, &Line)> {
         let current = self.current;
-        self.convs.iter().enumerate().filter(|(i, _)| *i != current).flat_map(|(_, c)| c.rows[c.session_rows.min(c.rows.len())..].iter()).filter(|l| l.pending).collect()
+        let shown = self.rows[self.session_rows.min(self.rows.len())..].iter().map(|l| (self.room_of(current), l));
+        let others = self
+            .convs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != current)
+            .flat_map(|(i, c)| c.rows[c.session_rows.min(c.rows.len())..].iter().map(move |l| (self.room_of(i), l)));
+        shown.chain(others).filter(|(_, l)| l.pending).collect()
     }
 }

@@ -556,11 +556,11 @@ impl qobject::ChatRoom {
         let (server, channel) = (self.server.to_string().trim().to_string(), self.channel.to_string());
         let nick = self.nick.to_string();
         // Only this session's lines: an earlier one's were given their chance when it ended.
-        let pending: Vec<String> = self.rows[self.session_rows..]
-            .iter()
-            .chain(self.pending_elsewhere())
-            .filter(|line| line.pending)
-            .filter_map(|line| lines::typed_again(line, &nick))
+        // Each is kept with its room, and goes there when the window is in it again.
+        let pending: Vec<(String, String)> = self
+            .pending()
+            .into_iter()
+            .filter_map(|(room, line)| Some((room.unwrap_or_else(|| channel.clone()), lines::typed_again(line, &nick)?)))
             .collect();
         let online = self.state.to_string() == state::ONLINE;
         if online && !pending.is_empty() {
@@ -570,7 +570,7 @@ impl qobject::ChatRoom {
         }
         let unsent: Vec<settings::Unsent> = if online { Vec::new() } else { pending }
             .into_iter()
-            .map(|text| settings::Unsent { server: server.clone(), channel: channel.clone(), text })
+            .map(|(channel, text)| settings::Unsent { server: server.clone(), channel, text })
             .collect();
         if !unsent.is_empty() {
             log::info!("keeping {} message(s) that have not gone out, for the next start", unsent.len());
@@ -595,15 +595,22 @@ impl qobject::ChatRoom {
     }
 
     /// In a room at last: what was kept from the last time for this server and room goes out.
-    fn send_kept(self: Pin<&mut Self>) {
-        let (server, channel) = (self.server.to_string().trim().to_string(), fold(&self.channel.to_string()));
+    /// What was kept unsent for `room` on this server goes out now that the window is in it:
+    /// to that room by name (it may not be the one we talk in).
+    fn send_kept(self: Pin<&mut Self>, room: &str) {
+        let (server, channel) = (self.server.to_string().trim().to_string(), fold(room));
         let kept = settings::remembered().outbox;
         let (ours, others): (Vec<_>, Vec<_>) = kept.into_iter().partition(|u| u.server.trim() == server && fold(&u.channel) == channel);
         if ours.is_empty() {
             return;
         }
         let Some(Session::Unicast(session)) = &self.session else { return };
-        let unsent: Vec<settings::Unsent> = ours.into_iter().filter(|u| !session.try_say(&u.text)).collect();
+        let to_room = |text: &str| match text.strip_prefix("/me ") {
+            Some(action) => format!("/msg {room} \x01ACTION {action}\x01"),
+            None if text.starts_with('/') && !text.starts_with("//") => text.to_string(),
+            None => format!("/msg {room} {}", text.strip_prefix('/').unwrap_or(text)),
+        };
+        let unsent: Vec<settings::Unsent> = ours.into_iter().filter(|u| !session.try_say(&to_room(&u.text))).collect();
         log::info!("sending what was kept from the last time; {} left", unsent.len());
         settings::remember(|kept| kept.outbox = others.into_iter().chain(unsent).collect());
     }
@@ -975,7 +982,7 @@ impl qobject::ChatRoom {
                 self.as_mut().set_state(QString::from(state::ONLINE));
                 self.as_mut().show_status(text.as_str());
                 if matches!(event, Event::Joined { .. }) {
-                    self.as_mut().send_kept();
+                    self.as_mut().send_kept(channel);
                 }
                 self.as_mut().now_in(channel, true);
             }
@@ -983,6 +990,7 @@ impl qobject::ChatRoom {
                 // Another room we are in: its conversation waits beside.
                 self.as_mut().now_in(channel, true);
                 self.as_mut().room_conversation_of(channel);
+                self.as_mut().send_kept(channel);
             }
             Event::Parted { channel } => self.now_in(channel, false),
             Event::Topic { channel, text } if fold(channel) != fold(&self.channel().to_string()) => {
