@@ -116,9 +116,7 @@ pub struct MulticastHandle {
 impl MulticastHandle {
     /// Send text to the group (never dropped; waits only if a thousand lines are queued).
     pub fn say(&self, text: &str) {
-        if self.commands.send(Command::Say(text.to_string())).is_ok() {
-            let _ = self.waker.wake();
-        }
+        self.command(Command::Say(text.to_string()));
     }
 
     /// As `say`, never waiting: false (and nothing queued) when a thousand lines are waiting or
@@ -135,7 +133,12 @@ impl MulticastHandle {
 
     /// As `try_say_to`, waiting while a thousand lines are queued.
     pub fn say_to(&self, nick: &str, text: &str) {
-        if self.commands.send(Command::SayTo(nick.to_string(), text.to_string())).is_ok() {
+        self.command(Command::SayTo(nick.to_string(), text.to_string()));
+    }
+
+    /// A command for the thread, waiting while a thousand are queued.
+    fn command(&self, command: Command) {
+        if self.commands.send(command).is_ok() {
             let _ = self.waker.wake();
         }
     }
@@ -367,10 +370,11 @@ impl<F: FnMut(MulticastEvent)> Worker<F> {
     }
 
     fn say_to(&mut self, nick: &str, text: &str) {
-        let sent = if self.config.plain { None } else { self.peer.member_id(nick).and_then(|id| self.peer.say_to(id, text, now())) };
-        match sent {
+        if self.config.plain {
+            return (self.sink)(MulticastEvent::Error(format!("not sent to {nick}: private messages need the lanmeet protocol, and this group is in plain-text mode")));
+        }
+        match self.peer.member_id(nick).and_then(|id| self.peer.say_to(id, text, now())) {
             Some(out) => self.emit(out),
-            None if self.config.plain => (self.sink)(MulticastEvent::Error(format!("not sent to {nick}: private messages need the lanmeet protocol, and this group is in plain-text mode"))),
             None => (self.sink)(MulticastEvent::Error(format!("not sent: {nick} is not in the group now"))),
         }
     }

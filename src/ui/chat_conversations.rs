@@ -12,6 +12,16 @@ use core::pin::Pin;
 use cxx_qt::CxxQtType;
 use cxx_qt_lib::{QString, QStringList};
 
+/// One typed line as it goes to `target` (a person or a room) by name: text as a message to
+/// it, `/me` as an action to it; other commands stay commands.
+pub(super) fn addressed_to(target: &str, line: &str) -> String {
+    match line.strip_prefix("/me ") {
+        Some(action) => format!("/msg {target} \x01ACTION {action}\x01"),
+        None if line.starts_with('/') && !line.starts_with("//") => line.to_string(),
+        None => format!("/msg {target} {}", line.strip_prefix('/').unwrap_or(line)),
+    }
+}
+
 /// Private conversations open at once at most; opening one more closes the quietest.
 pub const MOST_OPEN: usize = 50;
 /// Private conversations kept on this computer that come back at a start (the latest ones).
@@ -270,14 +280,7 @@ impl qobject::ChatRoom {
         if with.is_empty() {
             return vec![text.to_string()];
         }
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| match l.strip_prefix("/me ") {
-                Some(action) => format!("/msg {with} \x01ACTION {action}\x01"),
-                None if l.starts_with('/') && !l.starts_with("//") => l.to_string(),
-                None => format!("/msg {with} {}", l.strip_prefix('/').unwrap_or(l)),
-            })
-            .collect()
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| addressed_to(with, l)).collect()
     }
 
     /// Only the room's conversation is left, shown (a new server or group).

@@ -605,12 +605,7 @@ impl qobject::ChatRoom {
             return;
         }
         let Some(Session::Unicast(session)) = &self.session else { return };
-        let to_room = |text: &str| match text.strip_prefix("/me ") {
-            Some(action) => format!("/msg {room} \x01ACTION {action}\x01"),
-            None if text.starts_with('/') && !text.starts_with("//") => text.to_string(),
-            None => format!("/msg {room} {}", text.strip_prefix('/').unwrap_or(text)),
-        };
-        let unsent: Vec<settings::Unsent> = ours.into_iter().filter(|u| !session.try_say(&to_room(&u.text))).collect();
+        let unsent: Vec<settings::Unsent> = ours.into_iter().filter(|u| !session.try_say(&conversations::addressed_to(room, &u.text))).collect();
         log::info!("sending what was kept from the last time; {} left", unsent.len());
         settings::remember(|kept| kept.outbox = others.into_iter().chain(unsent).collect());
     }

@@ -502,16 +502,8 @@ impl Peer {
     fn announce(&mut self, now: Now, out: &mut Output) {
         let seq = self.next_seq - 1;
         out.send.extend(self.make(seq, now, Body::Announce));
-        // After a message, announce again soon and then less often, so that a receiver that
-        // lost the last messages learns of them within a few hundred milliseconds.
-        let wait = match self.tail_announcements {
-            0 => self.config.announce_every,
-            left => {
-                self.tail_announcements -= 1;
-                TAIL_ANNOUNCE * 4u32.pow(TAIL_ANNOUNCEMENTS - left)
-            }
-        };
-        self.next_announce = Some(now.mono + wait.min(self.config.announce_every));
+        let wait = announce_wait(&mut self.tail_announcements, self.config.announce_every);
+        self.next_announce = Some(now.mono + wait);
     }
 
     /// Send text to the group: one message per line, long lines cut into fragments.
@@ -547,10 +539,7 @@ impl Peer {
             let Some(seq) = outgoing.next_seq.checked_add(1).map(|next| std::mem::replace(&mut outgoing.next_seq, next)) else { break };
             let Some(bytes) = self.make(seq, now, Body::Direct { to, index, count, text: piece.into_bytes() }) else { break };
             let outgoing = self.direct_out.get_mut(&to).expect("made above");
-            outgoing.history.push_back((seq, bytes.clone()));
-            if outgoing.history.len() > self.config.history {
-                outgoing.history.pop_front();
-            }
+            keep(&mut outgoing.history, seq, bytes.clone(), self.config.history);
             out.direct.push((addr, bytes));
         }
         if let Some(outgoing) = self.direct_out.get_mut(&to).filter(|_| !out.direct.is_empty()) {
@@ -598,10 +587,7 @@ impl Peer {
     }
 
     fn remember(&mut self, seq: u32, bytes: Vec<u8>) {
-        self.history.push_back((seq, bytes));
-        while self.history.len() > self.config.history {
-            self.history.pop_front();
-        }
+        keep(&mut self.history, seq, bytes, self.config.history);
     }
 
     /// One datagram that came to our own address (not the group's): only private datagrams
@@ -1023,12 +1009,7 @@ impl Peer {
         for to in due {
             let addr = self.senders.get(&to).map(|s| s.addr);
             let outgoing = self.direct_out.get_mut(&to).expect("listed above");
-            let left = outgoing.tail_announcements;
-            outgoing.tail_announcements = left.saturating_sub(1);
-            let next = match left {
-                0 => now.mono + self.config.announce_every,
-                left => now.mono + (TAIL_ANNOUNCE * 4u32.pow(TAIL_ANNOUNCEMENTS - left)).min(self.config.announce_every),
-            };
+            let next = now.mono + announce_wait(&mut outgoing.tail_announcements, self.config.announce_every);
             outgoing.announce_at = (addr.is_some() && next < outgoing.last_said + DIRECT_ANNOUNCE_FOR).then_some(next);
             let latest = outgoing.next_seq - 1;
             let Some(addr) = addr else { continue };
@@ -1200,6 +1181,27 @@ fn fragments(text: &str, room: usize) -> Vec<(u8, u8, String)> {
         }
     }
     out
+}
+
+/// How long until the next announcement: after a message, soon and then less often (using up
+/// one of `tail` quick ones), so that a receiver that lost the last messages learns of them
+/// within a few hundred milliseconds; else every `every`.
+fn announce_wait(tail: &mut u32, every: Duration) -> Duration {
+    match *tail {
+        0 => every,
+        left => {
+            *tail -= 1;
+            (TAIL_ANNOUNCE * 4u32.pow(TAIL_ANNOUNCEMENTS - left)).min(every)
+        }
+    }
+}
+
+/// Adds a datagram to a history kept in order, of at most `most`.
+fn keep(history: &mut VecDeque<(u32, Vec<u8>)>, seq: u32, bytes: Vec<u8>, most: usize) {
+    history.push_back((seq, bytes));
+    while history.len() > most {
+        history.pop_front();
+    }
 }
 
 /// The datagram kept under sequence number `seq` in a history kept in order.
